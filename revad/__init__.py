@@ -1,0 +1,24 @@
+"""revad: fast reverse-mode automatic differentiation for Python.
+
+Record a computation by operator overloading on ``Var``; one backward sweep in compiled code
+gives every partial derivative.
+
+>>> import revad
+>>> x, y = revad.Var(40.0), revad.Var(4.0)
+>>> z = 2 * x * y + y + 3
+>>> z.backward()
+>>> x.grad, y.grad
+(8.0, 81.0)
+>>> revad.grad(lambda x, y: 2 * x * y + y + 3, argnums=(0, 1))(40.0, 4.0)
+(8.0, 81.0)
+"""
+from revad._core import Function, Var, no_grad, tape_info
+from revad._core import functions as _functions
+from revad._functional import grad, value_and_grad
+from revad._version import __version__
+
+# The op table's functions, each also a Var method and reachable through NumPy's ufuncs.
+globals().update(_functions)
+
+__all__ = ["Var", "Function", "no_grad", "grad", "value_and_grad", "tape_info", "__version__",
+           *sorted(_functions)]

@@ -1,0 +1,158 @@
+"""The functional API (autograd / JAX style): transforms that turn f into its gradient.
+
+Each call records f on a private tape: its arguments become leaves, the result is swept once,
+and the gradients come back in the structure of the arguments.
+"""
+import functools
+
+import numpy as np
+
+from revad import _core
+from revad._core import Var
+
+_REAL_KINDS = "biuf"
+
+
+def _tree(x, where):
+    """Flatten an argument: (list of its real numbers, build(items, as_grads) rebuilding it).
+
+    ``build`` consumes ``items`` (an iterator) in order: leaves to box the argument for f,
+    or floats to return its gradient in the same structure.
+    """
+    if _core._is_real(x):
+        return [x], lambda it, as_grads: next(it)
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in _REAL_KINDS:
+            raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
+                            "differentiate with respect to real numbers only")
+        shape, size = x.shape, x.size
+
+        def build(it, as_grads):
+            items = [next(it) for _ in range(size)]
+            if as_grads:
+                return np.array(items, dtype=np.float64).reshape(shape)
+            boxed = np.empty(size, dtype=object)
+            boxed[:] = items
+            return boxed.reshape(shape)
+
+        return x.astype(np.float64, copy=False).ravel().tolist(), build
+    if type(x) in (list, tuple):
+        kind = type(x)
+        if _core._all_real(x):  # the common case, one C loop: a flat list of numbers
+            n = len(x)
+            return list(x), lambda it, as_grads: kind(next(it) for _ in range(n))
+        parts = [_tree(e, f"{where}[{k}]") for k, e in enumerate(x)]
+        return ([v for flat, _ in parts for v in flat],
+                lambda it, as_grads: kind(b(it, as_grads) for _, b in parts))
+    if type(x) is dict:
+        parts = {k: _tree(e, f"{where}[{k!r}]") for k, e in x.items()}
+        return ([v for flat, _ in parts.values() for v in flat],
+                lambda it, as_grads: {k: b(it, as_grads) for k, (_, b) in parts.items()})
+    raise TypeError(f"revad: {where} is a {type(x).__name__}; differentiable arguments are real "
+                    "numbers, NumPy arrays of reals, or lists, tuples and dicts of them")
+
+
+def _scalar_output(out):
+    """The Var (or, for a result that ignores the inputs, the float) that f returned."""
+    if isinstance(out, np.ndarray):
+        if out.shape != ():
+            raise TypeError(f"revad: the function must return a scalar, but it returned an array "
+                            f"of shape {out.shape}; reduce it (e.g. sum) before differentiating")
+        out = out[()]
+    if type(out) is Var:
+        return out
+    if _core._is_real(out):
+        return float(out)
+    raise TypeError(f"revad: the function must return a scalar (a Var or a real number), "
+                    f"but it returned a {type(out).__name__}")
+
+
+def _argnums(argnums):
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not nums or not all(isinstance(k, int) for k in nums):
+        raise TypeError(f"revad: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    return nums
+
+
+def value_and_grad(f, argnums=0):
+    """Return a function computing ``(f(*args), gradient of f with respect to args[argnums])``.
+
+    The value is a float. The gradient has the structure of the argument: a float for a number,
+    a float64 array of the same shape for an array, a list/tuple/dict for a list/tuple/dict;
+    for a tuple ``argnums``, a tuple of those. ``f`` receives Vars in place of the numbers
+    (an array arrives as an array of Vars) and must return a scalar.
+
+    >>> import revad
+    >>> def rosenbrock(x):
+    ...     return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+    >>> value, g = revad.value_and_grad(rosenbrock)([1.0, 2.0])
+    >>> value, g
+    (100.0, [-400.0, 200.0])
+    """
+    nums = _argnums(argnums)
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args, **kwargs):
+        for k in nums:
+            if not -len(args) <= k < len(args):
+                raise TypeError(f"revad: argnums={argnums!r} but the function was called with "
+                                f"{len(args)} positional argument(s)")
+        args = list(args)
+        saved = _core._enter_private()
+        try:
+            trees = []
+            for k in nums:
+                flat, build = _tree(args[k], f"argument {k}")
+                leaves = _core._make_leaves(flat)
+                args[k] = build(iter(leaves), False)
+                trees.append((leaves, build))
+            out = _scalar_output(f(*args, **kwargs))
+            if type(out) is Var:
+                value = out.value
+                _backward_private(out, trees)
+            else:
+                value = out
+            grads = tuple(build(iter(_core._leaf_grads(leaves)), True) for leaves, build in trees)
+        finally:
+            _core._exit_private(saved)
+        return value, (grads[0] if isinstance(argnums, int) else grads)
+
+    return value_and_grad_f
+
+
+def _backward_private(out, trees):
+    if out.is_leaf:
+        # f returned one of its inputs unchanged (or a constant Var): d out/d out = 1.
+        for leaves, _ in trees:
+            for leaf in leaves:
+                if leaf is out:
+                    leaf.grad = 1.0
+                    return
+        return
+    if not _core._on_current_tape(out):
+        raise ValueError("revad: the function's result was recorded on another computation's "
+                         "tape: it combines the arguments with a Var computed outside the "
+                         "function. Pass that Var as an argument, or detach() it to use it as a "
+                         "constant")
+    out.backward()
+
+
+def grad(f, argnums=0):
+    """Return a function computing the gradient of scalar-valued ``f`` (autograd's / JAX's ``grad``).
+
+    See ``value_and_grad`` for the structure of the result.
+
+    >>> import numpy as np, revad
+    >>> def loss(w, x):
+    ...     return revad.sigmoid(w[0] * x[0] + w[1] * x[1] + w[2])   # the seed's example 2
+    >>> dw, dx = revad.grad(loss, argnums=(0, 1))(np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0]))
+    >>> np.round(dw, 3), np.round(dx, 3)
+    (array([-0.197, -0.393,  0.197]), array([ 0.393, -0.59 ]))
+    """
+    value_and_grad_f = value_and_grad(f, argnums)
+
+    @functools.wraps(f)
+    def grad_f(*args, **kwargs):
+        return value_and_grad_f(*args, **kwargs)[1]
+
+    return grad_f

@@ -1,0 +1,1 @@
+# Marks src/revad as the Cython package revad, so that .pxd files resolve as revad.*

@@ -1,0 +1,95 @@
+# The contract of the compiled core: C types, the op table's entry points, and the fields of
+# the two extension types. Later compiled modules (arrays, replay) cimport from here.
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from cpython.ref cimport PyObject
+
+
+cdef extern from "ops.h" nogil:
+    # The op codes the core names directly (methods, operators); ops.h defines them all.
+    enum:
+        RV_LEAF
+        RV_NEG
+        RV_ABS
+        RV_SQUARE
+        RV_ADD
+        RV_SUB
+        RV_MUL
+        RV_DIV
+        RV_POW
+        RV_EXP
+        RV_LOG
+        RV_LOG1P
+        RV_EXPM1
+        RV_SQRT
+        RV_SIN
+        RV_COS
+        RV_TAN
+        RV_ARCSIN
+        RV_ARCCOS
+        RV_ARCTAN
+        RV_SINH
+        RV_COSH
+        RV_TANH
+        RV_SIGMOID
+        RV_RELU
+        RV_SOFTPLUS
+        RV_ERF
+        RV_ARCTAN2
+        RV_HYPOT
+        RV_MAXIMUM
+        RV_MINIMUM
+        RV_LT
+        RV_LE
+        RV_GT
+        RV_GE
+        RV_EQ
+        RV_NE
+        RV_N_OPS
+    ctypedef struct rv_op_info:
+        int code
+        int arity
+        const char *name
+        const char *forward
+        const char *d_da
+        const char *d_db
+        const char *note
+    const rv_op_info rv_op_table[]
+    const int rv_n_op_table
+    double rv_unary(int op, double a)
+    double rv_binary(int op, double a, double b)
+    void rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                     const double *val, const double *cst, double *adj, int64_t top)
+
+
+cdef class Tape:
+    # Structure of arrays, node = slot, in recording (= topological) order.
+    cdef uint8_t *op          # op code (ops.h)
+    cdef int32_t *arg0        # operand slots, or an index into cst for a constant operand
+    cdef int32_t *arg1
+    cdef double *val          # saved output value
+    cdef int64_t n, cap
+    cdef double *cst          # constant pool: the Python-number operands
+    cdef int64_t n_cst, cap_cst
+    cdef double *adj          # adjoints, summed over backward calls (valid once has_adj)
+    cdef int64_t cap_adj
+    cdef bint has_adj
+    # The leaf Vars recorded here (owned references) and their slots, to hand gradients back.
+    cdef PyObject **leaves
+    cdef int32_t *leaf_slot
+    cdef int64_t n_leaves, cap_leaves
+    cdef uint64_t id          # unique for the process's lifetime: leaves remember where they are bound
+    cdef bint finished        # set by backward(): recording on this tape is over
+
+    cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1
+    cdef int32_t push_const(self, double c) except -1
+    cdef int32_t bind_leaf(self, Var x) except -1
+    cdef int sweep(self, int32_t top) except -1
+    cdef void clear(self)
+
+
+cdef class Var:
+    cdef Tape tape        # the tape that owns this node; None for a leaf
+    cdef int32_t slot     # this node's slot (for a leaf: on the tape `bound` names)
+    cdef uint64_t bound   # leaves only: id of the tape where `slot` is valid (0: none)
+    cdef double v         # the value (cached here so recording never reads the tape)
+    cdef double g         # leaves only: the accumulated gradient

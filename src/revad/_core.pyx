@@ -1,0 +1,907 @@
+# The compiled core: the tape, the Var extension type, and the functions of the op table.
+#
+# Recording appends one row to the tape's flat columns per op and returns one small Var; the
+# reverse sweep is plain C (ops.h) over those columns, run without the GIL. Nothing here keeps a
+# Python object per node except the Var the user holds.
+cimport cython
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_FromDouble
+from cpython.long cimport PyLong_AsDouble, PyLong_Check
+from cpython.pythread cimport PyThread_tss_create, PyThread_tss_get, PyThread_tss_set
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport calloc, free, realloc
+from libc.string cimport memset
+
+import operator
+import threading
+
+import numpy as np
+
+cdef extern from "Python.h":
+    Py_ssize_t _refcnt "Py_REFCNT" (PyObject *o)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: every raw array grows through here, doubling; the GIL is held by every caller.
+
+cdef int64_t _next_cap(int64_t cap, int64_t need) except -1:
+    """Doubling growth, capped where int32 operand slots end."""
+    if need > INT32_MAX:
+        raise OverflowError("revad: a tape holds at most 2**31 - 1 entries")
+    cdef int64_t new_cap = cap * 2 if cap else 64
+    while new_cap < need:
+        new_cap *= 2
+    return min(new_cap, <int64_t>INT32_MAX)
+
+
+cdef int _resize(void **p, int64_t count, size_t itemsize) except -1:
+    cdef void *q = realloc(p[0], <size_t>count * itemsize)
+    if q == NULL:
+        raise MemoryError(f"revad: no memory to grow the tape to {count} entries")
+    p[0] = q
+    return 0
+
+
+cdef uint64_t _next_tape_id = 1
+
+
+# The buffers of the last tape that died, handed to the next tape made: a training loop then
+# records into warm memory instead of growing (copying) and page-faulting fresh columns each step.
+cdef struct _Spare:
+    uint8_t *op
+    int32_t *arg0
+    int32_t *arg1
+    double *val
+    int64_t cap
+    double *cst
+    int64_t cap_cst
+    double *adj
+    int64_t cap_adj
+
+cdef _Spare _spare
+
+
+cdef void _take_spare(Tape t):
+    t.op, t.arg0, t.arg1, t.val, t.cap = _spare.op, _spare.arg0, _spare.arg1, _spare.val, _spare.cap
+    t.cst, t.cap_cst, t.adj, t.cap_adj = _spare.cst, _spare.cap_cst, _spare.adj, _spare.cap_adj
+    memset(&_spare, 0, sizeof(_Spare))
+
+
+cdef void _give_spare(Tape t):
+    """Keep t's buffers for the next tape if they are larger than the spare ones (GIL held)."""
+    if t.cap <= _spare.cap:
+        return
+    free(_spare.op); free(_spare.arg0); free(_spare.arg1); free(_spare.val)
+    free(_spare.cst); free(_spare.adj)
+    _spare.op, _spare.arg0, _spare.arg1, _spare.val, _spare.cap = t.op, t.arg0, t.arg1, t.val, t.cap
+    _spare.cst, _spare.cap_cst, _spare.adj, _spare.cap_adj = t.cst, t.cap_cst, t.adj, t.cap_adj
+    t.op = t.arg0 = t.arg1 = NULL
+    t.val = t.cst = t.adj = NULL
+
+
+@cython.final
+cdef class Tape:
+    """The record of one computation: flat columns of op codes, operand slots and values.
+
+    Tapes are made and finished implicitly (see ``Var.backward``); users rarely see one.
+
+    >>> import revad
+    >>> x = revad.Var(3.0)
+    >>> y = x * x + 1.0
+    >>> revad.tape_info(y)["n_ops"]   # leaf x, x*x, +1.0
+    3
+    """
+
+    def __cinit__(self):
+        global _next_tape_id
+        self.id = _next_tape_id
+        _next_tape_id += 1
+        _take_spare(self)
+
+    def __dealloc__(self):
+        self.clear()
+        _give_spare(self)
+        free(self.op); free(self.arg0); free(self.arg1); free(self.val); free(self.cst)
+        free(self.adj); free(self.leaves); free(self.leaf_slot)
+
+    cdef void clear(self):
+        """Forget every entry but keep the buffers (a tape abandoned by all its Vars is reused)."""
+        cdef int64_t k
+        for k in range(self.n_leaves):
+            Py_DECREF(<object>self.leaves[k])
+        self.n_leaves = 0
+        self.n = 0
+        self.n_cst = 0
+        self.has_adj = False
+        self.finished = False
+
+    cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1:
+        cdef int64_t i = self.n, cap
+        if i == self.cap:
+            cap = _next_cap(self.cap, i + 1)
+            _resize(<void **>&self.op, cap, sizeof(uint8_t))
+            _resize(<void **>&self.arg0, cap, sizeof(int32_t))
+            _resize(<void **>&self.arg1, cap, sizeof(int32_t))
+            _resize(<void **>&self.val, cap, sizeof(double))
+            self.cap = cap
+        self.op[i] = <uint8_t>code
+        self.arg0[i] = a0
+        self.arg1[i] = a1
+        self.val[i] = v
+        self.n = i + 1
+        return <int32_t>i
+
+    cdef int32_t push_const(self, double c) except -1:
+        cdef int64_t cap
+        if self.n_cst == self.cap_cst:
+            cap = _next_cap(self.cap_cst, self.n_cst + 1)
+            _resize(<void **>&self.cst, cap, sizeof(double))
+            self.cap_cst = cap
+        self.cst[self.n_cst] = c
+        self.n_cst += 1
+        return <int32_t>(self.n_cst - 1)
+
+    cdef int32_t bind_leaf(self, Var x) except -1:
+        """Record leaf x on this tape (once) and return its slot."""
+        if x.bound == self.id:
+            return x.slot
+        cdef int64_t cap
+        if self.n_leaves == self.cap_leaves:
+            cap = _next_cap(self.cap_leaves, self.n_leaves + 1)
+            _resize(<void **>&self.leaves, cap, sizeof(PyObject *))
+            _resize(<void **>&self.leaf_slot, cap, sizeof(int32_t))
+            self.cap_leaves = cap
+        cdef int32_t s = self.push(RV_LEAF, -1, -1, x.v)
+        Py_INCREF(x)
+        self.leaves[self.n_leaves] = <PyObject *>x
+        self.leaf_slot[self.n_leaves] = s
+        self.n_leaves += 1
+        x.bound = self.id
+        x.slot = s
+        return s
+
+    cdef int sweep(self, int32_t top) except -1:
+        """One reverse sweep seeded at slot `top`; adds into every leaf's .grad and into adj."""
+        cdef int64_t n = self.n, k
+        cdef double *buf
+        if self.has_adj:  # a second backward: sweep apart, then add in
+            buf = <double *>calloc(n, sizeof(double))
+            if buf == NULL:
+                raise MemoryError("revad: no memory for the adjoints of the backward pass")
+        else:
+            if self.cap_adj < n:
+                _resize(<void **>&self.adj, n, sizeof(double))
+                self.cap_adj = n
+            buf = self.adj
+            memset(buf, 0, n * sizeof(double))
+        buf[top] = 1.0
+        with nogil:
+            rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, buf, top)
+        for k in range(self.n_leaves):
+            (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
+        if buf != self.adj:
+            for k in range(n):
+                self.adj[k] += buf[k]
+            free(buf)
+        self.has_adj = True
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-thread recording state. The TSS slot is the fast path; threading.local owns the object so
+# that it (and the tape it holds) is released when its thread ends.
+
+@cython.final
+cdef class _ThreadState:
+    cdef Tape tape
+    cdef int no_grad
+
+
+cdef Py_tss_t _tss  # Cython initialises it to Py_tss_NEEDS_INIT
+if PyThread_tss_create(&_tss) != 0:
+    raise RuntimeError("revad: cannot create thread-specific storage")
+_local = threading.local()
+cdef int _n_no_grad = 0  # threads inside no_grad(); while 0 no op looks at the thread state
+
+
+cdef inline _ThreadState _state():
+    cdef void *p = PyThread_tss_get(&_tss)
+    if p != NULL:
+        return <_ThreadState>p
+    st = _ThreadState()
+    _local.state = st
+    PyThread_tss_set(&_tss, <void *>st)
+    return st
+
+
+cdef Tape _current_tape():
+    """The tape that ops on leaves alone record on: this thread's, renewed after backward()."""
+    cdef _ThreadState st = _state()
+    if st.tape is None or st.tape.finished:
+        st.tape = Tape()
+    elif _refcnt(<PyObject *>st.tape) == 1:
+        # No Var of it is alive, so nothing can reach its entries: reuse its buffers.
+        st.tape.clear()
+        global _next_tape_id
+        st.tape.id = _next_tape_id
+        _next_tape_id += 1
+    return st.tape
+
+
+cdef inline bint _recording():
+    return _n_no_grad == 0 or not _state().no_grad
+
+
+def _enter_private():
+    """Start a private tape for one functional-API call; returns what _exit_private restores."""
+    cdef _ThreadState st = _state()
+    cdef Tape private = Tape()
+    # `private` rides along in the tuple: held by the caller, it is never taken for abandoned.
+    saved = (st.tape, st.no_grad, private)
+    st.tape = private
+    st.no_grad = 0
+    return saved
+
+
+def _exit_private(saved):
+    cdef _ThreadState st = _state()
+    st.tape, st.no_grad, _ = saved
+
+
+def _on_current_tape(Var y):
+    """Whether y was recorded on this thread's current tape."""
+    return y.tape is not None and y.tape is _state().tape
+
+
+@cython.final
+cdef class no_grad:
+    """Context manager: ops inside record nothing and return leaves holding exact values.
+
+    Use it for evaluation (validation losses, line searches): it is faster and memory stays flat.
+
+    >>> import revad
+    >>> w = revad.Var(2.0)
+    >>> with revad.no_grad():
+    ...     y = w * 3.0
+    >>> y.value, revad.tape_info(y)["n_ops"]
+    (6.0, 0)
+    """
+
+    def __enter__(self):
+        global _n_no_grad
+        st = _state()
+        if st.no_grad == 0:
+            _n_no_grad += 1
+        st.no_grad += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _n_no_grad
+        st = _state()
+        st.no_grad -= 1
+        if st.no_grad == 0:
+            _n_no_grad -= 1
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Operands. A number (int, float, bool, NumPy real scalar, 0-d real array) is an immediate.
+
+cdef object _np_real = (np.floating, np.integer, np.bool_)
+cdef object _np_complex = (complex, np.complexfloating)
+
+
+cdef int _as_double(object o, double *out) except -1:
+    """1 and *out set for a real number; 0 for an object that is not a number; raises for complex."""
+    if PyFloat_Check(o):
+        out[0] = PyFloat_AS_DOUBLE(o)
+        return 1
+    if PyLong_Check(o):  # bool included: True counts as 1, as in NumPy
+        out[0] = PyLong_AsDouble(o)
+        return 1
+    if isinstance(o, _np_real):
+        out[0] = float(o)
+        return 1
+    if isinstance(o, _np_complex):
+        raise TypeError(f"revad differentiates real functions; got a complex number of type {type(o).__name__}")
+    if type(o) is np.ndarray and (<object>o).ndim == 0 and (<object>o).dtype.kind in "biuf":
+        out[0] = float(o)
+        return 1
+    return 0
+
+
+cdef inline Var _new(Tape t, int32_t slot, double v):
+    cdef Var r = Var.__new__(Var)
+    r.tape = t
+    r.slot = slot
+    r.v = v
+    return r
+
+
+cdef inline Var _leaf(double v):
+    cdef Var r = Var.__new__(Var)
+    r.v = v
+    return r
+
+
+cdef Tape _tape_of2(Var a, Var b):
+    """The tape an op on a and b records on, or None under no_grad."""
+    cdef Tape t
+    if not _recording():
+        return None
+    if a.tape is not None:
+        t = a.tape
+        if b.tape is not None and b.tape is not t:
+            raise ValueError("revad: these two Vars belong to different tapes (different "
+                             "computations, or different grad() calls); combine Vars of one "
+                             "computation only, or detach() one of them")
+    elif b.tape is not None:
+        t = b.tape
+    else:
+        return _current_tape()
+    if t.finished:
+        _raise_finished()
+    return t
+
+
+cdef Tape _tape_of1(Var a):
+    if not _recording():
+        return None
+    if a.tape is None:
+        return _current_tape()
+    if a.tape.finished:
+        _raise_finished()
+    return a.tape
+
+
+cdef int _raise_finished() except -1:
+    raise RuntimeError("revad: this Var is an intermediate result of a computation that "
+                       "backward() has finished; its gradient path is closed. Use x.detach() "
+                       "(or revad.Var(x.value)) to start a new computation from its value")
+
+
+cdef inline int32_t _slot(Var x, Tape t) except -1:
+    return x.slot if x.tape is not None else t.bind_leaf(x)
+
+
+cdef object _unary(int code, Var a):
+    cdef double v = rv_unary(code, a.v)
+    cdef Tape t = _tape_of1(a)
+    if t is None:
+        return _leaf(v)
+    return _new(t, t.push(code, _slot(a, t), -1, v), v)
+
+
+cdef object _vv(int code, Var a, Var b):
+    cdef double v = rv_binary(code, a.v, b.v)
+    cdef Tape t = _tape_of2(a, b)
+    if t is None:
+        return _leaf(v)
+    cdef int32_t i0 = _slot(a, t)
+    cdef int32_t i1 = _slot(b, t)
+    return _new(t, t.push(code, i0, i1, v), v)
+
+
+cdef object _vc(int code, Var a, double c):
+    # VC and CV codes follow each binary op's VV code in ops.h's enum.
+    cdef double v = rv_binary(code, a.v, c)
+    cdef Tape t = _tape_of1(a)
+    if t is None:
+        return _leaf(v)
+    cdef int32_t i0 = _slot(a, t)
+    return _new(t, t.push(code + 1, i0, t.push_const(c), v), v)
+
+
+cdef object _cv(int code, double c, Var b):
+    cdef double v = rv_binary(code, c, b.v)
+    cdef Tape t = _tape_of1(b)
+    if t is None:
+        return _leaf(v)
+    cdef int32_t i1 = _slot(b, t)
+    return _new(t, t.push(code + 2, t.push_const(c), i1, v), v)
+
+
+cdef object _binary(int code, object x, object y):
+    """An arithmetic op with at least one Var operand; NotImplemented for foreign operands."""
+    cdef double c
+    if type(x) is Var:
+        if type(y) is Var:
+            return _vv(code, <Var>x, <Var>y)
+        if not _as_double(y, &c):
+            return _foreign(y)
+        return _vc(code, <Var>x, c)
+    if not _as_double(x, &c):
+        return _foreign(x)
+    return _cv(code, c, <Var>y)
+
+
+# Python would turn these into confusing messages (str * Var: "can't multiply sequence").
+cdef tuple _never_operands = (str, bytes, type(None), list, tuple, dict, set)
+
+
+cdef object _foreign(object o):
+    """NotImplemented, so that other array-like types (NumPy's) can take over; or a clear error."""
+    if isinstance(o, _never_operands):
+        raise TypeError(f"revad: a Var cannot be combined with a {type(o).__name__}; "
+                        "operands must be Vars, real numbers, or NumPy arrays")
+    return NotImplemented
+
+
+cdef object _compare(int code, Var a, object other):
+    """A comparison: a Python bool from the values, recorded on an open tape for replay."""
+    cdef double c
+    cdef Var b
+    cdef Tape t = None
+    if type(other) is Var:
+        b = <Var>other
+        c = b.v
+    elif _as_double(other, &c):
+        b = None
+    else:
+        return NotImplemented
+    cdef bint r = rv_binary(code, a.v, c) != 0.0
+    if _recording():
+        t = a.tape if a.tape is not None else (b.tape if b is not None else None)
+        if t is not None and not t.finished and (b is None or b.tape is None or b.tape is t):
+            if b is None:
+                t.push(code + 1, _slot(a, t), t.push_const(c), r)
+            else:
+                t.push(code, _slot(a, t), _slot(b, t), r)
+    return r
+
+
+# ---------------------------------------------------------------------------------------------
+
+@cython.final
+@cython.freelist(4096)
+@cython.no_gc  # a Var refers only to its tape and a tape to leaves only: no cycle can form
+cdef class Var:
+    """A scalar that records the operations applied to it, for reverse-mode differentiation.
+
+    ``Var(value)`` makes a leaf (an input). Arithmetic and the functions of ``revad`` (also as
+    methods, and through NumPy's ufuncs) return new Vars and append one entry each to the tape.
+    ``y.backward()`` sweeps the tape once from ``y`` and adds dy/dx to every leaf's ``.grad``.
+
+    >>> import revad
+    >>> x, y = revad.Var(40.0), revad.Var(4.0)
+    >>> z = 2 * x * y + y + 3          # the seed's example 1
+    >>> z.backward()
+    >>> z.value, x.grad, y.grad
+    (327.0, 8.0, 81.0)
+    """
+
+    def __init__(self, value):
+        cdef double c
+        if type(value) is Var:
+            c = (<Var>value).v
+        elif not _as_double(value, &c):
+            raise TypeError(f"revad.Var needs a real number, got {type(value).__name__}")
+        self.v = c
+
+    # -- values and gradients ------------------------------------------------------------------
+
+    @property
+    def value(self):
+        """The forward value (a float). Settable on leaves only.
+
+        >>> import revad
+        >>> p = revad.Var(1.0)
+        >>> p.value = 0.5
+        >>> (p * 4).value
+        2.0
+        """
+        return self.v
+
+    @value.setter
+    def value(self, new):
+        cdef double c
+        if self.tape is not None:
+            raise AttributeError("revad: the value of an intermediate Var is read-only; "
+                                 "only leaves (made by revad.Var(...)) can be set")
+        if not _as_double(new, &c):
+            raise TypeError(f"revad: a Var's value must be a real number, got {type(new).__name__}")
+        self.v = c
+        self.bound = 0  # the next use records the new value as a fresh leaf entry
+
+    @property
+    def grad(self):
+        """d(output)/d(self), summed over every backward() that reached this Var (0.0 before).
+
+        Settable on leaves, so that a training loop can reset it.
+
+        >>> import revad
+        >>> x = revad.Var(3.0)
+        >>> (x * x).backward()
+        >>> x.grad
+        6.0
+        >>> x.grad = 0.0
+        """
+        if self.tape is None:
+            return self.g
+        if not self.tape.has_adj:
+            return 0.0
+        return self.tape.adj[self.slot]
+
+    @grad.setter
+    def grad(self, new):
+        cdef double c
+        if self.tape is not None:
+            raise AttributeError("revad: the grad of an intermediate Var is read-only; "
+                                 "reset the leaves' grads instead")
+        if new is None:
+            c = 0.0  # PyTorch's `p.grad = None` idiom
+        elif not _as_double(new, &c):
+            raise TypeError(f"revad: a grad must be a real number, got {type(new).__name__}")
+        self.g = c
+
+    @property
+    def is_leaf(self):
+        """True for inputs made by ``revad.Var(...)`` (and results computed under no_grad)."""
+        return self.tape is None
+
+    def backward(self):
+        """Run the reverse sweep from this Var, adding d(self)/d(leaf) to every leaf's ``.grad``.
+
+        It finishes the tape: values and grads stay readable, but this computation's
+        intermediates can no longer be used in new ops (leaves can, on a new tape).
+
+        >>> import revad
+        >>> w = [revad.Var(2.0), revad.Var(-3.0), revad.Var(-3.0)]
+        >>> x = [-1.0, -2.0]
+        >>> f = revad.sigmoid(w[0] * x[0] + w[1] * x[1] + w[2])   # the seed's example 2
+        >>> f.backward()
+        >>> [round(v.grad, 3) for v in w]
+        [-0.197, -0.393, 0.197]
+        """
+        if self.tape is None:
+            self.g += 1.0
+            return
+        self.tape.finished = True
+        self.tape.sweep(self.slot)
+
+    def detach(self):
+        """A new leaf with this Var's value, cut from its computation.
+
+        >>> import revad
+        >>> x = revad.Var(2.0)
+        >>> y = (x * x).detach()
+        >>> y.is_leaf, y.value
+        (True, 4.0)
+        """
+        return _leaf(self.v)
+
+    def item(self):
+        """The value as a Python float (PyTorch's spelling)."""
+        return self.v
+
+    def __float__(self):
+        return self.v
+
+    def __int__(self):
+        return int(self.v)
+
+    def __bool__(self):
+        return self.v != 0.0
+
+    def __hash__(self):
+        # By identity, like PyTorch tensors and micrograd Values: Vars go in sets and dicts.
+        return <Py_ssize_t><void *>self
+
+    def __repr__(self):
+        return f"Var(value={self.v!r}, grad={self.grad!r})"
+
+    # -- arithmetic (c_api_binop_methods: self may be either operand) -------------------------
+
+    def __add__(x, y):
+        return _binary(RV_ADD, x, y)
+
+    def __sub__(x, y):
+        return _binary(RV_SUB, x, y)
+
+    def __mul__(x, y):
+        return _binary(RV_MUL, x, y)
+
+    def __truediv__(x, y):
+        return _binary(RV_DIV, x, y)
+
+    def __pow__(x, y, mod):
+        cdef double c
+        if mod is not None:
+            return NotImplemented
+        if type(x) is Var and type(y) is not Var and _as_double(y, &c) and c == 2.0:
+            return _unary(RV_SQUARE, <Var>x)  # x**2 is everywhere; its partial needs no pow()
+        return _binary(RV_POW, x, y)
+
+    def __neg__(self):
+        return _unary(RV_NEG, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _unary(RV_ABS, self)
+
+    def __lt__(self, other):
+        return _compare(RV_LT, self, other)
+
+    def __le__(self, other):
+        return _compare(RV_LE, self, other)
+
+    def __gt__(self, other):
+        return _compare(RV_GT, self, other)
+
+    def __ge__(self, other):
+        return _compare(RV_GE, self, other)
+
+    def __eq__(self, other):
+        return _compare(RV_EQ, self, other)
+
+    def __ne__(self, other):
+        return _compare(RV_NE, self, other)
+
+    # -- the op table's functions as methods (micrograd's x.relu(), x.tanh(), x.exp()) --------
+
+    def exp(self): return _unary(RV_EXP, self)
+    def log(self): return _unary(RV_LOG, self)
+    def log1p(self): return _unary(RV_LOG1P, self)
+    def expm1(self): return _unary(RV_EXPM1, self)
+    def sqrt(self): return _unary(RV_SQRT, self)
+    def square(self): return _unary(RV_SQUARE, self)
+    def sin(self): return _unary(RV_SIN, self)
+    def cos(self): return _unary(RV_COS, self)
+    def tan(self): return _unary(RV_TAN, self)
+    def arcsin(self): return _unary(RV_ARCSIN, self)
+    def arccos(self): return _unary(RV_ARCCOS, self)
+    def arctan(self): return _unary(RV_ARCTAN, self)
+    def sinh(self): return _unary(RV_SINH, self)
+    def cosh(self): return _unary(RV_COSH, self)
+    def tanh(self): return _unary(RV_TANH, self)
+    def sigmoid(self): return _unary(RV_SIGMOID, self)
+    def relu(self): return _unary(RV_RELU, self)
+    def softplus(self): return _unary(RV_SOFTPLUS, self)
+    def erf(self): return _unary(RV_ERF, self)
+    def negative(self): return _unary(RV_NEG, self)
+    def absolute(self): return _unary(RV_ABS, self)
+    def arctan2(self, other): return _binary(RV_ARCTAN2, self, other)
+    def hypot(self, other): return _binary(RV_HYPOT, self, other)
+    def maximum(self, other): return _binary(RV_MAXIMUM, self, other)
+    def minimum(self, other): return _binary(RV_MINIMUM, self, other)
+
+    # -- NumPy: np.exp(v), np.float64(2) * v, and arrays holding Vars ------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        fn = _by_ufunc.get(ufunc.__name__)
+        if fn is None or method != "__call__" or kwargs:
+            raise TypeError(f"revad: numpy.{ufunc.__name__} (method {method!r}) is not "
+                            "differentiable by revad; use revad's functions on Vars")
+        for o in inputs:
+            if type(o) is np.ndarray and (<object>o).ndim > 0:
+                # Arrays of numbers or Vars: NumPy's object loops call back into Var per element.
+                return ufunc(*[_as_object_array(i) for i in inputs])
+        return fn(*inputs)
+
+
+cdef object _as_object_array(object o):
+    if type(o) is Var:
+        a = np.empty((), dtype=object)
+        a[()] = o
+        return a
+    return o
+
+
+# ---------------------------------------------------------------------------------------------
+# The op table as Python sees it: one Function object per row (like NumPy's ufuncs).
+
+cdef dict _code = {}       # name -> op code
+cdef dict _by_ufunc = {}   # NumPy ufunc name -> Function
+
+
+@cython.final
+cdef class Function:
+    """One op of revad's table as a callable: ``revad.exp``, ``revad.maximum``, ...
+
+    On Vars it records the op; on real numbers it returns a float; on arrays (of numbers or of
+    Vars) it applies elementwise. Its docstring shows the exact formulas the tape uses.
+    """
+    cdef readonly str name
+    cdef readonly int code, arity
+    cdef str doc
+
+    @property
+    def __name__(self):
+        return self.name
+
+    @property
+    def __doc__(self):
+        return self.doc
+
+    def __repr__(self):
+        return f"<revad function {self.name}>"
+
+    def __call__(self, *args):
+        cdef double a, b
+        if len(args) != self.arity:
+            raise TypeError(f"revad.{self.name}() takes {self.arity} argument"
+                            f"{'s' if self.arity > 1 else ''}, got {len(args)}")
+        if self.arity == 1:
+            x = args[0]
+            if type(x) is Var:
+                return _unary(self.code, <Var>x)
+            if _as_double(x, &a):
+                return rv_unary(self.code, a)
+        else:
+            x, y = args
+            if type(x) is Var or type(y) is Var:
+                r = _binary(self.code, x, y)
+                if r is not NotImplemented:
+                    return r
+            elif _as_double(x, &a) and _as_double(y, &b):
+                return rv_binary(self.code, a, b)
+        for x in args:
+            if isinstance(x, (np.ndarray, list, tuple)) or type(x) is Var:
+                continue
+            if not _is_number(x):
+                raise TypeError(f"revad.{self.name}() needs real numbers, Vars or arrays of "
+                                f"them, got {type(x).__name__}")
+        arrays = [np.asarray(x) if type(x) is not Var else _as_object_array(x) for x in args]
+        out = np.frompyfunc(self, self.arity, 1)(*arrays)
+        if all(type(x) is not Var and np.asarray(x).dtype != object for x in args):
+            return np.asarray(out, dtype=np.float64)
+        return out
+
+
+cdef bint _is_number(object x) except -1:
+    cdef double c
+    return _as_double(x, &c)
+
+
+def _is_real(x):
+    """Whether x is a real number revad takes as a constant (int, float, bool, NumPy real)."""
+    return _is_number(x)
+
+
+def _all_real(seq):
+    """Whether every item of a list or tuple is a real number."""
+    cdef object x
+    for x in seq:
+        if not _is_number(x):
+            return False
+    return True
+
+
+cdef str _docstring(rv_op_info info, str example):
+    name = info.name.decode()
+    lines = [f"{name}({'x' if info.arity == 1 else 'x, y'})", "",
+             f"Recorded as one tape entry. With a = x{', b = y' if info.arity == 2 else ''} and "
+             "y the saved output:", "",
+             f"    value:  {info.forward.decode()}",
+             f"    d/da:   {info.d_da.decode()}"]
+    if info.arity == 2:
+        lines.append(f"    d/db:   {info.d_db.decode()}")
+    if info.note[0]:
+        lines += ["", f"Not differentiable everywhere: {info.note.decode()}."]
+    lines += ["", "On real numbers it returns a float; on arrays it applies elementwise.",
+              "", example]
+    return "\n".join(lines)
+
+
+# A runnable example per function: the value and derivative at one point, each checked by the
+# doctests against the numbers here (computed independently, with mpmath).
+_examples = {
+    "exp": ("0.5", "1.648721 1.648721"), "log": ("2.0", "0.693147 0.500000"),
+    "log1p": ("0.5", "0.405465 0.666667"), "expm1": ("0.5", "0.648721 1.648721"),
+    "sqrt": ("4.0", "2.000000 0.250000"), "sin": ("0.5", "0.479426 0.877583"),
+    "cos": ("0.5", "0.877583 -0.479426"), "tan": ("0.5", "0.546302 1.298446"),
+    "arcsin": ("0.5", "0.523599 1.154701"), "arccos": ("0.5", "1.047198 -1.154701"),
+    "arctan": ("0.5", "0.463648 0.800000"), "sinh": ("0.5", "0.521095 1.127626"),
+    "cosh": ("0.5", "1.127626 0.521095"), "tanh": ("0.5", "0.462117 0.786448"),
+    "sigmoid": ("0.5", "0.622459 0.235004"), "relu": ("-0.5", "0.000000 0.000000"),
+    "softplus": ("0.5", "0.974077 0.622459"), "erf": ("0.5", "0.520500 0.878783"),
+    "abs": ("-0.5", "0.500000 -1.000000"), "negative": ("0.5", "-0.500000 -1.000000"),
+    "square": ("0.5", "0.250000 1.000000"),
+    "maximum": ("1.0, 2.0", "2.000000 0.000000 1.000000"),
+    "minimum": ("1.0, 2.0", "1.000000 1.000000 0.000000"),
+    "arctan2": ("1.0, 2.0", "0.463648 0.400000 -0.200000"),
+    "hypot": ("3.0, 4.0", "5.000000 0.600000 0.800000"),
+    "add": ("1.0, 2.0", "3.000000 1.000000 1.000000"),
+    "subtract": ("1.0, 2.0", "-1.000000 1.000000 -1.000000"),
+    "multiply": ("3.0, 2.0", "6.000000 2.000000 3.000000"),
+    "divide": ("3.0, 2.0", "1.500000 0.500000 -0.750000"),
+    "power": ("3.0, 2.0", "9.000000 6.000000 9.887511"),
+}
+
+
+cdef str _example(str name, int arity):
+    arg, out = _examples[name]
+    if arity == 1:
+        return (f">>> import revad\n>>> x = revad.Var({arg})\n>>> y = revad.{name}(x)\n"
+                f">>> y.backward()\n>>> print(f\"{{y.value:.6f}} {{x.grad:.6f}}\")\n{out}")
+    return (f">>> import revad\n>>> x, y = revad.Var({arg.split(', ')[0]}), revad.Var({arg.split(', ')[1]})\n"
+            f">>> z = revad.{name}(x, y)\n>>> z.backward()\n"
+            f">>> print(f\"{{z.value:.6f}} {{x.grad:.6f}} {{y.grad:.6f}}\")\n{out}")
+
+
+def _make_functions():
+    """Build the public Function objects from ops.h's table: {name: Function}."""
+    cdef int k
+    cdef Function fn
+    out = {}
+    for k in range(rv_n_op_table):
+        info = rv_op_table[k]
+        if info.arity == 0:
+            continue  # comparisons are operators, not functions
+        fn = Function.__new__(Function)
+        fn.name = info.name.decode()
+        fn.code = info.code
+        fn.arity = info.arity
+        fn.doc = _docstring(info, _example(fn.name, info.arity))
+        _code[fn.name] = fn.code
+        out[fn.name] = fn
+    return out
+
+
+functions = _make_functions()
+# NumPy's names for the same ops, and SciPy's special functions that are ours too.
+_aliases = {"absolute": "abs", "true_divide": "divide", "float_power": "power", "expit": "sigmoid"}
+_by_ufunc.update(functions)
+for _alias, _name in _aliases.items():
+    _by_ufunc[_alias] = functions[_name]
+_by_ufunc.update(less=operator.lt, less_equal=operator.le, greater=operator.gt,
+                 greater_equal=operator.ge, equal=operator.eq, not_equal=operator.ne,
+                 positive=operator.pos)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk helpers for the functional API: one C loop per argument, not one Python call per element.
+
+def _make_leaves(list values):
+    """Leaves for a list of real numbers, bound to this thread's current tape."""
+    cdef Tape t = _current_tape()
+    cdef Py_ssize_t k, n = len(values)
+    cdef double c
+    cdef Var x
+    out = [None] * n
+    for k in range(n):
+        v = values[k]
+        if not _as_double(v, &c):
+            raise TypeError(f"revad: expected real numbers, got {type(v).__name__} at index {k}")
+        x = _leaf(c)
+        t.bind_leaf(x)
+        out[k] = x
+    return out
+
+
+def _leaf_grads(list leaves):
+    """The .grad of each leaf in a list, as a list of floats."""
+    cdef Py_ssize_t k, n = len(leaves)
+    out = [None] * n
+    for k in range(n):
+        out[k] = PyFloat_FromDouble((<Var>leaves[k]).g)
+    return out
+
+
+def tape_info(Var y):
+    """Size of the tape that recorded y: entries, constants, leaves and bytes held.
+
+    ``bytes_per_op`` counts the columns (op code, two operand slots, value), the constant pool
+    and the leaf table, over the entries in use; capacity slack is reported apart.
+
+    >>> import revad
+    >>> x = revad.Var(1.5)
+    >>> info = revad.tape_info(revad.exp(x) * 2.0)
+    >>> info["n_ops"], info["n_consts"], info["n_leaves"]
+    (3, 1, 1)
+    """
+    cdef Tape t = y.tape
+    if t is None:
+        return {"n_ops": 0, "n_consts": 0, "n_leaves": 0, "nbytes": 0, "capacity_nbytes": 0,
+                "bytes_per_op": 0.0, "finished": False}
+    per_entry = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double)
+    used = (t.n * per_entry + t.n_cst * sizeof(double)
+            + t.n_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
+    cap = (t.cap * per_entry + t.cap_cst * sizeof(double)
+           + t.cap_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
+    adj = t.n * sizeof(double) if t.has_adj else 0
+    return {"n_ops": t.n, "n_consts": t.n_cst, "n_leaves": t.n_leaves, "nbytes": used,
+            "capacity_nbytes": cap, "adjoint_nbytes": adj,
+            "bytes_per_op": used / t.n if t.n else 0.0, "finished": bool(t.finished)}

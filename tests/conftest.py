@@ -1,0 +1,24 @@
+"""Shared test helpers: central finite differences on plain floats."""
+import math
+
+
+def central_diff(f, x, h=None):
+    """d f / d x by a central difference; f takes and returns floats."""
+    h = h if h is not None else 1e-6 * max(1.0, abs(x))
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def fd_gradient(f, xs, rel_step=1e-6):
+    """Gradient of f(list of floats) -> float by central differences, one input at a time."""
+    g = []
+    for i, x in enumerate(xs):
+        h = rel_step * max(1.0, abs(x))
+        up, down = list(xs), list(xs)
+        up[i] += h
+        down[i] -= h
+        g.append((f(up) - f(down)) / (2 * h))
+    return g
+
+
+def close(a, b, rtol=1e-6, atol=1e-9):
+    return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)

@@ -1,0 +1,295 @@
+"""Every op of the table: its value and local derivative against mpmath (50 digits, independent
+of revad's formulas) and central finite differences, including the edges of its domain."""
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+import revad
+from revad import Var
+
+from conftest import central_diff, close
+
+mp.mp.dps = 50
+
+# name -> (mpmath reference, points where it is differentiable)
+UNARY = {
+    "negative": (lambda a: -a, [-2.5, 0.0, 3.0]),
+    "abs": (abs, [-2.5, -1e-300, 1e-300, 3.0]),
+    "square": (lambda a: a * a, [-2.5, 0.0, 1e150]),
+    "exp": (mp.exp, [-745.0, -1.0, 0.0, 1.0, 700.0]),
+    "log": (mp.log, [1e-300, 0.5, 1.0, 1e300]),
+    "log1p": (lambda a: mp.log(1 + a), [-0.999999, -1e-12, 0.0, 1e-12, 3.0, 1e300]),
+    "expm1": (mp.expm1, [-50.0, -1e-12, 0.0, 1e-12, 2.0, 700.0]),
+    "sqrt": (mp.sqrt, [1e-300, 0.25, 4.0, 1e300]),
+    "sin": (mp.sin, [-3.0, 0.0, 0.5, 1e5]),
+    "cos": (mp.cos, [-3.0, 0.0, 0.5, 1e5]),
+    "tan": (mp.tan, [-1.5, 0.0, 0.5, 1.5]),
+    "arcsin": (mp.asin, [-0.999999, -0.5, 0.0, 0.5, 0.999999]),
+    "arccos": (mp.acos, [-0.999999, -0.5, 0.0, 0.5, 0.999999]),
+    "arctan": (mp.atan, [-1e10, -1.0, 0.0, 2.0, 1e10]),
+    "sinh": (mp.sinh, [-700.0, -1.0, 0.0, 1e-8, 3.0]),
+    "cosh": (mp.cosh, [-700.0, -1.0, 0.0, 3.0]),
+    "tanh": (mp.tanh, [-30.0, -1.0, 0.0, 0.5, 30.0]),
+    "sigmoid": (lambda a: 1 / (1 + mp.exp(-a)), [-800.0, -30.0, -1.0, 0.0, 2.0, 30.0, 800.0]),
+    "relu": (lambda a: max(a, 0), [-2.0, 1e-300, 3.0]),
+    "softplus": (lambda a: mp.log(1 + mp.exp(a)), [-800.0, -30.0, -1.0, 0.0, 2.0, 30.0, 800.0]),
+    "erf": (mp.erf, [-6.0, -1.0, 0.0, 0.5, 6.0]),
+}
+
+BINARY = {
+    "add": (lambda a, b: a + b, [(1.5, -2.0), (0.0, 0.0)]),
+    "subtract": (lambda a, b: a - b, [(1.5, -2.0), (1e300, 1e300)]),
+    "multiply": (lambda a, b: a * b, [(1.5, -2.0), (0.0, 3.0)]),
+    "divide": (lambda a, b: a / b, [(1.5, -2.0), (0.0, 3.0), (1.0, 1e-300)]),
+    "power": (lambda a, b: a ** b, [(1.5, -2.0), (2.0, 0.5), (0.5, 10.0), (3.0, 0.0), (7.0, 1.0)]),
+    "maximum": (max, [(1.5, -2.0), (-1.0, 3.0)]),
+    "minimum": (min, [(1.5, -2.0), (-1.0, 3.0)]),
+    "arctan2": (mp.atan2, [(1.0, 2.0), (-1.0, -2.0), (1e-300, 1.0), (3.0, 0.0)]),
+    "hypot": (mp.hypot, [(3.0, 4.0), (-1e200, 1e200), (1e-200, 0.0)]),
+}
+
+
+def test_table_and_api_cover_the_same_ops():
+    # Each op of ops.h's table is a revad function and a Var method, and maps a NumPy ufunc.
+    names = {name for name, fn in vars(revad).items() if isinstance(fn, revad.Function)}
+    assert names == set(UNARY) | set(BINARY)
+    for name in set(UNARY) - {"abs"}:
+        assert callable(getattr(Var(1.0), name)), name
+    for name in ("arctan2", "hypot", "maximum", "minimum"):
+        assert callable(getattr(Var(1.0), name)), name
+
+
+def _mp_derivative(f, x):
+    # A step relative to x keeps the stencil inside the domain near 0 (log at 1e-300).
+    x = mp.mpf(x)
+    return float(mp.diff(f, x, h=abs(x) * mp.mpf("1e-20") if x else mp.mpf("1e-30")))
+
+
+def _check(got, want, rtol):
+    if math.isinf(want) or want == 0:
+        assert got == want
+    else:
+        assert got == pytest.approx(want, rel=rtol, abs=1e-300)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_value_and_derivative_vs_mpmath(name):
+    ref, points = UNARY[name]
+    fn = getattr(revad, name)
+    for p in points:
+        x = Var(p)
+        y = fn(x)
+        y.backward()
+        _check(y.value, float(ref(mp.mpf(p))), 1e-13)
+        # arcsin/arccos near +-1 lose digits to 1 - a*a in double precision.
+        rtol = 1e-9 if name in ("arcsin", "arccos") else 1e-12
+        _check(x.grad, _mp_derivative(ref, p), rtol)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_derivative_vs_central_differences(name):
+    _, points = UNARY[name]
+    fn = getattr(revad, name)
+    for p in points:
+        inside = all(math.isfinite(fn(p + s)) for s in (-1e-3, 1e-3))
+        if not inside or not (1e-3 < abs(p) < 20 or p == 0.0) or (name == "tan" and abs(p) > 1):
+            continue  # finite differences are only trustworthy at moderate points
+        x = Var(p)
+        fn(x).backward()
+        assert close(x.grad, central_diff(fn, p), rtol=1e-6, atol=1e-8), (name, p)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_value_and_partials_vs_mpmath(name):
+    ref, points = BINARY[name]
+    fn = getattr(revad, name)
+    for a, b in points:
+        x, y = Var(a), Var(b)
+        z = fn(x, y)
+        z.backward()
+        _check(z.value, float(ref(mp.mpf(a), mp.mpf(b))), 1e-14)
+        _check(x.grad, _mp_derivative(lambda t: ref(t, mp.mpf(b)), a), 1e-12)
+        _check(y.grad, _mp_derivative(lambda t: ref(mp.mpf(a), t), b), 1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_with_constant_operand_on_either_side(name):
+    # x op c and c op x are recorded as one entry with an immediate; same numbers as Var op Var.
+    _, points = BINARY[name]
+    fn = getattr(revad, name)
+    for a, b in points:
+        x, y = Var(a), Var(b)
+        fn(x, y).backward()
+        xc, yc = Var(a), Var(b)
+        left = fn(xc, b)
+        assert revad.tape_info(left)["n_ops"] == 2 and revad.tape_info(left)["n_consts"] == 1
+        left.backward()
+        right = fn(a, yc)
+        right.backward()
+        assert left.value == right.value == fn(a, b)
+        assert (xc.grad, yc.grad) == (x.grad, y.grad)
+
+
+def test_operators_match_functions():
+    a, b = 1.7, -0.4
+    for op, fn in [("__add__", revad.add), ("__sub__", revad.subtract),
+                   ("__mul__", revad.multiply), ("__truediv__", revad.divide)]:
+        x, y = Var(a), Var(b)
+        getattr(x, op)(y).backward()
+        x2, y2 = Var(a), Var(b)
+        fn(x2, y2).backward()
+        assert (x.grad, y.grad) == (x2.grad, y2.grad)
+    x = Var(a)
+    (x ** 3.0).backward()
+    assert x.grad == pytest.approx(3 * a * a, rel=1e-15)
+    x = Var(2.0)
+    (3.0 ** x).backward()
+    assert x.grad == pytest.approx(9.0 * math.log(3.0), rel=1e-15)
+    x = Var(a)
+    (-x).backward()
+    assert x.grad == -1.0
+    x = Var(-a)
+    abs(x).backward()
+    assert x.grad == -1.0
+    x = Var(a)
+    y = +x
+    assert y is x
+
+
+def test_square_is_one_entry_and_exact():
+    x = Var(3.0)
+    y = x ** 2
+    assert revad.tape_info(y)["n_ops"] == 2 and revad.tape_info(y)["n_consts"] == 0
+    y.backward()
+    assert (y.value, x.grad) == (9.0, 6.0)
+
+
+# -- points where an op is not differentiable: the documented PyTorch choices ------------------
+
+@pytest.mark.parametrize("fn, x0, grad", [
+    (revad.relu, 0.0, 0.0),
+    (revad.abs, 0.0, 0.0),
+    (abs, 0.0, 0.0),
+    (revad.sqrt, 0.0, math.inf),
+    (lambda x: x ** 0.0, 0.0, 0.0),
+    (lambda x: x ** 0, 5.0, 0.0),
+    (lambda x: 0.0 ** x, 2.0, 0.0),
+    (lambda x: 0.0 ** x, 0.0, 0.0),
+    (revad.arcsin, 1.0, math.inf),
+])
+def test_non_differentiable_points(fn, x0, grad):
+    x = Var(x0)
+    fn(x).backward()
+    assert x.grad == grad
+
+
+def test_maximum_minimum_split_the_gradient_at_a_tie():
+    for fn in (revad.maximum, revad.minimum):
+        x, y = Var(2.0), Var(2.0)
+        fn(x, y).backward()
+        assert (x.grad, y.grad) == (0.5, 0.5)
+
+
+def test_hypot_and_arctan2_at_origin_are_nan():
+    for fn in (revad.hypot, revad.arctan2):
+        x, y = Var(0.0), Var(0.0)
+        fn(x, y).backward()
+        assert math.isnan(x.grad) and math.isnan(y.grad)
+
+
+def test_out_of_domain_values_follow_numpy():
+    with np.errstate(all="ignore"):
+        cases = [(revad.log, -1.0), (revad.log, 0.0), (revad.sqrt, -1.0), (revad.arcsin, 2.0),
+                 (revad.arccos, -2.0), (revad.log1p, -1.0), (revad.log1p, -2.0)]
+        for fn, x0 in cases:
+            x = Var(x0)
+            y = fn(x)
+            want = getattr(np, {"arcsin": "arcsin", "arccos": "arccos"}.get(fn.__name__, fn.__name__))(x0)
+            assert (math.isnan(y.value) and math.isnan(want)) or y.value == want
+            y.backward()  # never an exception from the sweep
+            assert fn(x0) == y.value or (math.isnan(fn(x0)) and math.isnan(y.value))
+    x = Var(1.0)
+    y = x / 0.0
+    y.backward()
+    assert y.value == math.inf and x.grad == math.inf
+    x = Var(0.0)
+    (1.0 / x).backward()
+    assert x.grad == -math.inf or math.isnan(x.grad)
+
+
+def test_nan_propagates_through_maximum_like_numpy():
+    assert math.isnan(revad.maximum(Var(math.nan), 1.0).value)
+    assert math.isnan(revad.maximum(1.0, Var(math.nan)).value)
+    assert math.isnan(revad.minimum(Var(1.0), math.nan).value)
+    assert revad.maximum(Var(math.inf), 1.0).value == math.inf
+
+
+# -- the functions on plain numbers, arrays, and through NumPy -----------------------------------
+
+def test_functions_on_floats_return_floats():
+    assert type(revad.exp(2.0)) is float and revad.exp(2.0) == math.exp(2.0)
+    assert revad.sigmoid(0) == 0.5
+    assert revad.arctan2(1, 1) == math.atan2(1, 1)
+    assert revad.relu(np.float32(-2.0)) == 0.0
+
+
+def test_functions_on_arrays():
+    a = np.array([[0.5, -1.0], [2.0, 0.0]])
+    np.testing.assert_array_equal(revad.tanh(a), np.tanh(a))
+    assert revad.tanh(a).dtype == np.float64
+    np.testing.assert_array_equal(revad.maximum(a, 0.0), np.maximum(a, 0.0))
+    xs = np.array([Var(0.5), Var(-1.0)], dtype=object)
+    ys = revad.exp(xs)
+    assert ys.dtype == object and all(type(v) is Var for v in ys)
+    sum(ys).backward()
+    assert [v.grad for v in xs] == [math.exp(0.5), math.exp(-1.0)]
+
+
+@pytest.mark.parametrize("ufunc, name", [
+    (np.exp, "exp"), (np.tanh, "tanh"), (np.sqrt, "sqrt"), (np.abs, "abs"), (np.negative, "negative"),
+    (np.log1p, "log1p"), (np.arcsin, "arcsin"), (np.square, "square"), (np.cosh, "cosh"),
+])
+def test_numpy_ufuncs_on_a_var_record_the_op(ufunc, name):
+    x = Var(0.3)
+    y = ufunc(x)
+    assert type(y) is Var
+    y.backward()
+    x2 = Var(0.3)
+    getattr(revad, name)(x2).backward()
+    assert (y.value, x.grad) == (getattr(revad, name)(0.3), x2.grad)
+
+
+def test_numpy_binary_ufuncs_and_scalars():
+    x = Var(1.5)
+    for y in (np.float64(2.0) * x, x * np.float32(2.0), np.int64(2) * x, np.multiply(x, 2.0),
+              np.array(2.0) * x):
+        assert type(y) is Var and y.value == 3.0
+    z = np.arctan2(x, 2.0) + np.hypot(x, 2.0) + np.maximum(x, 0.0) + np.power(x, 2.0)
+    z.backward()
+    want = 2.0 / (1.5 ** 2 + 4.0) + 1.5 / 2.5 + 1.0 + 3.0
+    assert x.grad == pytest.approx(want, rel=1e-14)
+
+
+def test_numpy_arrays_of_vars():
+    xs = np.array([Var(1.0), Var(2.0), Var(3.0)], dtype=object)
+    w = np.array([0.5, -1.0, 2.0])
+    y = np.dot(w, xs) + np.sum(np.tanh(xs) * xs)
+    assert type(y) is Var
+    y.backward()
+    want = w + np.tanh([1.0, 2.0, 3.0]) + np.array([1.0, 2.0, 3.0]) / np.cosh([1.0, 2.0, 3.0]) ** 2
+    np.testing.assert_allclose([v.grad for v in xs], want, rtol=1e-14)
+
+
+def test_unsupported_numpy_function_names_itself():
+    with pytest.raises(TypeError, match="floor"):
+        np.floor(Var(1.5))
+    with pytest.raises(TypeError, match="reduce"):
+        np.add.reduce(Var(1.5))
+
+
+def test_docstrings_show_formulas_and_notes():
+    assert "d/da:   y" in revad.exp.__doc__
+    assert "relu'(0) = 0" in revad.relu.__doc__
+    assert revad.hypot.__name__ == "hypot" and "d/db" in revad.hypot.__doc__
