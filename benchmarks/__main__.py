@@ -1,9 +1,10 @@
-"""Benchmark runner: ``python -m benchmarks [--quick] [--repeat N] [--only NAME]
-[--no-peers] [--json PATH]`` from the repository root.
+"""Benchmark revad against the same code on plain floats and against other AD libraries.
 
-For each workload it times revad (recording, backward, value_and_grad), the
-same code on plain floats, and every installed peer library, checks every
-gradient against the analytic one, and prints aligned tables.
+Run from the repository root: ``python -m benchmarks [--quick] [--repeat N]
+[--only NAME] [--no-peers] [--json PATH]``. For each workload it times revad
+(recording, backward, value_and_grad), the same code on plain floats, and every
+installed peer library, checks every gradient against the analytic one, and
+prints aligned tables.
 """
 import argparse
 import gc
@@ -143,21 +144,20 @@ class Runner:
         sizes = w.quick_sizes if self.quick else w.sizes
         print(f"\n[{w.name}] {w.title}")
         REVAD_TABLE.header()
-        revad_time = {}
+        revad_runs = {}  # n -> (seconds, ops), what the peers are compared with
         counted = False
         for n in sizes:
-            if w.fn is None:
-                revad_time[n], from_tape = self.revad_products(w, n)
-            else:
-                revad_time[n], from_tape = self.revad_gradient(w, n)
+            bench = self.revad_products if w.fn is None else self.revad_gradient
+            seconds, n_ops, from_tape = bench(w, n)
+            revad_runs[n] = seconds, n_ops
             counted |= not from_tape
         if counted:
-            print("  (ops marked * are counted in the source code: revad reports no tape size)")
+            print("  (ops marked * are counted from the source, leaves + operators: revad reports no tape size)")
         if peer_list:
             print()
             PEER_TABLE.header()
             for peer in peer_list:
-                self.peer_rows(w, sizes, peer, revad_time)
+                self.peer_rows(w, sizes, peer, revad_runs)
 
     # --- revad ------------------------------------------------------------
 
@@ -204,7 +204,7 @@ class Runner:
                     record_s=rec.median, backward_s=bwd.median, value_and_grad_s=vg.median,
                     bytes_per_op=bpo, plain_s=plain.median,
                     ratio_to_plain=vg.median / plain.median, check=status)
-        return vg.median, bool(info)
+        return vg.median, n_ops, bool(info)
 
     def revad_products(self, w, n):
         revad, rep = self.revad, self.repeat
@@ -226,11 +226,11 @@ class Runner:
         self.record(workload=w.name, n=n, impl="revad", n_ops=n, record_s=rec.median,
                     bytes_per_op=bpo, plain_s=plain.median,
                     ratio_to_plain=rec.median / plain.median, check=status)
-        return rec.median, True
+        return rec.median, n, True
 
     # --- peers --------------------------------------------------------------
 
-    def peer_rows(self, w, sizes, peer, revad_time):
+    def peer_rows(self, w, sizes, peer, revad_runs):
         """Time one peer on every size, skipping rows that are capped or too slow."""
         # Products compare per-op cost, so every peer records at most SLOW_MAX_N.
         cap = peers_mod.SLOW_MAX_N if peer.slow or w.fn is None else None
@@ -257,14 +257,15 @@ class Runner:
                                                 f"(~{fmt_time(est)} per call)")
                 continue
             stages, ref = self.peer_stages(w, peer, n_peer)
-            n_ops = w.n_ops(n_peer)
+            revad_s, revad_ops = revad_runs[n]
+            n_ops = revad_ops * n_peer / n  # the same op count as revad's row, for ns/op
             total = 0.0
             for label, fn in stages:
                 t = timed(fn, repeat=repeat, warmup=warmup)
                 total += t.median
                 status = check(t.result, ref)
                 # Per-op ratio: a capped peer may have run fewer products than revad.
-                ratio = (t.median / n_peer) / (revad_time[n] / n)
+                ratio = (t.median / n_peer) / (revad_s / n)
                 PEER_TABLE.row([n_peer, peer.name, label, fmt_time(t.median),
                                 fmt_num(t.median / n_ops * 1e9), f"{ratio:.3g}x", status])
                 self.record(workload=w.name, n=n_peer, impl=peer.name, version=peer.version,
@@ -339,7 +340,8 @@ def main(argv=None):
     if peer_list:
         print("    peers: " + ", ".join(f"{p.name} {p.version}" for p in peer_list))
         info["peers"] = {p.name: p.version for p in peer_list}
-    print("times are medians; ns/op = time / recorded ops; ratios > 1 mean revad is faster")
+    print("times are medians; ops = entries on revad's tape (leaves included), and every\n"
+          "ns/op divides by that count; peer/revad > 1 means revad is faster")
 
     runner = Runner(revad, args)
     for w in WORKLOADS:

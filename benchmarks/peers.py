@@ -179,7 +179,7 @@ class Jax:
 
 class Casadi:
     name = "casadi SX"
-    slow = False
+    slow = True  # evaluation is compiled, but building goes through SWIG at ~30 us per op
 
     def __init__(self):
         import casadi

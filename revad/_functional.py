@@ -11,6 +11,7 @@ from revad import _core
 from revad._core import Var
 
 _REAL_KINDS = "biuf"
+_COMPLEX = (complex, np.complexfloating)
 
 
 def _tree(x, where):
@@ -19,8 +20,6 @@ def _tree(x, where):
     ``build`` consumes ``items`` (an iterator) in order: leaves to box the argument for f,
     or floats to return its gradient in the same structure.
     """
-    if _core._is_real(x):
-        return [x], lambda it, as_grads: next(it)
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in _REAL_KINDS:
             raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
@@ -48,6 +47,8 @@ def _tree(x, where):
         parts = {k: _tree(e, f"{where}[{k!r}]") for k, e in x.items()}
         return ([v for flat, _ in parts.values() for v in flat],
                 lambda it, as_grads: {k: b(it, as_grads) for k, (_, b) in parts.items()})
+    if not isinstance(x, _COMPLEX) and _core._is_real(x):
+        return [x], lambda it, as_grads: next(it)
     raise TypeError(f"revad: {where} is a {type(x).__name__}; differentiable arguments are real "
                     "numbers, NumPy arrays of reals, or lists, tuples and dicts of them")
 

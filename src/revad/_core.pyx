@@ -670,15 +670,23 @@ cdef class Var:
     # -- NumPy: np.exp(v), np.float64(2) * v, and arrays holding Vars ------------------------
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        fn = _by_ufunc.get(ufunc.__name__)
+        name = ufunc.__name__
+        if (method == "reduce" and name in ("add", "multiply", "maximum", "minimum")
+                and len(inputs) == 1 and kwargs.get("out") is None and not kwargs.get("keepdims")):
+            return inputs[0]  # np.sum(v) of one scalar is that scalar
+        fn = _by_ufunc.get(name)
         if fn is None or method != "__call__" or kwargs:
-            raise TypeError(f"revad: numpy.{ufunc.__name__} (method {method!r}) is not "
+            raise TypeError(f"revad: numpy.{name} (method {method!r}) is not "
                             "differentiable by revad; use revad's functions on Vars")
+        args = []
         for o in inputs:
-            if type(o) is np.ndarray and (<object>o).ndim > 0:
-                # Arrays of numbers or Vars: NumPy's object loops call back into Var per element.
-                return ufunc(*[_as_object_array(i) for i in inputs])
-        return fn(*inputs)
+            if type(o) is np.ndarray:
+                if (<object>o).ndim > 0:
+                    # Arrays of numbers or Vars: NumPy's object loops call Var per element.
+                    return ufunc(*[_as_object_array(i) for i in inputs])
+                o = (<object>o)[()]  # a 0-d array: its number or Var
+            args.append(o)
+        return fn(*args)
 
 
 cdef object _as_object_array(object o):
@@ -702,6 +710,12 @@ cdef class Function:
 
     On Vars it records the op; on real numbers it returns a float; on arrays (of numbers or of
     Vars) it applies elementwise. Its docstring shows the exact formulas the tape uses.
+
+    >>> import revad
+    >>> revad.tanh
+    <revad function tanh>
+    >>> revad.tanh(0.0), revad.maximum(1.0, 2.0), revad.sigmoid([0.0, 0.0])
+    (0.0, 2.0, array([0.5, 0.5]))
     """
     cdef readonly str name
     cdef readonly int code, arity

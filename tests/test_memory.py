@@ -1,0 +1,87 @@
+"""Lifetime and memory: a training loop runs in bounded memory, no_grad records nothing, and a
+tape's memory goes with its last Var. RSS is read with psutil (the tape's columns are C memory)."""
+import gc
+
+import numpy as np
+import pytest
+
+import revad
+from revad import Var
+
+psutil = pytest.importorskip("psutil")
+
+
+def rss_mib():
+    gc.collect()
+    return psutil.Process().memory_info().rss / 2 ** 20
+
+
+def test_training_loop_of_100k_iterations_runs_in_bounded_memory():
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(8, 3)).tolist()
+    target = [1.0, -1.0] * 4
+    params = [Var(v) for v in rng.normal(size=4)]
+
+    def loss():
+        total = 0.0
+        for row, t in zip(data, target):
+            pred = revad.tanh(params[0] * row[0] + params[1] * row[1] + params[2] * row[2] + params[3])
+            total = total + (pred - t) ** 2
+        return total
+
+    def train(steps):
+        for _ in range(steps):
+            value = loss()
+            for p in params:
+                p.grad = 0.0
+            value.backward()
+            for p in params:
+                p.value -= 0.01 * p.grad
+        return value.value
+
+    first = train(2_000)
+    before = rss_mib()
+    last = train(98_000)
+    growth = rss_mib() - before
+    assert last < first
+    # A leak of even 1 byte per recorded op would be ~10 MiB here (98k steps x ~100 ops).
+    assert growth < 4.0, f"RSS grew {growth:.1f} MiB over 98k training steps"
+
+
+def test_no_grad_loop_records_nothing():
+    w = Var(0.5)
+    before = rss_mib()
+    with revad.no_grad():
+        for _ in range(200_000):
+            y = revad.tanh(w * 1.5 + 0.1)
+    assert revad.tape_info(y)["n_ops"] == 0 and y.is_leaf
+    assert rss_mib() - before < 4.0
+
+
+def test_tape_memory_goes_with_its_last_var():
+    xs = [Var(float(i)) for i in range(1000)]
+    before = rss_mib()
+    for _ in range(30):
+        y = sum(x * x for x in xs)   # ~3000 entries per tape, each tape dropped by the next
+        y.backward()
+        del y
+    assert rss_mib() - before < 4.0
+
+
+def test_an_abandoned_tape_is_reused_not_grown():
+    x = Var(2.0)
+    for _ in range(5):
+        _ = [x * 3.0 for _ in range(100)]  # results dropped before the next round
+        del _
+    y = x * 3.0
+    # The thread's tape was reused: only this round's entries remain (leaf + one product).
+    assert revad.tape_info(y)["n_ops"] == 2
+
+
+def test_bytes_per_recorded_op_at_most_25():
+    xs = [Var(float(i)) for i in range(10_000)]
+    y = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(len(xs) - 1))
+    info = revad.tape_info(y)
+    assert info["bytes_per_op"] <= 25.0
+    # The columns: 1 (op) + 4 + 4 (operand slots) + 8 (value) bytes per entry.
+    assert info["nbytes"] >= 17 * info["n_ops"]
