@@ -127,6 +127,8 @@ PEER_TABLE = Table([("peer n", 9), ("library", -20), ("stage", -5), ("time", 9),
 
 
 class Runner:
+    """Runs the workloads, prints their tables and keeps every row for --json."""
+
     def __init__(self, revad, args):
         self.revad = revad
         self.quick = args.quick
@@ -152,7 +154,8 @@ class Runner:
             revad_runs[n] = seconds, n_ops
             counted |= not from_tape
         if counted:
-            print("  (ops marked * are counted from the source, leaves + operators: revad reports no tape size)")
+            print("  (ops marked * are counted from the source, leaves + operators: "
+                  "revad reports no tape size)")
         if peer_list:
             print()
             PEER_TABLE.header()
@@ -294,6 +297,7 @@ class Runner:
 
 
 def parse_args(argv=None):
+    """The command line, with --only resolved to a set of workload names."""
     names = [w.name for w in WORKLOADS]
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of a few seconds")
@@ -311,12 +315,14 @@ def parse_args(argv=None):
         wanted = {name.strip() for item in args.only for name in item.split(",") if name.strip()}
         unknown = wanted - set(names)
         if unknown:
-            p.error(f"unknown workload(s) {', '.join(sorted(unknown))}; choose from {', '.join(names)}")
+            p.error(f"unknown workload(s) {', '.join(sorted(unknown))}; "
+                    f"choose from {', '.join(names)}")
         args.only = wanted
     return args
 
 
 def main(argv=None):
+    """Run the benchmarks; returns the exit status (1 if any gradient mismatched)."""
     args = parse_args(argv)
     start = time.perf_counter()
     info = machine_info()
@@ -325,7 +331,8 @@ def main(argv=None):
     try:
         import revad
     except ImportError as exc:
-        print(f"error: cannot import revad ({exc}); build it with `pip install -e .`", file=sys.stderr)
+        print(f"error: cannot import revad ({exc}); build it with `pip install -e .`",
+              file=sys.stderr)
         return 2
     info["revad"] = getattr(revad, "__version__", "?") + " at " + os.path.dirname(revad.__file__)
     print(f"{'revad':>9}: {info['revad']}")

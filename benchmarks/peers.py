@@ -13,7 +13,9 @@ installed": the runner prints a note and skips it) and offers
 Micrograd and autograd slow down superlinearly on big graphs because CPython's
 cyclic GC keeps rescanning their many live objects (micrograd closures even form
 reference cycles); they are measured with default GC settings, which is what
-users get, and micrograd also with GC off, to show how much of it is GC.
+users get, and micrograd also with GC off, to show how much of it is GC. (With
+GC off, garbage cycles are not reclaimed, so a loop that makes and drops many
+small graphs, like the products microbenchmark, can get slower, not faster.)
 """
 import gc
 import math

@@ -83,7 +83,8 @@ def measure(
         samples.append(elapsed)
         target = repeat
         if setup is not None and elapsed < _MIN_SETUP_TOTAL_S / _MIN_SETUP_SAMPLES:
-            target = max(repeat, min(_MAX_SETUP_SAMPLES, int(_MIN_SETUP_TOTAL_S / max(elapsed, 1e-9))))
+            wanted = int(_MIN_SETUP_TOTAL_S / max(elapsed, 1e-9))
+            target = max(repeat, min(_MAX_SETUP_SAMPLES, wanted))
         while len(samples) < target:
             result = None
             dt, result = one_call()

@@ -116,6 +116,19 @@ def test_conversions_repr_and_hash():
     assert d[x] == 1
 
 
+def test_pickle_and_copy_keep_value_and_grad_as_a_leaf():
+    import copy
+    import pickle
+
+    x = Var(1.5)
+    y = x * 2.0
+    y.backward()
+    for clone in (pickle.loads(pickle.dumps(x)), copy.copy(x), copy.deepcopy(x)):
+        assert clone is not x and clone.is_leaf and (clone.value, clone.grad) == (1.5, 2.0)
+    z = pickle.loads(pickle.dumps(y))
+    assert z.is_leaf and z.value == 3.0 and z.grad == 1.0
+
+
 @pytest.mark.parametrize("bad", [1j, "2", None, [1.0], object(), np.complex128(1.0)])
 def test_bad_operands_raise_type_error_naming_the_type(bad):
     x = Var(1.0)

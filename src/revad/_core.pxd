@@ -81,6 +81,7 @@ cdef class Tape:
     cdef bint finished        # set by backward(): recording on this tape is over
 
     cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1
+    cdef int grow(self) except -1
     cdef int32_t push_const(self, double c) except -1
     cdef int32_t bind_leaf(self, Var x) except -1
     cdef int sweep(self, int32_t top) except -1

@@ -116,20 +116,16 @@ cdef class Tape:
         self.finished = False
 
     cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1:
-        cdef int64_t i = self.n, cap
-        if i == self.cap:
-            cap = _next_cap(self.cap, i + 1)
-            _resize(<void **>&self.op, cap, sizeof(uint8_t))
-            _resize(<void **>&self.arg0, cap, sizeof(int32_t))
-            _resize(<void **>&self.arg1, cap, sizeof(int32_t))
-            _resize(<void **>&self.val, cap, sizeof(double))
-            self.cap = cap
-        self.op[i] = <uint8_t>code
-        self.arg0[i] = a0
-        self.arg1[i] = a1
-        self.val[i] = v
-        self.n = i + 1
-        return <int32_t>i
+        return _push(self, code, a0, a1, v)
+
+    cdef int grow(self) except -1:
+        cdef int64_t cap = _next_cap(self.cap, self.n + 1)
+        _resize(<void **>&self.op, cap, sizeof(uint8_t))
+        _resize(<void **>&self.arg0, cap, sizeof(int32_t))
+        _resize(<void **>&self.arg1, cap, sizeof(int32_t))
+        _resize(<void **>&self.val, cap, sizeof(double))
+        self.cap = cap
+        return 0
 
     cdef int32_t push_const(self, double c) except -1:
         cdef int64_t cap
@@ -185,6 +181,19 @@ cdef class Tape:
             free(buf)
         self.has_adj = True
         return 0
+
+
+cdef inline int32_t _push(Tape t, int code, int32_t a0, int32_t a1, double v) except -1:
+    """Append one entry; the hot path of recording, inlined into every op."""
+    cdef int64_t i = t.n
+    if i == t.cap:
+        t.grow()
+    t.op[i] = <uint8_t>code
+    t.arg0[i] = a0
+    t.arg1[i] = a1
+    t.val[i] = v
+    t.n = i + 1
+    return <int32_t>i
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,7 +333,7 @@ cdef inline Var _leaf(double v):
     return r
 
 
-cdef Tape _tape_of2(Var a, Var b):
+cdef inline Tape _tape_of2(Var a, Var b):
     """The tape an op on a and b records on, or None under no_grad."""
     cdef Tape t
     if not _recording():
@@ -344,7 +353,7 @@ cdef Tape _tape_of2(Var a, Var b):
     return t
 
 
-cdef Tape _tape_of1(Var a):
+cdef inline Tape _tape_of1(Var a):
     if not _recording():
         return None
     if a.tape is None:
@@ -364,44 +373,44 @@ cdef inline int32_t _slot(Var x, Tape t) except -1:
     return x.slot if x.tape is not None else t.bind_leaf(x)
 
 
-cdef object _unary(int code, Var a):
+cdef inline object _unary(int code, Var a):
     cdef double v = rv_unary(code, a.v)
     cdef Tape t = _tape_of1(a)
     if t is None:
         return _leaf(v)
-    return _new(t, t.push(code, _slot(a, t), -1, v), v)
+    return _new(t, _push(t, code, _slot(a, t), -1, v), v)
 
 
-cdef object _vv(int code, Var a, Var b):
+cdef inline object _vv(int code, Var a, Var b):
     cdef double v = rv_binary(code, a.v, b.v)
     cdef Tape t = _tape_of2(a, b)
     if t is None:
         return _leaf(v)
     cdef int32_t i0 = _slot(a, t)
     cdef int32_t i1 = _slot(b, t)
-    return _new(t, t.push(code, i0, i1, v), v)
+    return _new(t, _push(t, code, i0, i1, v), v)
 
 
-cdef object _vc(int code, Var a, double c):
+cdef inline object _vc(int code, Var a, double c):
     # VC and CV codes follow each binary op's VV code in ops.h's enum.
     cdef double v = rv_binary(code, a.v, c)
     cdef Tape t = _tape_of1(a)
     if t is None:
         return _leaf(v)
     cdef int32_t i0 = _slot(a, t)
-    return _new(t, t.push(code + 1, i0, t.push_const(c), v), v)
+    return _new(t, _push(t, code + 1, i0, t.push_const(c), v), v)
 
 
-cdef object _cv(int code, double c, Var b):
+cdef inline object _cv(int code, double c, Var b):
     cdef double v = rv_binary(code, c, b.v)
     cdef Tape t = _tape_of1(b)
     if t is None:
         return _leaf(v)
     cdef int32_t i1 = _slot(b, t)
-    return _new(t, t.push(code + 2, t.push_const(c), i1, v), v)
+    return _new(t, _push(t, code + 2, t.push_const(c), i1, v), v)
 
 
-cdef object _binary(int code, object x, object y):
+cdef inline object _binary(int code, object x, object y):
     """An arithmetic op with at least one Var operand; NotImplemented for foreign operands."""
     cdef double c
     if type(x) is Var:
@@ -453,6 +462,7 @@ cdef object _compare(int code, Var a, object other):
 # ---------------------------------------------------------------------------------------------
 
 @cython.final
+@cython.auto_pickle(False)
 @cython.freelist(4096)
 @cython.no_gc  # a Var refers only to its tape and a tape to leaves only: no cycle can form
 cdef class Var:
@@ -590,6 +600,16 @@ cdef class Var:
     def __repr__(self):
         return f"Var(value={self.v!r}, grad={self.grad!r})"
 
+    def __reduce__(self):
+        # A tape is not serialisable: pickling or copying keeps the value and grad, as a leaf.
+        return _restore_leaf, (self.v, self.grad)
+
+    def __copy__(self):
+        return _restore_leaf(self.v, self.grad)
+
+    def __deepcopy__(self, memo):
+        return _restore_leaf(self.v, self.grad)
+
     # -- arithmetic (c_api_binop_methods: self may be either operand) -------------------------
 
     def __add__(x, y):
@@ -687,6 +707,12 @@ cdef class Var:
                 o = (<object>o)[()]  # a 0-d array: its number or Var
             args.append(o)
         return fn(*args)
+
+
+def _restore_leaf(double value, double grad):
+    cdef Var x = _leaf(value)
+    x.g = grad
+    return x
 
 
 cdef object _as_object_array(object o):
