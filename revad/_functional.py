@@ -14,8 +14,37 @@ _REAL_KINDS = "biuf"
 _COMPLEX = (complex, np.complexfloating)
 
 
+def _box(x, where):
+    """Leaves for argument x: (x rebuilt with Vars for its numbers, the leaves, unbox) where
+    unbox(grads) rebuilds x's structure from the leaves' gradients, in the same order."""
+    kind = type(x)
+    if kind is float or kind is int:  # the common cases first: no tree to walk
+        leaves = _core._make_leaves([x])
+        return leaves[0], leaves, _first
+    if kind is list or kind is tuple:
+        if _core._all_real(x):
+            leaves = _core._make_leaves(list(x))
+            return (leaves if kind is list else tuple(leaves)), leaves, kind
+    if kind is np.ndarray:
+        if x.dtype.kind not in _REAL_KINDS:
+            raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
+                            "differentiate with respect to real numbers only")
+        leaves = _core._make_leaves(x.astype(np.float64, copy=False).ravel().tolist())
+        boxed = np.empty(len(leaves), dtype=object)
+        boxed[:] = leaves
+        shape = x.shape
+        return boxed.reshape(shape), leaves, lambda g: np.array(g, dtype=np.float64).reshape(shape)
+    flat, build = _tree(x, where)
+    leaves = _core._make_leaves(flat)
+    return build(iter(leaves), False), leaves, lambda g: build(iter(g), True)
+
+
+def _first(grads):
+    return grads[0]
+
+
 def _tree(x, where):
-    """Flatten an argument: (list of its real numbers, build(items, as_grads) rebuilding it).
+    """Flatten a nested argument: (list of its real numbers, build(items, as_grads) rebuilding it).
 
     ``build`` consumes ``items`` (an iterator) in order: leaves to box the argument for f,
     or floats to return its gradient in the same structure.
@@ -37,12 +66,9 @@ def _tree(x, where):
         return x.astype(np.float64, copy=False).ravel().tolist(), build
     if type(x) in (list, tuple):
         kind = type(x)
-        if _core._all_real(x):  # the common case, one C loop: a flat list of numbers
-            n = len(x)
-            return list(x), lambda it, as_grads: kind(next(it) for _ in range(n))
         parts = [_tree(e, f"{where}[{k}]") for k, e in enumerate(x)]
         return ([v for flat, _ in parts for v in flat],
-                lambda it, as_grads: kind(b(it, as_grads) for _, b in parts))
+                lambda it, as_grads: kind([b(it, as_grads) for _, b in parts]))
     if type(x) is dict:
         parts = {k: _tree(e, f"{where}[{k!r}]") for k, e in x.items()}
         return ([v for flat, _ in parts.values() for v in flat],
@@ -91,6 +117,7 @@ def value_and_grad(f, argnums=0):
     (100.0, [-400.0, 200.0])
     """
     nums = _argnums(argnums)
+    single = isinstance(argnums, int)
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
@@ -101,22 +128,20 @@ def value_and_grad(f, argnums=0):
         args = list(args)
         saved = _core._enter_private()
         try:
-            trees = []
+            boxes = []
             for k in nums:
-                flat, build = _tree(args[k], f"argument {k}")
-                leaves = _core._make_leaves(flat)
-                args[k] = build(iter(leaves), False)
-                trees.append((leaves, build))
+                args[k], leaves, unbox = _box(args[k], f"argument {k}")
+                boxes.append((leaves, unbox))
             out = _scalar_output(f(*args, **kwargs))
             if type(out) is Var:
                 value = out.value
-                _backward_private(out, trees)
+                _backward_private(out, boxes)
             else:
                 value = out
-            grads = tuple(build(iter(_core._leaf_grads(leaves)), True) for leaves, build in trees)
+            grads = tuple([unbox(_core._leaf_grads(leaves)) for leaves, unbox in boxes])
         finally:
             _core._exit_private(saved)
-        return value, (grads[0] if isinstance(argnums, int) else grads)
+        return value, (grads[0] if single else grads)
 
     return value_and_grad_f
 
