@@ -628,8 +628,12 @@ cdef class Var:
         cdef double c
         if mod is not None:
             return NotImplemented
-        if type(x) is Var and type(y) is not Var and _as_double(y, &c) and c == 2.0:
-            return _unary(RV_SQUARE, <Var>x)  # x**2 is everywhere; its partial needs no pow()
+        if type(x) is Var and type(y) is not Var:
+            if not _as_double(y, &c):
+                return _foreign(y)
+            if c == 2.0:
+                return _unary(RV_SQUARE, <Var>x)  # x**2 is everywhere; its partial needs no pow()
+            return _vc(RV_POW, <Var>x, c)
         return _binary(RV_POW, x, y)
 
     def __neg__(self):
