@@ -67,9 +67,14 @@ cdef void _take_spare(Tape t):
     memset(&_spare, 0, sizeof(_Spare))
 
 
+# Larger buffers go back to the system: the spare must not pin a huge tape's memory for good.
+cdef enum:
+    _SPARE_MAX_ENTRIES = 1 << 22  # about 100 MiB of columns
+
+
 cdef void _give_spare(Tape t):
     """Keep t's buffers for the next tape if they are larger than the spare ones (GIL held)."""
-    if t.cap <= _spare.cap:
+    if t.cap <= _spare.cap or t.cap > _SPARE_MAX_ENTRIES:
         return
     free(_spare.op); free(_spare.arg0); free(_spare.arg1); free(_spare.val)
     free(_spare.cst); free(_spare.adj)
