@@ -14,6 +14,7 @@ gives every partial derivative.
 """
 from revad._core import Function, Var, no_grad, tape_info
 from revad._core import functions as _functions
+from revad._forward import jvp
 from revad._functional import grad, value_and_grad
 from revad._version import __version__
 
@@ -21,4 +22,4 @@ from revad._version import __version__
 globals().update(_functions)
 
 __all__ = ["Var", "Function", "no_grad", "grad", "value_and_grad", "tape_info", "__version__",
-           *sorted(_functions)]
+           "jvp", *sorted(_functions)]
