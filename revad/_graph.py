@@ -46,7 +46,8 @@ def to_dot(y, names=None, *, max_nodes=200, precision=6):
     """Graphviz DOT text of the computation graph that produced ``y``, drawn left to right.
 
     One node per recorded op, labelled with the op's name, its forward value and, once
-    ``backward()`` has run on the tape, its gradient (d output / d node); inputs are filled
+    ``backward()`` has run on the tape, its gradient (d output / d node, from this tape's
+    backward calls: an input's ``.grad`` also sums those of other computations); inputs are filled
     boxes, Python-number constants small dashed boxes beside the op they feed, the output has
     a double border. Only the entries ``y`` depends on are drawn. ``names`` maps labels to Vars
     (inputs or intermediates) to show, e.g. ``{"x": x, "y": y}``. At most ``max_nodes`` tape

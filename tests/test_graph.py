@@ -270,3 +270,16 @@ def test_render_svg_and_png_with_graphviz(tmp_path):
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(RuntimeError, match="dot failed"):
         revad.draw(z, tmp_path / "example1.nosuchformat")
+
+
+def test_a_leaf_used_on_two_tapes_shows_each_tapes_gradient():
+    # x.grad sums over both backward calls; each picture shows its own computation's share.
+    x = Var(3.0)
+    y1 = x * 2.0
+    y1.backward()
+    y2 = x * 5.0 + 1.0
+    y2.backward()
+    assert x.grad == 7.0
+    for y, grad in ((y1, "grad 2"), (y2, "grad 5")):
+        nodes, _ = parse_dot(revad.to_dot(y, {"x": x}))
+        assert ["x", "value 3", grad] in [label_lines(a) for a in nodes.values()]
