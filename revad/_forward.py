@@ -39,6 +39,15 @@ def _flat_like(x, v, where):
             raise ValueError(f"revad: {where} has shape {va.shape} but its argument {x.shape}")
         return va.astype(np.float64).ravel().tolist()
     if type(x) in (list, tuple):
+        if _core._all_real(x):  # the common case, checked in one go
+            try:
+                va = np.asarray(v)
+            except ValueError:  # ragged
+                va = None
+            if va is not None and va.shape == (len(x),) and type(v) in (list, tuple, np.ndarray):
+                if va.dtype.kind not in "biuf":
+                    raise TypeError(f"revad: {where} must hold real numbers, got {va.dtype}")
+                return va.astype(np.float64).tolist()
         if isinstance(v, np.ndarray) and v.ndim == 1:
             v = list(v)
         if type(v) not in (list, tuple) or len(v) != len(x):
