@@ -184,6 +184,12 @@ def test_misuse_is_reported_clearly():
         revad.jvp(lambda a: np.sum(a), np.zeros(3), np.zeros(2))
     with pytest.raises(ValueError, match="list or tuple of 2"):
         revad.jvp(lambda v: v[0], [1.0, 2.0], [1.0])
+    with pytest.raises(TypeError, match="real numbers"):
+        revad.jvp(lambda v: v[0], [1.0, 2.0], ["1", "0"])
+    with pytest.raises(TypeError, match=r"tangent 0\[1\] must be a real number"):
+        revad.jvp(lambda v: v[0], [1.0, 2.0], [1.0, [0.0, 1.0]])
+    with pytest.raises(ValueError, match="list or tuple of 2"):
+        revad.jvp(lambda v: v[0], [1.0, 2.0], np.zeros((2, 1)))
     with pytest.raises(ValueError, match="keys"):
         revad.jvp(lambda d: d["a"], {"a": 1.0}, {"b": 1.0})
     with pytest.raises(TypeError, match="real number"):
