@@ -94,7 +94,10 @@ def example2():
 
 def main(argv=None):
     """Print both examples and draw their graphs; returns the exit status."""
-    p = argparse.ArgumentParser(prog="python -m revad.demo", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m revad.demo",
+                                description="The seed's two worked examples: every node's value "
+                                            "and gradient, printed in the seed's order, and the "
+                                            "graphs drawn with Graphviz.")
     p.add_argument("--out", default=".", metavar="DIR",
                    help="folder for the graph images (default: the current directory)")
     p.add_argument("--format", default="svg", help="image format for Graphviz: svg (default), png, pdf")
