@@ -1,10 +1,11 @@
 """Benchmark revad against the same code on plain floats and against other AD libraries.
 
 Run from the repository root: ``python -m benchmarks [--quick] [--repeat N]
-[--only NAME] [--no-peers] [--json PATH]``. For each workload it times revad
+[--only NAME] [--no-peers] [--json PATH] [--plots [DIR]]``. For each workload it times revad
 (recording, backward, value_and_grad), the same code on plain floats, and every
 installed peer library, checks every gradient against the analytic one, and
-prints aligned tables.
+prints aligned tables; then forward vs reverse mode and numerical vs automatic
+accuracy (modes.py), and with --plots, PNG charts (plots.py, needs matplotlib).
 """
 import argparse
 import gc
@@ -17,6 +18,7 @@ import time
 
 import numpy as np
 
+from . import modes, plots
 from . import peers as peers_mod
 from .timing import measure
 from .workloads import WORKLOADS, products
@@ -298,7 +300,7 @@ class Runner:
 
 def parse_args(argv=None):
     """The command line, with --only resolved to a set of workload names."""
-    names = [w.name for w in WORKLOADS]
+    names = [w.name for w in WORKLOADS] + list(modes.SECTIONS)
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of a few seconds")
     p.add_argument("--repeat", type=int, metavar="N",
@@ -308,6 +310,8 @@ def parse_args(argv=None):
                    help=f"run only this workload (repeatable, comma-separated): {', '.join(names)}")
     p.add_argument("--no-peers", action="store_true", help="benchmark revad alone")
     p.add_argument("--json", metavar="PATH", help="also write all results to this JSON file")
+    p.add_argument("--plots", nargs="?", const="docs", metavar="DIR",
+                   help="also draw PNG charts into DIR (default docs/); needs matplotlib")
     args = p.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         p.error("--repeat must be at least 1")
@@ -354,6 +358,7 @@ def main(argv=None):
     for w in WORKLOADS:
         if not args.only or w.name in args.only:
             runner.run_workload(w, peer_list)
+    modes.run(revad, args, runner.record)
 
     elapsed = time.perf_counter() - start
     print(f"\ntotal wall time: {elapsed:.1f} s")
@@ -362,6 +367,8 @@ def main(argv=None):
             json.dump({"machine": info, "repeat": runner.repeat, "quick": args.quick,
                        "wall_s": elapsed, "results": runner.records}, fh, indent=1)
         print(f"results written to {args.json}")
+    if args.plots:
+        plots.write_all(runner.records, args.plots)
     if runner.mismatches:
         print(f"!!! {len(runner.mismatches)} gradient MISMATCH(es), see the rows marked above")
         return 1

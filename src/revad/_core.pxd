@@ -59,6 +59,8 @@ cdef extern from "ops.h" nogil:
     double rv_binary(int op, double a, double b)
     void rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, double *adj, int64_t top)
+    void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                            const double *val, const double *cst, double *tng, int64_t top)
 
 
 cdef class Tape:

@@ -954,3 +954,124 @@ def tape_info(Var y):
     return {"n_ops": t.n, "n_consts": t.n_cst, "n_leaves": t.n_leaves, "nbytes": used,
             "capacity_nbytes": cap, "adjoint_nbytes": adj,
             "bytes_per_op": used / t.n if t.n else 0.0, "finished": bool(t.finished)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward mode and drawing: the same columns, read another way.
+
+# Which operand columns of an entry hold slots (bit 0: arg0, bit 1: arg1); the others hold a
+# constant-pool index or nothing. Built from ops.h's table, as everything else is.
+cdef uint8_t _slot_args[256]
+cdef list _op_kinds = [("input", "leaf")] + [None] * (RV_N_OPS - 1)
+
+
+cdef void _init_op_kinds():
+    cdef int k, c
+    cdef rv_op_info info
+    memset(_slot_args, 0, sizeof(_slot_args))
+    for k in range(rv_n_op_table):
+        info = rv_op_table[k]
+        c = info.code
+        name = info.name.decode()
+        if info.arity == 1:
+            _slot_args[c] = 1
+            _op_kinds[c] = (name, "unary")
+        else:
+            kind = "binary" if info.arity == 2 else "compare"
+            _slot_args[c], _slot_args[c + 1], _slot_args[c + 2] = 3, 1, 2
+            _op_kinds[c] = (name, kind)
+            _op_kinds[c + 1] = (name, kind + "_const_b")  # arg1 indexes the constant pool
+            _op_kinds[c + 2] = (name, kind + "_const_a")  # arg0 does
+
+
+_init_op_kinds()
+
+
+def _tangent_sweep(Var y, list leaves, tangents):
+    """d(y) along a direction in which leaves[k] moves at rate tangents[k]: one forward sweep.
+
+    The tape is read as recorded (values saved, nothing re-evaluated); leaves not on y's tape
+    contribute nothing.
+    """
+    cdef const double[::1] tv = np.ascontiguousarray(tangents, dtype=np.float64)
+    cdef Py_ssize_t k, m = len(leaves)
+    cdef Tape t = y.tape
+    cdef Var x
+    cdef double r = 0.0
+    cdef int64_t top
+    cdef double *tng
+    if tv.shape[0] != m:
+        raise ValueError(f"revad: {m} leaves but {tv.shape[0]} tangents")
+    if t is None:  # y is a leaf itself
+        for k in range(m):
+            if leaves[k] is y:
+                r += tv[k]
+        return r
+    top = y.slot
+    tng = <double *>calloc(top + 1, sizeof(double))
+    if tng == NULL:
+        raise MemoryError("revad: no memory for the tangents of the forward sweep")
+    try:
+        for k in range(m):
+            x = <Var?>leaves[k]
+            if x.tape is None and x.bound == t.id and x.slot <= top:
+                tng[x.slot] += tv[k]
+        with nogil:
+            rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, tng, top)
+        r = tng[top]
+    finally:
+        free(tng)
+    return r
+
+
+def _graph_columns(Var y, vars=()):
+    """The tape that recorded y, up to y's slot, as NumPy columns; None for a leaf.
+
+    Keys: ``top`` (y's slot), ``op``, ``arg0``, ``arg1``, ``val`` (one entry per slot),
+    ``cst`` (the constant pool), ``adj`` (None before backward), ``reached`` (True for the
+    entries y depends on), ``leaf_slots``, ``slots`` (the slot of each Var of ``vars`` on this
+    tape, or -1), and ``ops``: for each op code, ``(name, kind)``, kind being "leaf", "unary",
+    "binary" or "compare", with the suffix "_const_b" when arg1 indexes ``cst`` instead of
+    naming a slot (``x * 2.0``) or "_const_a" when arg0 does (``2.0 / x``).
+    """
+    cdef Tape t = y.tape
+    if t is None:
+        return None
+    cdef int64_t n = <int64_t>y.slot + 1, i, k
+    cdef uint8_t[::1] reach = np.zeros(n, dtype=np.uint8)
+    cdef uint8_t mask
+    reach[n - 1] = 1
+    for i in range(n - 1, -1, -1):
+        if reach[i]:
+            mask = _slot_args[t.op[i]]
+            if mask & 1:
+                reach[t.arg0[i]] = 1
+            if mask & 2:
+                reach[t.arg1[i]] = 1
+    cdef Var x
+    slots = []
+    for v in vars:
+        s = -1
+        if type(v) is Var:
+            x = <Var>v
+            if x.tape is t and x.slot < n:
+                s = x.slot
+            elif x.tape is None:
+                for k in range(t.n_leaves):
+                    if t.leaves[k] == <PyObject *>x and t.leaf_slot[k] < n:
+                        s = t.leaf_slot[k]
+        slots.append(s)
+    leaf_slots = [t.leaf_slot[k] for k in range(t.n_leaves) if t.leaf_slot[k] < n]
+    return {
+        "top": y.slot,
+        "op": np.asarray(<uint8_t[:n]>t.op).copy(),
+        "arg0": np.asarray(<int32_t[:n]>t.arg0).copy(),
+        "arg1": np.asarray(<int32_t[:n]>t.arg1).copy(),
+        "val": np.asarray(<double[:n]>t.val).copy(),
+        "cst": np.asarray(<double[:t.n_cst]>t.cst).copy() if t.n_cst else np.zeros(0),
+        "adj": np.asarray(<double[:n]>t.adj).copy() if t.has_adj else None,
+        "reached": np.asarray(reach).astype(bool),
+        "leaf_slots": np.array(leaf_slots, dtype=np.int32),
+        "slots": slots,
+        "ops": list(_op_kinds),
+    }

@@ -4,7 +4,8 @@
  * C expressions in the operands `a`, `b` and the saved output `y` (ops whose local gradient is
  * cheapest from their output, like exp, tanh and sigmoid, use `y`: the tape saves it anyway).
  * Everything else -- the op-code enum, the forward functions used while recording, the
- * reverse sweep, the names and formulas shown in docstrings -- is generated from these rows.
+ * reverse sweep, the forward-mode tangent sweep, the names and formulas shown in docstrings --
+ * is generated from these rows.
  *
  * Where an op is not differentiable we follow PyTorch; the NOTE column says what we chose.
  *
@@ -158,6 +159,45 @@ static inline void rv_backward(const uint8_t *op, const int32_t *arg0, const int
             REVAD_UNARY_OPS(RV_BWD_U)
             REVAD_BINARY_OPS(RV_BWD_B)
             default: break; /* leaves and comparisons pass nothing down */
+        }
+    }
+}
+
+/* The tangent (forward-mode) sweep over the same columns, from slot 0 up to `top`: the same
+ * local partials applied the other way, tng[i] = da * tng[a0] + db * tng[a1]. The caller seeds
+ * the leaves' tangents and zeroes the rest; constant operands have tangent zero. A zero tangent
+ * passes nothing on, as a zero adjoint does in rv_backward: an input held still never turns an
+ * infinite partial (sqrt at 0) into nan, and jvp along e_i equals the reverse sweep's dy/dx_i. */
+#define RV_TNG(t, d) ((t) == 0.0 ? 0.0 : (t) * (d))
+#define RV_TAN_U(N, name, f, da, note) \
+    case RV_##N: { \
+        const double a = val[arg0[i]]; (void)a; \
+        tng[i] = RV_TNG(tng[arg0[i]], (da)); \
+    } break;
+#define RV_TAN_B(N, name, f, da, db, note) \
+    case RV_##N: { \
+        const double a = val[arg0[i]], b = val[arg1[i]]; (void)a; (void)b; \
+        tng[i] = RV_TNG(tng[arg0[i]], (da)) + RV_TNG(tng[arg1[i]], (db)); \
+    } break; \
+    case RV_##N##_VC: { \
+        const double a = val[arg0[i]], b = cst[arg1[i]]; (void)a; (void)b; \
+        tng[i] = RV_TNG(tng[arg0[i]], (da)); \
+    } break; \
+    case RV_##N##_CV: { \
+        const double a = cst[arg0[i]], b = val[arg1[i]]; (void)a; (void)b; \
+        tng[i] = RV_TNG(tng[arg1[i]], (db)); \
+    } break;
+
+static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                                      const double *val, const double *cst, double *tng, int64_t top) {
+    for (int64_t i = 0; i <= top; ++i) {
+        const double y = val[i];
+        (void)y;
+        switch (op[i]) {
+            case RV_LEAF: break; /* seeded by the caller */
+            REVAD_UNARY_OPS(RV_TAN_U)
+            REVAD_BINARY_OPS(RV_TAN_B)
+            default: tng[i] = 0.0; break; /* comparisons carry no derivative */
         }
     }
 }

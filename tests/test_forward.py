@@ -1,0 +1,220 @@
+"""Forward mode (revad.jvp): one tangent sweep over the same tape, from the same op table.
+
+Every op against the reverse sweep (jvp along e_i is the i-th partial that grad gives) and
+against central finite differences; then structures, random graphs, and misuse."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import revad
+from revad import Var
+
+from conftest import central_diff, fd_gradient
+from test_properties import programs, run
+
+FUNCTIONS = revad._core.functions
+UNARY = sorted(name for name, fn in FUNCTIONS.items() if fn.arity == 1)
+BINARY = sorted(name for name, fn in FUNCTIONS.items() if fn.arity == 2)
+
+
+def unary_points(name):
+    """Points inside the op's domain where it is differentiable and finite differences work."""
+    if name in ("log", "sqrt"):
+        return [0.3, 1.7]
+    if name in ("arcsin", "arccos"):
+        return [-0.6, 0.3]
+    if name == "log1p":
+        return [-0.5, 0.8]
+    if name == "tan":
+        return [-1.1, 0.4]
+    return [-1.3, 0.4, 2.1]
+
+
+BINARY_POINTS = [(1.3, 0.7), (0.6, -1.9), (2.2, 2.5)]  # a > 0 so that power is real
+
+
+def test_every_op_is_in_one_of_the_lists():
+    assert set(UNARY) | set(BINARY) == set(FUNCTIONS) and len(FUNCTIONS) == 30
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_unary_jvp_equals_reverse_partial_and_finite_differences(name):
+    fn = FUNCTIONS[name]
+    for p in unary_points(name):
+        value, t = revad.jvp(fn, p, 1.0)
+        assert value == fn(p)
+        assert t == revad.grad(fn)(p)  # the same partial, from the same row: bit for bit
+        assert t == pytest.approx(central_diff(fn, p), rel=1e-6, abs=1e-9)
+        value, t3 = revad.jvp(fn, p, -3.0)  # linear in the tangent
+        assert t3 == pytest.approx(-3.0 * t, rel=1e-15)
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_jvp_equals_reverse_partials_and_finite_differences(name):
+    fn = FUNCTIONS[name]
+    for a, b in BINARY_POINTS:
+        da, db = revad.grad(fn, argnums=(0, 1))(a, b)
+        assert revad.jvp(fn, (a, b), (1.0, 0.0)) == (fn(a, b), da)
+        assert revad.jvp(fn, (a, b), (0.0, 1.0)) == (fn(a, b), db)
+        assert revad.jvp(fn, (a, b), (0.5, -2.0))[1] == pytest.approx(0.5 * da - 2.0 * db, rel=1e-14)
+        assert da == pytest.approx(central_diff(lambda s: fn(s, b), a), rel=1e-6, abs=1e-9)
+        assert db == pytest.approx(central_diff(lambda s: fn(a, s), b), rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_with_a_constant_operand_on_either_side(name):
+    # x op c (VC) and c op x (CV): the constant's tangent is zero.
+    fn = FUNCTIONS[name]
+    for a, b in BINARY_POINTS:
+        left, right = (lambda x: fn(x, b)), (lambda x: fn(a, x))
+        assert revad.jvp(left, a, 1.0) == (fn(a, b), revad.grad(left)(a))
+        assert revad.jvp(right, b, 1.0) == (fn(a, b), revad.grad(right)(b))
+        assert revad.jvp(left, a, 1.0)[1] == revad.grad(fn, argnums=0)(a, b)
+        assert revad.jvp(right, b, 1.0)[1] == revad.grad(fn, argnums=1)(a, b)
+
+
+def test_seed_example1_by_forward_mode():
+    f = lambda x, y, w, b: w * x * y + y + b  # noqa: E731
+    args = (40.0, 4.0, 2.0, 3.0)
+    basis = np.eye(4)
+    partials = [revad.jvp(f, args, tuple(e))[1] for e in basis]
+    assert partials == [8.0, 81.0, 160.0, 1.0]
+    assert revad.jvp(f, args, (1.0, 1.0, 1.0, 1.0)) == (327.0, 250.0)
+
+
+def test_seed_example2_by_forward_mode():
+    def neuron(w, x):
+        return 1 / (1 + revad.exp(-(w[0] * x[0] + w[1] * x[1] + w[2])))
+
+    w, x = np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0])
+    dw, dx = revad.grad(neuron, argnums=(0, 1))(w, x)
+    for i in range(3):
+        value, t = revad.jvp(neuron, (w, x), (np.eye(3)[i], np.zeros(2)))
+        assert value == pytest.approx(0.7310585786300049, rel=1e-15)
+        assert t == pytest.approx(dw[i], rel=1e-14)
+    for i in range(2):
+        assert revad.jvp(neuron, (w, x), (np.zeros(3), np.eye(2)[i]))[1] == pytest.approx(dx[i], rel=1e-14)
+    assert [round(revad.jvp(neuron, (w, x), (e, np.zeros(2)))[1], 3) for e in np.eye(3)] == \
+        [-0.197, -0.393, 0.197]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_random_graphs_basis_tangents_equal_the_gradient(program):
+    xs = program[3]
+    f = lambda v: run(program, v)  # noqa: E731
+    value, g = revad.value_and_grad(f)(xs)
+    for i in range(len(xs)):
+        e = [0.0] * len(xs)
+        e[i] = 1.0
+        v, t = revad.jvp(f, xs, e)
+        assert v == value
+        # Sums of the same products, in another order: equal to rounding.
+        assert t == pytest.approx(g[i], rel=1e-12, abs=1e-14)
+    fd = fd_gradient(f, xs)
+    direction = [(-1.0) ** i * (i + 1) / len(xs) for i in range(len(xs))]
+    expected = sum(d * gi for d, gi in zip(direction, fd))
+    assert revad.jvp(f, xs, direction)[1] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_structures_of_arguments_and_tangents():
+    params = {"w": np.array([[1.0, 2.0], [3.0, 4.0]]), "b": [0.5, (1.5, 2)], "s": 2.0}
+
+    def f(p):
+        return np.sum(p["w"] * p["w"]) * p["s"] + p["b"][0] * p["b"][1][0] * p["b"][1][1]
+
+    tangent = {"s": 1.0, "b": [0.0, (0.0, 0.0)], "w": np.zeros((2, 2))}  # key order may differ
+    value, t = revad.jvp(f, params, tangent)
+    assert value == 30 * 2.0 + 0.5 * 1.5 * 2
+    assert t == 30.0  # d/ds
+    tangent = {"w": [[0.0, 1.0], [0.0, 0.0]], "b": [1.0, [0.0, 0.0]], "s": 0}
+    assert revad.jvp(f, params, tangent)[1] == 2 * 2.0 * 2.0 + 1.5 * 2
+    # A list argument with an array tangent, ints as reals, several arguments.
+    assert revad.jvp(lambda v: v[0] * v[1], [3, 4], np.array([1.0, 0.0])) == (12.0, 4.0)
+    assert revad.jvp(lambda x, v: x * v[1], (2.0, [3.0, 4.0]), (0.0, [5.0, 1.0])) == (8.0, 2.0)
+    assert revad.jvp(lambda a: np.sum(a * a), np.arange(3.0), [1, 1, 1]) == (5.0, 6.0)
+
+
+def test_results_are_floats_and_trivial_functions():
+    value, t = revad.jvp(lambda x: x * 2, 1.5, 1.0)
+    assert type(value) is float and type(t) is float and (value, t) == (3.0, 2.0)
+    assert revad.jvp(lambda x: x, 1.5, 2.0) == (1.5, 2.0)  # the output is the input
+    assert revad.jvp(lambda x: 7.0, 1.5, 2.0) == (7.0, 0.0)  # the output ignores the input
+    assert revad.jvp(lambda x, y: y, (1.0, 2.0), (1.0, 0.0)) == (2.0, 0.0)
+
+
+def test_an_infinite_partial_of_an_input_held_still_does_not_make_nan():
+    # sqrt'(0) = inf; along x alone, y does not move: the reverse sweep's dz/dx is 1.
+    f = lambda x, y: x + revad.sqrt(y)  # noqa: E731
+    assert revad.grad(f, argnums=(0, 1))(1.0, 0.0) == (1.0, math.inf)
+    assert revad.jvp(f, (1.0, 0.0), (1.0, 0.0)) == (1.0, 1.0)
+    assert revad.jvp(f, (1.0, 0.0), (0.0, 1.0)) == (1.0, math.inf)
+
+
+def test_comparisons_on_the_tape_carry_no_tangent():
+    def f(x):
+        y = x * x
+        if y > 1.0:  # recorded on the tape as a comparison entry
+            return y * 3.0
+        return y
+
+    assert revad.jvp(f, 2.0, 1.0) == (12.0, 12.0)
+    assert revad.jvp(f, 0.5, 1.0) == (0.25, 1.0)
+
+
+def test_jvp_leaves_the_callers_tape_alone():
+    x = Var(3.0)
+    y = x * x
+    assert revad.jvp(lambda a: a * y.value, 2.0, 1.0) == (18.0, 9.0)
+    with revad.no_grad():
+        assert revad.jvp(lambda a: a * a, 2.0, 1.0) == (4.0, 4.0)
+    y.backward()
+    assert x.grad == 6.0
+
+
+def test_misuse_is_reported_clearly():
+    f = lambda x, y: x * y  # noqa: E731
+    with pytest.raises(ValueError, match="tuple of 2 arguments"):
+        revad.jvp(f, (1.0, 2.0), 1.0)
+    with pytest.raises(ValueError, match="tuple of 2 arguments"):
+        revad.jvp(f, (1.0, 2.0), (1.0,))
+    with pytest.raises(ValueError, match="shape"):
+        revad.jvp(lambda a: np.sum(a), np.zeros(3), np.zeros(2))
+    with pytest.raises(ValueError, match="list or tuple of 2"):
+        revad.jvp(lambda v: v[0], [1.0, 2.0], [1.0])
+    with pytest.raises(TypeError, match="real numbers"):
+        revad.jvp(lambda v: v[0], [1.0, 2.0], ["1", "0"])
+    with pytest.raises(TypeError, match=r"tangent 0\[1\] must be a real number"):
+        revad.jvp(lambda v: v[0], [1.0, 2.0], [1.0, [0.0, 1.0]])
+    with pytest.raises(ValueError, match="list or tuple of 2"):
+        revad.jvp(lambda v: v[0], [1.0, 2.0], np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="keys"):
+        revad.jvp(lambda d: d["a"], {"a": 1.0}, {"b": 1.0})
+    with pytest.raises(TypeError, match="real number"):
+        revad.jvp(lambda x: x, 1.0, "1")
+    with pytest.raises(TypeError, match="real number"):
+        revad.jvp(lambda x: x, 1.0, 1j)
+    with pytest.raises(TypeError, match="scalar"):
+        revad.jvp(lambda a: a * 2, np.ones(2), np.ones(2))
+    outside = Var(2.0) * 1.0
+    with pytest.raises(ValueError, match="another computation"):
+        revad.jvp(lambda x: x * outside, 1.0, 1.0)
+
+
+def test_a_long_chain_in_one_sweep():
+    # y_{k+1} = sin(y_k) * 0.5 + x * 1e-3, as in the reverse-mode test: same exact derivative.
+    n = 50_000
+
+    def f(x):
+        y = x
+        for _ in range(n):
+            y = revad.sin(y) * 0.5 + x * 1e-3
+        return y
+
+    x0 = 0.7
+    y, dy = x0, 1.0
+    for _ in range(n):
+        y, dy = math.sin(y) * 0.5 + x0 * 1e-3, math.cos(y) * 0.5 * dy + 1e-3
+    assert revad.jvp(f, x0, 1.0) == (pytest.approx(y, rel=1e-14), pytest.approx(dy, rel=1e-12))
