@@ -129,9 +129,13 @@ def value_and_grad(f, argnums=0):
         saved = _core._enter_private()
         try:
             boxes = []
+            boxed = {}  # argument index -> its box: a repeated argnum is boxed once, as in JAX
             for k in nums:
-                args[k], leaves, unbox = _box(args[k], f"argument {k}")
-                boxes.append((leaves, unbox))
+                k %= len(args)
+                if k not in boxed:
+                    args[k], leaves, unbox = _box(args[k], f"argument {k}")
+                    boxed[k] = leaves, unbox
+                boxes.append(boxed[k])
             out = _scalar_output(f(*args, **kwargs))
             if type(out) is Var:
                 value = out.value

@@ -76,6 +76,10 @@ def test_argnums_tuple_and_negative():
         revad.grad(f, argnums="0")
 
 
+def test_repeated_argnums_give_the_same_gradient_twice():
+    assert revad.grad(lambda x, y: x * y, argnums=(0, 0, -1))(2.0, 3.0) == (3.0, 3.0, 2.0)
+
+
 def test_non_differentiated_arguments_pass_through_untouched():
     data = np.array([1.0, 2.0, 3.0])
 

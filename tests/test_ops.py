@@ -235,6 +235,11 @@ def test_functions_on_floats_return_floats():
     assert revad.relu(np.float32(-2.0)) == 0.0
 
 
+def test_binary_functions_with_a_var_and_a_list_apply_elementwise():
+    for out in (revad.maximum(Var(1.0), [0.0, 2.0]), revad.maximum([0.0, 2.0], Var(1.0))):
+        assert [v.value for v in out] == [1.0, 2.0]
+
+
 def test_functions_on_arrays():
     a = np.array([[0.5, -1.0], [2.0, 0.0]])
     np.testing.assert_array_equal(revad.tanh(a), np.tanh(a))

@@ -6,14 +6,12 @@
 cimport cython
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
-from cpython.pythread cimport PyThread_tss_create, PyThread_tss_get, PyThread_tss_set
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memset
 
 import operator
-import threading
 
 import numpy as np
 
@@ -162,29 +160,32 @@ cdef class Tape:
         return s
 
     cdef int sweep(self, int32_t top) except -1:
-        """One reverse sweep seeded at slot `top`; adds into every leaf's .grad and into adj."""
+        """One reverse sweep seeded at slot `top`; adds into every leaf's .grad and into adj.
+
+        The sweep runs without the GIL into a buffer of its own; `adj` is only read or written
+        with the GIL held, so that backward() from several threads on one tape stays exact.
+        """
         cdef int64_t n = self.n, k
-        cdef double *buf
-        if self.has_adj:  # a second backward: sweep apart, then add in
+        cdef double *buf = NULL
+        if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
+            buf, self.adj = self.adj, NULL  # claim the spare buffer: no other sweep will see it
+            memset(buf, 0, n * sizeof(double))
+        else:
             buf = <double *>calloc(n, sizeof(double))
             if buf == NULL:
                 raise MemoryError("revad: no memory for the adjoints of the backward pass")
-        else:
-            if self.cap_adj < n:
-                _resize(<void **>&self.adj, n, sizeof(double))
-                self.cap_adj = n
-            buf = self.adj
-            memset(buf, 0, n * sizeof(double))
         buf[top] = 1.0
         with nogil:
             rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, buf, top)
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
-        if buf != self.adj:
+        if self.has_adj:  # an earlier backward's adjoints: add this one's in
             for k in range(n):
                 self.adj[k] += buf[k]
             free(buf)
-        self.has_adj = True
+        else:
+            free(self.adj)  # a spare that arrived while this sweep ran, if any
+            self.adj, self.cap_adj, self.has_adj = buf, max(n, 1), True
         return 0
 
 
@@ -202,8 +203,11 @@ cdef inline int32_t _push(Tape t, int code, int32_t a0, int32_t a1, double v) ex
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-thread recording state. The TSS slot is the fast path; threading.local owns the object so
-# that it (and the tape it holds) is released when its thread ends.
+# Per-thread recording state, kept in the Python thread state's dict (as threading.local does)
+# so that it and its tape go when the thread state goes. A one-entry cache, keyed by the thread
+# state's unique id, makes the common single-threaded lookup a comparison. The cached pointer is
+# borrowed: it is only followed while the id matches, and ids are never reused, so a thread state
+# torn down under us (a C library's thread calling back into Python) cannot leave it dangling.
 
 @cython.final
 cdef class _ThreadState:
@@ -211,21 +215,38 @@ cdef class _ThreadState:
     cdef int no_grad
 
 
-cdef Py_tss_t _tss  # Cython initialises it to Py_tss_NEEDS_INIT
-if PyThread_tss_create(&_tss) != 0:
-    raise RuntimeError("revad: cannot create thread-specific storage")
-_local = threading.local()
+cdef extern from "Python.h":
+    ctypedef struct PyThreadState
+    PyThreadState *PyThreadState_Get()
+    uint64_t PyThreadState_GetID(PyThreadState *tstate)
+    PyObject *PyThreadState_GetDict()
+
+cdef uint64_t _cached_id = 0
+cdef PyObject *_cached_state = NULL
+cdef str _STATE_KEY = "revad._core.thread_state"
 cdef int _n_no_grad = 0  # threads inside no_grad(); while 0 no op looks at the thread state
 
 
 cdef inline _ThreadState _state():
-    cdef void *p = PyThread_tss_get(&_tss)
-    if p != NULL:
-        return <_ThreadState>p
-    st = _ThreadState()
-    _local.state = st
-    PyThread_tss_set(&_tss, <void *>st)
-    return st
+    cdef uint64_t tid = PyThreadState_GetID(PyThreadState_Get())
+    if _cached_state != NULL and tid == _cached_id:
+        return <_ThreadState>_cached_state
+    return _state_lookup(tid)
+
+
+cdef _ThreadState _state_lookup(uint64_t tid):
+    global _cached_id, _cached_state
+    cdef PyObject *d = PyThreadState_GetDict()
+    if d == NULL:
+        raise RuntimeError("revad: no Python thread state dict to keep the recording state in")
+    states = <dict>d
+    st = states.get(_STATE_KEY)
+    if st is None:
+        st = _ThreadState()
+        states[_STATE_KEY] = st
+    _cached_id = tid
+    _cached_state = <PyObject *>st
+    return <_ThreadState>st
 
 
 cdef Tape _current_tape():
@@ -780,7 +801,9 @@ cdef class Function:
                 return rv_unary(self.code, a)
         else:
             x, y = args
-            if type(x) is Var or type(y) is Var:
+            if isinstance(x, _sequences) or isinstance(y, _sequences):
+                pass  # elementwise, below
+            elif type(x) is Var or type(y) is Var:
                 r = _binary(self.code, x, y)
                 if r is not NotImplemented:
                     return r
@@ -797,6 +820,9 @@ cdef class Function:
         if all(type(x) is not Var and np.asarray(x).dtype != object for x in args):
             return np.asarray(out, dtype=np.float64)
         return out
+
+
+cdef tuple _sequences = (np.ndarray, list, tuple)
 
 
 cdef bint _is_number(object x) except -1:

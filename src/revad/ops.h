@@ -135,7 +135,7 @@ static inline double rv_binary(int op, double a, double b) {
     } break;
 #define RV_BWD_B(N, name, f, da, db, note) \
     case RV_##N: { \
-        const int32_t i0 = arg0[i], i1 = arg1[i]; const double a = val[i0], b = val[i1]; (void)a; (void)a; (void)b; \
+        const int32_t i0 = arg0[i], i1 = arg1[i]; const double a = val[i0], b = val[i1]; (void)a; (void)b; \
         const double pa = (da), pb = (db); \
         adj[i0] += g * pa; adj[i1] += g * pb; \
     } break; \
