@@ -22,3 +22,10 @@ def fd_gradient(f, xs, rel_step=1e-6):
 
 def close(a, b, rtol=1e-6, atol=1e-9):
     return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+
+
+def pytest_report_header(config):
+    # Which revad the tests run against: site-packages when a wheel is tested (cibuildwheel,
+    # .github/prove_wheels.py, which checks this line), the source tree in development.
+    import revad
+    return f"revad {revad.__version__} from {revad.__file__}"
