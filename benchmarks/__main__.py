@@ -256,6 +256,8 @@ class Runner:
             repeat = self.repeat
             if peer.slow or est > SLOW_CALL_S / 2:
                 repeat = min(repeat, peers_mod.SLOW_REPEAT)
+            if est > 2 * SLOW_CALL_S:
+                repeat = 1  # hundreds of times slower than revad: one sample says enough
             warmup = int(est < SLOW_CALL_S)  # long calls: the probe or a smaller row warmed up
             if est * (repeat + warmup) > self.budget:
                 self.peer_note(w, n_peer, peer, f"skipped: would take > {self.budget:.0f} s "
