@@ -97,12 +97,14 @@ cdef class Tape:
         self.id = _next_tape_id
         _next_tape_id += 1
         _take_spare(self)
+        self.refs = []
+        self.leaf_blocks = []
 
     def __dealloc__(self):
         self.clear()
         _give_spare(self)
         free(self.op); free(self.arg0); free(self.arg1); free(self.val); free(self.cst)
-        free(self.adj); free(self.leaves); free(self.leaf_slot)
+        free(self.adj); free(self.leaves); free(self.leaf_slot); free(self.blk); free(self.cptr)
 
     cdef void clear(self):
         """Forget every entry but keep the buffers (a tape abandoned by all its Vars is reused)."""
@@ -112,6 +114,10 @@ cdef class Tape:
         self.n_leaves = 0
         self.n = 0
         self.n_cst = 0
+        self.n_blk = 0
+        self.n_cptr = 0
+        self.refs = []
+        self.leaf_blocks = []
         self.has_adj = False
         self.finished = False
 
@@ -126,6 +132,48 @@ cdef class Tape:
         _resize(<void **>&self.val, cap, sizeof(double))
         self.cap = cap
         return 0
+
+    cdef int reserve(self, int64_t extra) except -1:
+        """Room for `extra` more entries, for the bulk appends of array ops."""
+        cdef int64_t cap
+        if self.n + extra > self.cap:
+            cap = _next_cap(self.cap, self.n + extra)
+            _resize(<void **>&self.op, cap, sizeof(uint8_t))
+            _resize(<void **>&self.arg0, cap, sizeof(int32_t))
+            _resize(<void **>&self.arg1, cap, sizeof(int32_t))
+            _resize(<void **>&self.val, cap, sizeof(double))
+            self.cap = cap
+        return 0
+
+    cdef int reserve_const(self, int64_t extra) except -1:
+        cdef int64_t cap
+        if self.n_cst + extra > self.cap_cst:
+            cap = _next_cap(self.cap_cst, self.n_cst + extra)
+            _resize(<void **>&self.cst, cap, sizeof(double))
+            self.cap_cst = cap
+        return 0
+
+    cdef int64_t push_blk(self, int64_t count) except -1:
+        """Room for `count` block parameters; returns the index of the first."""
+        cdef int64_t cap, i = self.n_blk
+        if i + count > self.cap_blk:
+            cap = _next_cap(self.cap_blk, i + count)
+            _resize(<void **>&self.blk, cap, sizeof(int64_t))
+            self.cap_blk = cap
+        self.n_blk = i + count
+        return i
+
+    cdef int64_t push_cptr(self, object array) except -1:
+        """Keep float64 ndarray `array` alive with the tape; returns its index in cptr."""
+        cdef int64_t cap, i = self.n_cptr
+        if i == self.cap_cptr:
+            cap = _next_cap(self.cap_cptr, i + 1)
+            _resize(<void **>&self.cptr, cap, sizeof(double *))
+            self.cap_cptr = cap
+        self.refs.append(array)
+        self.cptr[i] = <const double *><size_t>array.__array_interface__["data"][0]
+        self.n_cptr = i + 1
+        return i
 
     cdef int32_t push_const(self, double c) except -1:
         cdef int64_t cap
@@ -158,8 +206,9 @@ cdef class Tape:
 
     cdef int sweep(self, int32_t top) except -1:
         """One reverse sweep seeded at slot `top`; adds into every leaf's .grad and into adj."""
-        cdef int64_t n = self.n, k
+        cdef int64_t n = self.n, k, first
         cdef double *buf
+        cdef double[::1] g
         if self.has_adj:  # a second backward: sweep apart, then add in
             buf = <double *>calloc(n, sizeof(double))
             if buf == NULL:
@@ -172,9 +221,14 @@ cdef class Tape:
             memset(buf, 0, n * sizeof(double))
         buf[top] = 1.0
         with nogil:
-            rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, buf, top)
+            rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk, self.cptr,
+                        buf, top)
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
+        for grad, first in self.leaf_blocks:
+            g = grad
+            for k in range(g.shape[0]):
+                g[k] += buf[first + k]
         if buf != self.adj:
             for k in range(n):
                 self.adj[k] += buf[k]
@@ -239,6 +293,10 @@ cdef Tape _current_tape():
 
 cdef inline bint _recording():
     return _n_no_grad == 0 or not _state().no_grad
+
+
+cdef bint _is_recording():
+    return _recording()
 
 
 def _enter_private():
@@ -333,6 +391,14 @@ cdef inline Var _leaf(double v):
     return r
 
 
+cdef Var _var_at(Tape t, int32_t slot, double v):
+    return _new(t, slot, v)
+
+
+cdef Var _var_leaf(double v):
+    return _leaf(v)
+
+
 cdef inline Tape _tape_of2(Var a, Var b):
     """The tape an op on a and b records on, or None under no_grad."""
     cdef Tape t
@@ -371,6 +437,10 @@ cdef int _raise_finished() except -1:
 
 cdef inline int32_t _slot(Var x, Tape t) except -1:
     return x.slot if x.tape is not None else t.bind_leaf(x)
+
+
+cdef int32_t _var_slot(Var x, Tape t) except -1:
+    return _slot(x, t)
 
 
 cdef inline object _unary(int code, Var a):
@@ -731,6 +801,17 @@ cdef object _as_object_array(object o):
 # The op table as Python sees it: one Function object per row (like NumPy's ufuncs).
 
 cdef dict _code = {}       # name -> op code
+
+# revad.Array lives in _array, which cimports this module; it registers itself here at import
+# so that the functions of the table (revad.exp(array)) can hand arrays over to it.
+cdef object _array_type = None
+cdef object _array_apply = None
+
+
+def _register_array(array_type, apply):
+    """Called once by revad._array: the Array type and its apply(code, arity, args)."""
+    global _array_type, _array_apply
+    _array_type, _array_apply = array_type, apply
 cdef dict _by_ufunc = {}   # NumPy ufunc name -> Function
 
 
@@ -781,6 +862,10 @@ cdef class Function:
                     return r
             elif _as_double(x, &a) and _as_double(y, &b):
                 return rv_binary(self.code, a, b)
+        if _array_type is not None:
+            for x in args:
+                if type(x) is _array_type:
+                    return _array_apply(self.code, self.arity, args)
         for x in args:
             if isinstance(x, (np.ndarray, list, tuple)) or type(x) is Var:
                 continue
@@ -872,8 +957,8 @@ def _make_functions():
     out = {}
     for k in range(rv_n_op_table):
         info = rv_op_table[k]
-        if info.arity == 0:
-            continue  # comparisons are operators, not functions
+        if info.arity == 0 or info.name[0] == b"_":
+            continue  # comparisons are operators, not functions; "_" marks internal ops
         fn = Function.__new__(Function)
         fn.name = info.name.decode()
         fn.code = info.code
@@ -941,7 +1026,7 @@ def tape_info(Var y):
         return {"n_ops": 0, "n_consts": 0, "n_leaves": 0, "nbytes": 0, "capacity_nbytes": 0,
                 "bytes_per_op": 0.0, "finished": False}
     per_entry = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double)
-    used = (t.n * per_entry + t.n_cst * sizeof(double)
+    used = (t.n * per_entry + t.n_cst * sizeof(double) + t.n_blk * sizeof(int64_t)
             + t.n_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
     cap = (t.cap * per_entry + t.cap_cst * sizeof(double)
            + t.cap_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
