@@ -9,6 +9,7 @@ extra = [] if sys.platform == "win32" else ["-O3"]
 
 extensions = [
     Extension("revad._core", ["src/revad/_core.pyx"], include_dirs=["src/revad"], extra_compile_args=extra),
+    Extension("revad._array", ["src/revad/_array.pyx"], include_dirs=["src/revad"], extra_compile_args=extra),
 ]
 
 setup(

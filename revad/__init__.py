@@ -14,11 +14,13 @@ gives every partial derivative.
 """
 from revad._core import Function, Var, no_grad, tape_info
 from revad._core import functions as _functions
-from revad._functional import grad, value_and_grad
+from revad._array import Array, logsumexp
+from revad._functional import elementwise_grad, grad, value_and_grad
 from revad._version import __version__
 
 # The op table's functions, each also a Var method and reachable through NumPy's ufuncs.
 globals().update(_functions)
 
-__all__ = ["Var", "Function", "no_grad", "grad", "value_and_grad", "tape_info", "__version__",
+__all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "elementwise_grad",
+           "logsumexp", "tape_info", "__version__",
            *sorted(_functions)]

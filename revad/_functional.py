@@ -8,6 +8,7 @@ import functools
 import numpy as np
 
 from revad import _core
+from revad._array import Array
 from revad._core import Var
 
 _REAL_KINDS = "biuf"
@@ -26,17 +27,19 @@ def _box(x, where):
             leaves = _core._make_leaves(list(x))
             return (leaves if kind is list else tuple(leaves)), leaves, kind
     if kind is np.ndarray:
-        if x.dtype.kind not in _REAL_KINDS:
-            raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
-                            "differentiate with respect to real numbers only")
-        leaves = _core._make_leaves(x.astype(np.float64, copy=False).ravel().tolist())
-        boxed = np.empty(len(leaves), dtype=object)
-        boxed[:] = leaves
-        shape = x.shape
-        return boxed.reshape(shape), leaves, lambda g: np.array(g, dtype=np.float64).reshape(shape)
+        leaf = _array_leaf(x, where)
+        return leaf, [], lambda g: leaf.grad
     flat, build = _tree(x, where)
     leaves = _core._make_leaves(flat)
     return build(iter(leaves), False), leaves, lambda g: build(iter(g), True)
+
+
+def _array_leaf(x, where):
+    """An ndarray argument as a revad.Array leaf: its gradient comes back from the adjoints."""
+    if x.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
+                        "differentiate with respect to real numbers only")
+    return Array(x)
 
 
 def _first(grads):
@@ -50,20 +53,8 @@ def _tree(x, where):
     or floats to return its gradient in the same structure.
     """
     if isinstance(x, np.ndarray):
-        if x.dtype.kind not in _REAL_KINDS:
-            raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
-                            "differentiate with respect to real numbers only")
-        shape, size = x.shape, x.size
-
-        def build(it, as_grads):
-            items = [next(it) for _ in range(size)]
-            if as_grads:
-                return np.array(items, dtype=np.float64).reshape(shape)
-            boxed = np.empty(size, dtype=object)
-            boxed[:] = items
-            return boxed.reshape(shape)
-
-        return x.astype(np.float64, copy=False).ravel().tolist(), build
+        leaf = _array_leaf(x, where)
+        return [], lambda it, as_grads: leaf.grad if as_grads else leaf
     if type(x) in (list, tuple):
         kind = type(x)
         parts = [_tree(e, f"{where}[{k}]") for k, e in enumerate(x)]
@@ -81,6 +72,11 @@ def _tree(x, where):
 
 def _scalar_output(out):
     """The Var (or, for a result that ignores the inputs, the float) that f returned."""
+    if type(out) is Array:
+        if out.shape != ():
+            raise TypeError(f"revad: the function must return a scalar, but it returned an Array "
+                            f"of shape {out.shape}; reduce it (e.g. sum) before differentiating")
+        return out[()]
     if isinstance(out, np.ndarray):
         if out.shape != ():
             raise TypeError(f"revad: the function must return a scalar, but it returned an array "
@@ -106,8 +102,9 @@ def value_and_grad(f, argnums=0):
 
     The value is a float. The gradient has the structure of the argument: a float for a number,
     a float64 array of the same shape for an array, a list/tuple/dict for a list/tuple/dict;
-    for a tuple ``argnums``, a tuple of those. ``f`` receives Vars in place of the numbers
-    (an array arrives as an array of Vars) and must return a scalar.
+    for a tuple ``argnums``, a tuple of those. ``f`` receives Vars in place of the numbers and
+    a ``revad.Array`` in place of an ndarray (NumPy's functions work on it), and must return a
+    scalar.
 
     >>> import revad
     >>> def rosenbrock(x):
@@ -181,4 +178,26 @@ def grad(f, argnums=0):
     def grad_f(*args, **kwargs):
         return value_and_grad_f(*args, **kwargs)[1]
 
+    return grad_f
+
+
+def elementwise_grad(f, argnums=0):
+    """The derivative of a vectorised function, elementwise (autograd's ``elementwise_grad``).
+
+    For ``f`` mapping an array to an array of the same shape, each output element depending only
+    on the input element at its position, this is the gradient of ``sum(f(x))``: one backward
+    sweep gives every f'(x_i).
+
+    >>> import numpy as np, revad
+    >>> revad.elementwise_grad(np.tanh)(np.array([0.0, 1.0]))
+    array([1.        , 0.41997434])
+    """
+    def summed(*args, **kwargs):
+        out = f(*args, **kwargs)
+        if type(out) is Array:
+            return out.sum()
+        return sum(out) if isinstance(out, (list, tuple)) else np.sum(out)
+
+    grad_f = grad(summed, argnums)
+    functools.update_wrapper(grad_f, f)
     return grad_f
