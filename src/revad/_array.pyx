@@ -1170,19 +1170,33 @@ cdef object _matmul2(object x, object y, Tape t):
     values = np.dot(xv, yv)
     I = np.arange(m, dtype=np.int64)[:, None]
     J = np.arange(p, dtype=np.int64)[None, :]
+    # Each row of x and column of y is one strided line of slots. A line that several outputs
+    # read and that is not contiguous is first gathered contiguous (COPY entries, O(input)),
+    # so that the backward's axpy over it streams through memory instead of striding.
+    cdef int64_t row_first = 0, row_step = 0, row_stride = 0, col_first = 0, col_step = 0, col_stride = 0
+    if a is not None:
+        if a.strides[1] != 1 and n > 1 and p > 1:
+            a = _emit_gather(t, _slot_map(a.first, (m, n), a.strides), None)
+        row_first, row_step, row_stride = a.first, a.strides[0], a.strides[1]
+    if b is not None:
+        if b.strides[0] != 1 and n > 1 and m > 1:
+            b = _emit_gather(t, _slot_map(b.first, (p, n), (b.strides[1], b.strides[0])), None)
+            col_first, col_step, col_stride = b.first, n, 1
+        else:
+            col_first, col_step, col_stride = b.first, b.strides[1], b.strides[0]
     if a is not None and b is not None:
-        s0 = np.broadcast_to(a.first + I * a.strides[0], (m, p))
-        s1 = np.broadcast_to(b.first + J * b.strides[1], (m, p))
-        return _emit_dots(t, RV_DOT, values, s0, a.strides[1], s1, b.strides[0], n, 0, None, 0)
+        s0 = np.broadcast_to(row_first + I * row_step, (m, p))
+        s1 = np.broadcast_to(col_first + J * col_step, (m, p))
+        return _emit_dots(t, RV_DOT, values, s0, row_stride, s1, col_stride, n, 0, None, 0)
     if a is not None:  # Array rows . constant columns: store y transposed, columns as rows
         ci, row, elem = _keep_const(t, np.asarray(y).T, True)
-        s0 = np.broadcast_to(a.first + I * a.strides[0], (m, p))
+        s0 = np.broadcast_to(row_first + I * row_step, (m, p))
         co = np.broadcast_to(J * row, (m, p))
-        return _emit_dots(t, RV_DOTC, values, s0, a.strides[1], None, 0, n, ci, co, elem)
+        return _emit_dots(t, RV_DOTC, values, s0, row_stride, None, 0, n, ci, co, elem)
     ci, row, elem = _keep_const(t, np.asarray(x), True)
-    s0 = np.broadcast_to(b.first + J * b.strides[1], (m, p))
+    s0 = np.broadcast_to(col_first + J * col_step, (m, p))
     co = np.broadcast_to(I * row, (m, p))
-    return _emit_dots(t, RV_DOTC, values, s0, b.strides[0], None, 0, n, ci, co, elem)
+    return _emit_dots(t, RV_DOTC, values, s0, col_stride, None, 0, n, ci, co, elem)
 
 
 cdef object _operand(object o):
