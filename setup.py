@@ -17,7 +17,10 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-extensions = [Extension("revad._core", ["src/revad/_core.pyx"], include_dirs=["src/revad"])]
+extensions = [
+    Extension("revad._core", ["src/revad/_core.pyx"], include_dirs=["src/revad"]),
+    Extension("revad._array", ["src/revad/_array.pyx"], include_dirs=["src/revad"]),
+]
 
 setup(
     cmdclass={"build_ext": BuildExt},

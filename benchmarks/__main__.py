@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from . import arrays as arrays_mod
 from . import modes, plots
 from . import peers as peers_mod
 from .timing import measure
@@ -302,7 +303,8 @@ class Runner:
 
 def parse_args(argv=None):
     """The command line, with --only resolved to a set of workload names."""
-    names = [w.name for w in WORKLOADS] + list(modes.SECTIONS)
+    names = ([w.name for w in WORKLOADS] + [w.name for w in arrays_mod.ARRAY_WORKLOADS]
+             + list(modes.SECTIONS))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of a few seconds")
     p.add_argument("--repeat", type=int, metavar="N",
@@ -360,6 +362,13 @@ def main(argv=None):
     for w in WORKLOADS:
         if not args.only or w.name in args.only:
             runner.run_workload(w, peer_list)
+    # The vectorised NumPy workloads (revad.Array), with their own table.
+    array_names = {w.name for w in arrays_mod.ARRAY_WORKLOADS}
+    if not args.only or args.only & array_names:
+        records, bad = arrays_mod.run_arrays(args.only, repeat=min(runner.repeat, 5),
+                                             peers=not args.no_peers, quick=args.quick)
+        runner.records += records
+        runner.mismatches += [r for r in records if r["check"] != "ok"]
     modes.run(revad, args, runner.record)
 
     elapsed = time.perf_counter() - start

@@ -14,8 +14,9 @@ gives every partial derivative.
 """
 from revad._core import Function, Var, no_grad, tape_info
 from revad._core import functions as _functions
+from revad._array import Array, logsumexp
 from revad._forward import jvp
-from revad._functional import grad, value_and_grad
+from revad._functional import elementwise_grad, grad, value_and_grad
 from revad._graph import draw, to_dot
 from revad._version import __version__
 from revad.testing import check_grad
@@ -23,5 +24,6 @@ from revad.testing import check_grad
 # The op table's functions, each also a Var method and reachable through NumPy's ufuncs.
 globals().update(_functions)
 
-__all__ = ["Var", "Function", "no_grad", "grad", "value_and_grad", "tape_info", "__version__",
-           "jvp", "check_grad", "to_dot", "draw", *sorted(_functions)]
+__all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "elementwise_grad",
+           "logsumexp", "tape_info", "__version__", "jvp", "check_grad", "to_dot", "draw",
+           *sorted(_functions)]

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 
 from revad import _core
+from revad._array import Array
 from revad._core import Var
 
 _REAL_KINDS = "biuf"
@@ -15,39 +16,51 @@ _COMPLEX = (complex, np.complexfloating)
 
 
 def _box(x, where):
-    """Leaves for argument x: (x rebuilt with Vars for its numbers, the leaves, unbox) where
-    unbox(grads) rebuilds x's structure from the leaves' gradients, in the same order."""
+    """Leaves for argument x: (x rebuilt with leaves for its numbers and arrays, the leaves in
+    flattening order, unbox) where unbox() returns x's gradient in x's structure.
+
+    Numbers become Var leaves, ndarrays Array leaves (whose gradients come back from the
+    adjoint buffer in one slice); the leaves list is what forward mode seeds, in the order in
+    which ``_tree`` flattens x's numbers.
+    """
     kind = type(x)
     if kind is float or kind is int:  # the common cases first: no tree to walk
         leaves = _core._make_leaves([x])
-        return leaves[0], leaves, _first
-    if kind is list or kind is tuple:
-        if _core._all_real(x):
-            leaves = _core._make_leaves(list(x))
-            return (leaves if kind is list else tuple(leaves)), leaves, kind
+        return leaves[0], leaves, lambda: leaves[0].grad
+    if (kind is list or kind is tuple) and _core._all_real(x):
+        leaves = _core._make_leaves(list(x))
+        return (leaves if kind is list else tuple(leaves)), leaves, lambda: kind(_core._leaf_grads(leaves))
     if kind is np.ndarray:
-        if x.dtype.kind not in _REAL_KINDS:
-            raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
-                            "differentiate with respect to real numbers only")
-        leaves = _core._make_leaves(x.astype(np.float64, copy=False).ravel().tolist())
-        boxed = np.empty(len(leaves), dtype=object)
-        boxed[:] = leaves
-        shape = x.shape
-        return boxed.reshape(shape), leaves, lambda g: np.array(g, dtype=np.float64).reshape(shape)
-    flat, build = _tree(x, where)
-    leaves = _core._make_leaves(flat)
-    return build(iter(leaves), False), leaves, lambda g: build(iter(g), True)
+        leaf = _array_leaf(x, where)
+        return leaf, [leaf], lambda: leaf.grad
+    if kind is list or kind is tuple:
+        parts = [_box(e, f"{where}[{k}]") for k, e in enumerate(x)]
+        return (kind([p[0] for p in parts]), [v for p in parts for v in p[1]],
+                lambda: kind([p[2]() for p in parts]))
+    if kind is dict:
+        parts = {k: _box(e, f"{where}[{k!r}]") for k, e in x.items()}
+        return ({k: p[0] for k, p in parts.items()}, [v for p in parts.values() for v in p[1]],
+                lambda: {k: p[2]() for k, p in parts.items()})
+    if not isinstance(x, _COMPLEX) and _core._is_real(x):  # NumPy scalars, bools
+        leaves = _core._make_leaves([x])
+        return leaves[0], leaves, lambda: leaves[0].grad
+    raise TypeError(f"revad: {where} is a {type(x).__name__}; differentiable arguments are real "
+                    "numbers, NumPy arrays of reals, or lists, tuples and dicts of them")
 
 
-def _first(grads):
-    return grads[0]
+def _array_leaf(x, where):
+    """An ndarray argument as a revad.Array leaf: its gradient comes back from the adjoints."""
+    if x.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
+                        "differentiate with respect to real numbers only")
+    return Array(x)
 
 
 def _tree(x, where):
-    """Flatten a nested argument: (list of its real numbers, build(items, as_grads) rebuilding it).
+    """Flatten an argument's numbers: (list of them, build(items, as_grads) rebuilding it).
 
-    ``build`` consumes ``items`` (an iterator) in order: leaves to box the argument for f,
-    or floats to return its gradient in the same structure.
+    ``build`` consumes ``items`` (an iterator) in order and rebuilds x's structure, arrays as
+    float64 arrays of x's shapes (``as_grads``) or as object arrays of the items.
     """
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in _REAL_KINDS:
@@ -81,6 +94,11 @@ def _tree(x, where):
 
 def _scalar_output(out):
     """The Var (or, for a result that ignores the inputs, the float) that f returned."""
+    if type(out) is Array:
+        if out.shape != ():
+            raise TypeError(f"revad: the function must return a scalar, but it returned an Array "
+                            f"of shape {out.shape}; reduce it (e.g. sum) before differentiating")
+        return out[()]
     if isinstance(out, np.ndarray):
         if out.shape != ():
             raise TypeError(f"revad: the function must return a scalar, but it returned an array "
@@ -106,8 +124,9 @@ def value_and_grad(f, argnums=0):
 
     The value is a float. The gradient has the structure of the argument: a float for a number,
     a float64 array of the same shape for an array, a list/tuple/dict for a list/tuple/dict;
-    for a tuple ``argnums``, a tuple of those. ``f`` receives Vars in place of the numbers
-    (an array arrives as an array of Vars) and must return a scalar.
+    for a tuple ``argnums``, a tuple of those. ``f`` receives Vars in place of the numbers and
+    a ``revad.Array`` in place of an ndarray (NumPy's functions work on it), and must return a
+    scalar.
 
     >>> import revad
     >>> def rosenbrock(x):
@@ -142,7 +161,7 @@ def value_and_grad(f, argnums=0):
                 _backward_private(out, boxes)
             else:
                 value = out
-            grads = tuple([unbox(_core._leaf_grads(leaves)) for leaves, unbox in boxes])
+            grads = tuple([unbox() for _, unbox in boxes])
         finally:
             _core._exit_private(saved)
         return value, (grads[0] if single else grads)
@@ -185,4 +204,26 @@ def grad(f, argnums=0):
     def grad_f(*args, **kwargs):
         return value_and_grad_f(*args, **kwargs)[1]
 
+    return grad_f
+
+
+def elementwise_grad(f, argnums=0):
+    """The derivative of a vectorised function, elementwise (autograd's ``elementwise_grad``).
+
+    For ``f`` mapping an array to an array of the same shape, each output element depending only
+    on the input element at its position, this is the gradient of ``sum(f(x))``: one backward
+    sweep gives every f'(x_i).
+
+    >>> import numpy as np, revad
+    >>> revad.elementwise_grad(np.tanh)(np.array([0.0, 1.0]))
+    array([1.        , 0.41997434])
+    """
+    def summed(*args, **kwargs):
+        out = f(*args, **kwargs)
+        if type(out) is Array:
+            return out.sum()
+        return sum(out) if isinstance(out, (list, tuple)) else np.sum(out)
+
+    grad_f = grad(summed, argnums)
+    functools.update_wrapper(grad_f, f)
     return grad_f

@@ -218,3 +218,24 @@ def test_a_long_chain_in_one_sweep():
     for _ in range(n):
         y, dy = math.sin(y) * 0.5 + x0 * 1e-3, math.cos(y) * 0.5 * dy + 1e-3
     assert revad.jvp(f, x0, 1.0) == (pytest.approx(y, rel=1e-14), pytest.approx(dy, rel=1e-12))
+
+
+def test_jvp_through_array_block_entries_equals_grad():
+    # SUM, DOTC (constant matrix) and DOT (Array with Array) carry tangents like the reverse sweep.
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(4, 3))
+    x = rng.normal(size=3)
+
+    def f(v, s):
+        z = np.tanh(A @ v)
+        return np.sum(z * z) + np.dot(v, v) * s + np.sum(v) ** 2
+
+    g = revad.grad(f, argnums=(0, 1))(x, 0.7)
+    for i in range(3):
+        e = np.zeros(3)
+        e[i] = 1.0
+        value, d = revad.jvp(f, (x, 0.7), (e, 0.0))
+        assert d == pytest.approx(g[0][i], rel=1e-12)
+    assert revad.jvp(f, (x, 0.7), (np.zeros(3), 1.0))[1] == pytest.approx(g[1], rel=1e-12)
+    with pytest.raises(ValueError, match="tangent"):
+        revad.jvp(f, (x, 0.7), (np.zeros(2), 1.0))

@@ -44,6 +44,14 @@ cdef extern from "ops.h" nogil:
         RV_GE
         RV_EQ
         RV_NE
+        RV_COPY
+        RV_CONST
+        RV_SUM
+        RV_DOTC
+        RV_DOT
+        RV_BLK_SUM
+        RV_BLK_DOTC
+        RV_BLK_DOT
         RV_N_OPS
     ctypedef struct rv_op_info:
         int code
@@ -57,10 +65,13 @@ cdef extern from "ops.h" nogil:
     const int rv_n_op_table
     double rv_unary(int op, double a)
     double rv_binary(int op, double a, double b)
+    double rv_block_forward(int op, const int64_t *p, const double *val, const double *const *cptr)
     void rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
-                     const double *val, const double *cst, double *adj, int64_t top)
+                     const double *val, const double *cst, const int64_t *blk,
+                     const double *const *cptr, double *adj, int64_t top)
     void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
-                            const double *val, const double *cst, double *tng, int64_t top)
+                            const double *val, const double *cst, const int64_t *blk,
+                            const double *const *cptr, double *tng, int64_t top)
 
 
 cdef class Tape:
@@ -79,11 +90,24 @@ cdef class Tape:
     cdef PyObject **leaves
     cdef int32_t *leaf_slot
     cdef int64_t n_leaves, cap_leaves
+    # Block entries' parameters (ops.h), and the constant arrays they read: `refs` keeps each
+    # alive, `cptr` holds its data pointer for the sweep.
+    cdef int64_t *blk
+    cdef int64_t n_blk, cap_blk
+    cdef const double **cptr
+    cdef int64_t n_cptr, cap_cptr
+    cdef list refs
+    # Array leaves bound here: (grad ndarray, first slot) pairs; sweep adds the adjoints in.
+    cdef list leaf_blocks
     cdef uint64_t id          # unique for the process's lifetime: leaves remember where they are bound
     cdef bint finished        # set by backward(): recording on this tape is over
 
     cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1
     cdef int grow(self) except -1
+    cdef int reserve(self, int64_t extra) except -1
+    cdef int reserve_const(self, int64_t extra) except -1
+    cdef int64_t push_blk(self, int64_t count) except -1
+    cdef int64_t push_cptr(self, object array) except -1
     cdef int32_t push_const(self, double c) except -1
     cdef int32_t bind_leaf(self, Var x) except -1
     cdef int sweep(self, int32_t top) except -1
@@ -96,3 +120,13 @@ cdef class Var:
     cdef uint64_t bound   # leaves only: id of the tape where `slot` is valid (0: none)
     cdef double v         # the value (cached here so recording never reads the tape)
     cdef double g         # leaves only: the accumulated gradient
+
+
+# For the Array module (_array.pyx), which records on the same tapes.
+cdef Tape _current_tape()
+cdef bint _is_recording()
+cdef Var _var_at(Tape t, int32_t slot, double v)
+cdef Var _var_leaf(double v)
+cdef int32_t _var_slot(Var x, Tape t) except -1
+cdef int _as_double(object o, double *out) except -1
+cdef int _raise_finished() except -1

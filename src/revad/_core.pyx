@@ -100,12 +100,14 @@ cdef class Tape:
         self.id = _next_tape_id
         _next_tape_id += 1
         _take_spare(self)
+        self.refs = []
+        self.leaf_blocks = []
 
     def __dealloc__(self):
         self.clear()
         _give_spare(self)
         free(self.op); free(self.arg0); free(self.arg1); free(self.val); free(self.cst)
-        free(self.adj); free(self.leaves); free(self.leaf_slot)
+        free(self.adj); free(self.leaves); free(self.leaf_slot); free(self.blk); free(self.cptr)
 
     cdef void clear(self):
         """Forget every entry but keep the buffers (a tape abandoned by all its Vars is reused)."""
@@ -115,6 +117,10 @@ cdef class Tape:
         self.n_leaves = 0
         self.n = 0
         self.n_cst = 0
+        self.n_blk = 0
+        self.n_cptr = 0
+        self.refs = []
+        self.leaf_blocks = []
         self.has_adj = False
         self.finished = False
 
@@ -129,6 +135,48 @@ cdef class Tape:
         _resize(<void **>&self.val, cap, sizeof(double))
         self.cap = cap
         return 0
+
+    cdef int reserve(self, int64_t extra) except -1:
+        """Room for `extra` more entries, for the bulk appends of array ops."""
+        cdef int64_t cap
+        if self.n + extra > self.cap:
+            cap = _next_cap(self.cap, self.n + extra)
+            _resize(<void **>&self.op, cap, sizeof(uint8_t))
+            _resize(<void **>&self.arg0, cap, sizeof(int32_t))
+            _resize(<void **>&self.arg1, cap, sizeof(int32_t))
+            _resize(<void **>&self.val, cap, sizeof(double))
+            self.cap = cap
+        return 0
+
+    cdef int reserve_const(self, int64_t extra) except -1:
+        cdef int64_t cap
+        if self.n_cst + extra > self.cap_cst:
+            cap = _next_cap(self.cap_cst, self.n_cst + extra)
+            _resize(<void **>&self.cst, cap, sizeof(double))
+            self.cap_cst = cap
+        return 0
+
+    cdef int64_t push_blk(self, int64_t count) except -1:
+        """Room for `count` block parameters; returns the index of the first."""
+        cdef int64_t cap, i = self.n_blk
+        if i + count > self.cap_blk:
+            cap = _next_cap(self.cap_blk, i + count)
+            _resize(<void **>&self.blk, cap, sizeof(int64_t))
+            self.cap_blk = cap
+        self.n_blk = i + count
+        return i
+
+    cdef int64_t push_cptr(self, object array) except -1:
+        """Keep float64 ndarray `array` alive with the tape; returns its index in cptr."""
+        cdef int64_t cap, i = self.n_cptr
+        if i == self.cap_cptr:
+            cap = _next_cap(self.cap_cptr, i + 1)
+            _resize(<void **>&self.cptr, cap, sizeof(double *))
+            self.cap_cptr = cap
+        self.refs.append(array)
+        self.cptr[i] = <const double *><size_t>array.__array_interface__["data"][0]
+        self.n_cptr = i + 1
+        return i
 
     cdef int32_t push_const(self, double c) except -1:
         cdef int64_t cap
@@ -165,8 +213,9 @@ cdef class Tape:
         The sweep runs without the GIL into a buffer of its own; `adj` is only read or written
         with the GIL held, so that backward() from several threads on one tape stays exact.
         """
-        cdef int64_t n = self.n, k
+        cdef int64_t n = self.n, k, first
         cdef double *buf = NULL
+        cdef double[::1] g
         if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
             buf, self.adj = self.adj, NULL  # claim the spare buffer: no other sweep will see it
             memset(buf, 0, n * sizeof(double))
@@ -176,9 +225,14 @@ cdef class Tape:
                 raise MemoryError("revad: no memory for the adjoints of the backward pass")
         buf[top] = 1.0
         with nogil:
-            rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, buf, top)
+            rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk, self.cptr,
+                        buf, top)
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
+        for grad, first in self.leaf_blocks:
+            g = grad
+            for k in range(g.shape[0]):
+                g[k] += buf[first + k]
         if self.has_adj:  # an earlier backward's adjoints: add this one's in
             for k in range(n):
                 self.adj[k] += buf[k]
@@ -265,6 +319,10 @@ cdef Tape _current_tape():
 
 cdef inline bint _recording():
     return _n_no_grad == 0 or not _state().no_grad
+
+
+cdef bint _is_recording():
+    return _recording()
 
 
 def _enter_private():
@@ -359,6 +417,14 @@ cdef inline Var _leaf(double v):
     return r
 
 
+cdef Var _var_at(Tape t, int32_t slot, double v):
+    return _new(t, slot, v)
+
+
+cdef Var _var_leaf(double v):
+    return _leaf(v)
+
+
 cdef inline Tape _tape_of2(Var a, Var b):
     """The tape an op on a and b records on, or None under no_grad."""
     cdef Tape t
@@ -397,6 +463,10 @@ cdef int _raise_finished() except -1:
 
 cdef inline int32_t _slot(Var x, Tape t) except -1:
     return x.slot if x.tape is not None else t.bind_leaf(x)
+
+
+cdef int32_t _var_slot(Var x, Tape t) except -1:
+    return _slot(x, t)
 
 
 cdef inline object _unary(int code, Var a):
@@ -757,6 +827,17 @@ cdef object _as_object_array(object o):
 # The op table as Python sees it: one Function object per row (like NumPy's ufuncs).
 
 cdef dict _code = {}       # name -> op code
+
+# revad.Array lives in _array, which cimports this module; it registers itself here at import
+# so that the functions of the table (revad.exp(array)) can hand arrays over to it.
+cdef object _array_type = None
+cdef object _array_apply = None
+
+
+def _register_array(array_type, apply):
+    """Called once by revad._array: the Array type and its apply(code, arity, args)."""
+    global _array_type, _array_apply
+    _array_type, _array_apply = array_type, apply
 cdef dict _by_ufunc = {}   # NumPy ufunc name -> Function
 
 
@@ -809,6 +890,10 @@ cdef class Function:
                     return r
             elif _as_double(x, &a) and _as_double(y, &b):
                 return rv_binary(self.code, a, b)
+        if _array_type is not None:
+            for x in args:
+                if type(x) is _array_type:
+                    return _array_apply(self.code, self.arity, args)
         for x in args:
             if isinstance(x, (np.ndarray, list, tuple)) or type(x) is Var:
                 continue
@@ -903,8 +988,8 @@ def _make_functions():
     out = {}
     for k in range(rv_n_op_table):
         info = rv_op_table[k]
-        if info.arity == 0:
-            continue  # comparisons are operators, not functions
+        if info.arity == 0 or info.name[0] == b"_":
+            continue  # comparisons are operators, not functions; "_" marks internal ops
         fn = Function.__new__(Function)
         fn.name = info.name.decode()
         fn.code = info.code
@@ -972,7 +1057,7 @@ def tape_info(Var y):
         return {"n_ops": 0, "n_consts": 0, "n_leaves": 0, "nbytes": 0, "capacity_nbytes": 0,
                 "bytes_per_op": 0.0, "finished": False}
     per_entry = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double)
-    used = (t.n * per_entry + t.n_cst * sizeof(double)
+    used = (t.n * per_entry + t.n_cst * sizeof(double) + t.n_blk * sizeof(int64_t)
             + t.n_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
     cap = (t.cap * per_entry + t.cap_cst * sizeof(double)
            + t.cap_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
@@ -1014,36 +1099,53 @@ _init_op_kinds()
 
 
 def _tangent_sweep(Var y, list leaves, tangents):
-    """d(y) along a direction in which leaves[k] moves at rate tangents[k]: one forward sweep.
+    """d(y) along a direction in which the leaves move at rates `tangents`: one forward sweep.
 
-    The tape is read as recorded (values saved, nothing re-evaluated); leaves not on y's tape
-    contribute nothing.
+    ``leaves`` holds Var leaves (one tangent each) and Array leaves (one per element, in C
+    order), in the order of ``tangents``. The tape is read as recorded (values saved, nothing
+    re-evaluated); leaves not on y's tape contribute nothing.
     """
+    from revad._array import _leaf_binding  # not at import: revad._array cimports this module
     cdef const double[::1] tv = np.ascontiguousarray(tangents, dtype=np.float64)
-    cdef Py_ssize_t k, m = len(leaves)
+    cdef Py_ssize_t k, j, p = 0, m = len(leaves), size
     cdef Tape t = y.tape
     cdef Var x
     cdef double r = 0.0
-    cdef int64_t top
-    cdef double *tng
-    if tv.shape[0] != m:
-        raise ValueError(f"revad: {m} leaves but {tv.shape[0]} tangents")
-    if t is None:  # y is a leaf itself
-        for k in range(m):
-            if leaves[k] is y:
-                r += tv[k]
-        return r
-    top = y.slot
-    tng = <double *>calloc(top + 1, sizeof(double))
-    if tng == NULL:
-        raise MemoryError("revad: no memory for the tangents of the forward sweep")
+    cdef int64_t top, first
+    cdef double *tng = NULL
+    if t is not None:
+        top = y.slot
+        tng = <double *>calloc(top + 1, sizeof(double))
+        if tng == NULL:
+            raise MemoryError("revad: no memory for the tangents of the forward sweep")
     try:
         for k in range(m):
-            x = <Var?>leaves[k]
-            if x.tape is None and x.bound == t.id and x.slot <= top:
-                tng[x.slot] += tv[k]
+            if type(leaves[k]) is Var:
+                x = <Var>leaves[k]
+                if p >= tv.shape[0]:
+                    p += 1
+                    break
+                if t is None:
+                    if x is y:
+                        r += tv[p]
+                elif x.tape is None and x.bound == t.id and x.slot <= top:
+                    tng[x.slot] += tv[p]
+                p += 1
+            else:
+                bound, first, size = _leaf_binding(leaves[k])
+                if p + size > tv.shape[0]:
+                    p += size
+                    break
+                if t is not None and bound == t.id and first + size - 1 <= top:
+                    for j in range(size):
+                        tng[first + j] += tv[p + j]
+                p += size
+        if p != tv.shape[0]:
+            raise ValueError(f"revad: the leaves take {p} tangents or more, but {tv.shape[0]} were given")
+        if t is None:
+            return r
         with nogil:
-            rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, tng, top)
+            rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, t.cptr, tng, top)
         r = tng[top]
     finally:
         free(tng)

@@ -8,6 +8,7 @@
  * is generated from these rows.
  *
  * Where an op is not differentiable we follow PyTorch; the NOTE column says what we chose.
+ * A name starting with "_" is internal: it gets no public function.
  *
  * UNARY(CODE, name, forward(a), d/da, note)
  * BINARY(CODE, name, forward(a, b), d/da, d/db, note)
@@ -73,7 +74,8 @@ static inline double rv_dmax(double a, double b) { return a > b ? 1.0 : (a == b 
     U(SIGMOID,  "sigmoid",  rv_sigmoid(a),     rv_dsigmoid(a, y),                  "") \
     U(RELU,     "relu",     a > 0 ? a : 0.0,   a > 0 ? 1.0 : 0.0,                  "relu'(0) = 0, as PyTorch") \
     U(SOFTPLUS, "softplus", rv_softplus(a),    rv_sigmoid(a),                      "") \
-    U(ERF,      "erf",      erf(a),            1.1283791670955126 * exp(-a * a),   "")
+    U(ERF,      "erf",      erf(a),            1.1283791670955126 * exp(-a * a),   "") \
+    U(COPY,     "_copy",    a,                 1.0,                                "internal: the gather of an array element")
 
 #define REVAD_BINARY_OPS(B) \
     B(ADD,     "add",      a + b,          1.0,                     1.0,                          "") \
@@ -107,6 +109,10 @@ enum rv_op {
     REVAD_UNARY_OPS(RV_ENUM_U)
     REVAD_BINARY_OPS(RV_ENUM_B)
     REVAD_COMPARE_OPS(RV_ENUM_C)
+    RV_CONST,   /* a constant node: a saved value with no operands and no gradient (not an input) */
+    RV_SUM,     /* block entries, below */
+    RV_DOTC,
+    RV_DOT,
     RV_N_OPS
 };
 
@@ -122,6 +128,72 @@ static inline double rv_binary(int op, double a, double b) {
         REVAD_BINARY_OPS(RV_FWD_B)
         REVAD_COMPARE_OPS(RV_FWD_C)
         default: return NAN;
+    }
+}
+
+/* Block entries: one tape entry whose operand is a whole strided line of slots, so that a
+ * reduction or a dot product costs one entry per OUTPUT, not one per input. Such an entry's arg0
+ * indexes the tape's int64 side table `blk`, where its parameters are; `cptr` is the tape's table
+ * of constant data (NumPy arrays the tape holds), read by DOTC. Strides count slots or doubles.
+ *
+ *   SUM   blk: start, stride, count                     y = sum_k x[start + k*stride]
+ *   DOTC  blk: start, stride, count, c, coff, cstride   y = sum_k x[..] * cptr[c][coff + k*cstride]
+ *   DOT   blk: start0, stride0, start1, stride1, count   y = sum_k x[start0 + ..] * x[start1 + ..]
+ *
+ * Their backward is a plain loop: SUM passes g to every element of its line (as add does), DOTC
+ * scales the constant (an axpy), DOT swaps the two lines (as mul does). */
+#define RV_BLK_SUM 3
+#define RV_BLK_DOTC 6
+#define RV_BLK_DOT 5
+
+static inline double rv_block_forward(int op, const int64_t *p, const double *val,
+                                      const double *const *cptr) {
+    double s = 0.0;
+    switch (op) {
+    case RV_SUM: {
+        const double *x = val + p[0];
+        for (int64_t k = 0; k < p[2]; ++k) s += x[k * p[1]];
+    } break;
+    case RV_DOTC: {
+        const double *x = val + p[0], *c = cptr[p[3]] + p[4];
+        for (int64_t k = 0; k < p[2]; ++k) s += x[k * p[1]] * c[k * p[5]];
+    } break;
+    case RV_DOT: {
+        const double *x = val + p[0], *z = val + p[2];
+        for (int64_t k = 0; k < p[4]; ++k) s += x[k * p[1]] * z[k * p[3]];
+    } break;
+    default: return NAN;
+    }
+    return s;
+}
+
+static inline void rv_block_backward(int op, const int64_t *p, double g, const double *val,
+                                     const double *const *cptr, double *adj) {
+    switch (op) {
+    case RV_SUM: {
+        double *d = adj + p[0];
+        const int64_t st = p[1], n = p[2];
+        if (st == 1) { for (int64_t k = 0; k < n; ++k) d[k] += g; }
+        else { for (int64_t k = 0; k < n; ++k) d[k * st] += g; }
+    } break;
+    case RV_DOTC: {
+        double *d = adj + p[0];
+        const double *c = cptr[p[3]] + p[4];
+        const int64_t st = p[1], n = p[2], cs = p[5];
+        if (st == 1 && cs == 1) { for (int64_t k = 0; k < n; ++k) d[k] += g * c[k]; }
+        else { for (int64_t k = 0; k < n; ++k) d[k * st] += g * c[k * cs]; }
+    } break;
+    case RV_DOT: {
+        double *d0 = adj + p[0], *d1 = adj + p[2];
+        const double *x0 = val + p[0], *x1 = val + p[2];
+        const int64_t s0 = p[1], s1 = p[3], n = p[4];
+        for (int64_t k = 0; k < n; ++k) {
+            const double a = x0[k * s0], b = x1[k * s1];
+            d0[k * s0] += g * b;
+            d1[k * s1] += g * a;
+        }
+    } break;
+    default: break;
     }
 }
 
@@ -149,7 +221,8 @@ static inline double rv_binary(int op, double a, double b) {
     } break;
 
 static inline void rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
-                               const double *val, const double *cst, double *adj, int64_t top) {
+                               const double *val, const double *cst, const int64_t *blk,
+                               const double *const *cptr, double *adj, int64_t top) {
     for (int64_t i = top; i >= 0; --i) {
         const double g = adj[i];
         if (g == 0.0) continue;
@@ -158,7 +231,10 @@ static inline void rv_backward(const uint8_t *op, const int32_t *arg0, const int
         switch (op[i]) {
             REVAD_UNARY_OPS(RV_BWD_U)
             REVAD_BINARY_OPS(RV_BWD_B)
-            default: break; /* leaves and comparisons pass nothing down */
+            case RV_SUM: case RV_DOTC: case RV_DOT:
+                rv_block_backward(op[i], blk + arg0[i], g, val, cptr, adj);
+                break;
+            default: break; /* leaves, constants and comparisons pass nothing down */
         }
     }
 }
@@ -188,8 +264,33 @@ static inline void rv_backward(const uint8_t *op, const int32_t *arg0, const int
         tng[i] = RV_TNG(tng[arg1[i]], (db)); \
     } break;
 
+/* A block entry's tangent: the same sums over its lines, on tangents (SUM passes them through,
+ * DOTC scales them by the constant, DOT is the product rule). */
+static inline double rv_block_tangent(int op, const int64_t *p, const double *val,
+                                      const double *const *cptr, const double *tng) {
+    double s = 0.0;
+    switch (op) {
+    case RV_SUM: {
+        const double *t = tng + p[0];
+        for (int64_t k = 0; k < p[2]; ++k) s += t[k * p[1]];
+    } break;
+    case RV_DOTC: {
+        const double *t = tng + p[0], *c = cptr[p[3]] + p[4];
+        for (int64_t k = 0; k < p[2]; ++k) s += RV_TNG(t[k * p[1]], c[k * p[5]]);
+    } break;
+    case RV_DOT: {
+        const double *x0 = val + p[0], *x1 = val + p[2], *t0 = tng + p[0], *t1 = tng + p[2];
+        for (int64_t k = 0; k < p[4]; ++k)
+            s += RV_TNG(t0[k * p[1]], x1[k * p[3]]) + RV_TNG(t1[k * p[3]], x0[k * p[1]]);
+    } break;
+    default: return NAN;
+    }
+    return s;
+}
+
 static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
-                                      const double *val, const double *cst, double *tng, int64_t top) {
+                                      const double *val, const double *cst, const int64_t *blk,
+                                      const double *const *cptr, double *tng, int64_t top) {
     for (int64_t i = 0; i <= top; ++i) {
         const double y = val[i];
         (void)y;
@@ -197,7 +298,10 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
             case RV_LEAF: break; /* seeded by the caller */
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
-            default: tng[i] = 0.0; break; /* comparisons carry no derivative */
+            case RV_SUM: case RV_DOTC: case RV_DOT:
+                tng[i] = rv_block_tangent(op[i], blk + arg0[i], val, cptr, tng);
+                break;
+            default: tng[i] = 0.0; break; /* constants and comparisons carry no derivative */
         }
     }
 }

@@ -1,0 +1,288 @@
+"""Vectorised NumPy workloads (issue 3): revad's Arrays against NumPy and array AD libraries.
+
+Each objective is written once against a small NumPy-like namespace ``B`` (NumPy itself for
+NumPy, revad and autograd; ``jax.numpy``; ``mygrad``; a thin adapter for PyTorch). For each
+workload the table gives the NumPy evaluation of the objective alone and, per library, the
+time of value-and-gradient and its ratio to that NumPy time (the cheap-gradient bound is
+about 5; issue 3's target for revad is 3).
+"""
+import math
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+
+from .timing import measure
+
+
+# -- objectives -------------------------------------------------------------------------------
+
+def rosenbrock(B, x):
+    return B.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def logreg(B, w, X, y):
+    z = X @ w
+    return B.sum(B.log1p(B.exp(-z)) + (1.0 - y) * z)
+
+
+def _logsumexp(B, v, axis):
+    m = B.max(v, axis=axis, keepdims=True)
+    return B.log(B.sum(B.exp(v - m), axis=axis)) + B.sum(m, axis=axis)
+
+
+def mlp(B, W1, b1, W2, b2, X, Y):
+    h = B.tanh(X @ W1 + b1)
+    o = h @ W2 + b2
+    return B.mean(_logsumexp(B, o, 1) - B.sum(o * Y, axis=1))
+
+
+def gmm(B, alphas, means, icf, x, D, Lm, wishart_gamma, wishart_m, const):
+    """The ADBench GMM objective; Q_k is assembled from icf by constant 0/1 matrices D, Lm."""
+    n, d = x.shape
+    K = alphas.shape[0]
+    logdiag = icf[:, :d]
+    ltri = icf[:, d:]
+    qdiag = B.exp(logdiag)
+    sum_qs = B.sum(logdiag, axis=1)
+    Q = B.reshape(qdiag @ D + ltri @ Lm, (K, d, d))
+    xc = B.reshape(x, (n, 1, d)) - B.reshape(means, (1, K, d))
+    Lx = B.sum(B.reshape(Q, (1, K, d, d)) * B.reshape(xc, (n, K, 1, d)), axis=3)
+    inner = alphas + sum_qs - 0.5 * B.sum(Lx * Lx, axis=2)
+    slse = B.sum(_logsumexp(B, inner, 1))
+    prior = B.sum(0.5 * wishart_gamma ** 2 * (B.sum(qdiag * qdiag, axis=1) + B.sum(ltri * ltri, axis=1))
+                  - wishart_m * sum_qs)
+    return const + slse - n * _logsumexp(B, B.reshape(alphas, (1, K)), 1)[0] + prior
+
+
+# -- data -------------------------------------------------------------------------------------
+
+@dataclass
+class ArrayWorkload:
+    name: str
+    title: str
+    fn: Callable        # fn(B, *params, *data)
+    make: Callable      # rng -> (params tuple, data tuple)
+
+
+def _rosen_data(rng, n=1_000_000):
+    return (np.where(np.arange(n) % 2 == 0, -1.2, 1.0) + 0.1 * rng.normal(size=n),), ()
+
+
+def _logreg_data(rng, n=10_000, p=1_000):
+    X = rng.normal(size=(n, p))
+    y = (rng.random(n) < 0.5).astype(np.float64)
+    return (0.01 * rng.normal(size=p),), (X, y)
+
+
+def _mlp_data(rng, batch=256, sizes=(784, 128, 10)):
+    X = rng.normal(size=(batch, sizes[0]))
+    Y = np.eye(sizes[2])[rng.integers(0, sizes[2], batch)]
+    W1 = rng.normal(size=sizes[:2]) / math.sqrt(sizes[0])
+    W2 = rng.normal(size=sizes[1:]) / math.sqrt(sizes[1])
+    return (W1, np.zeros(sizes[1]), W2, np.zeros(sizes[2])), (X, Y)
+
+
+def _gmm_data(rng, d=10, K=25, n=1000):
+    from scipy.special import multigammaln
+    alphas = rng.normal(size=K)
+    means = rng.random(size=(K, d))
+    icf = 0.1 * rng.normal(size=(K, d + d * (d - 1) // 2))
+    x = rng.random(size=(n, d))
+    D = np.zeros((d, d * d))
+    D[np.arange(d), np.arange(d) * (d + 1)] = 1.0
+    rows, cols = [], []
+    for c in range(d):           # ADBench's column-major order of the strict lower triangle
+        for r in range(c + 1, d):
+            rows.append(r)
+            cols.append(c)
+    Lm = np.zeros((len(rows), d * d))
+    Lm[np.arange(len(rows)), np.array(rows) * d + np.array(cols)] = 1.0
+    gamma, m = 1.0, 0
+    nn = d + m + 1
+    C = nn * d * (math.log(gamma) - 0.5 * math.log(2)) - multigammaln(0.5 * nn, d)
+    const = -n * d * 0.5 * math.log(2 * math.pi) - K * C
+    return (alphas, means, icf), (x, D, Lm, gamma, m, const)
+
+
+ARRAY_WORKLOADS = [
+    ArrayWorkload("rosenbrock_vec", "vectorised Rosenbrock, n = 10^6", rosenbrock, _rosen_data),
+    ArrayWorkload("logreg", "logistic regression loss, 10^4 samples x 10^3 features", logreg, _logreg_data),
+    ArrayWorkload("mlp", "two-layer MLP loss, batch 256, 784-128-10 (tanh, softmax CE)", mlp, _mlp_data),
+    ArrayWorkload("gmm", "GMM log-likelihood, ADBench objective, d=10 K=25 n=1000", gmm, _gmm_data),
+]
+
+
+# -- libraries --------------------------------------------------------------------------------
+
+def _revad(readonly):
+    import revad
+
+    def vg(fn, params, data):
+        if readonly:  # the zero-copy opt-in for constant matrices
+            data = tuple(_ro(a) for a in data)
+        f = revad.value_and_grad(lambda *p: fn(np, *p, *data), argnums=tuple(range(len(params))))
+        return lambda: f(*params)
+    return vg
+
+
+def _ro(a):
+    if isinstance(a, np.ndarray):
+        a = a.copy()
+        a.setflags(write=False)
+    return a
+
+
+def _autograd():
+    import autograd
+    import autograd.numpy as anp
+
+    def vg(fn, params, data):
+        f = autograd.value_and_grad(lambda p: fn(anp, *p, *data))
+        return lambda: f(tuple(params))
+    return vg
+
+
+def _mygrad():
+    import mygrad as mg
+
+    B = SimpleNamespace(sum=mg.sum, exp=mg.exp, log=mg.log, log1p=mg.log1p, tanh=mg.tanh,
+                        max=mg.max, mean=mg.mean, reshape=mg.reshape)
+
+    def vg(fn, params, data):
+        def run():
+            ps = [mg.tensor(p) for p in params]
+            out = fn(B, *ps, *data)
+            out.backward()
+            return out.item(), [p.grad for p in ps]
+        return run
+    return vg
+
+
+def _torch():
+    import torch
+
+    class T:
+        sum = staticmethod(lambda x, axis=None, keepdims=False: torch.sum(x) if axis is None
+                           else torch.sum(x, dim=axis, keepdim=keepdims))
+        mean = staticmethod(lambda x, axis=None: torch.mean(x) if axis is None else torch.mean(x, dim=axis))
+        max = staticmethod(lambda x, axis=None, keepdims=False: torch.amax(x, dim=axis, keepdim=keepdims))
+        exp, log, log1p, tanh, reshape = torch.exp, torch.log, torch.log1p, torch.tanh, torch.reshape
+
+    def vg(fn, params, data):
+        tdata = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in data)
+
+        def run():
+            ps = [torch.tensor(p, requires_grad=True) for p in params]
+            out = fn(T, *ps, *tdata)
+            out.backward()
+            return out.item(), [p.grad.numpy() for p in ps]
+        return run
+    return vg
+
+
+def _jax(jit):
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    def vg(fn, params, data):
+        jdata = tuple(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in data)
+        f = jax.value_and_grad(lambda p: fn(jnp, *p, *jdata))
+        if jit:
+            f = jax.jit(f)
+        jparams = tuple(jnp.asarray(p) for p in params)
+
+        def run():
+            v, g = f(jparams)
+            jax.block_until_ready(g)
+            return float(v), g
+        return run
+    return vg
+
+
+LIBRARIES = [
+    ("revad", lambda: _revad(False)),
+    ("revad (read-only data)", lambda: _revad(True)),
+    ("autograd", _autograd),
+    ("mygrad", _mygrad),
+    ("torch eager", _torch),
+    ("jax eager", lambda: _jax(False)),
+    ("jax jit", lambda: _jax(True)),
+]
+
+
+def _check(ref, got):
+    v, g = got
+    rv, rg = ref
+    g = [np.asarray(a) for a in (g if isinstance(g, (list, tuple)) else [g])]
+    err = abs(float(v) - rv) / max(1.0, abs(rv))
+    for a, b in zip(g, rg):
+        err = max(err, float(np.max(np.abs(a - b))) / max(1.0, float(np.max(np.abs(b)))))
+    return "ok" if err < 1e-8 else f"!!! MISMATCH rel err {err:.2g}"
+
+
+def run_arrays(names=None, repeat=5, peers=True, quick=False):
+    """Time every array workload; returns (records, number of gradient mismatches)."""
+    records, mismatches = [], 0
+    for w in ARRAY_WORKLOADS:
+        if names and w.name not in names:
+            continue
+        rng = np.random.default_rng(0)
+        params, data = w.make(rng)
+        if quick:
+            params, data = _shrink(w.name, rng)
+        print(f"\n== {w.name}: {w.title}")
+        t_np = measure(lambda: w.fn(np, *params, *data), repeat=repeat).median
+        print(f"  {'numpy objective':<24} {t_np * 1e3:9.2f} ms")
+        ref = None
+        for name, make in LIBRARIES:
+            if not peers and not name.startswith("revad"):
+                continue
+            try:
+                vg = make()
+            except ImportError:
+                print(f"  {name:<24} not installed")
+                continue
+            run = vg(w.fn, params, data)
+            t0 = time.perf_counter()
+            first = run()
+            t_first = time.perf_counter() - t0
+            if ref is None:
+                ref = (float(first[0]), [np.asarray(a) for a in (first[1] if isinstance(first[1], (list, tuple)) else [first[1]])])
+            status = _check(ref, first)
+            mismatches += status != "ok"
+            reps = repeat if t_first < 2.0 else 1
+            t = measure(run, repeat=reps).median
+            extra = f"  (first call {t_first * 1e3:.0f} ms: compile)" if name == "jax jit" else ""
+            print(f"  {name:<24} {t * 1e3:9.2f} ms   grad/numpy {t / t_np:7.2f}   {status}{extra}")
+            records.append({"workload": w.name, "impl": name, "seconds": t, "numpy_seconds": t_np,
+                            "ratio": t / t_np, "check": status})
+    return records, mismatches
+
+
+def _shrink(name, rng):
+    if name == "rosenbrock_vec":
+        return _rosen_data(rng, 1000)
+    if name == "logreg":
+        return _logreg_data(rng, 100, 20)
+    if name == "mlp":
+        return _mlp_data(rng, 8, (20, 8, 3))
+    return _gmm_data(rng, 3, 4, 20)
+
+
+def entry_count_of_matvec(m=10_000, n=1_000):
+    """Entries (and bytes) revad records for A @ w with constant A of shape (m, n)."""
+    import revad
+    A = np.random.default_rng(0).normal(size=(m, n))
+    saved = revad._core._enter_private()
+    try:
+        w = revad.Array(np.ones(n))
+        before = revad.tape_info(w[0])
+        y = A @ w
+        after = revad.tape_info(y[0])
+    finally:
+        revad._core._exit_private(saved)
+    return after["n_ops"] - before["n_ops"], after["nbytes"] - before["nbytes"]

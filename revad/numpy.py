@@ -1,0 +1,21 @@
+"""``import revad.numpy as np``: NumPy, for code written in autograd's style.
+
+revad's Arrays implement NumPy's own protocols (``__array_ufunc__``, ``__array_function__``), so
+NumPy's functions already differentiate them; this module is NumPy's namespace with the few
+names that need revad: ``array`` (which stacks Vars and Arrays on the tape) and ``logsumexp``.
+A NumPy function revad does not support raises a TypeError naming it.
+
+>>> import revad
+>>> import revad.numpy as np
+>>> revad.grad(lambda x: np.sum(np.tanh(x) ** 2))(np.array([0.5, -1.0])).round(6)
+array([ 0.726862, -1.007065])
+"""
+import numpy as _np
+from numpy import *  # noqa: F401,F403  (the namespace users expect)
+from numpy import linalg, random  # noqa: F401
+
+from revad._array import array, logsumexp  # noqa: F401
+
+
+def __getattr__(name):
+    return getattr(_np, name)

@@ -1,0 +1,427 @@
+"""revad.Array: every op against finite differences, over broadcasting shapes and views.
+
+Each check writes the function once with NumPy's names; it runs on plain ndarrays (the
+reference value and the finite differences) and, through grad(), on revad Arrays.
+"""
+import numpy as np
+import pytest
+
+import revad
+
+RNG = np.random.default_rng(1234)
+
+
+def fd(loss, xs, k, h=1e-6):
+    """Central differences of loss(*xs) with respect to xs[k] (an ndarray), element by element."""
+    x = xs[k]
+    g = np.zeros(x.shape)
+    for idx in np.ndindex(*x.shape):
+        step = h * max(1.0, abs(x[idx]))
+        up, down = x.copy(), x.copy()
+        up[idx] += step
+        down[idx] -= step
+        a = list(xs)
+        a[k] = up
+        fu = loss(*a)
+        a[k] = down
+        g[idx] = (fu - loss(*a)) / (2 * step)
+    return g
+
+
+def check(f, *xs, rtol=1e-5, atol=1e-7):
+    """grad of sum(f(*xs) * w) for random weights w: value exact, gradient as finite differences."""
+    xs = [np.asarray(x, dtype=np.float64) for x in xs]
+    out = np.asarray(f(*xs), dtype=np.float64)
+    w = RNG.normal(size=out.shape)
+
+    def loss(*a):
+        return np.sum(f(*a) * w)
+
+    value, grads = revad.value_and_grad(loss, argnums=tuple(range(len(xs))))(*xs)
+    assert value == pytest.approx(float(np.sum(out * w)), rel=1e-12, abs=1e-12)
+    for k, (x, g) in enumerate(zip(xs, grads)):
+        assert isinstance(g, np.ndarray) and g.shape == x.shape and g.dtype == np.float64
+        np.testing.assert_allclose(g, fd(lambda *a: float(loss(*a)), xs, k), rtol=rtol, atol=atol)
+    return value, grads
+
+
+UNARY = {  # name: (function usable on ndarrays and Arrays, input range)
+    "negative": (np.negative, (-2, 2)), "abs": (np.abs, (0.2, 2)), "square": (np.square, (-2, 2)),
+    "exp": (np.exp, (-2, 2)), "log": (np.log, (0.2, 3)), "log1p": (np.log1p, (-0.5, 2)),
+    "expm1": (np.expm1, (-2, 2)), "sqrt": (np.sqrt, (0.2, 3)), "sin": (np.sin, (-2, 2)),
+    "cos": (np.cos, (-2, 2)), "tan": (np.tan, (-1, 1)), "arcsin": (np.arcsin, (-0.8, 0.8)),
+    "arccos": (np.arccos, (-0.8, 0.8)), "arctan": (np.arctan, (-2, 2)), "sinh": (np.sinh, (-2, 2)),
+    "cosh": (np.cosh, (-2, 2)), "tanh": (np.tanh, (-2, 2)), "sigmoid": (revad.sigmoid, (-3, 3)),
+    "relu": (revad.relu, (0.1, 2)), "softplus": (revad.softplus, (-3, 3)), "erf": (revad.erf, (-2, 2)),
+    "log2": (np.log2, (0.2, 3)), "log10": (np.log10, (0.2, 3)), "exp2": (np.exp2, (-2, 2)),
+    "reciprocal": (np.reciprocal, (0.5, 2)),
+}
+SHAPES = [(), (1,), (4,), (2, 3), (2, 1, 3), (0,), (2, 0)]
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_unary(name, shape):
+    fn, (lo, hi) = UNARY[name]
+    check(fn, RNG.uniform(lo, hi, size=shape))
+
+
+@pytest.mark.parametrize("name", ["exp", "sin", "sigmoid", "sqrt"])
+@pytest.mark.parametrize("view", ["reversed", "strided", "transposed", "broadcast-col"])
+def test_unary_on_views(name, view):
+    fn, (lo, hi) = UNARY[name]
+    take = {"reversed": lambda x: x[::-1, ::-2], "strided": lambda x: x[1::2, 1:4],
+            "transposed": lambda x: x.T[::-1], "broadcast-col": lambda x: x[:, None, 2]}[view]
+    check(lambda x: fn(take(x)), RNG.uniform(0.2, 0.9, size=(5, 6)))
+
+
+BINARY = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+    "power": np.power, "maximum": np.maximum, "minimum": np.minimum, "arctan2": np.arctan2,
+    "hypot": np.hypot,
+}
+PAIRS = [((), ()), ((3,), ()), ((), (3,)), ((2, 3), (3,)), ((2, 1, 3), (4, 1)), ((3, 1), (1, 2)),
+         ((0,), (1,)), ((2, 0), (2, 1)), ((2, 3), (2, 3))]
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("shapes", PAIRS, ids=str)
+def test_binary_array_array(name, shapes):
+    sa, sb = shapes
+    check(BINARY[name], RNG.uniform(0.5, 2, size=sa), RNG.uniform(0.5, 2, size=sb))
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((3,), (2, 3)), ((4,), ()), ((), (4,))], ids=str)
+def test_binary_with_constants(name, shapes):
+    sa, sb = shapes
+    c = RNG.uniform(0.5, 2, size=sb)
+    check(lambda x: BINARY[name](x, c), RNG.uniform(0.5, 2, size=sa))
+    check(lambda x: BINARY[name](c, x), RNG.uniform(0.5, 2, size=sa))
+    k = float(RNG.uniform(0.5, 2))
+    check(lambda x: BINARY[name](x, k), RNG.uniform(0.5, 2, size=sa))
+    check(lambda x: BINARY[name](k, x), RNG.uniform(0.5, 2, size=sa))
+
+
+def test_operators_on_every_side():
+    c = RNG.uniform(1, 2, size=(3,))
+    check(lambda x: (x + 1) * (2 - x) / (x ** 2 + c) - c / x + x ** 0.5 + 2 ** x + (-x) + abs(x)
+          + c ** x + (x @ c)[:, None], RNG.uniform(0.5, 2, size=(4, 3)))
+
+
+def test_var_with_array():
+    def f(x, s):
+        v = s[0]  # a Var, from a 1-d Array
+        return v * x + x / v - revad.maximum(v, x) + np.hypot(x, v)
+    check(f, RNG.uniform(0.5, 2, size=(2, 3)), np.array([1.3]))
+
+
+def test_revad_functions_take_arrays():
+    check(lambda x: revad.exp(x) + revad.arctan2(x, 2.0) + revad.maximum(1.0, x), RNG.uniform(0.5, 2, size=(3,)))
+
+
+# -- reductions --------------------------------------------------------------------------------
+
+AXES = [None, 0, 1, 2, -1, (0, 2), (1, 2), (), (0, 1, 2)]
+
+
+@pytest.mark.parametrize("red", ["sum", "mean", "prod", "max", "min"])
+@pytest.mark.parametrize("axis", AXES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reductions(red, axis, keepdims):
+    fn = getattr(np, red)
+    x = RNG.uniform(0.5, 2, size=(2, 3, 5))
+    check(lambda a: fn(a, axis=axis, keepdims=keepdims), x)
+    # and on a non-contiguous, reversed view
+    check(lambda a: fn(a.transpose(2, 0, 1)[::-1, :, ::2], axis=axis, keepdims=keepdims),
+          RNG.uniform(0.5, 2, size=(3, 4, 5)))
+
+
+@pytest.mark.parametrize("red", ["sum", "mean", "prod", "max", "min"])
+def test_reduction_methods_and_0d(red):
+    check(lambda a: getattr(a, red)(axis=0) * 2.0, RNG.uniform(0.5, 2, size=(4, 3)))
+    check(lambda a: getattr(np, red)(a), RNG.uniform(0.5, 2, size=()))
+
+
+def test_sum_of_empty_and_errors():
+    check(lambda a: np.sum(a, axis=0), np.zeros((0, 3)))
+    check(lambda a: np.prod(a, axis=1), np.zeros((2, 0)))
+    with pytest.raises(ValueError, match=r"zero-size.*\(0, 3\)"):
+        revad.grad(lambda a: np.max(a))(np.zeros((0, 3)))
+    with pytest.raises(np.exceptions.AxisError):
+        revad.grad(lambda a: np.sum(a, axis=2))(np.ones((2, 3)))
+
+
+def test_max_ties_split_the_gradient():
+    g = revad.grad(lambda a: np.max(a))(np.array([1.0, 3.0, 3.0]))
+    np.testing.assert_allclose(g, [0.0, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+def test_cumsum(axis):
+    check(lambda a: np.cumsum(a, axis=axis), RNG.normal(size=(3, 4)))
+    check(lambda a: np.cumsum(a[::-1, ::2], axis=axis), RNG.normal(size=(3, 5)))
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_logsumexp_is_stable(axis, keepdims):
+    from scipy.special import logsumexp as ref
+    x = RNG.normal(size=(3, 4)) * 3
+    check(lambda a: revad.logsumexp(a, axis=axis, keepdims=keepdims) if isinstance(a, revad.Array)
+          else ref(a, axis=axis, keepdims=keepdims), x)
+    big = np.array([1000.0, 1000.0, -1000.0])
+    v, g = revad.value_and_grad(revad.logsumexp)(big)
+    assert v == pytest.approx(1000.0 + np.log(2.0)) and np.allclose(g, [0.5, 0.5, 0.0])
+
+
+def test_norm_mean_var_std():
+    x = RNG.normal(size=(3, 4))
+    check(lambda a: np.linalg.norm(a), x)
+    check(lambda a: np.linalg.norm(a, axis=1), x)
+    check(lambda a: np.linalg.norm(a[0], ord=1) + np.linalg.norm(a[1], ord=np.inf), x)
+    check(lambda a: np.var(a, axis=0) + np.std(a), x)
+
+
+# -- products --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sa, sb", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),
+                                    ((1, 3), (3, 1)), ((0, 3), (3, 2)), ((2, 0), (0, 3))], ids=str)
+@pytest.mark.parametrize("which", ["array@const", "const@array", "array@array"])
+def test_dot_and_matmul(sa, sb, which):
+    a, b = RNG.normal(size=sa), RNG.normal(size=sb)
+    if which == "array@const":
+        check(lambda x: x @ b, a)
+        check(lambda x: np.dot(x, b), a)
+    elif which == "const@array":
+        check(lambda y: a @ y, b)
+        check(lambda y: np.dot(a, y), b)
+    else:
+        check(lambda x, y: x @ y, a, b)
+        check(lambda x, y: np.matmul(x, y), a, b)
+
+
+def test_dot_on_views_and_scalars():
+    A = RNG.normal(size=(4, 3))
+    check(lambda x: A[:, ::-1] @ x[::2], RNG.normal(size=(6,)))
+    check(lambda X: X.T @ A, RNG.normal(size=(4, 5)))
+    check(lambda X: X[::-1].T @ X[:, 1:3], RNG.normal(size=(4, 5)))
+    check(lambda x: np.dot(x, 2.0) + np.inner(x, x), RNG.normal(size=(3,)))
+
+
+def test_outer():
+    check(lambda x, y: np.outer(x, y), RNG.normal(size=(3,)), RNG.normal(size=(2, 2)))
+    check(lambda x: np.outer(x, np.arange(3.0)), RNG.normal(size=(4,)))
+
+
+def test_constant_matrix_is_copied_unless_read_only():
+    import sys
+    A = RNG.normal(size=(3, 4))
+    A0 = A.copy()
+    w = np.ones(4)
+
+    def f(x):
+        y = A @ x
+        A[:] = 0.0  # mutated after recording: the tape has its own copy
+        return np.sum(y * y)
+
+    g = revad.grad(f)(w)
+    np.testing.assert_allclose(g, 2 * A0.T @ (A0 @ w))
+
+    # Read-only (all the way down): referenced by the tape, not copied.
+    B = A0.copy()
+    B.setflags(write=False)
+    before = sys.getrefcount(B)
+    seen = []
+
+    def h(x):
+        y = B @ x
+        seen.append(sys.getrefcount(B) - before)
+        return np.sum(y * y)
+
+    g = revad.grad(h)(w)
+    np.testing.assert_allclose(g, 2 * A0.T @ (A0 @ w))
+    assert seen == [1]  # the tape holds B itself
+    C = A0.copy()  # a read-only view of a writable array is still copied
+    V = C.view()
+    V.setflags(write=False)
+    before = sys.getrefcount(V)
+    seen.clear()
+
+    def k(x):
+        y = V @ x
+        seen.append(sys.getrefcount(V) - before)
+        return np.sum(y)
+
+    revad.grad(k)(w)
+    assert seen == [0]
+
+
+# -- joining, selecting, reshaping -----------------------------------------------------------
+
+def test_concatenate_stack_with_constants_and_views():
+    c = RNG.normal(size=(2, 3))
+    check(lambda x: np.concatenate([x, c, x[::-1]], axis=0), RNG.normal(size=(2, 3)))
+    check(lambda x: np.concatenate([x, c], axis=1), RNG.normal(size=(2, 3)))
+    check(lambda x: np.concatenate([x[:1], x[1:]]), RNG.normal(size=(4,)))  # adjacent: a view
+    check(lambda x: np.stack([x, c[0], x * 2], axis=1), RNG.normal(size=(3,)))
+    check(lambda x: np.hstack([x, c[0]]) + 0.0, RNG.normal(size=(3,)))
+    check(lambda x: np.vstack([x, c[0]]), RNG.normal(size=(3,)))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3,\)"):
+        revad.grad(lambda x: np.sum(np.concatenate([x, np.ones(3)])))(np.ones((2, 3)))
+
+
+def test_where_clip_take():
+    x = RNG.normal(size=(3, 4))
+    check(lambda a: np.where(x > 0, a, 0.0), x)
+    check(lambda a: np.where(x > 0, a * 2, a[0]), x)
+    check(lambda a: np.clip(a, -0.5, 0.5), x)
+    check(lambda a: np.clip(a, None, 0.2) + a.clip(-0.1), x)
+    check(lambda a: np.take(a, [0, 2, 2], axis=1) + np.take(a, [5, 1, 0])[:, None], x)
+
+
+def test_indexing():
+    x = RNG.normal(size=(4, 5))
+    check(lambda a: a[1], x)
+    check(lambda a: a[-1, ::-2], x)
+    check(lambda a: a[..., 1], x)
+    check(lambda a: a[None, 1:3, None, 2:], x)
+    check(lambda a: a[[0, 0, 3], 1:4], x)           # advanced: a gather, repeated rows add up
+    check(lambda a: a[x > 0], x)                     # boolean mask
+    check(lambda a: a[np.array([[0, 1], [2, 3]]), np.array([4, 0])], x)
+    check(lambda a: a[2, 3] * a[0, 0], x)           # Vars
+
+
+def test_element_of_a_1d_array_is_a_var_and_iteration():
+    def f(a):
+        if isinstance(a, revad.Array):
+            assert type(a[0]) is revad.Var and len(a) == 3
+            assert [type(e) for e in a] == [revad.Var] * 3
+        return sum(e * e for e in a) + a[-1]
+    check(f, np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(IndexError, match="out of bounds for axis 0 with size 3"):
+        revad.grad(lambda a: a[3])(np.ones(3))
+    with pytest.raises(IndexError, match="too many indices"):
+        revad.grad(lambda a: a[0, 0])(np.ones(3))
+
+
+def test_reshape_ravel_transpose_squeeze_expand():
+    x = RNG.normal(size=(2, 3, 4))
+    check(lambda a: a.reshape(6, 4) @ np.ones(4), x)
+    check(lambda a: a.T.reshape(-1), x)                   # non-contiguous: a gather
+    check(lambda a: np.reshape(a[:, ::-1], (3, -1)), x)
+    check(lambda a: np.ravel(a.transpose(1, 0, 2)), x)
+    check(lambda a: np.squeeze(a[:, :1], axis=1) + np.expand_dims(a[0, 0], 0), x)
+    check(lambda a: np.swapaxes(a, 0, 2) * np.moveaxis(a, 0, -1).reshape(4, 3, 2), x)
+    check(lambda a: np.broadcast_to(a[0, 0], (3, 4)), x)
+    with pytest.raises(ValueError, match=r"shape \(2, 3, 4\) into shape \(5, -1\)"):
+        revad.grad(lambda a: a.reshape(5, -1).sum())(x)
+
+
+def test_views_record_nothing():
+    def f(a):
+        n0 = revad.tape_info(a[0, 0])["n_ops"]
+        _ = a.T[::-1, 1:][None]
+        _ = a.reshape(-1)
+        assert revad.tape_info(a[0, 0])["n_ops"] == n0
+        return a.sum()
+    revad.grad(f)(np.ones((3, 4)))
+
+
+# -- agreement with the scalar path ----------------------------------------------------------
+
+def test_identical_to_the_scalar_path():
+    x = RNG.normal(size=20)
+    W = RNG.normal(size=(5, 20))
+
+    def vec(a):
+        h = np.tanh(W @ a)
+        return np.sum(h * h) + np.sum(revad.sigmoid(a) * a)
+
+    def scalar(a):  # the same computation on a list of Vars, one op at a time
+        h = [revad.tanh(sum((W[i, j] * a[j] for j in range(20)), 0.0)) for i in range(5)]
+        return sum(hi * hi for hi in h) + sum(revad.sigmoid(aj) * aj for aj in a)
+
+    v1, g1 = revad.value_and_grad(vec)(x)
+    v2, g2 = revad.value_and_grad(scalar)(list(x))
+    assert v1 == pytest.approx(v2, rel=1e-14)
+    np.testing.assert_allclose(g1, g2, rtol=1e-13, atol=1e-15)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+def test_errors_name_shapes_and_functions():
+    with pytest.raises(ValueError, match=r"\(2, 3\) \(2,\)"):
+        revad.grad(lambda a: np.sum(a + np.ones(2)))(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(2,\)"):
+        revad.grad(lambda a: np.sum(a @ np.ones(2)))(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="numpy.sort"):
+        revad.grad(lambda a: np.sum(np.sort(a)))(np.ones(3))
+    with pytest.raises(TypeError, match="numpy.linalg.inv"):
+        revad.grad(lambda a: np.sum(np.linalg.inv(a)))(np.eye(2))
+    with pytest.raises(TypeError, match="numpy.fmod"):
+        revad.grad(lambda a: np.sum(np.fmod(a, 2.0)))(np.ones(3))
+    with pytest.raises(TypeError, match="drop its gradient"):
+        revad.grad(lambda a: np.sum(np.asarray(a)))(np.ones(3))
+    with pytest.raises(TypeError, match="immutable"):
+        def f(a):
+            a[0] = 1.0
+        revad.grad(f)(np.ones(3))
+    with pytest.raises(TypeError, match="scalar.*shape \\(3,\\)"):
+        revad.grad(lambda a: a * 2)(np.ones(3))
+
+
+def test_comparisons_give_constant_bool_arrays():
+    def f(a):
+        m = a > 0.5
+        assert isinstance(m, np.ndarray) and m.dtype == bool
+        return np.sum(np.where(m, a, 0.0))
+    np.testing.assert_array_equal(revad.grad(f)(np.array([0.1, 0.7])), [0.0, 1.0])
+
+
+def test_no_grad_gives_values():
+    x = revad.Array([1.0, 2.0])
+    with revad.no_grad():
+        y = np.exp(x).sum()
+    assert y.is_leaf and y.item() == pytest.approx(np.exp(1) + np.exp(2))
+
+
+def test_array_leaves_accumulate_and_reset():
+    x = revad.Array([1.0, 2.0])
+    (x * x).sum().backward()
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad, [5.0, 7.0])
+    x.grad = None
+    np.testing.assert_allclose(x.grad, [0.0, 0.0])
+    y = x * x
+    z = y.sum()
+    z.backward()
+    np.testing.assert_allclose(y.grad, [1.0, 1.0])
+    with pytest.raises(RuntimeError, match="finished"):
+        y + 1.0
+
+
+def test_bytes_per_element():
+    def f(a):
+        b = np.exp(a)               # unary: 17 bytes/element
+        c = b * np.ones(a.shape)    # per-element constant: 17 + 8
+        info0 = revad.tape_info(a[0])
+        return c.sum(), info0
+    x = np.ones(100_000)
+    with revad.no_grad():
+        pass
+    saved = revad._core._enter_private()
+    try:
+        a = revad.Array(x)
+        n0 = revad.tape_info(a[0])["nbytes"]
+        b = np.exp(a)
+        n1 = revad.tape_info(b[0])["nbytes"]
+        c = b * np.arange(x.size, dtype=float)
+        n2 = revad.tape_info(c[0])["nbytes"]
+        d = c * 2.0
+        n3 = revad.tape_info(d[0])["nbytes"]
+    finally:
+        revad._core._exit_private(saved)
+    assert (n1 - n0) / x.size == 17
+    assert (n2 - n1) / x.size == 25
+    assert (n3 - n2) / x.size == pytest.approx(17, abs=1e-3)
