@@ -7,8 +7,6 @@ number operand is no tape entry but an immediate of the op it feeds: it is drawn
 dashed node next to that op, as the seed's figures draw the 2 and the 3 of z = 2xy + y + 3.
 """
 import os
-import shutil
-import subprocess
 
 import numpy as np
 
@@ -173,6 +171,9 @@ def draw(y, path, names=None, *, format=None, max_nodes=200, precision=6):
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
         return path
+    import shutil  # here, not at import: most programs never draw, and subprocess is slow to load
+    import subprocess
+
     exe = shutil.which("dot")
     if exe is None:
         raise GraphvizNotFound(_INSTALL_HINT)

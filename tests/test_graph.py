@@ -236,7 +236,7 @@ def test_misuse():
 
 
 def test_draw_writes_dot_text_without_graphviz(tmp_path, monkeypatch):
-    monkeypatch.setattr(revad._graph.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     x = Var(2.0)
     y = x * 3.0
     path = revad.draw(y, tmp_path / "g.gv")
