@@ -29,3 +29,20 @@ def pytest_report_header(config):
     # .github/prove_wheels.py, which checks this line), the source tree in development.
     import revad
     return f"revad {revad.__version__} from {revad.__file__}"
+
+
+def sin_chain(n, x0=0.7):
+    """(f, x0, f(x0), f'(x0)) for y_{k+1} = sin(y_k) * 0.5 + x * 1e-3 over n steps: a deep chain
+    whose exact derivative follows by a forward recurrence on floats."""
+    import revad
+
+    def f(x):
+        y = x
+        for _ in range(n):
+            y = revad.sin(y) * 0.5 + x * 1e-3
+        return y
+
+    y, dy = x0, 1.0
+    for _ in range(n):
+        y, dy = math.sin(y) * 0.5 + x0 * 1e-3, math.cos(y) * 0.5 * dy + 1e-3
+    return f, x0, y, dy

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 import revad
 from revad import Var
 
-from conftest import central_diff, fd_gradient
+from conftest import central_diff, fd_gradient, sin_chain
 from test_properties import programs, run
 
 FUNCTIONS = revad._core.functions
@@ -204,19 +204,7 @@ def test_misuse_is_reported_clearly():
 
 
 def test_a_long_chain_in_one_sweep():
-    # y_{k+1} = sin(y_k) * 0.5 + x * 1e-3, as in the reverse-mode test: same exact derivative.
-    n = 50_000
-
-    def f(x):
-        y = x
-        for _ in range(n):
-            y = revad.sin(y) * 0.5 + x * 1e-3
-        return y
-
-    x0 = 0.7
-    y, dy = x0, 1.0
-    for _ in range(n):
-        y, dy = math.sin(y) * 0.5 + x0 * 1e-3, math.cos(y) * 0.5 * dy + 1e-3
+    f, x0, y, dy = sin_chain(50_000)  # as in the reverse-mode test: the same exact derivative
     assert revad.jvp(f, x0, 1.0) == (pytest.approx(y, rel=1e-14), pytest.approx(dy, rel=1e-12))
 
 

@@ -6,7 +6,6 @@ import shutil
 import time
 import xml.etree.ElementTree as ET
 
-import numpy as np
 import pytest
 
 import revad

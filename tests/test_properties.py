@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import revad
-from revad import Var
 
-from conftest import fd_gradient
+
+from conftest import fd_gradient, sin_chain
 
 # Ops that are smooth on all of R (or made so), so that finite differences are a fair reference.
 UNARY = [
@@ -123,19 +123,7 @@ def test_random_graphs_match_pytorch_float64(program):
 
 
 def test_deep_chain_of_100k_ops_has_no_recursion_limit():
-    # y_{k+1} = sin(y_k) * 0.5 + x * 1e-3; the exact derivative follows by forward recurrence.
-    n = 100_000
-
-    def f(x):
-        y = x
-        for _ in range(n):
-            y = revad.sin(y) * 0.5 + x * 1e-3
-        return y
-
-    x0 = 0.7
-    y, dy = x0, 1.0
-    for _ in range(n):
-        y, dy = math.sin(y) * 0.5 + x0 * 1e-3, math.cos(y) * 0.5 * dy + 1e-3
+    f, x0, y, dy = sin_chain(100_000)
     value, g = revad.value_and_grad(f)(x0)
     assert value == pytest.approx(y, rel=1e-14)
     assert g == pytest.approx(dy, rel=1e-12)

@@ -1,6 +1,5 @@
 """Threads: backward() on one tape from several threads at once, and C libraries' threads that
 call back into Python (each call gets a fresh Python thread state on the same OS thread)."""
-import ctypes
 import os
 import shutil
 import subprocess
@@ -10,7 +9,6 @@ import threading
 
 import pytest
 
-import revad
 from revad import Var
 
 
@@ -26,7 +24,7 @@ def test_concurrent_backward_on_one_tape_is_exact():
     x, y1, y2 = chain(200_000)
     y1.backward()
     y2.backward()
-    want, want_a = x.grad, None
+    want = x.grad
     for _ in range(5):
         x, y1, y2 = chain(200_000)
         barrier = threading.Barrier(2)

@@ -85,7 +85,6 @@ def test_comparisons_on_a_finished_tape_still_work():
 
 
 def test_mixing_tapes_is_an_error():
-    a = revad.value_and_grad  # noqa: F841 (keep flake quiet)
     x = Var(1.0)
     outer = x * 2.0
 

@@ -128,16 +128,10 @@ cdef class Tape:
         return _push(self, code, a0, a1, v)
 
     cdef int grow(self) except -1:
-        cdef int64_t cap = _next_cap(self.cap, self.n + 1)
-        _resize(<void **>&self.op, cap, sizeof(uint8_t))
-        _resize(<void **>&self.arg0, cap, sizeof(int32_t))
-        _resize(<void **>&self.arg1, cap, sizeof(int32_t))
-        _resize(<void **>&self.val, cap, sizeof(double))
-        self.cap = cap
-        return 0
+        return self.reserve(1)
 
     cdef int reserve(self, int64_t extra) except -1:
-        """Room for `extra` more entries, for the bulk appends of array ops."""
+        """Room for `extra` more entries (the columns grow together, doubling)."""
         cdef int64_t cap
         if self.n + extra > self.cap:
             cap = _next_cap(self.cap, self.n + extra)
