@@ -137,7 +137,7 @@ def build_sdist(tool_py: Path, out: Path) -> Path:
     (sdist,) = out.glob("revad-*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
-    need = ["src/revad/_core.pyx", "src/revad/_core.pxd", "src/revad/ops.h", "LICENSE",
+    need = ["src/revad/_core.pyx", "src/revad/_core.pxd", "src/revad/_array.pyx", "src/revad/ops.h", "LICENSE",
             "tests/conftest.py", "pyproject.toml", "setup.py"]
     missing = [n for n in need if n not in names]
     generated = [n for n in names if n.endswith((".c", ".so", ".pyd"))]
@@ -151,16 +151,27 @@ def check_wheel(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     dist_info = f"revad-{version()}.dist-info"
     need = ["revad/__init__.py", "revad/_version.py", "revad/py.typed", "revad/_core.pyi",
-            f"{dist_info}/licenses/LICENSE"]
+            "revad/_array.pyi", f"{dist_info}/licenses/LICENSE"]
     missing = [n for n in need if n not in names]
-    if missing or not any(re.fullmatch(r"revad/_core\..*\.so", n) for n in names):
-        sys.exit(f"prove_wheels: {wheel.name} lacks {missing or 'the compiled revad._core'}")
+    missing += [f"the compiled revad.{m}" for m in ("_core", "_array")
+                if not any(re.fullmatch(rf"revad/{m}\..*\.so", n) for n in names)]
+    if missing:
+        sys.exit(f"prove_wheels: {wheel.name} lacks {missing}")
 
 
 def no_compiler_env(py: Path) -> dict:
     """The environment of a user without a compiler: only the venv on PATH, CC pointing nowhere."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "PYTHONHOME"))}
-    env.update(PATH=str(py.parent), VIRTUAL_ENV=str(py.parent.parent), CC="no-compiler", CXX="no-compiler")
+    path = [str(py.parent)]
+    dot = shutil.which("dot")
+    if dot:  # Graphviz is a program users may have, not a compiler: the render tests use it
+        tools = py.parent.parent / "user-tools"
+        tools.mkdir(exist_ok=True)
+        if not (tools / "dot").exists():
+            (tools / "dot").symlink_to(dot)
+        path.append(str(tools))
+    env.update(PATH=os.pathsep.join(path), VIRTUAL_ENV=str(py.parent.parent), CC="no-compiler",
+               CXX="no-compiler")
     return env
 
 
