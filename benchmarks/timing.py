@@ -91,3 +91,26 @@ def measure(
             samples.append(dt)
         samples = [max(s - _OVERHEAD, 0.0) for s in samples]
     return Timing(statistics.median(samples), samples, result)
+
+
+def paired_ratio(base: Callable, other: Callable, *, repeat: int = 7) -> float:
+    """Median over ``repeat`` rounds of time(other) / time(base), the two timed back to back.
+
+    On a shared machine the load changes from one second to the next; timing the two calls in
+    the same round lets that drift cancel in each round's ratio, where two separate medians
+    could each catch a different load.
+    """
+    def per_call(fn, number):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - t0) / number
+
+    base(), other()  # warm up
+    numbers = [max(1, int(_MIN_SAMPLE_S / max(per_call(fn, 1), 1e-9))) for fn in (base, other)]
+    ratios = []
+    for _ in range(repeat):
+        tb = per_call(base, numbers[0])
+        to = per_call(other, numbers[1])
+        ratios.append(to / tb)
+    return statistics.median(ratios)

@@ -65,9 +65,10 @@ cdef void _take_spare(Tape t):
     memset(&_spare, 0, sizeof(_Spare))
 
 
-# Larger buffers go back to the system: the spare must not pin a huge tape's memory for good.
+# Larger buffers go back to the system: the spare must not pin a huge tape's memory for good,
+# but a vectorised loss over 10^6 elements (~10^7 entries) must still find its buffers warm.
 cdef enum:
-    _SPARE_MAX_ENTRIES = 1 << 22  # about 100 MiB of columns
+    _SPARE_MAX_ENTRIES = 1 << 24  # about 400 MiB of columns and adjoints
 
 
 cdef void _give_spare(Tape t):
@@ -1105,7 +1106,7 @@ def _tangent_sweep(Var y, list leaves, tangents):
     cdef Tape t = y.tape
     cdef Var x
     cdef double r = 0.0
-    cdef int64_t top, first
+    cdef int64_t top = 0, first
     cdef double *tng = NULL
     if t is not None:
         top = y.slot
