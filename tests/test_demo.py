@@ -50,7 +50,7 @@ def test_demo_draws_the_graphs(tmp_path, capsys):
 
 
 def test_demo_without_graphviz_writes_dot_text(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(revad._graph.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     assert revad.demo.main(["--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert "apt-get install graphviz" in captured.err
