@@ -12,7 +12,7 @@ from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
     RV_SUB, RV_SUM, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
-    RV_BLK_DOT, RV_BLK_DOTC, RV_BLK_SUM,
+    RV_BLK_DOT, RV_BLK_DOTC, RV_BLK_SUM, RV_MM, RV_MMP, RV_BLK_MM,
     Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _var_at, _var_leaf,
     _var_slot, rv_binary, rv_block_forward, rv_unary)
 
@@ -1155,6 +1155,85 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
     return _fresh(t, i0, starts0.shape)
 
 
+# A product with more than one output is one matrix-product group (ops.h, MM) whose backward
+# is one BLAS call per operand once it has at least _mm_blas_work multiply-adds (below that the
+# group's C loops beat NumPy's call overhead). A single output (a dot of two vectors) stays one
+# DOT or DOTC entry. _mm_groups off records DOTC/DOT entries throughout (the reference path).
+cdef bint _mm_groups = True
+cdef int64_t _mm_blas_work = 4096
+
+
+def _matmul_config(groups=None, blas_work=None):
+    """Testing hook: (groups, blas_work) as they were; sets those given."""
+    global _mm_groups, _mm_blas_work
+    old = (_mm_groups, _mm_blas_work)
+    if groups is not None:
+        _mm_groups = groups
+    if blas_work is not None:
+        _mm_blas_work = blas_work
+    return old
+
+
+cdef Array _mm_block(Tape t, Array a, int64_t *o):
+    """a (2-d) as a group operand: rows or columns of one contiguous block of slots (gathered
+    into one if it is neither); writes its descriptor (ops.h, MM) to o and returns it."""
+    rows, cols = a.shape
+    if not _is_contiguous(a.shape, a.strides) and not _is_contiguous((cols, rows), (a.strides[1], a.strides[0])):
+        a = _emit_gather(t, _slot_map(a.first, a.shape, a.strides), None)
+    o[0] = -1
+    o[1] = a.first
+    if _is_contiguous(a.shape, a.strides):
+        o[2], o[3] = cols, 1
+    else:
+        o[2], o[3] = 1, rows
+    return a
+
+
+cdef Array _emit_mm(Tape t, object values, object x, object y, Array a, Array b):
+    """One matrix-product group: values (m, q) on m*q new slots, the last one carrying it."""
+    cdef int64_t m = values.shape[0], n = (a.shape[1] if a is not None else x.shape[1])
+    cdef int64_t q = values.shape[1], size = m * q, k, i0, bi
+    cdef int64_t d[13]
+    if a is not None:
+        a = _mm_block(t, a, d + 4)
+    else:
+        c = _keep_matrix(t, x)
+        d[4], d[5], d[6], d[7] = t.push_cptr(c), 0, c.strides[0] // 8, c.strides[1] // 8
+    if b is not None:
+        b = _mm_block(t, b, d + 8)
+    else:
+        c = _keep_matrix(t, y)
+        d[8], d[9], d[10], d[11] = t.push_cptr(c), 0, c.strides[0] // 8, c.strides[1] // 8
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    t.reserve(size)
+    bi = t.push_blk(RV_BLK_MM)
+    if bi + RV_BLK_MM > INT32_MAX:
+        raise OverflowError("revad: the tape's block table is full")
+    i0 = t.n
+    d[0], d[1], d[2], d[3] = i0, m, n, q
+    d[12] = 1 if m * n * q >= _mm_blas_work else 0
+    for k in range(RV_BLK_MM):
+        t.blk[bi + k] = d[k]
+    cdef const double *pv = _dptr(values)
+    for k in range(size):
+        t.op[i0 + k] = RV_MMP
+        t.arg0[i0 + k] = -1
+        t.arg1[i0 + k] = -1
+        t.val[i0 + k] = pv[k]
+    t.op[i0 + size - 1] = RV_MM
+    t.arg0[i0 + size - 1] = <int32_t>bi
+    t.n = i0 + size
+    return _fresh(t, i0, (m, q))
+
+
+cdef object _keep_matrix(Tape t, object c):
+    """Constant matrix c for a group: copied (C order) unless read-only all the way down."""
+    if not (c.dtype == np.float64 and _readonly_chain(c)
+            and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0):
+        c = np.array(c, dtype=np.float64, order="C", copy=True)
+    return c
+
+
 cdef object _matmul2(object x, object y, Tape t):
     """(m, n) @ (n, p) with at least one Array operand, both 2-d."""
     cdef Array a = _as_view(x, t)
@@ -1168,6 +1247,8 @@ cdef object _matmul2(object x, object y, Tape t):
     xv = a.value if a is not None else x
     yv = b.value if b is not None else y
     values = np.dot(xv, yv)
+    if _mm_groups and m * p > 1:
+        return _emit_mm(t, values, x, y, a, b)
     I = np.arange(m, dtype=np.int64)[:, None]
     J = np.arange(p, dtype=np.int64)[None, :]
     # Each row of x and column of y is one strided line of slots. A line that several outputs

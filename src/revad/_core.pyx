@@ -213,7 +213,7 @@ cdef class Tape:
         The sweep runs without the GIL into a buffer of its own; `adj` is only read or written
         with the GIL held, so that backward() from several threads on one tape stays exact.
         """
-        cdef int64_t n = self.n, k, first
+        cdef int64_t n = self.n, k, first, i = top
         cdef double *buf = NULL
         cdef double[::1] g
         if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
@@ -224,9 +224,13 @@ cdef class Tape:
             if buf == NULL:
                 raise MemoryError("revad: no memory for the adjoints of the backward pass")
         buf[top] = 1.0
-        with nogil:
-            rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk, self.cptr,
-                        buf, top)
+        while i >= 0:
+            with nogil:
+                i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
+                                self.cptr, buf, i)
+            if i >= 0:  # a matrix product group for BLAS: NumPy takes it, with the GIL
+                _mm_backward_blas(self, buf, n, self.blk + self.arg0[i])
+                i -= 1
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
         for grad, first in self.leaf_blocks:
@@ -241,6 +245,33 @@ cdef class Tape:
             free(self.adj)  # a spare that arrived while this sweep ran, if any
             self.adj, self.cap_adj, self.has_adj = buf, max(n, 1), True
         return 0
+
+
+cdef object _mm_operand(Tape t, object col, const int64_t *o, int64_t rows, int64_t cols):
+    """A group's operand (ops.h, MM) as an ndarray: the constant kept for it, or a view of the
+    column `col` (val or adj) over its slots, which are rows or columns of one contiguous block."""
+    if o[0] >= 0:
+        return t.refs[o[0]]
+    cdef int64_t a0 = o[1]
+    block = col[a0:a0 + rows * cols]
+    if o[3] == 1:
+        return block.reshape(rows, cols)
+    return block.reshape(cols, rows).T
+
+
+cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p) except -1:
+    """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy."""
+    cdef int64_t m = p[1], k = p[2], q = p[3], out = p[0]
+    adj = np.asarray(<double[:n]>buf)
+    val = np.asarray(<double[:n]>t.val)
+    G = adj[out:out + m * q].reshape(m, q)
+    if p[4] < 0:
+        dA = _mm_operand(t, adj, p + 4, m, k)
+        dA += G @ _mm_operand(t, val, p + 8, k, q).T
+    if p[8] < 0:
+        dB = _mm_operand(t, adj, p + 8, k, q)
+        dB += _mm_operand(t, val, p + 4, m, k).T @ G
+    return 0
 
 
 cdef inline int32_t _push(Tape t, int code, int32_t a0, int32_t a1, double v) except -1:
