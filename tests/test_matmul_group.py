@@ -146,3 +146,54 @@ def test_under_no_grad_and_shape_errors():
     assert y.is_leaf and y.shape == (4, 2)
     with pytest.raises(ValueError, match=r"\(4, 2\)"):
         np.ones((4, 2)) @ W
+
+
+def test_a_large_constant_reused_across_calls_is_still_a_snapshot():
+    # Large writable matrices are snapshotted once and the snapshot reused while their bytes are
+    # unchanged; any change, even of one element, between calls or after recording, is seen.
+    import gc
+    A = RNG.normal(size=(400, 400))  # 1.25 MB: above the snapshot threshold
+    W0 = RNG.normal(size=(400, 2))
+
+    def f(W):
+        return np.sum((A @ W) ** 2)
+
+    def expected():
+        return 2 * A.T @ (A @ W0)
+
+    g1 = revad.grad(f)(W0)
+    np.testing.assert_allclose(g1, expected(), rtol=1e-10)
+    snap = _array._snapshots[id(A)][1]
+    np.testing.assert_array_equal(revad.grad(f)(W0), g1)
+    assert _array._snapshots[id(A)][1] is snap  # reused
+    A[123, 45] += 1.0
+    np.testing.assert_allclose(revad.grad(f)(W0), expected(), rtol=1e-10)
+    assert _array._snapshots[id(A)][1] is not snap and snap[123, 45] != A[123, 45]
+
+    A0 = A.copy()
+
+    def h(W):
+        y = A @ W
+        A[7, 7] = 1e6          # after recording, in place: the tape's snapshot is unchanged
+        A[:] = A0
+        A[:] *= 3.0
+        return np.sum(y * y)
+
+    np.testing.assert_allclose(revad.grad(h)(W0), 2 * A0.T @ (A0 @ W0), rtol=1e-10)
+    A[:] = A0
+    np.testing.assert_allclose(revad.grad(h)(W0), 2 * A0.T @ (A0 @ W0), rtol=1e-10)
+
+    # The snapshot goes with its matrix.
+    n = len(_array._snapshots)
+    del A, A0
+    gc.collect()
+    assert len(_array._snapshots) == n - 1
+
+
+def test_a_snapshot_is_not_shared_with_another_matrix_of_the_same_id():
+    W0 = RNG.normal(size=(300, 1))
+    for k in range(3):  # fresh matrices, likely at recycled ids
+        A = np.full((600, 300), float(k))
+        g = revad.grad(lambda W: np.sum(A @ W))(W0)
+        np.testing.assert_allclose(g, np.full((300, 1), 600.0 * k))
+        del A

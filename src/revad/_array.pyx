@@ -8,6 +8,7 @@
 # block entries (ops.h): one entry per output element. Nothing here runs Python per element.
 cimport cython
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcmp
 
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
@@ -17,6 +18,7 @@ from revad._core cimport (
     _var_slot, rv_binary, rv_block_forward, rv_unary)
 
 import operator
+import weakref
 
 import numpy as np
 
@@ -1228,10 +1230,55 @@ cdef Array _emit_mm(Tape t, object values, object x, object y, Array a, Array b)
 
 cdef object _keep_matrix(Tape t, object c):
     """Constant matrix c for a group: copied (C order) unless read-only all the way down."""
-    if not (c.dtype == np.float64 and _readonly_chain(c)
-            and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0):
-        c = np.array(c, dtype=np.float64, order="C", copy=True)
-    return c
+    if c.dtype == np.float64 and _readonly_chain(c) and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0:
+        return c
+    if c.nbytes >= _SNAPSHOT_MIN_BYTES and c.dtype == np.float64 and c.flags.c_contiguous:
+        return _snapshot(c)
+    return np.array(c, dtype=np.float64, order="C", copy=True)
+
+
+# Snapshots of large constant matrices. Copying one (80 MB for 10^4 x 10^3) costs more than the
+# products that use it: fresh pages fault in one by one. A training loop records the same data
+# matrix every step, so the last snapshot of each large writable matrix is kept (read-only,
+# owned here) while that matrix lives, and reused when its bytes still equal the snapshot's --
+# memcmp reads both once and writes nothing, about half the cost of a copy. Equal bytes mean the
+# tape holds exactly what the matrix held when recorded, as a fresh copy would: mutating the
+# matrix later never changes a gradient. A mismatch makes a new snapshot.
+cdef int64_t _SNAPSHOT_MIN_BYTES = 1 << 20
+cdef int64_t _SNAPSHOT_MAX_BYTES = 1 << 30   # beyond this total, the oldest snapshots go
+_snapshots = {}                              # id(matrix) -> (weakref to matrix, snapshot)
+
+
+cdef object _snapshot(object c):
+    cdef object key = id(c)
+    cdef const char *pc
+    cdef const char *ps
+    cdef size_t nb = c.nbytes
+    cdef int same = 1
+    hit = _snapshots.get(key)
+    if hit is not None and hit[0]() is c and hit[1].shape == c.shape:
+        snap = hit[1]
+        pc = <const char *>_dptr(c)
+        ps = <const char *>_dptr(snap)
+        with nogil:
+            same = memcmp(pc, ps, nb)
+        if same == 0:
+            return snap
+    snap = np.array(c, dtype=np.float64, order="C", copy=True)
+    snap.setflags(write=False)
+    _snapshots.pop(key, None)
+    total = nb + sum(v[1].nbytes for v in _snapshots.values())
+    while _snapshots and total > _SNAPSHOT_MAX_BYTES:
+        total -= _snapshots.pop(next(iter(_snapshots)))[1].nbytes
+    _snapshots[key] = (weakref.ref(c, lambda r, k=key: _forget_snapshot(k, r)), snap)
+    return snap
+
+
+def _forget_snapshot(key, ref):
+    """The matrix died: its snapshot goes (unless the key now belongs to another matrix)."""
+    hit = _snapshots.get(key)
+    if hit is not None and hit[0] is ref:
+        del _snapshots[key]
 
 
 cdef object _matmul2(object x, object y, Tape t):
