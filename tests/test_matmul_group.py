@@ -197,3 +197,17 @@ def test_a_snapshot_is_not_shared_with_another_matrix_of_the_same_id():
         g = revad.grad(lambda W: np.sum(A @ W))(W0)
         np.testing.assert_allclose(g, np.full((300, 1), 600.0 * k))
         del A
+
+
+def test_a_change_in_a_late_block_of_a_large_constant_is_seen():
+    # The snapshot check of a constant left operand runs block of rows by block of rows along
+    # with the product; a difference in the last block must still make a new snapshot.
+    A = RNG.normal(size=(3000, 200))  # 4.8 MB: three blocks
+    W0 = RNG.normal(size=(200, 3))
+    f = revad.value_and_grad(lambda W: np.sum(np.tanh(A @ W)))
+    for row in (2999, 0, 1500, None):
+        if row is not None:
+            A[row, 17] *= -2.0
+        value, g = f(W0)
+        assert value == pytest.approx(np.sum(np.tanh(A @ W0)), rel=1e-12)
+        np.testing.assert_allclose(g, A.T @ (1 - np.tanh(A @ W0) ** 2), rtol=1e-10)

@@ -1232,7 +1232,7 @@ cdef object _keep_matrix(Tape t, object c):
     """Constant matrix c for a group: copied (C order) unless read-only all the way down."""
     if c.dtype == np.float64 and _readonly_chain(c) and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0:
         return c
-    if c.nbytes >= _SNAPSHOT_MIN_BYTES and c.dtype == np.float64 and c.flags.c_contiguous:
+    if _snapshot_worthy(c):
         return _snapshot(c)
     return np.array(c, dtype=np.float64, order="C", copy=True)
 
@@ -1249,21 +1249,63 @@ cdef int64_t _SNAPSHOT_MAX_BYTES = 1 << 30   # beyond this total, the oldest sna
 _snapshots = {}                              # id(matrix) -> (weakref to matrix, snapshot)
 
 
-cdef object _snapshot(object c):
-    cdef object key = id(c)
-    cdef const char *pc
-    cdef const char *ps
-    cdef size_t nb = c.nbytes
-    cdef int same = 1
-    hit = _snapshots.get(key)
+cdef bint _snapshot_worthy(object c):
+    return c.nbytes >= _SNAPSHOT_MIN_BYTES and c.dtype == np.float64 and c.flags.c_contiguous
+
+
+cdef object _last_snapshot(object c):
+    """c's last snapshot (not yet compared), or None."""
+    hit = _snapshots.get(id(c))
     if hit is not None and hit[0]() is c and hit[1].shape == c.shape:
-        snap = hit[1]
-        pc = <const char *>_dptr(c)
-        ps = <const char *>_dptr(snap)
-        with nogil:
-            same = memcmp(pc, ps, nb)
-        if same == 0:
-            return snap
+        return hit[1]
+    return None
+
+
+cdef bint _same_bytes(object c, object snap, int64_t start, int64_t nbytes):
+    cdef const char *pc = <const char *>_dptr(c) + start
+    cdef const char *ps = <const char *>_dptr(snap) + start
+    cdef size_t nb = <size_t>nbytes
+    cdef int d
+    with nogil:
+        d = memcmp(pc, ps, nb)
+    return d == 0
+
+
+cdef int64_t _SNAPSHOT_BLOCK_BYTES = 1 << 21  # compared and multiplied while in cache
+
+
+cdef tuple _snapshot_product(object c, object yv):
+    """(a snapshot of c, c @ yv). When c's last snapshot is still equal, the check runs block of
+    rows by block of rows, each block multiplied from the snapshot right after it is compared,
+    while it is in cache: memory is read once for both."""
+    cdef int64_t m = c.shape[0], row = c.strides[0], r0, r1, rows
+    snap = _last_snapshot(c)
+    if snap is not None:
+        out = np.empty((m, yv.shape[1]))
+        rows = max(1, _SNAPSHOT_BLOCK_BYTES // max(row, 1))
+        r0 = 0
+        while r0 < m:
+            r1 = min(m, r0 + rows)
+            if not _same_bytes(c, snap, r0 * row, (r1 - r0) * row):
+                break
+            np.matmul(snap[r0:r1], yv, out=out[r0:r1])
+            r0 = r1
+        else:
+            return snap, out
+    snap = _new_snapshot(c)
+    return snap, np.dot(snap, yv)
+
+
+cdef object _snapshot(object c):
+    snap = _last_snapshot(c)
+    if snap is not None and _same_bytes(c, snap, 0, c.nbytes):
+        return snap
+    return _new_snapshot(c)
+
+
+cdef object _new_snapshot(object c):
+    cdef object key = id(c)
+    cdef size_t nb = c.nbytes
     snap = np.array(c, dtype=np.float64, order="C", copy=True)
     snap.setflags(write=False)
     _snapshots.pop(key, None)
@@ -1293,9 +1335,13 @@ cdef object _matmul2(object x, object y, Tape t):
         raise ValueError(f"revad: matmul shapes {sx} and {sy} do not align ({n} != {n2})")
     xv = a.value if a is not None else x
     yv = b.value if b is not None else y
-    values = np.dot(xv, yv)
     if _mm_groups and m * p > 1:
+        if a is None and not _readonly_chain(x) and _snapshot_worthy(x):
+            x, values = _snapshot_product(x, yv)
+        else:
+            values = np.dot(xv, yv)
         return _emit_mm(t, values, x, y, a, b)
+    values = np.dot(xv, yv)
     I = np.arange(m, dtype=np.int64)[:, None]
     J = np.arange(p, dtype=np.int64)[None, :]
     # Each row of x and column of y is one strided line of slots. A line that several outputs
