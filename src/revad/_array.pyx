@@ -555,12 +555,18 @@ cdef object _unop(int code, object x):
         return _const_leaf(_values_unary(code, np.asarray(_values(x), np.float64)))
     cdef Array a = _as_view(x, t)
     cdef int64_t n = a.size, k, s, i0, base = a.first
-    m = None if _is_contiguous(a.shape, a.strides) else _slot_map(a.first, a.shape, a.strides)
-    cdef const int64_t *sm = _iptr(m) if m is not None else NULL
+    cdef bint flat = _is_contiguous(a.shape, a.strides)
+    cdef _Walk w
+    if not flat:
+        _walk_init(&w, a.shape, a, None)
     t.reserve(n)
     i0 = t.n
     for k in range(n):
-        s = sm[k] if sm != NULL else base + k
+        if flat:
+            s = base + k
+        else:
+            s = w.p0
+            _walk_next(&w)
         t.op[i0 + k] = <uint8_t>code
         t.arg0[i0 + k] = <int32_t>s
         t.arg1[i0 + k] = -1
@@ -620,28 +626,71 @@ cdef object _binop(int code, object x, object y):
     return _emit_vc(t, code + 2, out_shape, n, b, cx, False)
 
 
-cdef tuple _slots_of(Array a, tuple out_shape):
-    """(slot map ndarray or None, base): None means slots base, base+1, ... in order."""
-    if a.shape == out_shape and _is_contiguous(a.shape, a.strides):
-        return None, a.first
-    return _slot_map(a.first, out_shape, _aligned_strides(a, out_shape)), a.first
+# Walking the slots of up to two broadcast operands in C order, one odometer step per output
+# element: no int64 slot map is built (that was 8 bytes written and read per element per operand).
+cdef struct _Walk:
+    int nd
+    int64_t shape[64]
+    int64_t st0[64]
+    int64_t st1[64]
+    int64_t idx[64]
+    int64_t p0, p1
+
+
+cdef int _walk_init(_Walk *w, tuple out_shape, Array a, Array b) except -1:
+    cdef int d
+    cdef tuple sa = _aligned_strides(a, out_shape)
+    cdef tuple sb = _aligned_strides(b, out_shape) if b is not None else None
+    w.nd = len(out_shape)
+    if w.nd > 64:
+        raise ValueError("revad: arrays of more than 64 dimensions are not supported")
+    for d in range(w.nd):
+        w.shape[d] = out_shape[d]
+        w.st0[d] = sa[d]
+        w.st1[d] = sb[d] if sb is not None else 0
+        w.idx[d] = 0
+    w.p0 = a.first
+    w.p1 = b.first if b is not None else 0
+    return 0
+
+
+cdef inline void _walk_next(_Walk *w) noexcept nogil:
+    cdef int d = w.nd - 1
+    while d >= 0:
+        w.idx[d] += 1
+        w.p0 += w.st0[d]
+        w.p1 += w.st1[d]
+        if w.idx[d] < w.shape[d]:
+            return
+        w.p0 -= w.st0[d] * w.shape[d]
+        w.p1 -= w.st1[d] * w.shape[d]
+        w.idx[d] = 0
+        d -= 1
 
 
 cdef Array _emit_vv(Tape t, int code, tuple out_shape, int64_t n, Array a, Array b):
-    ma, base_a = _slots_of(a, out_shape)
-    mb, base_b = _slots_of(b, out_shape)
-    cdef const int64_t *pa = _iptr(ma) if ma is not None and n else NULL
-    cdef const int64_t *pb = _iptr(mb) if mb is not None and n else NULL
-    cdef int64_t ba = base_a, bb = base_b, k, sa, sb, i0
+    cdef int64_t k, sa, sb, i0
+    cdef _Walk w
+    cdef bint flat = (a.shape == out_shape and _is_contiguous(a.shape, a.strides)
+                      and b.shape == out_shape and _is_contiguous(b.shape, b.strides))
     t.reserve(n)
     i0 = t.n
-    for k in range(n):
-        sa = pa[k] if pa != NULL else ba + k
-        sb = pb[k] if pb != NULL else bb + k
-        t.op[i0 + k] = <uint8_t>code
-        t.arg0[i0 + k] = <int32_t>sa
-        t.arg1[i0 + k] = <int32_t>sb
-        t.val[i0 + k] = rv_binary(code, t.val[sa], t.val[sb])
+    if flat:
+        for k in range(n):
+            sa, sb = a.first + k, b.first + k
+            t.op[i0 + k] = <uint8_t>code
+            t.arg0[i0 + k] = <int32_t>sa
+            t.arg1[i0 + k] = <int32_t>sb
+            t.val[i0 + k] = rv_binary(code, t.val[sa], t.val[sb])
+    else:
+        _walk_init(&w, out_shape, a, b)
+        for k in range(n):
+            sa, sb = w.p0, w.p1
+            t.op[i0 + k] = <uint8_t>code
+            t.arg0[i0 + k] = <int32_t>sa
+            t.arg1[i0 + k] = <int32_t>sb
+            t.val[i0 + k] = rv_binary(code, t.val[sa], t.val[sb])
+            _walk_next(&w)
     t.n = i0 + n
     return _fresh(t, i0, out_shape)
 
@@ -649,9 +698,11 @@ cdef Array _emit_vv(Tape t, int code, tuple out_shape, int64_t n, Array a, Array
 cdef Array _emit_vc(Tape t, int vcode, tuple out_shape, int64_t n, Array a, object cst, bint node_first):
     """VC (node_first) or CV entries; a scalar constant takes one pool slot, an ndarray one each."""
     cdef int base_code = vcode - 1 if node_first else vcode - 2
-    ma, base_a = _slots_of(a, out_shape)
-    cdef const int64_t *pa = _iptr(ma) if ma is not None and n else NULL
-    cdef int64_t ba = base_a, k, s, i0, ci, c0
+    cdef bint flat = a.shape == out_shape and _is_contiguous(a.shape, a.strides)
+    cdef _Walk w
+    cdef int64_t ba = a.first, k, s, i0, ci, c0
+    if not flat:
+        _walk_init(&w, out_shape, a, None)
     cdef double c = 0.0, v
     cdef const double *pc = NULL
     if isinstance(cst, float):
@@ -669,7 +720,11 @@ cdef Array _emit_vc(Tape t, int vcode, tuple out_shape, int64_t n, Array a, obje
     t.reserve(n)
     i0 = t.n
     for k in range(n):
-        s = pa[k] if pa != NULL else ba + k
+        if flat:
+            s = ba + k
+        else:
+            s = w.p0
+            _walk_next(&w)
         if pc != NULL:
             c = pc[k]
             ci = c0 + k
