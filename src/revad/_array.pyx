@@ -3,9 +3,10 @@
 #
 # An Array is (tape, first slot, shape, strides in slots). Views (slicing, .T, reshape of a
 # contiguous array) record nothing. Elementwise ops append ONE ordinary scalar entry per output
-# element with the op table's codes, in one C loop over int64 slot maps that NumPy computes
-# (vectorised): the backward sweep needs nothing new for them. Reductions and dot products are
-# block entries (ops.h): one entry per output element. Nothing here runs Python per element.
+# element with the op table's codes, in one C loop that walks the operands' slots (broadcast,
+# strided or reversed) itself: the backward sweep needs nothing new for them. Reductions and dot
+# products are block entries (ops.h): one entry per output element; a matrix product is one
+# group whose backward is one BLAS call per operand. Nothing here runs Python per element.
 cimport cython
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcmp
@@ -106,8 +107,10 @@ cdef class Array:
     dot products append one entry per output element.
 
     A constant NumPy matrix used in a dot product is copied into the tape, so that changing it
-    before ``backward()`` cannot change the gradient. To skip that copy, mark it read-only:
-    ``A.setflags(write=False)``; the tape then references it.
+    before ``backward()`` cannot change the gradient. A large one (1 MiB or more) is copied once
+    and the copy reused, while the matrix lives, by later products whose recording finds its
+    bytes unchanged (a comparison: cheaper than a copy, still a pass over the matrix). To skip
+    both, mark it read-only: ``A.setflags(write=False)``; the tape then references it.
 
     >>> import numpy as np, revad
     >>> x = revad.Array([1.0, 2.0, 3.0])
