@@ -211,3 +211,10 @@ def test_a_change_in_a_late_block_of_a_large_constant_is_seen():
         value, g = f(W0)
         assert value == pytest.approx(np.sum(np.tanh(A @ W0)), rel=1e-12)
         np.testing.assert_allclose(g, A.T @ (1 - np.tanh(A @ W0) ** 2), rtol=1e-10)
+
+
+def test_a_graph_through_block_entries_draws():
+    W = revad.Array(RNG.normal(size=(3, 2)))
+    Y = np.ones((2, 3)) @ W
+    dot = revad.to_dot(Y[1, 1] * Y[0, 0])  # the group's last slot and a placeholder
+    assert dot.count("matmul") == 2

@@ -1149,6 +1149,14 @@ cdef void _init_op_kinds():
             _op_kinds[c] = (name, kind)
             _op_kinds[c + 1] = (name, kind + "_const_b")  # arg1 indexes the constant pool
             _op_kinds[c + 2] = (name, kind + "_const_a")  # arg0 does
+    # Entries whose operands are not in arg0/arg1 (block entries read the side table `blk`):
+    # drawn as nodes without operand edges.
+    _op_kinds[RV_CONST] = ("constant", "block")
+    _op_kinds[RV_SUM] = ("sum", "block")
+    _op_kinds[RV_DOTC] = ("dot", "block")
+    _op_kinds[RV_DOT] = ("dot", "block")
+    _op_kinds[RV_MM] = ("matmul", "block")
+    _op_kinds[RV_MMP] = ("matmul", "block")
 
 
 _init_op_kinds()
@@ -1215,7 +1223,7 @@ def _graph_columns(Var y, vars=()):
     ``cst`` (the constant pool), ``adj`` (None before backward), ``reached`` (True for the
     entries y depends on), ``leaf_slots``, ``slots`` (the slot of each Var of ``vars`` on this
     tape, or -1), and ``ops``: for each op code, ``(name, kind)``, kind being "leaf", "unary",
-    "binary" or "compare", with the suffix "_const_b" when arg1 indexes ``cst`` instead of
+    "binary", "compare" or "block" (operands in the side table, not drawn), with the suffix "_const_b" when arg1 indexes ``cst`` instead of
     naming a slot (``x * 2.0``) or "_const_a" when arg0 does (``2.0 / x``).
     """
     cdef Tape t = y.tape
