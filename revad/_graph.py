@@ -114,7 +114,7 @@ def to_dot(y, names=None, *, max_nodes=200, precision=6):
         style = _LEAF_STYLE if kind == "leaf" else _OP_STYLE
         extra = ", peripheries=2" if s == top else ""
         body.append(f"  n{s} [label={_quote(_lines(lines))}, {style}{extra}];")
-        if kind == "leaf":
+        if kind in ("leaf", "block"):  # a block entry's operands are in the side table: not drawn
             continue
         operands = []  # (node id, role)
         if kind == "unary":

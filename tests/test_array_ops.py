@@ -425,3 +425,12 @@ def test_bytes_per_element():
     assert (n1 - n0) / x.size == 17
     assert (n2 - n1) / x.size == 25
     assert (n3 - n2) / x.size == pytest.approx(17, abs=1e-3)
+
+
+def test_elementwise_walks_broadcast_and_strided_operands_without_slot_maps():
+    # The slots of broadcast, strided and reversed operands are walked in C order in C: a 4-d
+    # broadcast of views on both sides, against NumPy's values and finite differences.
+    q, x = RNG.normal(size=(3, 4, 5)), RNG.normal(size=(6, 3, 5))
+    check(lambda Q, X: np.exp(Q.reshape(1, 3, 4, 5)[:, ::-1, 1:, ::2] * X[::2, :, None, ::-2] - Q[0, 0, 0]),
+          q, x)
+    check(lambda Q: np.tanh(Q.transpose(2, 1, 0)[::-1]) + 1.5 * Q.T, q)

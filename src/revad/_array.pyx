@@ -3,20 +3,23 @@
 #
 # An Array is (tape, first slot, shape, strides in slots). Views (slicing, .T, reshape of a
 # contiguous array) record nothing. Elementwise ops append ONE ordinary scalar entry per output
-# element with the op table's codes, in one C loop over int64 slot maps that NumPy computes
-# (vectorised): the backward sweep needs nothing new for them. Reductions and dot products are
-# block entries (ops.h): one entry per output element. Nothing here runs Python per element.
+# element with the op table's codes, in one C loop that walks the operands' slots (broadcast,
+# strided or reversed) itself: the backward sweep needs nothing new for them. Reductions and dot
+# products are block entries (ops.h): one entry per output element; a matrix product is one
+# group whose backward is one BLAS call per operand. Nothing here runs Python per element.
 cimport cython
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcmp
 
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
     RV_SUB, RV_SUM, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
-    RV_BLK_DOT, RV_BLK_DOTC, RV_BLK_SUM,
+    RV_BLK_DOT, RV_BLK_DOTC, RV_BLK_SUM, RV_MM, RV_MMP, RV_BLK_MM,
     Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _var_at, _var_leaf,
     _var_slot, rv_binary, rv_block_forward, rv_unary)
 
 import operator
+import weakref
 
 import numpy as np
 
@@ -104,8 +107,10 @@ cdef class Array:
     dot products append one entry per output element.
 
     A constant NumPy matrix used in a dot product is copied into the tape, so that changing it
-    before ``backward()`` cannot change the gradient. To skip that copy, mark it read-only:
-    ``A.setflags(write=False)``; the tape then references it.
+    before ``backward()`` cannot change the gradient. A large one (1 MiB or more) is copied once
+    and the copy reused, while the matrix lives, by later products whose recording finds its
+    bytes unchanged (a comparison: cheaper than a copy, still a pass over the matrix). To skip
+    both, mark it read-only: ``A.setflags(write=False)``; the tape then references it.
 
     >>> import numpy as np, revad
     >>> x = revad.Array([1.0, 2.0, 3.0])
@@ -553,12 +558,18 @@ cdef object _unop(int code, object x):
         return _const_leaf(_values_unary(code, np.asarray(_values(x), np.float64)))
     cdef Array a = _as_view(x, t)
     cdef int64_t n = a.size, k, s, i0, base = a.first
-    m = None if _is_contiguous(a.shape, a.strides) else _slot_map(a.first, a.shape, a.strides)
-    cdef const int64_t *sm = _iptr(m) if m is not None else NULL
+    cdef bint flat = _is_contiguous(a.shape, a.strides)
+    cdef _Walk w
+    if not flat:
+        _walk_init(&w, a.shape, a, None)
     t.reserve(n)
     i0 = t.n
     for k in range(n):
-        s = sm[k] if sm != NULL else base + k
+        if flat:
+            s = base + k
+        else:
+            s = w.p0
+            _walk_next(&w)
         t.op[i0 + k] = <uint8_t>code
         t.arg0[i0 + k] = <int32_t>s
         t.arg1[i0 + k] = -1
@@ -618,28 +629,71 @@ cdef object _binop(int code, object x, object y):
     return _emit_vc(t, code + 2, out_shape, n, b, cx, False)
 
 
-cdef tuple _slots_of(Array a, tuple out_shape):
-    """(slot map ndarray or None, base): None means slots base, base+1, ... in order."""
-    if a.shape == out_shape and _is_contiguous(a.shape, a.strides):
-        return None, a.first
-    return _slot_map(a.first, out_shape, _aligned_strides(a, out_shape)), a.first
+# Walking the slots of up to two broadcast operands in C order, one odometer step per output
+# element: no int64 slot map is built (that was 8 bytes written and read per element per operand).
+cdef struct _Walk:
+    int nd
+    int64_t shape[64]
+    int64_t st0[64]
+    int64_t st1[64]
+    int64_t idx[64]
+    int64_t p0, p1
+
+
+cdef int _walk_init(_Walk *w, tuple out_shape, Array a, Array b) except -1:
+    cdef int d
+    cdef tuple sa = _aligned_strides(a, out_shape)
+    cdef tuple sb = _aligned_strides(b, out_shape) if b is not None else None
+    w.nd = len(out_shape)
+    if w.nd > 64:
+        raise ValueError("revad: arrays of more than 64 dimensions are not supported")
+    for d in range(w.nd):
+        w.shape[d] = out_shape[d]
+        w.st0[d] = sa[d]
+        w.st1[d] = sb[d] if sb is not None else 0
+        w.idx[d] = 0
+    w.p0 = a.first
+    w.p1 = b.first if b is not None else 0
+    return 0
+
+
+cdef inline void _walk_next(_Walk *w) noexcept nogil:
+    cdef int d = w.nd - 1
+    while d >= 0:
+        w.idx[d] += 1
+        w.p0 += w.st0[d]
+        w.p1 += w.st1[d]
+        if w.idx[d] < w.shape[d]:
+            return
+        w.p0 -= w.st0[d] * w.shape[d]
+        w.p1 -= w.st1[d] * w.shape[d]
+        w.idx[d] = 0
+        d -= 1
 
 
 cdef Array _emit_vv(Tape t, int code, tuple out_shape, int64_t n, Array a, Array b):
-    ma, base_a = _slots_of(a, out_shape)
-    mb, base_b = _slots_of(b, out_shape)
-    cdef const int64_t *pa = _iptr(ma) if ma is not None and n else NULL
-    cdef const int64_t *pb = _iptr(mb) if mb is not None and n else NULL
-    cdef int64_t ba = base_a, bb = base_b, k, sa, sb, i0
+    cdef int64_t k, sa, sb, i0
+    cdef _Walk w
+    cdef bint flat = (a.shape == out_shape and _is_contiguous(a.shape, a.strides)
+                      and b.shape == out_shape and _is_contiguous(b.shape, b.strides))
     t.reserve(n)
     i0 = t.n
-    for k in range(n):
-        sa = pa[k] if pa != NULL else ba + k
-        sb = pb[k] if pb != NULL else bb + k
-        t.op[i0 + k] = <uint8_t>code
-        t.arg0[i0 + k] = <int32_t>sa
-        t.arg1[i0 + k] = <int32_t>sb
-        t.val[i0 + k] = rv_binary(code, t.val[sa], t.val[sb])
+    if flat:
+        for k in range(n):
+            sa, sb = a.first + k, b.first + k
+            t.op[i0 + k] = <uint8_t>code
+            t.arg0[i0 + k] = <int32_t>sa
+            t.arg1[i0 + k] = <int32_t>sb
+            t.val[i0 + k] = rv_binary(code, t.val[sa], t.val[sb])
+    else:
+        _walk_init(&w, out_shape, a, b)
+        for k in range(n):
+            sa, sb = w.p0, w.p1
+            t.op[i0 + k] = <uint8_t>code
+            t.arg0[i0 + k] = <int32_t>sa
+            t.arg1[i0 + k] = <int32_t>sb
+            t.val[i0 + k] = rv_binary(code, t.val[sa], t.val[sb])
+            _walk_next(&w)
     t.n = i0 + n
     return _fresh(t, i0, out_shape)
 
@@ -647,9 +701,11 @@ cdef Array _emit_vv(Tape t, int code, tuple out_shape, int64_t n, Array a, Array
 cdef Array _emit_vc(Tape t, int vcode, tuple out_shape, int64_t n, Array a, object cst, bint node_first):
     """VC (node_first) or CV entries; a scalar constant takes one pool slot, an ndarray one each."""
     cdef int base_code = vcode - 1 if node_first else vcode - 2
-    ma, base_a = _slots_of(a, out_shape)
-    cdef const int64_t *pa = _iptr(ma) if ma is not None and n else NULL
-    cdef int64_t ba = base_a, k, s, i0, ci, c0
+    cdef bint flat = a.shape == out_shape and _is_contiguous(a.shape, a.strides)
+    cdef _Walk w
+    cdef int64_t ba = a.first, k, s, i0, ci, c0
+    if not flat:
+        _walk_init(&w, out_shape, a, None)
     cdef double c = 0.0, v
     cdef const double *pc = NULL
     if isinstance(cst, float):
@@ -667,7 +723,11 @@ cdef Array _emit_vc(Tape t, int vcode, tuple out_shape, int64_t n, Array a, obje
     t.reserve(n)
     i0 = t.n
     for k in range(n):
-        s = pa[k] if pa != NULL else ba + k
+        if flat:
+            s = ba + k
+        else:
+            s = w.p0
+            _walk_next(&w)
         if pc != NULL:
             c = pc[k]
             ci = c0 + k
@@ -1155,6 +1215,172 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
     return _fresh(t, i0, starts0.shape)
 
 
+# A product with more than one output is one matrix-product group (ops.h, MM) whose backward
+# is one BLAS call per operand once it has at least _mm_blas_work multiply-adds (below that the
+# group's C loops beat NumPy's call overhead). A single output (a dot of two vectors) stays one
+# DOT or DOTC entry. _mm_groups off records DOTC/DOT entries throughout (the reference path).
+cdef bint _mm_groups = True
+cdef int64_t _mm_blas_work = 4096
+
+
+def _matmul_config(groups=None, blas_work=None):
+    """Testing hook: (groups, blas_work) as they were; sets those given."""
+    global _mm_groups, _mm_blas_work
+    old = (_mm_groups, _mm_blas_work)
+    if groups is not None:
+        _mm_groups = groups
+    if blas_work is not None:
+        _mm_blas_work = blas_work
+    return old
+
+
+cdef Array _mm_block(Tape t, Array a, int64_t *o):
+    """a (2-d) as a group operand: rows or columns of one contiguous block of slots (gathered
+    into one if it is neither); writes its descriptor (ops.h, MM) to o and returns it."""
+    rows, cols = a.shape
+    if not _is_contiguous(a.shape, a.strides) and not _is_contiguous((cols, rows), (a.strides[1], a.strides[0])):
+        a = _emit_gather(t, _slot_map(a.first, a.shape, a.strides), None)
+    o[0] = -1
+    o[1] = a.first
+    if _is_contiguous(a.shape, a.strides):
+        o[2], o[3] = cols, 1
+    else:
+        o[2], o[3] = 1, rows
+    return a
+
+
+cdef Array _emit_mm(Tape t, object values, object x, object y, Array a, Array b):
+    """One matrix-product group: values (m, q) on m*q new slots, the last one carrying it."""
+    cdef int64_t m = values.shape[0], n = (a.shape[1] if a is not None else x.shape[1])
+    cdef int64_t q = values.shape[1], size = m * q, k, i0, bi
+    cdef int64_t d[13]
+    if a is not None:
+        a = _mm_block(t, a, d + 4)
+    else:
+        c = _keep_matrix(t, x)
+        d[4], d[5], d[6], d[7] = t.push_cptr(c), 0, c.strides[0] // 8, c.strides[1] // 8
+    if b is not None:
+        b = _mm_block(t, b, d + 8)
+    else:
+        c = _keep_matrix(t, y)
+        d[8], d[9], d[10], d[11] = t.push_cptr(c), 0, c.strides[0] // 8, c.strides[1] // 8
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    t.reserve(size)
+    bi = t.push_blk(RV_BLK_MM)
+    if bi + RV_BLK_MM > INT32_MAX:
+        raise OverflowError("revad: the tape's block table is full")
+    i0 = t.n
+    d[0], d[1], d[2], d[3] = i0, m, n, q
+    d[12] = 1 if m * n * q >= _mm_blas_work else 0
+    for k in range(RV_BLK_MM):
+        t.blk[bi + k] = d[k]
+    cdef const double *pv = _dptr(values)
+    for k in range(size):
+        t.op[i0 + k] = RV_MMP
+        t.arg0[i0 + k] = -1
+        t.arg1[i0 + k] = -1
+        t.val[i0 + k] = pv[k]
+    t.op[i0 + size - 1] = RV_MM
+    t.arg0[i0 + size - 1] = <int32_t>bi
+    t.n = i0 + size
+    return _fresh(t, i0, (m, q))
+
+
+cdef object _keep_matrix(Tape t, object c):
+    """Constant matrix c for a group: copied (C order) unless read-only all the way down."""
+    if c.dtype == np.float64 and _readonly_chain(c) and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0:
+        return c
+    if _snapshot_worthy(c):
+        return _snapshot(c)
+    return np.array(c, dtype=np.float64, order="C", copy=True)
+
+
+# Snapshots of large constant matrices. Copying one (80 MB for 10^4 x 10^3) costs more than the
+# products that use it: fresh pages fault in one by one. A training loop records the same data
+# matrix every step, so the last snapshot of each large writable matrix is kept (read-only,
+# owned here) while that matrix lives, and reused when its bytes still equal the snapshot's --
+# memcmp reads both once and writes nothing, about half the cost of a copy. Equal bytes mean the
+# tape holds exactly what the matrix held when recorded, as a fresh copy would: mutating the
+# matrix later never changes a gradient. A mismatch makes a new snapshot.
+cdef int64_t _SNAPSHOT_MIN_BYTES = 1 << 20
+cdef int64_t _SNAPSHOT_MAX_BYTES = 1 << 30   # beyond this total, the oldest snapshots go
+_snapshots = {}                              # id(matrix) -> (weakref to matrix, snapshot)
+
+
+cdef bint _snapshot_worthy(object c):
+    return c.nbytes >= _SNAPSHOT_MIN_BYTES and c.dtype == np.float64 and c.flags.c_contiguous
+
+
+cdef object _last_snapshot(object c):
+    """c's last snapshot (not yet compared), or None."""
+    hit = _snapshots.get(id(c))
+    if hit is not None and hit[0]() is c and hit[1].shape == c.shape:
+        return hit[1]
+    return None
+
+
+cdef bint _same_bytes(object c, object snap, int64_t start, int64_t nbytes):
+    cdef const char *pc = <const char *>_dptr(c) + start
+    cdef const char *ps = <const char *>_dptr(snap) + start
+    cdef size_t nb = <size_t>nbytes
+    cdef int d
+    with nogil:
+        d = memcmp(pc, ps, nb)
+    return d == 0
+
+
+cdef int64_t _SNAPSHOT_BLOCK_BYTES = 1 << 21  # compared and multiplied while in cache
+
+
+cdef tuple _snapshot_product(object c, object yv):
+    """(a snapshot of c, c @ yv). When c's last snapshot is still equal, the check runs block of
+    rows by block of rows, each block multiplied from the snapshot right after it is compared,
+    while it is in cache: memory is read once for both."""
+    cdef int64_t m = c.shape[0], row = c.strides[0], r0, r1, rows
+    snap = _last_snapshot(c)
+    if snap is not None:
+        out = np.empty((m, yv.shape[1]))
+        rows = max(1, _SNAPSHOT_BLOCK_BYTES // max(row, 1))
+        r0 = 0
+        while r0 < m:
+            r1 = min(m, r0 + rows)
+            if not _same_bytes(c, snap, r0 * row, (r1 - r0) * row):
+                break
+            np.matmul(snap[r0:r1], yv, out=out[r0:r1])
+            r0 = r1
+        else:
+            return snap, out
+    snap = _new_snapshot(c)
+    return snap, np.dot(snap, yv)
+
+
+cdef object _snapshot(object c):
+    snap = _last_snapshot(c)
+    if snap is not None and _same_bytes(c, snap, 0, c.nbytes):
+        return snap
+    return _new_snapshot(c)
+
+
+cdef object _new_snapshot(object c):
+    cdef object key = id(c)
+    cdef size_t nb = c.nbytes
+    snap = np.array(c, dtype=np.float64, order="C", copy=True)
+    snap.setflags(write=False)
+    _snapshots.pop(key, None)
+    total = nb + sum(v[1].nbytes for v in _snapshots.values())
+    while _snapshots and total > _SNAPSHOT_MAX_BYTES:
+        total -= _snapshots.pop(next(iter(_snapshots)))[1].nbytes
+    _snapshots[key] = (weakref.ref(c, lambda r, k=key: _forget_snapshot(k, r)), snap)
+    return snap
+
+
+def _forget_snapshot(key, ref):
+    """The matrix died: its snapshot goes (unless the key now belongs to another matrix)."""
+    hit = _snapshots.get(key)
+    if hit is not None and hit[0] is ref:
+        del _snapshots[key]
+
+
 cdef object _matmul2(object x, object y, Tape t):
     """(m, n) @ (n, p) with at least one Array operand, both 2-d."""
     cdef Array a = _as_view(x, t)
@@ -1167,6 +1393,12 @@ cdef object _matmul2(object x, object y, Tape t):
         raise ValueError(f"revad: matmul shapes {sx} and {sy} do not align ({n} != {n2})")
     xv = a.value if a is not None else x
     yv = b.value if b is not None else y
+    if _mm_groups and m * p > 1:
+        if a is None and not _readonly_chain(x) and _snapshot_worthy(x):
+            x, values = _snapshot_product(x, yv)
+        else:
+            values = np.dot(xv, yv)
+        return _emit_mm(t, values, x, y, a, b)
     values = np.dot(xv, yv)
     I = np.arange(m, dtype=np.int64)[:, None]
     J = np.arange(p, dtype=np.int64)[None, :]

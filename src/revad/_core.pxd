@@ -49,9 +49,12 @@ cdef extern from "ops.h" nogil:
         RV_SUM
         RV_DOTC
         RV_DOT
+        RV_MM
+        RV_MMP
         RV_BLK_SUM
         RV_BLK_DOTC
         RV_BLK_DOT
+        RV_BLK_MM
         RV_N_OPS
     ctypedef struct rv_op_info:
         int code
@@ -66,9 +69,10 @@ cdef extern from "ops.h" nogil:
     double rv_unary(int op, double a)
     double rv_binary(int op, double a, double b)
     double rv_block_forward(int op, const int64_t *p, const double *val, const double *const *cptr)
-    void rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+    void rv_mm_forward(const int64_t *p, double *val, const double *const *cptr)
+    int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, const int64_t *blk,
-                     const double *const *cptr, double *adj, int64_t top)
+                        const double *const *cptr, double *adj, int64_t top)
     void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                             const double *val, const double *cst, const int64_t *blk,
                             const double *const *cptr, double *tng, int64_t top)

@@ -32,11 +32,33 @@ cdef int64_t _next_cap(int64_t cap, int64_t need) except -1:
     return min(new_cap, <int64_t>INT32_MAX)
 
 
+# Large columns are written once per entry and swept once: on 4 KiB pages, faulting them in
+# costs as much as the sweep itself (measured: a 10^6-element vectorised Rosenbrock records
+# 8 * 10^6 entries, 200 MB). Where the kernel offers transparent huge pages on request, ask.
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    static void rv_prefer_huge_pages(void *p, size_t n) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        const uintptr_t H = (uintptr_t)2 << 20;
+        const uintptr_t a = ((uintptr_t)p + H - 1) & ~(H - 1), e = ((uintptr_t)p + n) & ~(H - 1);
+        if (e > a) (void)madvise((void *)a, (size_t)(e - a), MADV_HUGEPAGE);
+    #else
+        (void)p; (void)n;
+    #endif
+    }
+    """
+    void rv_prefer_huge_pages(void *p, size_t n) nogil
+
+
 cdef int _resize(void **p, int64_t count, size_t itemsize) except -1:
     cdef void *q = realloc(p[0], <size_t>count * itemsize)
     if q == NULL:
         raise MemoryError(f"revad: no memory to grow the tape to {count} entries")
     p[0] = q
+    rv_prefer_huge_pages(q, <size_t>count * itemsize)
     return 0
 
 
@@ -65,10 +87,11 @@ cdef void _take_spare(Tape t):
     memset(&_spare, 0, sizeof(_Spare))
 
 
-# Larger buffers go back to the system: the spare must not pin a huge tape's memory for good,
-# but a vectorised loss over 10^6 elements (~10^7 entries) must still find its buffers warm.
+# Larger buffers go back to the system: the spare must not pin a huge tape's memory for good.
+# The bound fits a 10^6-element vectorised objective (8 * 10^6 entries): re-growing and
+# faulting in its 200 MB every step cost more than recording and sweeping it (measured 3x).
 cdef enum:
-    _SPARE_MAX_ENTRIES = 1 << 24  # about 400 MiB of columns and adjoints
+    _SPARE_MAX_ENTRIES = 1 << 24  # about 400 MiB of columns
 
 
 cdef void _give_spare(Tape t):
@@ -208,7 +231,7 @@ cdef class Tape:
         The sweep runs without the GIL into a buffer of its own; `adj` is only read or written
         with the GIL held, so that backward() from several threads on one tape stays exact.
         """
-        cdef int64_t n = self.n, k, first
+        cdef int64_t n = self.n, k, first, i = top
         cdef double *buf = NULL
         cdef double[::1] g
         if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
@@ -218,10 +241,15 @@ cdef class Tape:
             buf = <double *>calloc(n, sizeof(double))
             if buf == NULL:
                 raise MemoryError("revad: no memory for the adjoints of the backward pass")
+            rv_prefer_huge_pages(buf, n * sizeof(double))
         buf[top] = 1.0
-        with nogil:
-            rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk, self.cptr,
-                        buf, top)
+        while i >= 0:
+            with nogil:
+                i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
+                                self.cptr, buf, i)
+            if i >= 0:  # a matrix product group for BLAS: NumPy takes it, with the GIL
+                _mm_backward_blas(self, buf, n, self.blk + self.arg0[i])
+                i -= 1
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
         for grad, first in self.leaf_blocks:
@@ -236,6 +264,33 @@ cdef class Tape:
             free(self.adj)  # a spare that arrived while this sweep ran, if any
             self.adj, self.cap_adj, self.has_adj = buf, max(n, 1), True
         return 0
+
+
+cdef object _mm_operand(Tape t, object col, const int64_t *o, int64_t rows, int64_t cols):
+    """A group's operand (ops.h, MM) as an ndarray: the constant kept for it, or a view of the
+    column `col` (val or adj) over its slots, which are rows or columns of one contiguous block."""
+    if o[0] >= 0:
+        return t.refs[o[0]]
+    cdef int64_t a0 = o[1]
+    block = col[a0:a0 + rows * cols]
+    if o[3] == 1:
+        return block.reshape(rows, cols)
+    return block.reshape(cols, rows).T
+
+
+cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p) except -1:
+    """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy."""
+    cdef int64_t m = p[1], k = p[2], q = p[3], out = p[0]
+    adj = np.asarray(<double[:n]>buf)
+    val = np.asarray(<double[:n]>t.val)
+    G = adj[out:out + m * q].reshape(m, q)
+    if p[4] < 0:
+        dA = _mm_operand(t, adj, p + 4, m, k)
+        dA += G @ _mm_operand(t, val, p + 8, k, q).T
+    if p[8] < 0:
+        dB = _mm_operand(t, adj, p + 8, k, q)
+        dB += _mm_operand(t, val, p + 4, m, k).T @ G
+    return 0
 
 
 cdef inline int32_t _push(Tape t, int code, int32_t a0, int32_t a1, double v) except -1:
@@ -1088,6 +1143,14 @@ cdef void _init_op_kinds():
             _op_kinds[c] = (name, kind)
             _op_kinds[c + 1] = (name, kind + "_const_b")  # arg1 indexes the constant pool
             _op_kinds[c + 2] = (name, kind + "_const_a")  # arg0 does
+    # Entries whose operands are not in arg0/arg1 (block entries read the side table `blk`):
+    # drawn as nodes without operand edges.
+    _op_kinds[RV_CONST] = ("constant", "block")
+    _op_kinds[RV_SUM] = ("sum", "block")
+    _op_kinds[RV_DOTC] = ("dot", "block")
+    _op_kinds[RV_DOT] = ("dot", "block")
+    _op_kinds[RV_MM] = ("matmul", "block")
+    _op_kinds[RV_MMP] = ("matmul", "block")
 
 
 _init_op_kinds()
@@ -1154,7 +1217,7 @@ def _graph_columns(Var y, vars=()):
     ``cst`` (the constant pool), ``adj`` (None before backward), ``reached`` (True for the
     entries y depends on), ``leaf_slots``, ``slots`` (the slot of each Var of ``vars`` on this
     tape, or -1), and ``ops``: for each op code, ``(name, kind)``, kind being "leaf", "unary",
-    "binary" or "compare", with the suffix "_const_b" when arg1 indexes ``cst`` instead of
+    "binary", "compare" or "block" (operands in the side table, not drawn), with the suffix "_const_b" when arg1 indexes ``cst`` instead of
     naming a slot (``x * 2.0``) or "_const_a" when arg0 does (``2.0 / x``).
     """
     cdef Tape t = y.tape

@@ -113,6 +113,8 @@ enum rv_op {
     RV_SUM,     /* block entries, below */
     RV_DOTC,
     RV_DOT,
+    RV_MM,      /* a matrix product group: its last output slot (below) */
+    RV_MMP,     /* the group's other output slots: placeholders the sweeps pass over */
     RV_N_OPS
 };
 
@@ -145,6 +147,54 @@ static inline double rv_binary(int op, double a, double b) {
 #define RV_BLK_SUM 3
 #define RV_BLK_DOTC 6
 #define RV_BLK_DOT 5
+
+/* A matrix product group: Y = A @ B, A (m, n), B (n, q), Y on m*q consecutive slots (C order).
+ * One entry per output, as above, but only the LAST slot carries the group (RV_MM); the slots
+ * before it are RV_MMP placeholders. The reverse sweep meets the group at its last slot, after
+ * every consumer of every output, so it can pass the whole adjoint block G down at once:
+ * dA += G @ B^T, dB += A^T @ G -- one BLAS call each, where DOTC/DOT entries would run m*q
+ * scalar axpys. An operand is either slots (c < 0: a strided block of val/adj) or a constant
+ * (cptr[c]); strides count slots or doubles.
+ *
+ *   MM  blk: out, m, n, q, ca, a0, ars, acs, cb, b0, brs, bcs, blas
+ *
+ * `blas` set: rv_backward stops at the group and returns its slot, so that the caller (which
+ * holds NumPy's BLAS) can take it; unset (small groups), the plain loops below run in place. */
+#define RV_BLK_MM 13
+
+static inline double rv_mm_at(const int64_t *o, int64_t i, int64_t k, const double *val,
+                              const double *const *cptr) {
+    const double *base = o[0] < 0 ? val : cptr[o[0]];
+    return base[o[1] + i * o[2] + k * o[3]];
+}
+
+/* Y = A @ B into val[out..]: what a replay re-evaluates. */
+static inline void rv_mm_forward(const int64_t *p, double *val, const double *const *cptr) {
+    const int64_t m = p[1], n = p[2], q = p[3];
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < q; ++j) {
+            double s = 0.0;
+            for (int64_t k = 0; k < n; ++k)
+                s += rv_mm_at(p + 4, i, k, val, cptr) * rv_mm_at(p + 8, k, j, val, cptr);
+            val[p[0] + i * q + j] = s;
+        }
+}
+
+/* The group's backward as loops: each output's adjoint spread as DOTC/DOT entries spread it. */
+static inline void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr,
+                                  double *adj) {
+    const int64_t m = p[1], n = p[2], q = p[3];
+    const int64_t *a = p + 4, *b = p + 8;
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < q; ++j) {
+            const double g = adj[p[0] + i * q + j];
+            if (g == 0.0) continue;
+            for (int64_t k = 0; k < n; ++k) {
+                if (a[0] < 0) adj[a[1] + i * a[2] + k * a[3]] += g * rv_mm_at(b, k, j, val, cptr);
+                if (b[0] < 0) adj[b[1] + k * b[2] + j * b[3]] += g * rv_mm_at(a, i, k, val, cptr);
+            }
+        }
+}
 
 static inline double rv_block_forward(int op, const int64_t *p, const double *val,
                                       const double *const *cptr) {
@@ -220,10 +270,18 @@ static inline void rv_block_backward(int op, const int64_t *p, double g, const d
         adj[i1] += g * (db); \
     } break;
 
-static inline void rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
-                               const double *val, const double *cst, const int64_t *blk,
-                               const double *const *cptr, double *adj, int64_t top) {
+/* Returns -1 when done, or the slot of a BLAS matrix-product group it stopped at (not taken:
+ * the caller takes it, then resumes the sweep just below it). */
+static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                                  const double *val, const double *cst, const int64_t *blk,
+                                  const double *const *cptr, double *adj, int64_t top) {
     for (int64_t i = top; i >= 0; --i) {
+        if (op[i] == RV_MM) { /* before the zero test: the group's other outputs may be nonzero */
+            const int64_t *p = blk + arg0[i];
+            if (p[12]) return i;
+            rv_mm_backward(p, val, cptr, adj);
+            continue;
+        }
         const double g = adj[i];
         if (g == 0.0) continue;
         const double y = val[i];
@@ -234,9 +292,10 @@ static inline void rv_backward(const uint8_t *op, const int32_t *arg0, const int
             case RV_SUM: case RV_DOTC: case RV_DOT:
                 rv_block_backward(op[i], blk + arg0[i], g, val, cptr, adj);
                 break;
-            default: break; /* leaves, constants and comparisons pass nothing down */
+            default: break; /* leaves, constants, comparisons and placeholders pass nothing down */
         }
     }
+    return -1;
 }
 
 /* The tangent (forward-mode) sweep over the same columns, from slot 0 up to `top`: the same
@@ -288,6 +347,22 @@ static inline double rv_block_tangent(int op, const int64_t *p, const double *va
     return s;
 }
 
+/* A group's tangents, all at once at its last slot: dY = dA @ B + A @ dB (the product rule). */
+static inline void rv_mm_tangent(const int64_t *p, const double *val, const double *const *cptr,
+                                 double *tng) {
+    const int64_t m = p[1], n = p[2], q = p[3];
+    const int64_t *a = p + 4, *b = p + 8;
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < q; ++j) {
+            double s = 0.0;
+            for (int64_t k = 0; k < n; ++k) {
+                if (a[0] < 0) s += RV_TNG(tng[a[1] + i * a[2] + k * a[3]], rv_mm_at(b, k, j, val, cptr));
+                if (b[0] < 0) s += RV_TNG(tng[b[1] + k * b[2] + j * b[3]], rv_mm_at(a, i, k, val, cptr));
+            }
+            tng[p[0] + i * q + j] = s;
+        }
+}
+
 static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                       const double *val, const double *cst, const int64_t *blk,
                                       const double *const *cptr, double *tng, int64_t top) {
@@ -301,6 +376,8 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
             case RV_SUM: case RV_DOTC: case RV_DOT:
                 tng[i] = rv_block_tangent(op[i], blk + arg0[i], val, cptr, tng);
                 break;
+            case RV_MM: rv_mm_tangent(blk + arg0[i], val, cptr, tng); break;
+            case RV_MMP: break; /* set by the group's last slot, before anything reads it */
             default: tng[i] = 0.0; break; /* constants and comparisons carry no derivative */
         }
     }
