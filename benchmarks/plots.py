@@ -69,10 +69,7 @@ def plot_peers(plt, records, path):
                  "a missing bar: not run or skipped)", fontsize=10)
     ax.grid(axis="y", which="major", alpha=0.3)
     ax.legend(fontsize=8, ncol=2, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_modes(plt, records, path):
@@ -92,10 +89,7 @@ def plot_modes(plt, records, path):
     ax.set_title("Forward mode needs n sweeps, reverse mode one", fontsize=10)
     ax.grid(which="major", alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_accuracy(plt, records, path):
@@ -119,6 +113,11 @@ def plot_accuracy(plt, records, path):
     ax.set_title("Numerical differentiation vs revad", fontsize=10)
     ax.grid(which="major", alpha=0.3)
     ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(0.0, 0.42))
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path):
+    """Write the figure as a PNG at path and free it; returns path."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
