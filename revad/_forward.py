@@ -42,7 +42,9 @@ def _flat_like(x, v, where):
         if _core._all_real(x):  # the common case, checked in one go
             try:
                 va = np.asarray(v)
-            except ValueError:  # ragged
+            except ValueError:  # ragged (NumPy >= 1.24)
+                va = None
+            if va is not None and va.dtype == object:  # ragged or mixed (older NumPy)
                 va = None
             if va is not None and va.shape == (len(x),) and type(v) in (list, tuple, np.ndarray):
                 if va.dtype.kind not in "biuf":

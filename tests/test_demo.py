@@ -58,8 +58,10 @@ def test_demo_without_graphviz_writes_dot_text(tmp_path, capsys, monkeypatch):
         assert (tmp_path / f"{stem}.dot").read_text().startswith("digraph revad {")
 
 
-def test_demo_runs_as_a_module():
-    proc = subprocess.run([sys.executable, "-m", "revad.demo", "--no-draw"], cwd=ROOT,
+def test_demo_runs_as_a_module(tmp_path):
+    # The revad these tests import (an installed wheel, or a built tree), from an empty folder.
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(revad.__file__)))
+    proc = subprocess.run([sys.executable, "-m", "revad.demo", "--no-draw"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "dz/dw = 160" in proc.stdout

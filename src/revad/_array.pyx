@@ -23,6 +23,9 @@ import weakref
 
 import numpy as np
 
+# NumPy >= 1.25 keeps it in numpy.exceptions; older ones (down to our floor, 1.23) at the top.
+_AxisError = getattr(np, "exceptions", np).AxisError
+
 from revad import _core
 
 
@@ -937,7 +940,7 @@ cdef tuple _norm_axes(object axis, int ndim):
     out = []
     for ax in axes:
         if not _is_int(ax) or not -ndim <= ax < max(ndim, 1) or (ndim == 0):
-            raise np.exceptions.AxisError(f"revad: axis {ax} is out of bounds for an Array of "
+            raise _AxisError(f"revad: axis {ax} is out of bounds for an Array of "
                                           f"dimension {ndim}")
         ax = int(ax) % ndim
         if ax in out:
