@@ -8,7 +8,7 @@ import numpy as np
 
 from revad import _core
 from revad._core import Var
-from revad._functional import _COMPLEX, _box, _scalar_output
+from revad._functional import _COMPLEX, _box, _check_private, _scalar_output
 
 
 def _as_args(primals, tangents):
@@ -106,10 +106,8 @@ def jvp(f, primals, tangents):
         out = _scalar_output(f(*boxed))
         if type(out) is not Var:
             return out, 0.0
-        if not out.is_leaf and not _core._on_current_tape(out):
-            raise ValueError("revad: the function's result was recorded on another "
-                             "computation's tape: it combines the arguments with a Var computed "
-                             "outside the function. Pass that Var as an argument, or detach() it")
+        if not out.is_leaf:
+            _check_private(out)
         return out.value, _core._tangent_sweep(out, leaves, flat)
     finally:
         _core._exit_private(saved)

@@ -178,12 +178,17 @@ def _backward_private(out, trees):
                     leaf.grad = 1.0
                     return
         return
+    _check_private(out)
+    out.backward()
+
+
+def _check_private(out):
+    """Raise unless out (not a leaf) was recorded on this call's private tape."""
     if not _core._on_current_tape(out):
         raise ValueError("revad: the function's result was recorded on another computation's "
                          "tape: it combines the arguments with a Var computed outside the "
                          "function. Pass that Var as an argument, or detach() it to use it as a "
                          "constant")
-    out.backward()
 
 
 def grad(f, argnums=0):

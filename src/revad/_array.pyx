@@ -1119,7 +1119,8 @@ cdef object _cumsum(object x, object axis):
     cdef Array a = _bound(self)
     if a is None:
         return _const_leaf(np.cumsum(self.value, axis=ax))
-    m = _slot_map(a.first, _moveaxis_last(a, ax).shape, _moveaxis_last(a, ax).strides)
+    cdef Array last = _moveaxis_last(a, ax)
+    m = _slot_map(last.first, last.shape, last.strides)
     cdef Tape t = a.tape
     cdef int64_t L = a.shape[ax], lines = m.size // L if L else 0, i, j, s, i0, k = 0
     m = np.asarray(m, dtype=np.int64, order="C")
