@@ -105,7 +105,7 @@ def to_dot(y, names=None, *, max_nodes=200, precision=6):
 
     body, more_edges = [], []
     for s in shown.tolist():
-        name, kind = ops[op[s]]
+        name, kind = ops[cols["shown_op"][s]][0], ops[op[s]][1]
         lines = [label_of.get(s, "input")] if kind == "leaf" else \
             [f"{label_of[s]} = {name}" if s in label_of else name]
         lines.append(f"value {num(val[s])}")

@@ -2,21 +2,23 @@
 # revad.Array: a view over node slots of a tape, like a NumPy array is a view over memory.
 #
 # An Array is (tape, first slot, shape, strides in slots). Views (slicing, .T, reshape of a
-# contiguous array) record nothing. Elementwise ops append ONE ordinary scalar entry per output
-# element with the op table's codes, in one C loop that walks the operands' slots (broadcast,
-# strided or reversed) itself: the backward sweep needs nothing new for them. Reductions and dot
-# products are block entries (ops.h): one entry per output element; a matrix product is one
-# group whose backward is one BLAS call per operand. Nothing here runs Python per element.
+# contiguous array) record nothing. An elementwise op is one group (ops.h, EW): its values on
+# consecutive new slots, one entry at the last of them naming the table row and the operands'
+# strides (broadcast, strided or reversed), and the sweeps run the row's formulas in one loop
+# per line. Reductions and dot products are block entries: one entry per output element; a
+# matrix product is one group whose backward is one BLAS call per operand. Nothing here runs
+# Python per element.
 cimport cython
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memset
 
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
     RV_SUB, RV_SUM, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
-    RV_BLK_DOT, RV_BLK_DOTC, RV_BLK_SUM, RV_MM, RV_MMP, RV_BLK_MM,
+    RV_BLK_DOT, RV_BLK_DOTC, RV_BLK_SUM, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
+    RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _var_at, _var_leaf,
-    _var_slot, rv_binary, rv_block_forward, rv_unary)
+    _var_slot, rv_binary, rv_block_forward, rv_ew_arity, rv_ew_forward, rv_ew_width, rv_unary)
 
 import operator
 import weakref
@@ -372,22 +374,22 @@ cdef class Array:
         return _unop(RV_ABS, self)
 
     def __lt__(self, other):
-        return _compare(operator.lt, self, other)
+        return _compare(RV_LT, self, other)
 
     def __le__(self, other):
-        return _compare(operator.le, self, other)
+        return _compare(RV_LE, self, other)
 
     def __gt__(self, other):
-        return _compare(operator.gt, self, other)
+        return _compare(RV_GT, self, other)
 
     def __ge__(self, other):
-        return _compare(operator.ge, self, other)
+        return _compare(RV_GE, self, other)
 
     def __eq__(self, other):
-        return _compare(operator.eq, self, other)
+        return _compare(RV_EQ, self, other)
 
     def __ne__(self, other):
-        return _compare(operator.ne, self, other)
+        return _compare(RV_NE, self, other)
 
     # -- NumPy's protocols -------------------------------------------------------------------
 
@@ -526,7 +528,7 @@ cdef object _values(object o):
 
 
 # ---------------------------------------------------------------------------------------------
-# Elementwise ops: one entry per output element, one C loop.
+# Elementwise ops: one group per op.
 
 cdef Array _as_view(object o, Tape t):
     """An Array or a Var operand as an Array view on t; None for a constant."""
@@ -560,25 +562,7 @@ cdef object _unop(int code, object x):
     if t is None:
         return _const_leaf(_values_unary(code, np.asarray(_values(x), np.float64)))
     cdef Array a = _as_view(x, t)
-    cdef int64_t n = a.size, k, s, i0, base = a.first
-    cdef bint flat = _is_contiguous(a.shape, a.strides)
-    cdef _Walk w
-    if not flat:
-        _walk_init(&w, a.shape, a, None)
-    t.reserve(n)
-    i0 = t.n
-    for k in range(n):
-        if flat:
-            s = base + k
-        else:
-            s = w.p0
-            _walk_next(&w)
-        t.op[i0 + k] = <uint8_t>code
-        t.arg0[i0 + k] = <int32_t>s
-        t.arg1[i0 + k] = -1
-        t.val[i0 + k] = rv_unary(code, t.val[s])
-    t.n = i0 + n
-    return _fresh(t, i0, a.shape)
+    return _emit_ew(t, code, a.shape, a, None, None, None)
 
 
 cdef object _values_unary(int code, object v):
@@ -623,128 +607,118 @@ cdef object _binop(int code, object x, object y):
     cdef Array b = _as_view(y, t)
     sx = a.shape if a is not None else np.shape(cx)
     sy = b.shape if b is not None else np.shape(cy)
-    out_shape = _broadcast(sx, sy)
-    cdef int64_t n = _prod(out_shape)
-    if a is not None and b is not None:
-        return _emit_vv(t, code, out_shape, n, a, b)
-    if a is not None:
-        return _emit_vc(t, code + 1, out_shape, n, a, cy, True)
-    return _emit_vc(t, code + 2, out_shape, n, b, cx, False)
+    return _emit_ew(t, code, _broadcast(sx, sy), a, cx, b, cy)
 
 
-# Walking the slots of up to two broadcast operands in C order, one odometer step per output
-# element: no int64 slot map is built (that was 8 bytes written and read per element per operand).
-cdef struct _Walk:
-    int nd
-    int64_t shape[64]
-    int64_t st0[64]
-    int64_t st1[64]
-    int64_t idx[64]
-    int64_t p0, p1
+# Constant array operands of up to this many elements go into the tape's constant pool; larger
+# ones are kept as arrays of their own (copied, or referenced if read-only all the way down).
+cdef int64_t _EW_POOL_MAX = 64
 
 
-cdef int _walk_init(_Walk *w, tuple out_shape, Array a, Array b) except -1:
-    cdef int d
-    cdef tuple sa = _aligned_strides(a, out_shape)
-    cdef tuple sb = _aligned_strides(b, out_shape) if b is not None else None
-    w.nd = len(out_shape)
-    if w.nd > 64:
-        raise ValueError("revad: arrays of more than 64 dimensions are not supported")
-    for d in range(w.nd):
-        w.shape[d] = out_shape[d]
-        w.st0[d] = sa[d]
-        w.st1[d] = sb[d] if sb is not None else 0
-        w.idx[d] = 0
-    w.p0 = a.first
-    w.p1 = b.first if b is not None else 0
+cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int64_t *st) except -1:
+    """Describe one operand of an elementwise group (ops.h, EW): its base and offset into q[0:2],
+    its strides aligned to out_shape (0 where broadcast) into st."""
+    cdef Py_ssize_t nd = len(out_shape), lead, d
+    cdef int64_t k, m, c0
+    cdef const double *pc
+    if v is not None:
+        q[0], q[1] = -1, v.first
+        shape, strides = v.shape, v.strides
+    elif type(c) is float:
+        q[0], q[1] = -2, t.push_const(<double>c)
+        for d in range(nd):
+            st[d] = 0
+        return 0
+    else:
+        shape = c.shape
+        if (c.dtype == np.float64 and _readonly_chain(c) and c.strides is not None
+                and all(s % 8 == 0 for s in c.strides)):
+            q[0], q[1] = t.push_cptr(c), 0
+            strides = tuple(s // 8 for s in c.strides)
+        else:  # copied: mutating c later must not change this tape
+            strides = _c_strides(shape)
+            m = c.size
+            if m <= _EW_POOL_MAX:
+                c = np.ascontiguousarray(c, dtype=np.float64)
+                t.reserve_const(m)
+                c0 = t.n_cst
+                pc = _dptr(c)
+                for k in range(m):
+                    t.cst[c0 + k] = pc[k]
+                t.n_cst = c0 + m
+                q[0], q[1] = -2, c0
+            else:
+                q[0], q[1] = t.push_cptr(np.array(c, dtype=np.float64, order="C", copy=True)), 0
+    lead = nd - len(shape)
+    for d in range(nd):
+        if d < lead or (shape[d - lead] == 1 and out_shape[d] != 1):
+            st[d] = 0
+        else:
+            st[d] = strides[d - lead]
     return 0
 
 
-cdef inline void _walk_next(_Walk *w) noexcept nogil:
-    cdef int d = w.nd - 1
-    while d >= 0:
-        w.idx[d] += 1
-        w.p0 += w.st0[d]
-        w.p1 += w.st1[d]
-        if w.idx[d] < w.shape[d]:
-            return
-        w.p0 -= w.st0[d] * w.shape[d]
-        w.p1 -= w.st1[d] * w.shape[d]
-        w.idx[d] = 0
-        d -= 1
-
-
-cdef Array _emit_vv(Tape t, int code, tuple out_shape, int64_t n, Array a, Array b):
-    cdef int64_t k, sa, sb, i0
-    cdef _Walk w
-    cdef bint flat = (a.shape == out_shape and _is_contiguous(a.shape, a.strides)
-                      and b.shape == out_shape and _is_contiguous(b.shape, b.strides))
-    t.reserve(n)
-    i0 = t.n
-    if flat:
-        for k in range(n):
-            sa, sb = a.first + k, b.first + k
-            t.op[i0 + k] = <uint8_t>code
-            t.arg0[i0 + k] = <int32_t>sa
-            t.arg1[i0 + k] = <int32_t>sb
-            t.val[i0 + k] = rv_binary(code, t.val[sa], t.val[sb])
+cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array b, object cb):
+    """One elementwise group (ops.h, EW): code over out_shape with broadcast operands, each an
+    Array view (a, b) or a constant (ca, cb: a float or a float64 ndarray); b/cb unused for a
+    unary code. Its n values are computed here by the same C loop a replay runs."""
+    cdef int arity = rv_ew_arity(code)
+    cdef int64_t n = _prod(out_shape), nd0 = len(out_shape), nd = 0, d, ext, w, bi, i0
+    cdef int64_t shp[RV_EW_MAXD]
+    cdef int64_t st0[RV_EW_MAXD]
+    cdef int64_t st1[RV_EW_MAXD]
+    cdef int64_t q0[2]
+    cdef int64_t q1[2]
+    cdef int64_t *p
+    if nd0 > RV_EW_MAXD:
+        raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")
+    if n == 0:
+        return _fresh(t, t.n, out_shape)
+    _ew_operand(t, out_shape, a, ca, q0, st0)
+    if arity == 2:
+        _ew_operand(t, out_shape, b, cb, q1, st1)
     else:
-        _walk_init(&w, out_shape, a, b)
-        for k in range(n):
-            sa, sb = w.p0, w.p1
-            t.op[i0 + k] = <uint8_t>code
-            t.arg0[i0 + k] = <int32_t>sa
-            t.arg1[i0 + k] = <int32_t>sb
-            t.val[i0 + k] = rv_binary(code, t.val[sa], t.val[sb])
-            _walk_next(&w)
-    t.n = i0 + n
-    return _fresh(t, i0, out_shape)
-
-
-cdef Array _emit_vc(Tape t, int vcode, tuple out_shape, int64_t n, Array a, object cst, bint node_first):
-    """VC (node_first) or CV entries; a scalar constant takes one pool slot, an ndarray one each."""
-    cdef int base_code = vcode - 1 if node_first else vcode - 2
-    cdef bint flat = a.shape == out_shape and _is_contiguous(a.shape, a.strides)
-    cdef _Walk w
-    cdef int64_t ba = a.first, k, s, i0, ci, c0
-    if not flat:
-        _walk_init(&w, out_shape, a, None)
-    cdef double c = 0.0, v
-    cdef const double *pc = NULL
-    if isinstance(cst, float):
-        c = cst
-        ci = t.push_const(c) if n else 0
-        carr = None
-    else:
-        carr = np.asarray(np.broadcast_to(cst, out_shape), dtype=np.float64, order="C")
-        pc = _dptr(carr) if n else NULL
-        t.reserve_const(n)
-        c0 = t.n_cst
-        for k in range(n):
-            t.cst[c0 + k] = pc[k]
-        t.n_cst = c0 + n
+        for d in range(nd0):
+            st1[d] = 0
+    # Collapse: unit dimensions go, and a dimension merges into the one before it wherever every
+    # operand steps through both as through one (the output, C-contiguous, always does).
+    for d in range(nd0):
+        ext = out_shape[d]
+        if ext == 1:
+            continue
+        if nd > 0 and st0[nd - 1] == st0[d] * ext and st1[nd - 1] == st1[d] * ext:
+            shp[nd - 1] *= ext
+            st0[nd - 1], st1[nd - 1] = st0[d], st1[d]
+        else:
+            shp[nd], st0[nd], st1[nd] = ext, st0[d], st1[d]
+            nd += 1
+    if nd == 0:
+        nd, shp[0], st0[0], st1[0] = 1, 1, 0, 0
+    w = rv_ew_width(nd, arity)
     t.reserve(n)
+    bi = t.push_blk(w)
+    if bi + w > INT32_MAX:
+        raise OverflowError("revad: the tape's block table is full")
     i0 = t.n
-    for k in range(n):
-        if flat:
-            s = ba + k
-        else:
-            s = w.p0
-            _walk_next(&w)
-        if pc != NULL:
-            c = pc[k]
-            ci = c0 + k
-        if node_first:
-            v = rv_binary(base_code, t.val[s], c)
-            t.arg0[i0 + k] = <int32_t>s
-            t.arg1[i0 + k] = <int32_t>ci
-        else:
-            v = rv_binary(base_code, c, t.val[s])
-            t.arg0[i0 + k] = <int32_t>ci
-            t.arg1[i0 + k] = <int32_t>s
-        t.op[i0 + k] = <uint8_t>vcode
-        t.val[i0 + k] = v
+    p = t.blk + bi
+    p[0], p[1], p[2], p[3] = i0, n, code, nd
+    for d in range(nd):
+        p[4 + d] = shp[d]
+    p += 4 + nd
+    p[0], p[1] = q0[0], q0[1]
+    for d in range(nd):
+        p[2 + d] = st0[d]
+    if arity == 2:
+        p += 2 + nd
+        p[0], p[1] = q1[0], q1[1]
+        for d in range(nd):
+            p[2 + d] = st1[d]
+    memset(t.op + i0, RV_MMP, n - 1)
+    t.op[i0 + n - 1] = RV_EW
+    t.arg0[i0 + n - 1] = <int32_t>bi
+    t.arg1[i0 + n - 1] = -1
     t.n = i0 + n
+    rv_ew_forward(t.blk + bi, t.val, t.cst, t.cptr)
     return _fresh(t, i0, out_shape)
 
 
@@ -759,13 +733,47 @@ def _apply(int code, int arity, tuple args):
     return r
 
 
-cdef object _compare(object op, object x, object y):
-    """Comparisons give a bool ndarray from the values (no gradient)."""
-    try:
-        return op(np.asarray(_values(x)), np.asarray(_values(y)))
-    except ValueError:
-        raise ValueError(f"revad: operands could not be broadcast together with shapes "
-                         f"{np.shape(_values(x))} {np.shape(_values(y))}") from None
+_COMPARE_VALUES = {RV_LT: operator.lt, RV_LE: operator.le, RV_GT: operator.gt,
+                   RV_GE: operator.ge, RV_EQ: operator.eq, RV_NE: operator.ne}
+
+
+cdef object _compare(int code, object x, object y):
+    """A comparison: a bool ndarray from the values, with no gradient. While recording, it is
+    also recorded (an elementwise group of the table's comparison row), as a Var comparison is,
+    so that a replayed tape can check that it takes the branches the recording took."""
+    cx = None if type(x) is Array or type(x) is Var else _as_const(x)
+    cy = None if type(y) is Array or type(y) is Var else _as_const(y)
+    if cx is NotImplemented or cy is NotImplemented:
+        return NotImplemented
+    cdef Tape t = _open_tape(x, y)
+    cdef Array r
+    if t is None:
+        vx = np.asarray(_values(x)) if cx is None else cx
+        vy = np.asarray(_values(y)) if cy is None else cy
+        _broadcast(np.shape(vx), np.shape(vy))
+        return np.asarray(_COMPARE_VALUES[code](vx, vy))
+    cdef Array a = _as_view(x, t)
+    cdef Array b = _as_view(y, t)
+    r = _emit_ew(t, code, _broadcast(a.shape if a is not None else np.shape(cx),
+                                      b.shape if b is not None else np.shape(cy)), a, cx, b, cy)
+    return np.asarray(<double[:t.n]>t.val)[r.first:r.first + r.size].reshape(r.shape) != 0.0
+
+
+cdef Tape _open_tape(object x, object y):
+    """The tape a comparison of x and y is recorded on: their one open tape, this thread's
+    current one if neither is on a tape yet, or None (not recording, a finished tape, or two
+    tapes: the comparison still answers, from the values, as a Var comparison does)."""
+    if not _is_recording():
+        return None
+    cdef Tape t = None, ot
+    for o in (x, y):
+        ot = (<Array>o).tape if type(o) is Array else ((<Var>o).tape if type(o) is Var else None)
+        if ot is None:
+            continue
+        if ot.finished or (t is not None and ot is not t):
+            return None
+        t = ot
+    return t if t is not None else _current_tape()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1666,11 +1674,17 @@ _UFUNC_EXTRA = {
     "exp2": lambda x: _unop(RV_EXP, _binop(RV_MUL, x, _LN2)),
     "matmul": lambda x, y: _matmul(x, y),
     "logaddexp": lambda x, y: _logaddexp(x, y),
+    # Comparisons: bool arrays, recorded for replay (see _compare).
+    "less": lambda x, y: _compare(RV_LT, x, y),
+    "less_equal": lambda x, y: _compare(RV_LE, x, y),
+    "greater": lambda x, y: _compare(RV_GT, x, y),
+    "greater_equal": lambda x, y: _compare(RV_GE, x, y),
+    "equal": lambda x, y: _compare(RV_EQ, x, y),
+    "not_equal": lambda x, y: _compare(RV_NE, x, y),
 }
 # No gradient anywhere (or almost everywhere): their results are constants, as in autograd.
 _UFUNC_CONST = {"sign", "floor", "ceil", "rint", "trunc", "isnan", "isinf", "isfinite",
-                "signbit", "less", "less_equal", "greater", "greater_equal", "equal",
-                "not_equal", "logical_and", "logical_or", "logical_not", "logical_xor"}
+                "signbit", "logical_and", "logical_or", "logical_not", "logical_xor"}
 
 
 cdef object _logaddexp(object x, object y):

@@ -50,7 +50,9 @@ cdef extern from "ops.h" nogil:
         RV_DOTC
         RV_DOT
         RV_MM
+        RV_EW
         RV_MMP
+        RV_EW_MAXD
         RV_BLK_SUM
         RV_BLK_DOTC
         RV_BLK_DOT
@@ -70,6 +72,10 @@ cdef extern from "ops.h" nogil:
     double rv_binary(int op, double a, double b)
     double rv_block_forward(int op, const int64_t *p, const double *val, const double *const *cptr)
     void rv_mm_forward(const int64_t *p, double *val, const double *const *cptr)
+    int rv_ew_arity(int64_t op)
+    int64_t rv_ew_width(int64_t nd, int arity)
+    void rv_ew_forward(const int64_t *p, double *val, const double *cst, const double *const *cptr)
+    int64_t rv_group_end(const uint8_t *op, int64_t i)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, const int64_t *blk,
                         const double *const *cptr, double *adj, int64_t top)

@@ -231,7 +231,7 @@ cdef class Tape:
         The sweep runs without the GIL into a buffer of its own; `adj` is only read or written
         with the GIL held, so that backward() from several threads on one tape stays exact.
         """
-        cdef int64_t n = self.n, k, first, i = top
+        cdef int64_t n = self.n, k, first, i = rv_group_end(self.op, top)
         cdef double *buf = NULL
         cdef double[::1] g
         if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
@@ -249,7 +249,7 @@ cdef class Tape:
                                 self.cptr, buf, i)
             if i >= 0:  # a matrix product group for BLAS: NumPy takes it, with the GIL
                 _mm_backward_blas(self, buf, n, self.blk + self.arg0[i])
-                i -= 1
+                i = self.blk[self.arg0[i]] - 1  # below the group
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
         for grad, first in self.leaf_blocks:
@@ -384,6 +384,11 @@ def _enter_private():
     st.tape = private
     st.no_grad = 0
     return saved
+
+
+def _current_refs():
+    """Testing hook: the constant arrays this thread's current tape keeps alive."""
+    return list(_current_tape().refs)
 
 
 def _exit_private(saved):
@@ -1093,8 +1098,11 @@ def _leaf_grads(list leaves):
 def tape_info(Var y):
     """Size of the tape that recorded y: entries, constants, leaves and bytes held.
 
-    ``bytes_per_op`` counts the columns (op code, two operand slots, value), the constant pool
-    and the leaf table, over the entries in use; capacity slack is reported apart.
+    ``nbytes`` counts what the tape has written and holds: per entry its columns (op code, two
+    operand slots, value: 17 bytes), except the slots of a group (an array op) after its first,
+    whose operand columns stay untouched (9 bytes); the constant pool, the block table and the
+    leaf table. Capacity slack is reported apart, and so is ``constant_nbytes``: the constant
+    arrays the tape keeps alive (its copies, and read-only arrays it references).
 
     >>> import revad
     >>> x = revad.Var(1.5)
@@ -1107,13 +1115,17 @@ def tape_info(Var y):
         return {"n_ops": 0, "n_consts": 0, "n_leaves": 0, "nbytes": 0, "capacity_nbytes": 0,
                 "bytes_per_op": 0.0, "finished": False}
     per_entry = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double)
-    used = (t.n * per_entry + t.n_cst * sizeof(double) + t.n_blk * sizeof(int64_t)
-            + t.n_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
+    cdef int64_t k, grouped = 0
+    for k in range(t.n):
+        grouped += t.op[k] == RV_MMP
+    used = (t.n * per_entry - grouped * 2 * sizeof(int32_t) + t.n_cst * sizeof(double)
+            + t.n_blk * sizeof(int64_t) + t.n_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
     cap = (t.cap * per_entry + t.cap_cst * sizeof(double)
            + t.cap_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
     adj = t.n * sizeof(double) if t.has_adj else 0
     return {"n_ops": t.n, "n_consts": t.n_cst, "n_leaves": t.n_leaves, "nbytes": used,
             "capacity_nbytes": cap, "adjoint_nbytes": adj,
+            "constant_nbytes": sum(a.nbytes for a in t.refs if isinstance(a, np.ndarray)),
             "bytes_per_op": used / t.n if t.n else 0.0, "finished": bool(t.finished)}
 
 
@@ -1150,7 +1162,8 @@ cdef void _init_op_kinds():
     _op_kinds[RV_DOTC] = ("dot", "block")
     _op_kinds[RV_DOT] = ("dot", "block")
     _op_kinds[RV_MM] = ("matmul", "block")
-    _op_kinds[RV_MMP] = ("matmul", "block")
+    _op_kinds[RV_EW] = ("elementwise", "block")
+    _op_kinds[RV_MMP] = ("group", "block")
 
 
 _init_op_kinds()
@@ -1172,7 +1185,7 @@ def _tangent_sweep(Var y, list leaves, tangents):
     cdef int64_t top = 0, first
     cdef double *tng = NULL
     if t is not None:
-        top = y.slot
+        top = rv_group_end(t.op, y.slot)  # y may be one output of a group carried above it
         tng = <double *>calloc(top + 1, sizeof(double))
         if tng == NULL:
             raise MemoryError("revad: no memory for the tangents of the forward sweep")
@@ -1204,7 +1217,7 @@ def _tangent_sweep(Var y, list leaves, tangents):
             return r
         with nogil:
             rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, t.cptr, tng, top)
-        r = tng[top]
+        r = tng[y.slot]
     finally:
         free(tng)
     return r
@@ -1214,6 +1227,7 @@ def _graph_columns(Var y, vars=()):
     """The tape that recorded y, up to y's slot, as NumPy columns; None for a leaf.
 
     Keys: ``top`` (y's slot), ``op``, ``arg0``, ``arg1``, ``val`` (one entry per slot),
+    ``shown_op`` (the op each slot stands for: a group's slots show the group's op),
     ``cst`` (the constant pool), ``adj`` (None before backward), ``reached`` (True for the
     entries y depends on), ``leaf_slots``, ``slots`` (the slot of each Var of ``vars`` on this
     tape, or -1), and ``ops``: for each op code, ``(name, kind)``, kind being "leaf", "unary",
@@ -1248,6 +1262,18 @@ def _graph_columns(Var y, vars=()):
                         s = t.leaf_slot[k]
         slots.append(s)
     leaf_slots = [t.leaf_slot[k] for k in range(t.n_leaves) if t.leaf_slot[k] < n]
+    # The op each slot shows: a group's slots show the group's op (an elementwise group's row).
+    shown = np.asarray(<uint8_t[:n]>t.op).copy()
+    cdef uint8_t[::1] show = shown
+    cdef uint8_t c, cur = RV_MM
+    for i in range(rv_group_end(t.op, n - 1), -1, -1):
+        c = t.op[i]
+        if c == RV_EW:
+            cur = <uint8_t>t.blk[t.arg0[i] + 2]
+        elif c == RV_MM:
+            cur = RV_MM
+        if i < n and (c == RV_EW or c == RV_MM or c == RV_MMP):
+            show[i] = cur
     return {
         "top": y.slot,
         "op": np.asarray(<uint8_t[:n]>t.op).copy(),
@@ -1259,5 +1285,6 @@ def _graph_columns(Var y, vars=()):
         "reached": np.asarray(reach).astype(bool),
         "leaf_slots": np.array(leaf_slots, dtype=np.int32),
         "slots": slots,
+        "shown_op": shown,
         "ops": list(_op_kinds),
     }

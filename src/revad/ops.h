@@ -114,7 +114,8 @@ enum rv_op {
     RV_DOTC,
     RV_DOT,
     RV_MM,      /* a matrix product group: its last output slot (below) */
-    RV_MMP,     /* the group's other output slots: placeholders the sweeps pass over */
+    RV_EW,      /* an elementwise group (one array op): its last output slot (below) */
+    RV_MMP,     /* a group's other output slots: placeholders the sweeps pass over */
     RV_N_OPS
 };
 
@@ -247,6 +248,174 @@ static inline void rv_block_backward(int op, const int64_t *p, double g, const d
     }
 }
 
+/* An elementwise group: one array op, y = f(a) or f(a, b) with NumPy's broadcasting, on n
+ * consecutive output slots (C order). As in a matrix product group, only the LAST output slot
+ * carries the group (RV_EW) and the others are RV_MMP placeholders; the reverse sweep takes all
+ * n outputs there in one tight loop per line and then jumps below the group. So an array op
+ * costs 9 bytes per element (its value and a placeholder byte), and its backward reads no
+ * operand slots or op codes per element. The row's own formulas are the loop bodies.
+ *
+ * The shape is collapsed before recording (unit dimensions dropped, mergeable ones merged;
+ * nd >= 1). An operand is a base -- src -1: the tape's slots (val, adj, tng); -2: the constant
+ * pool cst; c >= 0: the constant array cptr[c] -- an offset, and one stride per dimension,
+ * counted in slots or doubles, 0 where the operand is broadcast.
+ *
+ *   EW  blk: out, n, op, nd, shape[nd], then per operand (1 or 2): src, off, stride[nd]
+ *
+ * A zero adjoint passes nothing on here either (0 * inf is not taken), so a group gives the
+ * scalar entries' gradients exactly. */
+#define RV_EW_MAXD 64
+/* A zero tangent passes nothing on (see rv_forward_tangent). */
+#define RV_TNG(t, d) ((t) == 0.0 ? 0.0 : (t) * (d))
+
+static inline int rv_ew_arity(int64_t op) { return op < RV_ADD ? 1 : 2; } /* unary rows come first */
+static inline int64_t rv_ew_width(int64_t nd, int arity) { return 4 + nd + arity * (2 + nd); }
+
+typedef struct {
+    int64_t out, n, op, nd, len, lines;
+    const int64_t *shape, *st[2];
+    int64_t off[2], s[2];   /* offsets; innermost strides */
+    int slots[2];           /* operand j is tape slots (it has adjoints and tangents) */
+    const double *v[2];     /* operand j's values */
+} rv_ew;
+
+static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, const double *cst,
+                              const double *const *cptr) {
+    e->out = p[0]; e->n = p[1]; e->op = p[2]; e->nd = p[3]; e->shape = p + 4;
+    const int arity = rv_ew_arity(e->op);
+    const int64_t *q = p + 4 + e->nd;
+    for (int j = 0; j < 2; ++j) {
+        if (j == arity) { /* unary: a second operand that is never read */
+            e->st[1] = e->st[0]; e->off[1] = 0; e->s[1] = 0; e->slots[1] = 0; e->v[1] = NULL;
+            break;
+        }
+        e->slots[j] = q[0] == -1;
+        e->v[j] = q[0] == -1 ? val : (q[0] == -2 ? cst : cptr[q[0]]);
+        e->off[j] = q[1];
+        e->st[j] = q + 2;
+        e->s[j] = q[2 + e->nd - 1];
+        q += 2 + e->nd;
+    }
+    e->len = e->shape[e->nd - 1];
+    e->lines = e->len ? e->n / e->len : 0;
+}
+
+/* Runs the body once per line of the innermost dimension, with yo the line's first output
+ * slot and oa, ob its operands' first offsets (an odometer over the outer dimensions). */
+#define RV_EW_FOR_LINES(e, ...) do { \
+    int64_t idx_[RV_EW_MAXD] = {0}, o0_ = (e)->off[0], o1_ = (e)->off[1]; \
+    for (int64_t line_ = 0; line_ < (e)->lines; ++line_) { \
+        const int64_t yo = (e)->out + line_ * (e)->len, oa = o0_, ob = o1_; \
+        (void)oa; (void)ob; \
+        __VA_ARGS__ \
+        for (int64_t d_ = (e)->nd - 2; d_ >= 0; --d_) { \
+            o0_ += (e)->st[0][d_]; o1_ += (e)->st[1][d_]; \
+            if (++idx_[d_] < (e)->shape[d_]) break; \
+            o0_ -= (e)->st[0][d_] * (e)->shape[d_]; o1_ -= (e)->st[1][d_] * (e)->shape[d_]; \
+            idx_[d_] = 0; \
+        } \
+    } } while (0)
+
+/* Forward values (recording, and what a replay re-evaluates). Unit strides get their own loop
+ * so that the compiler can vectorise the cheap rows. */
+#define RV_EWF_LOOP(IA, IB, expr) \
+    for (int64_t k = 0; k < len; ++k) { const double a = A[IA], b = B[IB]; (void)a; (void)b; Y[k] = (expr); }
+#define RV_EWF_LINES(expr) RV_EW_FOR_LINES(e, { \
+        double *Y = val + yo; const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
+        const int64_t len = e->len, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
+        if (sa == 1 && sb == 1) { RV_EWF_LOOP(k, k, expr) } \
+        else if (sa == 1 && sb == 0) { RV_EWF_LOOP(k, 0, expr) } \
+        else if (sa == 0 && sb == 1) { RV_EWF_LOOP(0, k, expr) } \
+        else { RV_EWF_LOOP(k * sa, k * sb, expr) } })
+#define RV_EWF_U(N, name, f, da, note) case RV_##N: RV_EWF_LINES(f); break;
+#define RV_EWF_B(N, name, f, da, db, note) case RV_##N: RV_EWF_LINES(f); break;
+#define RV_EWF_C(N, name, f) case RV_##N: RV_EWF_LINES((f) ? 1.0 : 0.0); break;
+static inline void rv_ew_forward(const int64_t *p, double *val, const double *cst,
+                                 const double *const *cptr) {
+    rv_ew ew, *e = &ew;
+    rv_ew_init(e, p, val, cst, cptr);
+    switch (e->op) {
+        REVAD_UNARY_OPS(RV_EWF_U)
+        REVAD_BINARY_OPS(RV_EWF_B)
+        REVAD_COMPARE_OPS(RV_EWF_C)
+        default: break;
+    }
+}
+
+/* Backward: the adjoint of each output, times the row's partials, into its operands' adjoints.
+ * UA/UB (literal 0 or 1) say which operands are slots; the dead half folds away. */
+#define RV_EWB_LOOP(IA, IB, UA, UB, da, db) \
+    for (int64_t k = 0; k < len; ++k) { \
+        const double g = G[k]; \
+        if (g == 0.0) continue; \
+        const double a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
+        if (UA) DA[IA] += g * (da); \
+        if (UB) DB[IB] += g * (db); \
+    }
+#define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, { \
+        const double *Y = val + yo, *G = adj + yo; \
+        const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
+        double *DA = adj + oa, *DB = adj + ob; \
+        const int64_t len = e->len, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
+        if (e->slots[0] && e->slots[1]) { \
+            if (sa == 1 && sb == 1) { RV_EWB_LOOP(k, k, 1, 1, da, db) } \
+            else { RV_EWB_LOOP(k * sa, k * sb, 1, 1, da, db) } \
+        } else if (e->slots[0]) { \
+            if (sa == 1 && sb == 0) { RV_EWB_LOOP(k, 0, 1, 0, da, db) } \
+            else if (sa == 1 && sb == 1) { RV_EWB_LOOP(k, k, 1, 0, da, db) } \
+            else { RV_EWB_LOOP(k * sa, k * sb, 1, 0, da, db) } \
+        } else { \
+            if (sa == 0 && sb == 1) { RV_EWB_LOOP(0, k, 0, 1, da, db) } \
+            else if (sa == 1 && sb == 1) { RV_EWB_LOOP(k, k, 0, 1, da, db) } \
+            else { RV_EWB_LOOP(k * sa, k * sb, 0, 1, da, db) } \
+        } })
+#define RV_EWB_U(N, name, f, da, note) case RV_##N: RV_EWB_LINES(da, 0.0); break;
+#define RV_EWB_B(N, name, f, da, db, note) case RV_##N: RV_EWB_LINES(da, db); break;
+static inline void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
+                                  const double *const *cptr, double *adj) {
+    rv_ew ew, *e = &ew;
+    rv_ew_init(e, p, val, cst, cptr);
+    switch (e->op) {
+        REVAD_UNARY_OPS(RV_EWB_U)
+        REVAD_BINARY_OPS(RV_EWB_B)
+        default: break; /* comparisons pass nothing down */
+    }
+}
+
+/* Tangents: the same partials the other way (one plain loop: forward mode is not the hot path). */
+#define RV_EWT_LINES(da, db) RV_EW_FOR_LINES(e, { \
+        const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
+        const double *TA = tng + oa, *TB = tng + ob; \
+        const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
+        for (int64_t k = 0; k < e->len; ++k) { \
+            const double a = A[k * sa], b = B[k * sb], y = val[yo + k]; (void)a; (void)b; (void)y; \
+            double t = 0.0; \
+            if (e->slots[0]) t += RV_TNG(TA[k * sa], (da)); \
+            if (e->slots[1]) t += RV_TNG(TB[k * sb], (db)); \
+            tng[yo + k] = t; \
+        } })
+#define RV_EWT_U(N, name, f, da, note) case RV_##N: RV_EWT_LINES(da, 0.0); break;
+#define RV_EWT_B(N, name, f, da, db, note) case RV_##N: RV_EWT_LINES(da, db); break;
+static inline void rv_ew_tangent(const int64_t *p, const double *val, const double *cst,
+                                 const double *const *cptr, double *tng) {
+    rv_ew ew, *e = &ew;
+    rv_ew_init(e, p, val, cst, cptr);
+    switch (e->op) {
+        REVAD_UNARY_OPS(RV_EWT_U)
+        REVAD_BINARY_OPS(RV_EWT_B)
+        default: /* comparisons: no derivative */
+            for (int64_t k = 0; k < e->n; ++k) tng[e->out + k] = 0.0;
+            break;
+    }
+}
+
+/* The last slot of the group that slot i belongs to (i itself if it is an ordinary entry): a
+ * sweep seeded at a group's output must start where the group is carried. */
+static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
+    while (op[i] == RV_MMP) ++i;
+    return i;
+}
+
 /* The reverse sweep over a tape's flat columns, from slot `top` down to 0.
  * adj[i] holds dOutput/dNode_i; an entry whose adjoint is zero has nothing to pass down.
  * Reads only plain arrays: it runs without the GIL. Argument slots are always below i. */
@@ -276,10 +445,19 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
                                   const double *val, const double *cst, const int64_t *blk,
                                   const double *const *cptr, double *adj, int64_t top) {
     for (int64_t i = top; i >= 0; --i) {
-        if (op[i] == RV_MM) { /* before the zero test: the group's other outputs may be nonzero */
+        /* Groups before the zero test: the group's other outputs may be nonzero. Done, the
+         * sweep jumps below the group (i = its first slot, then --i). */
+        if (op[i] == RV_EW) {
+            const int64_t *p = blk + arg0[i];
+            rv_ew_backward(p, val, cst, cptr, adj);
+            i = p[0];
+            continue;
+        }
+        if (op[i] == RV_MM) {
             const int64_t *p = blk + arg0[i];
             if (p[12]) return i;
             rv_mm_backward(p, val, cptr, adj);
+            i = p[0];
             continue;
         }
         const double g = adj[i];
@@ -303,7 +481,6 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
  * the leaves' tangents and zeroes the rest; constant operands have tangent zero. A zero tangent
  * passes nothing on, as a zero adjoint does in rv_backward: an input held still never turns an
  * infinite partial (sqrt at 0) into nan, and jvp along e_i equals the reverse sweep's dy/dx_i. */
-#define RV_TNG(t, d) ((t) == 0.0 ? 0.0 : (t) * (d))
 #define RV_TAN_U(N, name, f, da, note) \
     case RV_##N: { \
         const double a = val[arg0[i]]; (void)a; \
@@ -377,6 +554,7 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
                 tng[i] = rv_block_tangent(op[i], blk + arg0[i], val, cptr, tng);
                 break;
             case RV_MM: rv_mm_tangent(blk + arg0[i], val, cptr, tng); break;
+            case RV_EW: rv_ew_tangent(blk + arg0[i], val, cst, cptr, tng); break;
             case RV_MMP: break; /* set by the group's last slot, before anything reads it */
             default: tng[i] = 0.0; break; /* constants and comparisons carry no derivative */
         }
