@@ -1463,6 +1463,8 @@ cdef object _matmul(object x, object y):
     if len(sx) == 0 or len(sy) == 0:
         raise ValueError(f"revad: matmul: input operand does not have enough dimensions "
                          f"(shapes {sx} and {sy})")
+    if len(sx) > 2 or len(sy) > 2:
+        return _matmul_stack(x, y, sx, sy)
     return _dot(x, y)
 
 
@@ -1473,8 +1475,8 @@ cdef object _dot(object x, object y):
     if len(sx) == 0 or len(sy) == 0:
         return _binop(RV_MUL, x, y)
     if len(sx) > 2 or len(sy) > 2:
-        raise TypeError(f"revad: dot/matmul of arrays with more than 2 dimensions (shapes {sx} "
-                        f"and {sy}) is not supported yet")
+        raise TypeError(f"revad: numpy.dot of arrays with more than 2 dimensions (shapes {sx} "
+                        f"and {sy}) is not supported; matmul (@) and einsum are")
     if sx[-1] != sy[0]:
         raise ValueError(f"revad: shapes {sx} and {sy} not aligned: {sx[-1]} (dim {len(sx) - 1}) "
                          f"!= {sy[0]} (dim 0)")
@@ -1504,6 +1506,145 @@ cdef object _ravel_any(object o):
 
 cdef object _index_any(object o, tuple key):
     return o[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Stacks of matrices (matmul of more than 2 dimensions) and einsum, built on the 2-d products.
+
+cdef object _reshape_any(object o, tuple shape):
+    return _reshape(<Array>o, shape) if type(o) is Array else np.reshape(o, shape)
+
+
+cdef object _matmul_stack(object x, object y, tuple sx, tuple sy):
+    """NumPy's matmul of stacks: (..., m, n) @ (..., n, p), the leading dimensions broadcast
+    (a 1-d operand is a row or a column, as in NumPy); one matrix product per matrix."""
+    x0, y0 = sx, sy
+    if len(sx) == 1:
+        x, sx = _reshape_any(x, (1,) + sx), (1,) + sx
+    if len(sy) == 1:
+        y, sy = _reshape_any(y, sy + (1,)), sy + (1,)
+    if sx[-1] != sy[-2]:
+        raise ValueError(f"revad: matmul: shapes {x0} and {y0} do not align ({sx[-1]} != {sy[-2]})")
+    try:
+        batch = tuple(np.broadcast_shapes(sx[:-2], sy[:-2]))
+    except ValueError:
+        raise ValueError(f"revad: matmul: the stacks of shapes {x0} and {y0} do not broadcast") from None
+    m, p = sx[-2], sy[-1]
+    out_shape = batch + (m, p)
+    cdef Tape t = _tape_for((x, y))
+    if t is None:
+        r = _const_leaf(np.matmul(np.asarray(_values(x)), np.asarray(_values(y))))
+    else:
+        xs = _broadcast_to(_on(x, t), batch + sx[-2:]) if type(x) is Array else np.broadcast_to(x, batch + sx[-2:])
+        ys = _broadcast_to(_on(y, t), batch + sy[-2:]) if type(y) is Array else np.broadcast_to(y, batch + sy[-2:])
+        parts = [_as_array_on(_matmul2(xs[idx], ys[idx], t), t) for idx in np.ndindex(*batch)]
+        r = _stacked(t, parts, out_shape)
+    if len(x0) == 1:
+        out_shape = out_shape[:-2] + out_shape[-1:]
+    if len(y0) == 1:
+        out_shape = out_shape[:-1]
+    return _reshape(r, out_shape) if r.shape != out_shape else r
+
+
+cdef Array _as_array_on(object r, Tape t):
+    return r if type(r) is Array else _view(t, _var_slot(<Var>r, t), (), ())
+
+
+cdef Array _stacked(Tape t, list parts, tuple shape):
+    """parts (equal shapes) stacked: a view when they lie one after another on the tape, as
+    consecutive groups do, else a gather."""
+    if not parts:
+        return _fresh(t, t.n, shape)
+    cdef Array p0 = parts[0], p
+    cdef int64_t k, size = p0.size
+    for k in range(len(parts)):
+        p = parts[k]
+        if p.first != p0.first + k * size or not _is_contiguous(p.shape, p.strides):
+            return _reshape(_stack_like(parts, 0), shape)
+    return _view(t, p0.first, shape, _c_strides(shape))
+
+
+cdef object _einsum(str subscripts, tuple operands):
+    """numpy.einsum for one or two operands without '...': sums, transposes, products and
+    contractions, the contractions as matrix products."""
+    if "." in subscripts:
+        raise TypeError("revad: numpy.einsum with '...' is not supported on revad Arrays")
+    spec = subscripts.replace(" ", "")
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    if len(terms) != len(operands) or len(operands) not in (1, 2):
+        raise TypeError(f"revad: numpy.einsum of {len(operands)} operands for {subscripts!r} is not "
+                        "supported (one or two operands)")
+    if not arrow:  # implicit output: the letters used once, in alphabetical order
+        out = "".join(sorted([c for c in set(ins) if c.isalpha() and ins.count(c) == 1]))
+    ops = [_to_array(o) if type(o) is Var else _operand(o) for o in operands]
+    extent = {}
+    for term, o in zip(terms, ops):
+        shape = _shape_of(o)
+        if len(term) != len(shape) or len(set(term)) != len(term):
+            raise ValueError(f"revad: einsum: {term!r} does not index an operand of shape {shape} "
+                             "(one letter per dimension, none repeated)")
+        for c, n in zip(term, shape):
+            if extent.setdefault(c, n) != n and 1 not in (n, extent[c]):
+                raise ValueError(f"revad: einsum: letter {c!r} has extents {extent[c]} and {n}")
+            extent[c] = max(extent[c], n)
+    if len(set(out)) != len(out) or any([c not in extent for c in out]):
+        raise ValueError(f"revad: einsum: invalid output subscripts {out!r}")
+    # Letters in one operand only and not in the output are summed out first.
+    for j in range(len(ops)):
+        others = "".join(terms[:j] + terms[j + 1:]) + out
+        gone = tuple([d for d, c in enumerate(terms[j]) if c not in others])
+        if gone:
+            ops[j] = _sum_any(ops[j], gone)
+            terms[j] = "".join([c for c in terms[j] if c in others])
+    if len(ops) == 1:
+        return _transpose_any(ops[0], tuple([terms[0].index(c) for c in out]))
+    a, b = terms
+    batch = [c for c in out if c in a and c in b]
+    left = [c for c in out if c in a and c not in b]
+    right = [c for c in out if c in b and c not in a]
+    inner = [c for c in a if c in b and c not in out]
+    if not left and not right:  # a product summed over `inner`: no matrix to multiply
+        order = batch + inner
+        prod = _binop(RV_MUL, _aligned(ops[0], a, order), _aligned(ops[1], b, order))
+        r = _sum_any(prod, tuple(range(len(batch), len(order)))) if inner else prod
+        return _transpose_any(r, tuple([batch.index(c) for c in out]))
+    nb, nl, nr, nc = [_prod(tuple([extent[c] for c in g])) for g in (batch, left, right, inner)]
+    A = _reshape_any(_aligned(ops[0], a, batch + left + inner, extent), (nb, nl, nc))
+    B = _reshape_any(_aligned(ops[1], b, batch + inner + right, extent), (nb, nc, nr))
+    r = _reshape_any(_matmul_stack(A, B, (nb, nl, nc), (nb, nc, nr)),
+                     tuple([extent[c] for c in batch + left + right]))
+    return _transpose_any(r, tuple([(batch + left + right).index(c) for c in out]))
+
+
+cdef object _aligned(object o, str term, list order, dict extent=None):
+    """Operand o (indexed by term) transposed to the letters `order`; letters it lacks become
+    unit dimensions, broadcast to their extent when `extent` is given."""
+    o = _transpose_any(o, tuple([term.index(c) for c in order if c in term]))
+    shape = tuple(_shape_of(o))
+    full, k = [], 0
+    for c in order:
+        if c in term:
+            full.append(shape[k])
+            k += 1
+        else:
+            full.append(1)
+    o = _reshape_any(o, tuple(full))
+    if extent is not None:
+        want = tuple([extent[c] for c in order])
+        if tuple(full) != want:
+            o = _broadcast_to(o, want) if type(o) is Array else np.broadcast_to(o, want)
+    return o
+
+
+cdef object _transpose_any(object o, tuple axes):
+    if axes == tuple(range(len(axes))):
+        return o
+    return _transpose(<Array>o, axes) if type(o) is Array else np.transpose(o, axes)
+
+
+cdef object _sum_any(object o, tuple axes):
+    return _sum(o, axes, False) if type(o) is Array else np.sum(o, axis=axes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1785,6 +1926,14 @@ def _np_inner(a, b):
     return _dot(a, b)
 
 
+def _np_einsum(subscripts, *operands, out=None, optimize=False, **kw):
+    _no_out("einsum", out)
+    if kw or not isinstance(subscripts, str):
+        raise TypeError("revad: numpy.einsum is supported with a subscripts string and operands "
+                        "only (no dtype, order, casting or interleaved form)")
+    return _einsum(subscripts, operands)
+
+
 def _np_outer(a, b, out=None):
     _no_out("outer", out)
     return _outer(a, b)
@@ -1969,7 +2118,7 @@ _FUNCTIONS = {
     np.linalg.norm: _np_norm, np.shape: _np_shape, np.ndim: _np_ndim, np.size: _np_size,
     np.zeros_like: _np_like(0.0), np.ones_like: _np_like(1.0), np.empty_like: _np_like(0.0),
     np.full_like: _np_full_like, np.copy: _np_copy, np.trace: _np_trace, np.diag: _np_diag,
-    np.diagonal: _np_diag, np.isclose: _np_isclose,
+    np.diagonal: _np_diag, np.isclose: _np_isclose, np.einsum: _np_einsum,
 }
 
 
