@@ -115,3 +115,14 @@ def test_einsum_errors():
         np.einsum("bij,bjk->bik", a, np.ones((3, 5, 2)))
     with pytest.raises(TypeError, match="one or two operands"):
         np.einsum("i,i,i", a[0, 0], a[0, 0], a[0, 0])
+
+
+@pytest.mark.parametrize("axes, sa, sb", [
+    (2, (3, 4, 5), (4, 5, 3)), (1, (3, 4, 5), (5, 2)), (0, (3, 2), (2,)),
+    (([1, 2], [0, 1]), (3, 4, 5), (4, 5, 3)), (([0], [2]), (3, 4, 5), (4, 5, 3)),
+    ((1, 0), (3, 4, 5), (4, 5, 3))])
+def test_tensordot(axes, sa, sb):
+    a, b = RNG.normal(size=sa), RNG.normal(size=sb)
+    np.testing.assert_allclose(np.tensordot(revad.Array(a), b, axes).value, np.tensordot(a, b, axes),
+                               rtol=1e-13, atol=1e-14)
+    check(lambda a, b: np.tensordot(a, b, axes), a, b)

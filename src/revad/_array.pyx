@@ -1934,6 +1934,25 @@ def _np_einsum(subscripts, *operands, out=None, optimize=False, **kw):
     return _einsum(subscripts, operands)
 
 
+def _np_tensordot(a, b, axes=2):
+    na, nb = len(_shape_of(_operand(a))), len(_shape_of(_operand(b)))
+    if isinstance(axes, (int, np.integer)):
+        ax_a, ax_b = list(range(na - int(axes), na)), list(range(int(axes)))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
+    if len(ax_a) != len(ax_b) or na + nb > 52:
+        raise ValueError(f"revad: tensordot: axes {axes} do not pair up dimensions of the operands")
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    ta = list(letters[:na])
+    tb = list(letters[na:na + nb])
+    for i, j in zip(ax_a, ax_b):
+        tb[int(j) % nb] = ta[int(i) % na]
+    out = [c for c in ta if c not in tb] + [c for c in tb if c not in ta]
+    return _einsum("".join(ta) + "," + "".join(tb) + "->" + "".join(out), (a, b))
+
+
 def _np_outer(a, b, out=None):
     _no_out("outer", out)
     return _outer(a, b)
@@ -2119,6 +2138,7 @@ _FUNCTIONS = {
     np.zeros_like: _np_like(0.0), np.ones_like: _np_like(1.0), np.empty_like: _np_like(0.0),
     np.full_like: _np_full_like, np.copy: _np_copy, np.trace: _np_trace, np.diag: _np_diag,
     np.diagonal: _np_diag, np.isclose: _np_isclose, np.einsum: _np_einsum,
+    np.tensordot: _np_tensordot,
 }
 
 
