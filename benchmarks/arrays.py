@@ -260,6 +260,8 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
             print(f"  {name:<24} {t * 1e3:9.2f} ms   grad/numpy {t / t_np:7.2f}   {status}{extra}")
             records.append({"workload": w.name, "impl": name, "seconds": t, "numpy_seconds": t_np,
                             "ratio": t / t_np, "check": status})
+    if records:
+        records += tape_costs(1000 if quick else 1_000_000)
     return records, mismatches
 
 
@@ -273,16 +275,45 @@ def _shrink(name, rng):
     return _gmm_data(rng, 3, 4, 20)
 
 
+def _tape_growth(make, *build):
+    """Tape entries and bytes (columns, pool, block table and kept constants) that each step of
+    `build` adds, on a private tape, starting from the Array `make()`."""
+    import revad
+
+    def held(v):
+        info = revad.tape_info(v.reshape(-1)[0])
+        return info["n_ops"], info["nbytes"] + info["constant_nbytes"]
+    saved = revad._core._enter_private()
+    try:
+        x = make()
+        last, out = held(x), []
+        for step in build:
+            x = step(x)
+            now = held(x)
+            out.append((now[0] - last[0], now[1] - last[1]))
+            last = now
+    finally:
+        revad._core._exit_private(saved)
+    return out
+
+
 def entry_count_of_matvec(m=10_000, n=1_000):
     """Entries (and bytes) revad records for A @ w with constant A of shape (m, n)."""
     import revad
     A = np.random.default_rng(0).normal(size=(m, n))
-    saved = revad._core._enter_private()
-    try:
-        w = revad.Array(np.ones(n))
-        before = revad.tape_info(w[0])
-        y = A @ w
-        after = revad.tape_info(y[0])
-    finally:
-        revad._core._exit_private(saved)
-    return after["n_ops"] - before["n_ops"], after["nbytes"] - before["nbytes"]
+    return _tape_growth(lambda: revad.Array(np.ones(n)), lambda w: A @ w)[0]
+
+
+def tape_costs(n=1_000_000):
+    """Issue 3's memory figures: bytes per element of elementwise ops, entries of A @ w."""
+    import revad
+    c = np.arange(n, dtype=np.float64)
+    (_, b_exp), (_, b_num), (_, b_arr) = _tape_growth(
+        lambda: revad.Array(np.ones(n)), np.exp, lambda a: a * 2.0, lambda a: a * c)
+    entries, nbytes = entry_count_of_matvec()
+    print(f"\n== tape cost: elementwise op {b_exp / n:.2f} bytes/element (times a number "
+          f"{b_num / n:.2f}, times a writable ndarray {b_arr / n:.2f}); A @ w with A 10^4 x 10^3: "
+          f"{entries:,} slots in one group, {nbytes / 1e3:.0f} kB")
+    return [{"workload": "tape_cost", "impl": "revad", "bytes_per_element_unary": b_exp / n,
+             "bytes_per_element_scalar_const": b_num / n, "bytes_per_element_array_const": b_arr / n,
+             "matvec_slots": entries, "matvec_nbytes": nbytes, "check": "ok"}]
