@@ -10,7 +10,7 @@
 # Python per element.
 cimport cython
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
-from libc.string cimport memcmp, memset
+from libc.string cimport memcmp, memcpy, memset
 
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
@@ -171,7 +171,7 @@ cdef class Array:
         """
         if self.tape is None:
             return self._value.reshape(self.shape).copy()
-        return _gather_buf(self.tape.val, self.tape.n, self)
+        return _col_view(self.tape.val, self).copy()
 
     @property
     def is_leaf(self):
@@ -194,7 +194,7 @@ cdef class Array:
             return self._grad.reshape(self.shape).copy()
         if not self.tape.has_adj:
             return np.zeros(self.shape)
-        return _gather_buf(self.tape.adj, self.tape.n, self)
+        return _col_view(self.tape.adj, self).copy()
 
     @grad.setter
     def grad(self, new):
@@ -451,15 +451,12 @@ cdef int64_t _bind(Array a, Tape t) except -1:
     """Record leaf a on tape t (once: n LEAF entries in one loop) and return its first slot."""
     if a.bound == t.id:
         return a.first
-    cdef int64_t n = a.size, k, i0
+    cdef int64_t n = a.size, i0
     t.reserve(n)
     i0 = t.n
-    cdef const double *v = _dptr(a._value) if n else NULL
-    for k in range(n):
-        t.op[i0 + k] = RV_LEAF
-        t.arg0[i0 + k] = -1
-        t.arg1[i0 + k] = -1
-        t.val[i0 + k] = v[k]
+    if n:
+        _fill_entries(t, i0, n, RV_LEAF)
+        memcpy(t.val + i0, _dptr(a._value), n * sizeof(double))
     t.n = i0 + n
     t.leaf_blocks.append((a._grad, i0))
     a.bound = t.id
@@ -510,12 +507,29 @@ cdef Tape _tape_for(tuple operands):
     return t
 
 
-cdef object _gather_buf(double *buf, int64_t n, Array a):
-    """Values of a's elements from one of its tape's double columns (val or adj)."""
+cdef inline void _fill_entries(Tape t, int64_t i0, int64_t n, int code) noexcept:
+    """Entries i0 .. i0+n-1 get op `code` and no operand slots (-1: all bits set); values apart."""
+    memset(t.op + i0, code, <size_t>n)
+    memset(t.arg0 + i0, 0xFF, <size_t>n * sizeof(int32_t))
+    memset(t.arg1 + i0, 0xFF, <size_t>n * sizeof(int32_t))
+
+
+cdef object _col_view(double *col, Array a):
+    """a's elements in one of its tape's double columns (val or adj) as an ndarray VIEW (strides
+    in bytes; no slot map, no copy). Valid until the tape's columns next grow: copy or use it
+    before recording more."""
     if a.size == 0:
         return np.zeros(a.shape)
-    col = np.asarray(<double[:n]>buf)
-    return col[_slot_map(a.first, a.shape, a.strides)]
+    cdef int64_t lo = a.first, hi = a.first, n, st
+    cdef Py_ssize_t d
+    for d in range(len(a.shape)):
+        n, st = a.shape[d], a.strides[d]
+        if st < 0:
+            lo += (n - 1) * st
+        else:
+            hi += (n - 1) * st
+    return np.ndarray(a.shape, np.float64, <double[:hi - lo + 1]>(col + lo), (a.first - lo) * 8,
+                      tuple([8 * st for st in a.strides]))
 
 
 cdef object _values(object o):
