@@ -534,6 +534,14 @@ cdef object _col_view(double *col, Array a):
                       tuple([8 * st for st in a.strides]))
 
 
+cdef object _peek(Array a):
+    """a's values without a copy (a view of its tape's column, or of a leaf's values), to read at
+    once: before anything more is recorded."""
+    if a.tape is None:
+        return a._value.reshape(a.shape)
+    return _col_view(a.tape.val, a)
+
+
 cdef object _values(object o):
     """The values of an operand: ndarray for an Array, float for a Var, else as given."""
     if type(o) is Array:
@@ -1022,28 +1030,59 @@ cdef Array _moveaxis_last(Array a, int axis):
 # ---------------------------------------------------------------------------------------------
 # Reductions: block entries (SUM) and trees of elementwise entries.
 
-cdef Array _emit_sum(Tape t, object starts, int64_t stride, int64_t count):
-    """One SUM entry per element of starts (int64 ndarray: the first slot of each line)."""
-    starts = np.asarray(starts, dtype=np.int64, order="C")
-    cdef int64_t n = starts.size, k, i0, b
-    cdef const int64_t *ps = _iptr(starts) if n else NULL
+cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, int64_t stride,
+                     int64_t count):
+    """One SUM entry per element of out_shape: the sum of the `count` slots `stride` apart from
+    first + (the element's index . out_strides). The starts are stepped through in C order (an
+    odometer), not gathered into an int64 map first."""
+    cdef int nd = len(out_shape), d
+    if nd > 64:
+        raise ValueError("revad: arrays of more than 64 dimensions are not supported")
+    cdef int64_t n = _prod(out_shape), k, j, i0, b, start = first
+    cdef int64_t shp[64]
+    cdef int64_t st[64]
+    cdef int64_t idx[64]
+    for d in range(nd):
+        shp[d] = out_shape[d]
+        st[d] = out_strides[d]
+        idx[d] = 0
     t.reserve(n)
     b = t.push_blk(RV_BLK_SUM * n)
     if b + RV_BLK_SUM * n > INT32_MAX:
         raise OverflowError("revad: the tape's block table is full")
     cdef int64_t *p
+    cdef const double *x
+    cdef double acc
     i0 = t.n
+    if n:
+        _fill_entries(t, i0, n, RV_SUM)
     for k in range(n):
         p = t.blk + b + RV_BLK_SUM * k
-        p[0] = ps[k]
+        p[0] = start
         p[1] = stride
         p[2] = count
-        t.op[i0 + k] = RV_SUM
         t.arg0[i0 + k] = <int32_t>(b + RV_BLK_SUM * k)
-        t.arg1[i0 + k] = -1
-        t.val[i0 + k] = rv_block_forward(RV_SUM, p, t.val, t.cptr)
+        # the sum in rv_block_forward's order (a replay computes the same bits)
+        x = t.val + start
+        acc = 0.0
+        if stride == 1:
+            for j in range(count):
+                acc += x[j]
+        else:
+            for j in range(count):
+                acc += x[j * stride]
+        t.val[i0 + k] = acc
+        d = nd - 1
+        while d >= 0:
+            idx[d] += 1
+            start += st[d]
+            if idx[d] < shp[d]:
+                break
+            start -= st[d] * shp[d]
+            idx[d] = 0
+            d -= 1
     t.n = i0 + n
-    return _fresh(t, i0, starts.shape)
+    return _fresh(t, i0, out_shape)
 
 
 cdef tuple _collapse(tuple shape, tuple strides):
@@ -1071,8 +1110,7 @@ cdef object _sum(object x, object axis, bint keepdims):
     lines = _collapse(tuple(a.shape[d] for d in axes), tuple(a.strides[d] for d in axes))
     if len(lines) <= 1:
         count, stride = lines[0] if lines else (_prod(tuple(a.shape[d] for d in axes)), 1)
-        starts = _slot_map(a.first, out_shape, tuple(a.strides[d] for d in kept))
-        r = _emit_sum(a.tape, starts, stride, count)
+        r = _emit_sum(a.tape, a.first, out_shape, tuple(a.strides[d] for d in kept), stride, count)
     else:
         # Not one evenly spaced line: sum the innermost reduced axis first, then the rest.
         inner = axes[0]
@@ -1112,24 +1150,34 @@ cdef object _tree_reduce(object x, int code, object axis, bint keepdims, str nam
         return _const_leaf(fn(self.value, axis=axes, keepdims=keepdims))
     kept = [d for d in range(len(a.shape)) if d not in axes]
     out_shape = tuple(a.shape[d] for d in kept)
-    r = _transpose(a, tuple(kept) + axes)
-    r = _reshape(r, out_shape + (-1,)) if axes else _reshape(r, out_shape + (1,))
-    cdef int64_t L = r.shape[-1], h
+    # The reduced axis goes first (a view, for one axis): each level's pairs are then two blocks
+    # of lines, and an odd line out is appended to the level's fresh block as a view.
+    r = _transpose(a, axes + tuple(kept))
+    if len(axes) != 1:
+        r = _reshape(r, (-1,) + out_shape) if axes else _reshape(r, (1,) + out_shape)
+    cdef int64_t L = r.shape[0], h
     if L == 0:  # an empty product is 1
         r = _emit_gather(a.tape, np.full(out_shape, -1, np.int64), np.ones(out_shape))
     else:
         while L > 1:
             h = L // 2
-            paired = _binop(code, r[..., :h], r[..., h:2 * h])
-            if L % 2:
-                r = _concatenate([paired, r[..., 2 * h:]], -1)
-            else:
-                r = paired
-            L = r.shape[-1]
-        r = r[..., 0]
+            paired = _binop(code, r[:h], r[h:2 * h])
+            r = _append_line(a.tape, paired, r[2 * h, ...]) if L % 2 else paired
+            L = r.shape[0]
+        r = r[0, ...]
     if keepdims:
         r = _reshape(r, tuple(1 if d in axes else a.shape[d] for d in range(len(a.shape))))
     return r
+
+
+cdef Array _append_line(Tape t, Array block, Array line):
+    """block (lines along axis 0) with `line` appended: when block is the last thing recorded, in
+    C order, COPY entries of line's elements right after it make both one view; else joined."""
+    if block.first + block.size == t.n and _is_contiguous(block.shape, block.strides):
+        _emit_gather(t, _slot_map(line.first, line.shape, line.strides), None)
+        shape = (block.shape[0] + 1,) + block.shape[1:]
+        return _view(t, block.first, shape, _c_strides(shape))
+    return _concatenate([block, _expand_dims(line, 0)], 0)
 
 
 cdef object _cumsum(object x, object axis):
@@ -1179,7 +1227,7 @@ cdef object _logsumexp(object x, object axis, bint keepdims):
     if type(x) is not Array:
         x = _to_array(x)
     axes = _norm_axes(axis, len((<Array>x).shape))
-    v = (<Array>x).value
+    v = _peek(<Array>x)
     m = np.max(v, axis=axes, keepdims=True) if v.size else np.zeros([1] * v.ndim)
     m = np.where(np.isfinite(m), m, 0.0)
     r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
@@ -1470,9 +1518,7 @@ cdef object _matmul2(object x, object y, Tape t):
     # for it: a group references it instead.
     if _mm_groups and (m * p > 1 or (a is None and _watchable(x)) or (b is None and _watchable(y))):
         return _emit_mm(t, x, y, a, b)
-    xv = a.value if a is not None else x
-    yv = b.value if b is not None else y
-    values = np.dot(xv, yv)
+    values = np.dot(_peek(a) if a is not None else x, _peek(b) if b is not None else y)
     I = np.arange(m, dtype=np.int64)[:, None]
     J = np.arange(p, dtype=np.int64)[None, :]
     # Each row of x and column of y is one strided line of slots. A line that several outputs
