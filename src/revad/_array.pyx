@@ -1367,9 +1367,10 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
         _watched_product(ky, xv, False, False, out, False)
     else:
         np.matmul(xv, yv, out=out)
-    _fill_entries(t, i0, size, RV_MMP)
+    memset(t.op + i0, RV_MMP, <size_t>(size - 1))  # placeholders: their operand columns unused
     t.op[i0 + size - 1] = RV_MM
     t.arg0[i0 + size - 1] = <int32_t>bi
+    t.arg1[i0 + size - 1] = -1
     t.n = i0 + size
     return _fresh(t, i0, (m, q))
 
