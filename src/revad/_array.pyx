@@ -1230,6 +1230,7 @@ cdef object _logsumexp(object x, object axis, bint keepdims):
     v = _peek(<Array>x)
     m = np.max(v, axis=axes, keepdims=True) if v.size else np.zeros([1] * v.ndim)
     m = np.where(np.isfinite(m), m, 0.0)
+    m.setflags(write=False)  # ours alone: the tape may reference it rather than copy it
     r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
     if not keepdims:
         r = _squeeze(r, axes)
@@ -1478,12 +1479,13 @@ cdef object _watched_product(object w, object Z, bint left, bint transpose, obje
         nb = <size_t>((r1 - r0) * rb)
         with nogil:
             h = rv_fingerprint(base + r0 * rb, nb, <uint64_t>blk)
-        if verify and h != dig[blk]:
+        if not verify:
+            dig[blk] = h
+        elif h != dig[blk]:
             raise RuntimeError(
                 f"revad: a constant array used by this computation was modified after it was "
                 f"recorded (shape {w._rv_shape}, dtype float64); the gradient would be wrong. "
                 f"Copy it before modifying it, or record again")
-        dig[blk] = h
         blk += 1
         r0 = r1
     return out
