@@ -1051,8 +1051,6 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
     if b + RV_BLK_SUM * n > INT32_MAX:
         raise OverflowError("revad: the tape's block table is full")
     cdef int64_t *p
-    cdef const double *x
-    cdef double acc
     i0 = t.n
     if n:
         _fill_entries(t, i0, n, RV_SUM)
@@ -1062,16 +1060,6 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
         p[1] = stride
         p[2] = count
         t.arg0[i0 + k] = <int32_t>(b + RV_BLK_SUM * k)
-        # the sum in rv_block_forward's order (a replay computes the same bits)
-        x = t.val + start
-        acc = 0.0
-        if stride == 1:
-            for j in range(count):
-                acc += x[j]
-        else:
-            for j in range(count):
-                acc += x[j * stride]
-        t.val[i0 + k] = acc
         d = nd - 1
         while d >= 0:
             idx[d] += 1
@@ -1081,8 +1069,39 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
             start -= st[d] * shp[d]
             idx[d] = 0
             d -= 1
+    _line_sums(t.val, t.blk + b, n, stride, count, t.val + i0)
     t.n = i0 + n
     return _fresh(t, i0, out_shape)
+
+
+cdef void _line_sums(const double *val, const int64_t *p, int64_t n, int64_t stride,
+                     int64_t count, double *out) noexcept nogil:
+    """out[k] = the sum of line k (SUM parameters p[3k]), each in rv_block_forward's order (a
+    replay computes the same bits), four lines at a time: four independent chains of adds."""
+    cdef int64_t k = 0, j
+    cdef const double *x0
+    cdef const double *x1
+    cdef const double *x2
+    cdef const double *x3
+    cdef double a0, a1, a2, a3
+    while k + 4 <= n:
+        x0, x1 = val + p[RV_BLK_SUM * k], val + p[RV_BLK_SUM * (k + 1)]
+        x2, x3 = val + p[RV_BLK_SUM * (k + 2)], val + p[RV_BLK_SUM * (k + 3)]
+        a0 = a1 = a2 = a3 = 0.0
+        for j in range(count):
+            a0 += x0[j * stride]
+            a1 += x1[j * stride]
+            a2 += x2[j * stride]
+            a3 += x3[j * stride]
+        out[k], out[k + 1], out[k + 2], out[k + 3] = a0, a1, a2, a3
+        k += 4
+    while k < n:
+        x0 = val + p[RV_BLK_SUM * k]
+        a0 = 0.0
+        for j in range(count):
+            a0 += x0[j * stride]
+        out[k] = a0
+        k += 1
 
 
 cdef tuple _collapse(tuple shape, tuple strides):
@@ -1381,12 +1400,16 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
 # it. A large writable one (1 MiB or more: a data matrix, read by every training step) is
 # referenced too -- a copy, or a comparison with an earlier copy, would read it a second time in
 # the forward pass -- and fingerprinted instead: the forward product multiplies it block of rows
-# by block of rows (about 1 MiB each) and hashes each block while it is in cache; each backward
+# by block of rows (about 2 MiB each) and hashes each block while it is in cache; each backward
 # product does the same and adds its result to the adjoints only if every block is unchanged. A
 # changed one raises (as PyTorch does for a tensor modified in place after it was saved for
-# backward). Blocks of 1 MiB measured faster than 0.25, 0.5, 2 or 4 MiB (10^4 x 10^3 logreg).
+# backward). Block size, measured on the 10^4 x 10^3 logreg and the MLP's 256 x 784 data (2
+# cores, one busy elsewhere): 1 MiB splits the MLP's 1.6 MB matrix in two and doubles its BLAS
+# calls (twice as slow on BLAS's threads); from 4 MiB up OpenBLAS threads each block's gemv,
+# which lost 5-10x while the other core was busy; one block of all 80 MB is hashed from memory,
+# not cache (+40%).
 cdef int64_t _WATCH_MIN_BYTES = 1 << 20
-cdef int64_t _WATCH_BLOCK_BYTES = 1 << 20
+cdef int64_t _WATCH_BLOCK_BYTES = 1 << 21
 
 
 class _Watched(np.ndarray):
