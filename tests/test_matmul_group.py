@@ -353,3 +353,24 @@ def test_a_graph_through_block_entries_draws():
     Y = np.ones((2, 3)) @ W
     dot = revad.to_dot(Y[1, 1] * Y[0, 0])  # the group's last slot and a placeholder
     assert dot.count("matmul") == 2
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_many_small_blocks_on_threads(name):
+    # Blocks of 16 KiB: 80 blocks of a 400 x 400 constant, shared out to 4 threads (the other
+    # operand is thin: at most 16 wide). A change in a block that the last thread takes is seen.
+    product, wshape, expected = PRODUCTS[name]
+    old = _array._matmul_config(watch_block=1 << 14, watch_threads=4)
+    try:
+        C, W0 = big(), RNG.normal(size=wshape)
+        value, g = revad.value_and_grad(lambda w: np.sum(product(C, w)))(W0)
+        assert value == pytest.approx(float(np.sum(product(C, W0))), rel=1e-12)
+        np.testing.assert_allclose(g, expected(C, W0), rtol=1e-12, atol=1e-12)
+        for row in (0, 7 * 5 + 3, 399):  # blocks 0, 7 (thread 3) and the last
+            w = revad.Array(W0)
+            y = np.sum(product(C, w) ** 2)
+            C[row, 11] += 1.0
+            with pytest.raises(RuntimeError, match=MODIFIED):
+                y.backward()
+    finally:
+        _array._matmul_config(*old)

@@ -24,6 +24,8 @@ from revad._core cimport (
     _var_slot, rv_binary, rv_block_forward, rv_ew_arity, rv_ew_forward, rv_ew_width, rv_unary)
 
 import operator
+import os
+import threading
 
 import numpy as np
 
@@ -1319,16 +1321,19 @@ cdef bint _mm_groups = True
 cdef int64_t _mm_blas_work = 4096
 
 
-def _matmul_config(groups=None, blas_work=None, watch_block=None):
-    """Testing hook: (groups, blas_work, watch_block) as they were; sets those given."""
-    global _mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES
-    old = (_mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES)
+def _matmul_config(groups=None, blas_work=None, watch_block=None, watch_threads=None):
+    """Testing hook: (groups, blas_work, watch_block, watch_threads) as they were; sets those
+    given."""
+    global _mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_THREADS
+    old = (_mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_THREADS)
     if groups is not None:
         _mm_groups = groups
     if blas_work is not None:
         _mm_blas_work = blas_work
     if watch_block is not None:
         _WATCH_BLOCK_BYTES = watch_block
+    if watch_threads is not None:
+        _WATCH_THREADS = watch_threads
     return old
 
 
@@ -1462,56 +1467,114 @@ cdef object _watched_product(object w, object Z, bint left, bint transpose, obje
     rows of w's memory by block: each block is multiplied, then hashed (seeded with its index)
     while it is in cache. verify: compare each hash with the recorded one (raise on a mismatch);
     else record it. Z None: only hash (check or record)."""
+    cdef _Blocks run = _Blocks.__new__(_Blocks)
     M = w._rv_m
-    cdef bint te = w._rv_trans != transpose          # op(w) is M.T
-    cdef bint direct = left != te                    # blocks of M rows split the output
-    cdef int64_t rows = w._rv_rows, nrows = M.shape[0], rb = M.strides[0], r0, r1, blk = 0
-    cdef uint64_t[::1] dig = w._rv_digests
-    cdef const char *base = <const char *>_dptr(M)
-    cdef uint64_t h
-    cdef size_t nb
+    run.M, run.Z, run.digests, run.verify = M, Z, w._rv_digests, verify
+    run.left = left
+    run.te = w._rv_trans != transpose           # op(w) is M.T
+    run.direct = left != run.te                 # blocks of M rows split the output
+    run.rows, run.nrows, run.rb = w._rv_rows, M.shape[0], M.strides[0]
+    run.base = <const char *>_dptr(M)
+    run.bad = []
+    cdef int64_t nblk = -(-run.nrows // run.rows), k, nthreads = 1
     if Z is not None and out is None:
         if left:
-            oshape = (M.shape[1] if te else nrows, Z.shape[1])
+            oshape = (M.shape[1] if run.te else run.nrows, Z.shape[1])
         else:
-            oshape = (Z.shape[0], nrows if te else M.shape[1])
-        out = np.empty(oshape) if direct or nrows > rows else None
-    part = None
-    r0 = 0
-    while r0 < nrows:
-        r1 = min(nrows, r0 + rows)
-        if Z is not None:
-            Mb = M[r0:r1]
-            if direct:
-                if left:
-                    np.matmul(Mb, Z, out=out[r0:r1])
-                else:
-                    np.matmul(Z, Mb.T, out=out[:, r0:r1])
-            else:
-                X1, X2 = (Mb.T, Z[r0:r1]) if left else (Z[:, r0:r1], Mb)
-                if out is None:
-                    out = np.matmul(X1, X2)
-                elif r0 == 0:
-                    np.matmul(X1, X2, out=out)
-                else:
-                    if part is None:
-                        part = np.empty_like(out)
-                    np.matmul(X1, X2, out=part)
-                    out += part
-        # Hashed after the product: BLAS (on all its threads) has brought the block into cache.
-        nb = <size_t>((r1 - r0) * rb)
-        with nogil:
-            h = rv_fingerprint(base + r0 * rb, nb, <uint64_t>blk)
-        if not verify:
-            dig[blk] = h
-        elif h != dig[blk]:
-            raise RuntimeError(
-                f"revad: a constant array used by this computation was modified after it was "
-                f"recorded (shape {w._rv_shape}, dtype float64); the gradient would be wrong. "
-                f"Copy it before modifying it, or record again")
-        blk += 1
-        r0 = r1
+            oshape = (Z.shape[0], run.nrows if run.te else M.shape[1])
+        out = np.empty(oshape)
+    run.out = out
+    # A product with a thin Z (a matrix-vector product, say) streams w from memory doing little
+    # arithmetic: one core's bandwidth is then the limit, and BLAS on a 2 MiB block stays on one
+    # thread. Blocks are then shared out to threads (each multiplies and hashes its blocks).
+    if Z is not None and (Z.shape[1] if left else Z.shape[0]) <= _WATCH_THIN:
+        nthreads = max(1, min(_WATCH_THREADS, nblk // 2))
+    if nthreads == 1:
+        run.work(0, 1, out)
+    else:
+        parts = [out] + [None if run.direct else np.empty_like(out) for k in range(nthreads - 1)]
+        threads = [threading.Thread(target=run.work, args=(k, nthreads, parts[k]))
+                   for k in range(1, nthreads)]
+        for th in threads:
+            th.start()
+        try:
+            run.work(0, nthreads, out)
+        finally:
+            for th in threads:
+                th.join()
+        if not run.direct:
+            for k in range(1, nthreads):
+                out += parts[k]
+    if run.bad:
+        if isinstance(run.bad[0], BaseException):
+            raise run.bad[0]
+        raise RuntimeError(
+            f"revad: a constant array used by this computation was modified after it was "
+            f"recorded (shape {w._rv_shape}, dtype float64); the gradient would be wrong. "
+            f"Copy it before modifying it, or record again")
     return out
+
+
+cdef int64_t _WATCH_THIN = 16
+cdef int64_t _WATCH_THREADS = min(4, os.cpu_count() or 1)
+
+
+@cython.final
+cdef class _Blocks:
+    """One fingerprinted product (see _watched_product): the blocks of M that work() takes."""
+    cdef object M, Z, out, digests
+    cdef list bad                  # mismatched blocks, or an exception from a thread
+    cdef bint left, te, direct, verify
+    cdef int64_t rows, nrows, rb
+    cdef const char *base
+
+    def work(self, int64_t first, int64_t step, acc):
+        """Blocks first, first + step, ...: multiplied (into out, or summed into acc), hashed."""
+        cdef int64_t blk = first, r0, r1
+        cdef uint64_t[::1] dig = self.digests
+        cdef uint64_t h
+        cdef size_t nb
+        cdef bint fresh = True
+        M, Z, out = self.M, self.Z, self.out
+        part = None
+        try:
+            while blk * self.rows < self.nrows:
+                r0 = blk * self.rows
+                r1 = min(self.nrows, r0 + self.rows)
+                if Z is not None:
+                    # np.dot, not np.matmul: two threads' matmul calls ran one at a time (measured)
+                    Mb = M[r0:r1]
+                    if self.direct:
+                        res = out[r0:r1] if self.left else out[:, r0:r1]
+                        X1, X2 = (Mb, Z) if self.left else (Z, Mb.T)
+                        if res.flags.c_contiguous:
+                            np.dot(X1, X2, out=res)
+                        else:
+                            res[...] = np.dot(X1, X2)
+                    else:
+                        X1, X2 = (Mb.T, Z[r0:r1]) if self.left else (Z[:, r0:r1], Mb)
+                        if fresh:
+                            np.dot(X1, X2, out=acc)
+                            fresh = False
+                        else:
+                            if part is None:
+                                part = np.empty_like(acc)
+                            np.dot(X1, X2, out=part)
+                            acc += part
+                # Hashed after the product: BLAS has just brought the block into cache.
+                nb = <size_t>((r1 - r0) * self.rb)
+                with nogil:
+                    h = rv_fingerprint(self.base + r0 * self.rb, nb, <uint64_t>blk)
+                if not self.verify:
+                    dig[blk] = h
+                elif h != dig[blk]:
+                    self.bad.append(blk)
+                    return
+                blk += step
+            if fresh and not self.direct and Z is not None:
+                acc[...] = 0.0  # this thread had no block
+        except BaseException as e:
+            self.bad.append(e)
 
 
 def _check_constants(Var y):
