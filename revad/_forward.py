@@ -7,6 +7,7 @@ to the output.
 import numpy as np
 
 from revad import _core
+from revad._array import _check_constants
 from revad._core import Var
 from revad._functional import _COMPLEX, _box, _check_private, _scalar_output
 
@@ -108,6 +109,7 @@ def jvp(f, primals, tangents):
             return out, 0.0
         if not out.is_leaf:
             _check_private(out)
+            _check_constants(out)  # the tangent sweep reads large constants unchecked
         return out.value, _core._tangent_sweep(out, leaves, flat)
     finally:
         _core._exit_private(saved)

@@ -143,6 +143,23 @@ def test_reduction_methods_and_0d(red):
     check(lambda a: getattr(np, red)(a), RNG.uniform(0.5, 2, size=()))
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_sum_over_an_axis_adds_each_line_in_order(axis):
+    # What a replay of the tape computes (ops.h, SUM): 0.0 + x0 + x1 + ... left to right, bit for
+    # bit, for every output (lines summed four at a time when recorded, and the rest one by one).
+    x = RNG.normal(size=(7, 13, 5)) * 10.0 ** RNG.integers(-8, 8, size=(7, 13, 5))
+    a = revad.Array(x)
+    got = np.sum(a[::-1] * 1.0, axis=axis).value
+    lines = np.moveaxis(x[::-1], axis, -1)
+    expected = np.zeros(lines.shape[:-1])
+    for idx in np.ndindex(*expected.shape):
+        acc = 0.0
+        for v in lines[idx]:
+            acc += float(v)
+        expected[idx] = acc
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_sum_of_empty_and_errors():
     check(lambda a: np.sum(a, axis=0), np.zeros((0, 3)))
     check(lambda a: np.prod(a, axis=1), np.zeros((2, 0)))

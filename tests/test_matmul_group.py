@@ -148,69 +148,204 @@ def test_under_no_grad_and_shape_errors():
         np.ones((4, 2)) @ W
 
 
-def test_a_large_constant_reused_across_calls_is_still_a_snapshot():
-    # Large writable matrices are snapshotted once and the snapshot reused while their bytes are
-    # unchanged; any change, even of one element, between calls or after recording, is seen.
-    import gc
-    A = RNG.normal(size=(400, 400))  # 1.25 MB: above the snapshot threshold
+# -- large writable constants: referenced, fingerprinted, checked ------------------------------
+# A constant of 1 MiB or more is not copied: the tape references it and records a fingerprint of
+# its bytes; the backward products check it and raise if it changed after it was recorded.
+
+MODIFIED = r"modified after it was recorded \(shape \(400, 400\), dtype float64\)"
+
+
+def big(shape=(400, 400)):  # 400 x 400 doubles: 1.25 MB, above the 1 MiB threshold
+    return RNG.normal(size=shape)
+
+
+PRODUCTS = {  # name: (product of a constant C with an Array w, shape of w, expected gradient)
+    "C @ W": (lambda C, w: C @ w, (400, 3), lambda C, W: C.T @ np.ones((400, 3))),
+    "W @ C": (lambda C, w: w @ C, (3, 400), lambda C, W: np.ones((3, 400)) @ C.T),
+    "dot(C, v)": (lambda C, w: np.dot(C, w), (400,), lambda C, v: C.T @ np.ones(400)),
+    "dot(v, C)": (lambda C, w: np.dot(w, C), (400,), lambda C, v: C @ np.ones(400)),
+    "C.T @ W": (lambda C, w: C.T @ w, (400, 3), lambda C, W: C @ np.ones((400, 3))),
+    "W @ C.T": (lambda C, w: w @ C.T, (3, 400), lambda C, W: np.ones((3, 400)) @ C),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_a_large_constant_is_referenced_and_gives_the_same_gradient(name):
+    product, wshape, expected = PRODUCTS[name]
+    C, W0 = big(), RNG.normal(size=wshape)
+    f = revad.value_and_grad(lambda w: np.sum(product(C, w)))
+    for _ in range(2):  # recorded afresh each call: a change between calls is no error
+        value, g = f(W0)
+        assert value == pytest.approx(float(np.sum(product(C, W0))), rel=1e-12)
+        np.testing.assert_allclose(g, expected(C, W0), rtol=1e-12, atol=1e-12)
+        C[17, 5] += 1.0
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_changing_a_large_constant_after_recording_raises(name):
+    product, wshape, _ = PRODUCTS[name]
+    C, W0 = big(), RNG.normal(size=wshape)
+
+    def f(w):
+        y = np.sum(product(C, w) ** 2)
+        C[123, 45] += 1.0  # after it was used: the gradient would need the old value
+        return y
+
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        revad.value_and_grad(f)(W0)
+
+    # The same with an explicit Array and backward().
+    w = revad.Array(W0)
+    y = np.sum(product(C, w) ** 2)
+    C[399, 399] *= -1.0
+    with pytest.raises(RuntimeError, match="Copy it before modifying it, or record again"):
+        y.backward()
+    assert not w.grad.any()  # nothing was added
+    C[399, 399] *= -1.0       # the same bytes again: the gradient is the right one
+    y.backward()
+    ref = revad.grad(lambda v: np.sum(product(C, v) ** 2))(W0)
+    np.testing.assert_allclose(w.grad, ref, rtol=1e-12)
+
+
+def test_a_sign_flip_of_two_elements_is_seen():
+    C = big()
     W0 = RNG.normal(size=(400, 2))
-
-    def f(W):
-        return np.sum((A @ W) ** 2)
-
-    def expected():
-        return 2 * A.T @ (A @ W0)
-
-    g1 = revad.grad(f)(W0)
-    np.testing.assert_allclose(g1, expected(), rtol=1e-10)
-    snap = _array._snapshots[id(A)][1]
-    np.testing.assert_array_equal(revad.grad(f)(W0), g1)
-    assert _array._snapshots[id(A)][1] is snap  # reused
-    A[123, 45] += 1.0
-    np.testing.assert_allclose(revad.grad(f)(W0), expected(), rtol=1e-10)
-    assert _array._snapshots[id(A)][1] is not snap and snap[123, 45] != A[123, 45]
-
-    A0 = A.copy()
-
-    def h(W):
-        y = A @ W
-        A[7, 7] = 1e6          # after recording, in place: the tape's snapshot is unchanged
-        A[:] = A0
-        A[:] *= 3.0
-        return np.sum(y * y)
-
-    np.testing.assert_allclose(revad.grad(h)(W0), 2 * A0.T @ (A0 @ W0), rtol=1e-10)
-    A[:] = A0
-    np.testing.assert_allclose(revad.grad(h)(W0), 2 * A0.T @ (A0 @ W0), rtol=1e-10)
-
-    # The snapshot goes with its matrix.
-    n = len(_array._snapshots)
-    del A, A0
-    gc.collect()
-    assert len(_array._snapshots) == n - 1
+    for (i, j), (k, l) in [((0, 0), (0, 1)), ((5, 7), (5, 9)), ((3, 3), (390, 1)), ((0, 0), (399, 399))]:
+        w = revad.Array(W0)
+        y = np.sum(np.tanh(C @ w))
+        C[i, j], C[k, l] = -C[i, j], -C[k, l]
+        with pytest.raises(RuntimeError, match=MODIFIED):
+            y.backward()
+        C[i, j], C[k, l] = -C[i, j], -C[k, l]
+        y.backward()  # restored: no error
+        np.testing.assert_allclose(w.grad, C.T @ (1 - np.tanh(C @ W0) ** 2), rtol=1e-12)
 
 
-def test_a_snapshot_is_not_shared_with_another_matrix_of_the_same_id():
-    W0 = RNG.normal(size=(300, 1))
-    for k in range(3):  # fresh matrices, likely at recycled ids
-        A = np.full((600, 300), float(k))
-        g = revad.grad(lambda W: np.sum(A @ W))(W0)
-        np.testing.assert_allclose(g, np.full((300, 1), 600.0 * k))
-        del A
+def test_the_fingerprint_sees_small_changes_anywhere():
+    # The hash itself: sign flips of two elements, swaps, one flipped bit, at many positions
+    # (in one stripe, in one scramble block, far apart), on random data and on zeros.
+    fp = _array._fingerprint
+    rng = np.random.default_rng(5)
+    for data in (rng.normal(size=5000), np.zeros(5000), np.ones(5000)):
+        assert fp(data.copy()) == fp(data) and fp(data, seed=1) != fp(data)
+        seen = set()
+        for _ in range(300):
+            i, j = rng.choice(data.size, 2, replace=False)
+            for change in ("flip2", "swap", "bit", "ulp"):
+                base = data.copy()
+                if change == "flip2":  # of two nonzero elements
+                    base[i], base[j] = data[i] or 1.0, data[j] or 2.0
+                    d = base.copy()
+                    d[i], d[j] = -base[i], -base[j]
+                elif change == "swap":  # of two different elements
+                    base[j] = data[i] + 1.0
+                    d = base.copy()
+                    d[i], d[j] = base[j], base[i]
+                elif change == "bit":
+                    d = base.copy()
+                    d.view(np.uint64)[i] ^= np.uint64(1) << np.uint64(rng.integers(64))
+                else:
+                    d = base.copy()
+                    d[i] = np.nextafter(d[i], np.inf)
+                h0 = fp(base)
+                h = fp(d)
+                assert h != h0, (change, i, j)
+                seen.add(h)
+        assert len(seen) > 1000  # and different changes give different fingerprints
+    # Lengths that are not whole stripes (the tail), and every byte counts.
+    b = rng.integers(0, 256, size=200, dtype=np.uint8)
+    hs = {fp(b[:n]) for n in range(200)}
+    assert len(hs) == 200
 
 
 def test_a_change_in_a_late_block_of_a_large_constant_is_seen():
-    # The snapshot check of a constant left operand runs block of rows by block of rows along
-    # with the product; a difference in the last block must still make a new snapshot.
+    # The fingerprint is taken block of rows by block of rows along with the product; a change in
+    # the last block, the first or one in the middle must be seen.
     A = RNG.normal(size=(3000, 200))  # 4.8 MB: three blocks
     W0 = RNG.normal(size=(200, 3))
-    f = revad.value_and_grad(lambda W: np.sum(np.tanh(A @ W)))
-    for row in (2999, 0, 1500, None):
-        if row is not None:
-            A[row, 17] *= -2.0
-        value, g = f(W0)
-        assert value == pytest.approx(np.sum(np.tanh(A @ W0)), rel=1e-12)
-        np.testing.assert_allclose(g, A.T @ (1 - np.tanh(A @ W0) ** 2), rtol=1e-10)
+    for row in (2999, 0, 1500):
+        w = revad.Array(W0)
+        y = np.sum(np.tanh(A @ w))
+        A[row, 17] *= -2.0
+        with pytest.raises(RuntimeError, match=r"\(3000, 200\)"):
+            y.backward()
+    value, g = revad.value_and_grad(lambda W: np.sum(np.tanh(A @ W)))(W0)
+    assert value == pytest.approx(np.sum(np.tanh(A @ W0)), rel=1e-12)
+    # (summed block by block: rounding differs from one product's by about 1e-16 of the terms)
+    np.testing.assert_allclose(g, A.T @ (1 - np.tanh(A @ W0) ** 2), rtol=1e-10, atol=1e-12)
+
+
+def test_changing_a_copy_or_another_array_is_no_error():
+    C = big()
+    other = big()
+    W0 = RNG.normal(size=(400, 2))
+
+    def f(W):
+        c = C.copy()
+        y = np.sum((c @ W) ** 2) + np.sum((C @ W) * 2.0)
+        c[:] = 0.0      # a copy the tape holds separately: the tape fingerprinted this copy,
+        c[:] = C        # so it must hold the same bytes again by backward
+        other[:] = 0.0  # unrelated
+        C[0, 0] = C[0, 0]  # written, but the same bytes
+        return y
+
+    g = revad.grad(f)(W0)
+    np.testing.assert_allclose(g, 2 * C.T @ (C @ W0) + 2.0 * C.T @ np.ones((400, 2)), rtol=1e-12)
+
+
+def test_a_large_constant_is_not_copied():
+    import tracemalloc
+    C = big((1000, 1000))  # 8 MB
+    w = revad.Array(RNG.normal(size=(1000, 2)))
+    tracemalloc.start()
+    try:
+        y = C @ w
+        y = np.sum(y * y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < C.nbytes // 8  # no copy of C, no comparison with an earlier one
+    y.backward()
+    np.testing.assert_allclose(w.grad, 2 * C.T @ (C @ w.value), rtol=1e-12)
+
+
+def test_a_large_read_only_constant_is_referenced_without_a_check():
+    C = big()
+    C.setflags(write=False)
+    f = revad.value_and_grad(lambda W: np.sum((C @ W) ** 2))
+    W0 = RNG.normal(size=(400, 2))
+    value, g = f(W0)
+    np.testing.assert_allclose(g, 2 * C.T @ (C @ W0), rtol=1e-12)
+
+
+def test_jvp_checks_a_large_constant_too():
+    C, W0 = big(), RNG.normal(size=(400, 2))
+
+    def f(W):
+        y = np.sum(np.tanh(C @ W))
+        C[1, 2] += 1.0
+        return y
+
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        revad.jvp(f, (W0,), (np.ones((400, 2)),))
+    C0 = C.copy()
+    _, d = revad.jvp(lambda W: np.sum(np.tanh(C @ W)), (W0,), (np.ones((400, 2)),))
+    assert d == pytest.approx(float(np.sum((1 - np.tanh(C0 @ W0) ** 2) * (C0 @ np.ones((400, 2))))),
+                              rel=1e-12)
+
+
+def test_small_paths_take_large_constants_through_the_checked_product():
+    # The group's C loops (small products) never read a referenced constant: it takes BLAS.
+    old = _array._matmul_config(True, 1 << 62)
+    try:
+        C, W0 = big(), RNG.normal(size=(400, 2))
+        w = revad.Array(W0)
+        y = np.sum((C @ w) ** 2)
+        C[3, 3] += 1.0
+        with pytest.raises(RuntimeError, match=MODIFIED):
+            y.backward()
+    finally:
+        _array._matmul_config(*old)
 
 
 def test_a_graph_through_block_entries_draws():
@@ -218,3 +353,24 @@ def test_a_graph_through_block_entries_draws():
     Y = np.ones((2, 3)) @ W
     dot = revad.to_dot(Y[1, 1] * Y[0, 0])  # the group's last slot and a placeholder
     assert dot.count("matmul") == 2
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_many_small_blocks_on_threads(name):
+    # Blocks of 16 KiB: 80 blocks of a 400 x 400 constant, shared out to 4 threads (the other
+    # operand is thin: at most 16 wide). A change in a block that the last thread takes is seen.
+    product, wshape, expected = PRODUCTS[name]
+    old = _array._matmul_config(watch_block=1 << 14, watch_threads=4)
+    try:
+        C, W0 = big(), RNG.normal(size=wshape)
+        value, g = revad.value_and_grad(lambda w: np.sum(product(C, w)))(W0)
+        assert value == pytest.approx(float(np.sum(product(C, W0))), rel=1e-12)
+        np.testing.assert_allclose(g, expected(C, W0), rtol=1e-12, atol=1e-12)
+        for row in (0, 7 * 5 + 3, 399):  # blocks 0, 7 (thread 3) and the last
+            w = revad.Array(W0)
+            y = np.sum(product(C, w) ** 2)
+            C[row, 11] += 1.0
+            with pytest.raises(RuntimeError, match=MODIFIED):
+                y.backward()
+    finally:
+        _array._matmul_config(*old)

@@ -11,7 +11,10 @@
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
-from libc.string cimport memcmp, memset
+from libc.string cimport memcpy, memset
+
+cdef extern from "fingerprint.h" nogil:
+    uint64_t rv_fingerprint(const void *data, size_t len, uint64_t seed)
 
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
@@ -22,7 +25,8 @@ from revad._core cimport (
     _var_slot, rv_binary, rv_block_forward, rv_ew_arity, rv_ew_forward, rv_ew_width, rv_unary)
 
 import operator
-import weakref
+import os
+import threading
 
 import numpy as np
 
@@ -136,10 +140,10 @@ cdef class Array:
     dot products append one entry per output element.
 
     A constant NumPy matrix used in a dot product is copied into the tape, so that changing it
-    before ``backward()`` cannot change the gradient. A large one (1 MiB or more) is copied once
-    and the copy reused, while the matrix lives, by later products whose recording finds its
-    bytes unchanged (a comparison: cheaper than a copy, still a pass over the matrix). To skip
-    both, mark it read-only: ``A.setflags(write=False)``; the tape then references it.
+    before ``backward()`` cannot change the gradient. A large one (1 MiB or more) is not copied:
+    the tape references it and records a fingerprint of its bytes along with the product, and
+    ``backward()`` raises if it was modified after it was recorded. A read-only one (all the way
+    down: ``A.setflags(write=False)``) is referenced without a fingerprint.
 
     >>> import numpy as np, revad
     >>> x = revad.Array([1.0, 2.0, 3.0])
@@ -195,7 +199,7 @@ cdef class Array:
         """
         if self.tape is None:
             return self._value.reshape(self.shape).copy()
-        return _gather_buf(self.tape.val, self.tape.n, self)
+        return _col_view(self.tape.val, self).copy()
 
     @property
     def is_leaf(self):
@@ -218,7 +222,7 @@ cdef class Array:
             return self._grad.reshape(self.shape).copy()
         if not self.tape.has_adj:
             return np.zeros(self.shape)
-        return _gather_buf(self.tape.adj, self.tape.n, self)
+        return _col_view(self.tape.adj, self).copy()
 
     @grad.setter
     def grad(self, new):
@@ -475,15 +479,12 @@ cdef int64_t _bind(Array a, Tape t) except -1:
     """Record leaf a on tape t (once: n LEAF entries in one loop) and return its first slot."""
     if a.bound == t.id:
         return a.first
-    cdef int64_t n = a.size, k, i0
+    cdef int64_t n = a.size, i0
     t.reserve(n)
     i0 = t.n
-    cdef const double *v = _dptr(a._value) if n else NULL
-    for k in range(n):
-        t.op[i0 + k] = RV_LEAF
-        t.arg0[i0 + k] = -1
-        t.arg1[i0 + k] = -1
-        t.val[i0 + k] = v[k]
+    if n:
+        _fill_entries(t, i0, n, RV_LEAF)
+        memcpy(t.val + i0, _dptr(a._value), n * sizeof(double))
     t.n = i0 + n
     t.leaf_blocks.append((a._grad, i0))
     a.bound = t.id
@@ -534,12 +535,37 @@ cdef Tape _tape_for(tuple operands):
     return t
 
 
-cdef object _gather_buf(double *buf, int64_t n, Array a):
-    """Values of a's elements from one of its tape's double columns (val or adj)."""
+cdef inline void _fill_entries(Tape t, int64_t i0, int64_t n, int code) noexcept:
+    """Entries i0 .. i0+n-1 get op `code` and no operand slots (-1: all bits set); values apart."""
+    memset(t.op + i0, code, <size_t>n)
+    memset(t.arg0 + i0, 0xFF, <size_t>n * sizeof(int32_t))
+    memset(t.arg1 + i0, 0xFF, <size_t>n * sizeof(int32_t))
+
+
+cdef object _col_view(double *col, Array a):
+    """a's elements in one of its tape's double columns (val or adj) as an ndarray VIEW (strides
+    in bytes; no slot map, no copy). Valid until the tape's columns next grow: copy or use it
+    before recording more."""
     if a.size == 0:
         return np.zeros(a.shape)
-    col = np.asarray(<double[:n]>buf)
-    return col[_slot_map(a.first, a.shape, a.strides)]
+    cdef int64_t lo = a.first, hi = a.first, n, st
+    cdef Py_ssize_t d
+    for d in range(len(a.shape)):
+        n, st = a.shape[d], a.strides[d]
+        if st < 0:
+            lo += (n - 1) * st
+        else:
+            hi += (n - 1) * st
+    return np.ndarray(a.shape, np.float64, <double[:hi - lo + 1]>(col + lo), (a.first - lo) * 8,
+                      tuple([8 * st for st in a.strides]))
+
+
+cdef object _peek(Array a):
+    """a's values without a copy (a view of its tape's column, or of a leaf's values), to read at
+    once: before anything more is recorded."""
+    if a.tape is None:
+        return a._value.reshape(a.shape)
+    return _col_view(a.tape.val, a)
 
 
 cdef object _values(object o):
@@ -1032,28 +1058,78 @@ cdef Array _moveaxis_last(Array a, int axis):
 # ---------------------------------------------------------------------------------------------
 # Reductions: block entries (SUM) and trees of elementwise entries.
 
-cdef Array _emit_sum(Tape t, object starts, int64_t stride, int64_t count):
-    """One SUM entry per element of starts (int64 ndarray: the first slot of each line)."""
-    starts = np.asarray(starts, dtype=np.int64, order="C")
-    cdef int64_t n = starts.size, k, i0, b
-    cdef const int64_t *ps = _iptr(starts) if n else NULL
+cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, int64_t stride,
+                     int64_t count):
+    """One SUM entry per element of out_shape: the sum of the `count` slots `stride` apart from
+    first + (the element's index . out_strides). The starts are stepped through in C order (an
+    odometer), not gathered into an int64 map first."""
+    cdef int nd = len(out_shape), d
+    if nd > 64:
+        raise ValueError("revad: arrays of more than 64 dimensions are not supported")
+    cdef int64_t n = _prod(out_shape), k, j, i0, b, start = first
+    cdef int64_t shp[64]
+    cdef int64_t st[64]
+    cdef int64_t idx[64]
+    for d in range(nd):
+        shp[d] = out_shape[d]
+        st[d] = out_strides[d]
+        idx[d] = 0
     t.reserve(n)
     b = t.push_blk(RV_BLK_SUM * n)
     if b + RV_BLK_SUM * n > INT32_MAX:
         raise OverflowError("revad: the tape's block table is full")
     cdef int64_t *p
     i0 = t.n
+    if n:
+        _fill_entries(t, i0, n, RV_SUM)
     for k in range(n):
         p = t.blk + b + RV_BLK_SUM * k
-        p[0] = ps[k]
+        p[0] = start
         p[1] = stride
         p[2] = count
-        t.op[i0 + k] = RV_SUM
         t.arg0[i0 + k] = <int32_t>(b + RV_BLK_SUM * k)
-        t.arg1[i0 + k] = -1
-        t.val[i0 + k] = rv_block_forward(RV_SUM, p, t.val, t.cptr)
+        d = nd - 1
+        while d >= 0:
+            idx[d] += 1
+            start += st[d]
+            if idx[d] < shp[d]:
+                break
+            start -= st[d] * shp[d]
+            idx[d] = 0
+            d -= 1
+    _line_sums(t.val, t.blk + b, n, stride, count, t.val + i0)
     t.n = i0 + n
-    return _fresh(t, i0, starts.shape)
+    return _fresh(t, i0, out_shape)
+
+
+cdef void _line_sums(const double *val, const int64_t *p, int64_t n, int64_t stride,
+                     int64_t count, double *out) noexcept nogil:
+    """out[k] = the sum of line k (SUM parameters p[3k]), each in rv_block_forward's order (a
+    replay computes the same bits), four lines at a time: four independent chains of adds."""
+    cdef int64_t k = 0, j
+    cdef const double *x0
+    cdef const double *x1
+    cdef const double *x2
+    cdef const double *x3
+    cdef double a0, a1, a2, a3
+    while k + 4 <= n:
+        x0, x1 = val + p[RV_BLK_SUM * k], val + p[RV_BLK_SUM * (k + 1)]
+        x2, x3 = val + p[RV_BLK_SUM * (k + 2)], val + p[RV_BLK_SUM * (k + 3)]
+        a0 = a1 = a2 = a3 = 0.0
+        for j in range(count):
+            a0 += x0[j * stride]
+            a1 += x1[j * stride]
+            a2 += x2[j * stride]
+            a3 += x3[j * stride]
+        out[k], out[k + 1], out[k + 2], out[k + 3] = a0, a1, a2, a3
+        k += 4
+    while k < n:
+        x0 = val + p[RV_BLK_SUM * k]
+        a0 = 0.0
+        for j in range(count):
+            a0 += x0[j * stride]
+        out[k] = a0
+        k += 1
 
 
 cdef tuple _collapse(tuple shape, tuple strides):
@@ -1081,8 +1157,7 @@ cdef object _sum(object x, object axis, bint keepdims):
     lines = _collapse(tuple(a.shape[d] for d in axes), tuple(a.strides[d] for d in axes))
     if len(lines) <= 1:
         count, stride = lines[0] if lines else (_prod(tuple(a.shape[d] for d in axes)), 1)
-        starts = _slot_map(a.first, out_shape, tuple(a.strides[d] for d in kept))
-        r = _emit_sum(a.tape, starts, stride, count)
+        r = _emit_sum(a.tape, a.first, out_shape, tuple(a.strides[d] for d in kept), stride, count)
     else:
         # Not one evenly spaced line: sum the innermost reduced axis first, then the rest.
         inner = axes[0]
@@ -1122,24 +1197,34 @@ cdef object _tree_reduce(object x, int code, object axis, bint keepdims, str nam
         return _const_leaf(fn(self.value, axis=axes, keepdims=keepdims))
     kept = [d for d in range(len(a.shape)) if d not in axes]
     out_shape = tuple(a.shape[d] for d in kept)
-    r = _transpose(a, tuple(kept) + axes)
-    r = _reshape(r, out_shape + (-1,)) if axes else _reshape(r, out_shape + (1,))
-    cdef int64_t L = r.shape[-1], h
+    # The reduced axis goes first (a view, for one axis): each level's pairs are then two blocks
+    # of lines, and an odd line out is appended to the level's fresh block as a view.
+    r = _transpose(a, axes + tuple(kept))
+    if len(axes) != 1:
+        r = _reshape(r, (-1,) + out_shape) if axes else _reshape(r, (1,) + out_shape)
+    cdef int64_t L = r.shape[0], h
     if L == 0:  # an empty product is 1
         r = _emit_gather(a.tape, np.full(out_shape, -1, np.int64), np.ones(out_shape))
     else:
         while L > 1:
             h = L // 2
-            paired = _binop(code, r[..., :h], r[..., h:2 * h])
-            if L % 2:
-                r = _concatenate([paired, r[..., 2 * h:]], -1)
-            else:
-                r = paired
-            L = r.shape[-1]
-        r = r[..., 0]
+            paired = _binop(code, r[:h], r[h:2 * h])
+            r = _append_line(a.tape, paired, r[2 * h, ...]) if L % 2 else paired
+            L = r.shape[0]
+        r = r[0, ...]
     if keepdims:
         r = _reshape(r, tuple(1 if d in axes else a.shape[d] for d in range(len(a.shape))))
     return r
+
+
+cdef Array _append_line(Tape t, Array block, Array line):
+    """block (lines along axis 0) with `line` appended: when block is the last thing recorded, in
+    C order, COPY entries of line's elements right after it make both one view; else joined."""
+    if block.first + block.size == t.n and _is_contiguous(block.shape, block.strides):
+        _emit_gather(t, _slot_map(line.first, line.shape, line.strides), None)
+        shape = (block.shape[0] + 1,) + block.shape[1:]
+        return _view(t, block.first, shape, _c_strides(shape))
+    return _concatenate([block, _expand_dims(line, 0)], 0)
 
 
 cdef object _cumsum(object x, object axis):
@@ -1189,9 +1274,10 @@ cdef object _logsumexp(object x, object axis, bint keepdims):
     if type(x) is not Array:
         x = _to_array(x)
     axes = _norm_axes(axis, len((<Array>x).shape))
-    v = (<Array>x).value
+    v = _peek(<Array>x)
     m = np.max(v, axis=axes, keepdims=True) if v.size else np.zeros([1] * v.ndim)
     m = np.where(np.isfinite(m), m, 0.0)
+    m.setflags(write=False)  # ours alone: the tape may reference it rather than copy it
     r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
     if not keepdims:
         r = _squeeze(r, axes)
@@ -1261,15 +1347,21 @@ cdef bint _mm_groups = True
 cdef int64_t _mm_blas_work = 4096
 
 
-def _matmul_config(groups=None, blas_work=None):
-    """Testing hook: (groups, blas_work) as they were; sets those given."""
-    global _mm_groups, _mm_blas_work
-    old = (_mm_groups, _mm_blas_work)
+def _matmul_config(groups=None, blas_work=None, watch_block=None, watch_threads=None):
+    """Testing hook: (groups, blas_work, watch_block, watch_threads) as they were; sets those
+    given."""
+    global _mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_THREADS
+    old = (_mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_THREADS)
     if groups is not None:
         _mm_groups = groups
     if blas_work is not None:
         _mm_blas_work = blas_work
+    if watch_block is not None:
+        _WATCH_BLOCK_BYTES = watch_block
+    if watch_threads is not None:
+        _WATCH_THREADS = watch_threads
     return old
+
 
 
 cdef Array _mm_block(Tape t, Array a, int64_t *o):
@@ -1287,136 +1379,244 @@ cdef Array _mm_block(Tape t, Array a, int64_t *o):
     return a
 
 
-cdef Array _emit_mm(Tape t, object values, object x, object y, Array a, Array b):
-    """One matrix-product group: values (m, q) on m*q new slots, the last one carrying it."""
-    cdef int64_t m = values.shape[0], n = (a.shape[1] if a is not None else x.shape[1])
-    cdef int64_t q = values.shape[1], size = m * q, k, i0, bi
+cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
+    """One matrix-product group for x @ y (a, b: x, y as views on t, None for a constant): m*q
+    new slots, the last one carrying it. The product is computed straight into the tape's val
+    column (no temporary to fault in, nothing to copy)."""
     cdef int64_t d[13]
+    cdef int64_t m, n, q, size, i0, bi, k
+    kx = ky = None
     if a is not None:
         a = _mm_block(t, a, d + 4)
+        m, n = a.shape
     else:
-        c = _keep_matrix(t, x)
-        d[4], d[5], d[6], d[7] = t.push_cptr(c), 0, c.strides[0] // 8, c.strides[1] // 8
+        kx = _keep_matrix(t, x, d + 4)
+        m, n = x.shape
     if b is not None:
         b = _mm_block(t, b, d + 8)
+        q = b.shape[1]
     else:
-        c = _keep_matrix(t, y)
-        d[8], d[9], d[10], d[11] = t.push_cptr(c), 0, c.strides[0] // 8, c.strides[1] // 8
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    t.reserve(size)
+        ky = _keep_matrix(t, y, d + 8)
+        q = y.shape[1]
+    size = m * q
     bi = t.push_blk(RV_BLK_MM)
     if bi + RV_BLK_MM > INT32_MAX:
         raise OverflowError("revad: the tape's block table is full")
+    t.reserve(size)  # the gathers (if any) are done: views of val stay valid from here on
     i0 = t.n
     d[0], d[1], d[2], d[3] = i0, m, n, q
-    d[12] = 1 if m * n * q >= _mm_blas_work else 0
+    # A referenced constant is checked as BLAS reads it: its group always takes the BLAS path.
+    d[12] = 1 if (m * n * q >= _mm_blas_work or type(kx) is _Watched or type(ky) is _Watched) else 0
     for k in range(RV_BLK_MM):
         t.blk[bi + k] = d[k]
-    cdef const double *pv = _dptr(values)
-    for k in range(size):
-        t.op[i0 + k] = RV_MMP
-        t.arg0[i0 + k] = -1
-        t.arg1[i0 + k] = -1
-        t.val[i0 + k] = pv[k]
+    out = np.ndarray((m, q), np.float64, <double[:size]>(t.val + i0))
+    xv = _col_view(t.val, a) if a is not None else kx
+    yv = _col_view(t.val, b) if b is not None else ky
+    if type(kx) is _Watched:
+        _watched_product(kx, yv, True, False, out, False)
+    elif type(ky) is _Watched:
+        _watched_product(ky, xv, False, False, out, False)
+    else:
+        np.matmul(xv, yv, out=out)
+    memset(t.op + i0, RV_MMP, <size_t>(size - 1))  # placeholders: their operand columns unused
     t.op[i0 + size - 1] = RV_MM
     t.arg0[i0 + size - 1] = <int32_t>bi
+    t.arg1[i0 + size - 1] = -1
     t.n = i0 + size
     return _fresh(t, i0, (m, q))
 
 
-cdef object _keep_matrix(Tape t, object c):
-    """Constant matrix c for a group: copied (C order) unless read-only all the way down."""
-    if c.dtype == np.float64 and _readonly_chain(c) and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0:
-        return c
-    if _snapshot_worthy(c):
-        return _snapshot(c)
-    return np.array(c, dtype=np.float64, order="C", copy=True)
+# Constant matrices in a group. A small one is copied: changing the user's array after recording
+# cannot change the gradient. A read-only one (all the way down) is referenced: nothing can change
+# it. A large writable one (1 MiB or more: a data matrix, read by every training step) is
+# referenced too -- a copy, or a comparison with an earlier copy, would read it a second time in
+# the forward pass -- and fingerprinted instead: the forward product multiplies it block of rows
+# by block of rows (about 2 MiB each) and hashes each block while it is in cache; each backward
+# product does the same and adds its result to the adjoints only if every block is unchanged. A
+# changed one raises (as PyTorch does for a tensor modified in place after it was saved for
+# backward). Block size, measured on the 10^4 x 10^3 logreg and the MLP's 256 x 784 data (2
+# cores, one busy elsewhere): 1 MiB splits the MLP's 1.6 MB matrix in two and doubles its BLAS
+# calls (twice as slow on BLAS's threads); from 4 MiB up OpenBLAS threads each block's gemv,
+# which lost 5-10x while the other core was busy; one block of all 80 MB is hashed from memory,
+# not cache (+40%).
+cdef int64_t _WATCH_MIN_BYTES = 1 << 20
+cdef int64_t _WATCH_BLOCK_BYTES = 1 << 21
 
 
-# Snapshots of large constant matrices. Copying one (80 MB for 10^4 x 10^3) costs more than the
-# products that use it: fresh pages fault in one by one. A training loop records the same data
-# matrix every step, so the last snapshot of each large writable matrix is kept (read-only,
-# owned here) while that matrix lives, and reused when its bytes still equal the snapshot's --
-# memcmp reads both once and writes nothing, about half the cost of a copy. Equal bytes mean the
-# tape holds exactly what the matrix held when recorded, as a fresh copy would: mutating the
-# matrix later never changes a gradient. A mismatch makes a new snapshot.
-cdef int64_t _SNAPSHOT_MIN_BYTES = 1 << 20
-cdef int64_t _SNAPSHOT_MAX_BYTES = 1 << 30   # beyond this total, the oldest snapshots go
-_snapshots = {}                              # id(matrix) -> (weakref to matrix, snapshot)
+class _Watched(np.ndarray):
+    """A large writable constant the tape references instead of copying (a view of the user's
+    array, same memory), with the fingerprints of its blocks as the forward product read them.
+    The backward sweep (``_mm_backward_blas``) takes its products from here, checked."""
+
+    def t_matmul_checked(self, G):
+        """self.T @ G, raising if self changed since it was recorded."""
+        return _watched_product(self, G, True, True, None, True)
+
+    def rmatmul_t_checked(self, G):
+        """G @ self.T, raising if self changed since it was recorded."""
+        return _watched_product(self, G, False, True, None, True)
+
+    def check(self):
+        """Raise if self changed since it was recorded (for readers of the tape other than BLAS)."""
+        _watched_product(self, None, True, False, None, True)
 
 
-cdef bint _snapshot_worthy(object c):
-    return c.nbytes >= _SNAPSHOT_MIN_BYTES and c.dtype == np.float64 and c.flags.c_contiguous
+cdef bint _watchable(object c):
+    return (c.nbytes >= _WATCH_MIN_BYTES and c.dtype == np.float64
+            and (c.flags.c_contiguous or c.flags.f_contiguous))
 
 
-cdef object _last_snapshot(object c):
-    """c's last snapshot (not yet compared), or None."""
-    hit = _snapshots.get(id(c))
-    if hit is not None and hit[0]() is c and hit[1].shape == c.shape:
-        return hit[1]
-    return None
+cdef object _keep_matrix(Tape t, object c, int64_t *o):
+    """Constant matrix c for a group, as the tape keeps it (see above); writes its descriptor
+    (ops.h, MM) to o and returns what the tape holds."""
+    if c.dtype == np.float64 and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0 and _readonly_chain(c):
+        k = np.asarray(c)  # a plain ndarray (not a subclass such as memmap) over the same memory
+    elif _watchable(c):
+        k = c.view(_Watched)
+        m = c if c.flags.c_contiguous else c.T
+        k._rv_m = np.asarray(m)         # the memory in C order: its rows are the hashed blocks
+        k._rv_trans = m is not c        # c is m.T
+        k._rv_rows = max(1, _WATCH_BLOCK_BYTES // max(1, m.strides[0]))
+        k._rv_digests = np.zeros(-(-m.shape[0] // k._rv_rows), dtype=np.uint64)
+        k._rv_shape = c.shape
+    else:
+        k = np.array(c, dtype=np.float64, order="C", copy=True)
+    o[0] = t.push_cptr(k)
+    o[1] = 0
+    o[2] = k.strides[0] // 8
+    o[3] = k.strides[1] // 8
+    return k
 
 
-cdef bint _same_bytes(object c, object snap, int64_t start, int64_t nbytes):
-    cdef const char *pc = <const char *>_dptr(c) + start
-    cdef const char *ps = <const char *>_dptr(snap) + start
-    cdef size_t nb = <size_t>nbytes
-    cdef int d
-    with nogil:
-        d = memcmp(pc, ps, nb)
-    return d == 0
-
-
-cdef int64_t _SNAPSHOT_BLOCK_BYTES = 1 << 21  # compared and multiplied while in cache
-
-
-cdef tuple _snapshot_product(object c, object yv):
-    """(a snapshot of c, c @ yv). When c's last snapshot is still equal, the check runs block of
-    rows by block of rows, each block multiplied from the snapshot right after it is compared,
-    while it is in cache: memory is read once for both."""
-    cdef int64_t m = c.shape[0], row = c.strides[0], r0, r1, rows
-    snap = _last_snapshot(c)
-    if snap is not None:
-        out = np.empty((m, yv.shape[1]))
-        rows = max(1, _SNAPSHOT_BLOCK_BYTES // max(row, 1))
-        r0 = 0
-        while r0 < m:
-            r1 = min(m, r0 + rows)
-            if not _same_bytes(c, snap, r0 * row, (r1 - r0) * row):
-                break
-            np.matmul(snap[r0:r1], yv, out=out[r0:r1])
-            r0 = r1
+cdef object _watched_product(object w, object Z, bint left, bint transpose, object out, bint verify):
+    """op(w) @ Z (left) or Z @ op(w), op: transposed or not; into out (or a new array), block of
+    rows of w's memory by block: each block is multiplied, then hashed (seeded with its index)
+    while it is in cache. verify: compare each hash with the recorded one (raise on a mismatch);
+    else record it. Z None: only hash (check or record)."""
+    cdef _Blocks run = _Blocks.__new__(_Blocks)
+    M = w._rv_m
+    run.M, run.Z, run.digests, run.verify = M, Z, w._rv_digests, verify
+    run.left = left
+    run.te = w._rv_trans != transpose           # op(w) is M.T
+    run.direct = left != run.te                 # blocks of M rows split the output
+    run.rows, run.nrows, run.rb = w._rv_rows, M.shape[0], M.strides[0]
+    run.base = <const char *>_dptr(M)
+    run.bad = []
+    cdef int64_t nblk = -(-run.nrows // run.rows), k, nthreads = 1
+    if Z is not None and out is None:
+        if left:
+            oshape = (M.shape[1] if run.te else run.nrows, Z.shape[1])
         else:
-            return snap, out
-    snap = _new_snapshot(c)
-    return snap, np.dot(snap, yv)
+            oshape = (Z.shape[0], run.nrows if run.te else M.shape[1])
+        out = np.empty(oshape)
+    run.out = out
+    # A product with a thin Z (a matrix-vector product, say) streams w from memory doing little
+    # arithmetic: one core's bandwidth is then the limit, and BLAS on a 2 MiB block stays on one
+    # thread. Blocks are then shared out to threads (each multiplies and hashes its blocks).
+    if Z is not None and (Z.shape[1] if left else Z.shape[0]) <= _WATCH_THIN:
+        nthreads = max(1, min(_WATCH_THREADS, nblk // 2))
+    if nthreads == 1:
+        run.work(0, 1, out)
+    else:
+        parts = [out] + [None if run.direct else np.empty_like(out) for k in range(nthreads - 1)]
+        threads = [threading.Thread(target=run.work, args=(k, nthreads, parts[k]))
+                   for k in range(1, nthreads)]
+        for th in threads:
+            th.start()
+        try:
+            run.work(0, nthreads, out)
+        finally:
+            for th in threads:
+                th.join()
+        if not run.direct:
+            for k in range(1, nthreads):
+                out += parts[k]
+    if run.bad:
+        if isinstance(run.bad[0], BaseException):
+            raise run.bad[0]
+        raise RuntimeError(
+            f"revad: a constant array used by this computation was modified after it was "
+            f"recorded (shape {w._rv_shape}, dtype float64); the gradient would be wrong. "
+            f"Copy it before modifying it, or record again")
+    return out
 
 
-cdef object _snapshot(object c):
-    snap = _last_snapshot(c)
-    if snap is not None and _same_bytes(c, snap, 0, c.nbytes):
-        return snap
-    return _new_snapshot(c)
+cdef int64_t _WATCH_THIN = 16
+cdef int64_t _WATCH_THREADS = min(4, os.cpu_count() or 1)
 
 
-cdef object _new_snapshot(object c):
-    cdef object key = id(c)
-    cdef size_t nb = c.nbytes
-    snap = np.array(c, dtype=np.float64, order="C", copy=True)
-    snap.setflags(write=False)
-    _snapshots.pop(key, None)
-    total = nb + sum(v[1].nbytes for v in _snapshots.values())
-    while _snapshots and total > _SNAPSHOT_MAX_BYTES:
-        total -= _snapshots.pop(next(iter(_snapshots)))[1].nbytes
-    _snapshots[key] = (weakref.ref(c, lambda r, k=key: _forget_snapshot(k, r)), snap)
-    return snap
+@cython.final
+cdef class _Blocks:
+    """One fingerprinted product (see _watched_product): the blocks of M that work() takes."""
+    cdef object M, Z, out, digests
+    cdef list bad                  # mismatched blocks, or an exception from a thread
+    cdef bint left, te, direct, verify
+    cdef int64_t rows, nrows, rb
+    cdef const char *base
+
+    def work(self, int64_t first, int64_t step, acc):
+        """Blocks first, first + step, ...: multiplied (into out, or summed into acc), hashed."""
+        cdef int64_t blk = first, r0, r1
+        cdef uint64_t[::1] dig = self.digests
+        cdef uint64_t h
+        cdef size_t nb
+        cdef bint fresh = True
+        M, Z, out = self.M, self.Z, self.out
+        part = None
+        try:
+            while blk * self.rows < self.nrows:
+                r0 = blk * self.rows
+                r1 = min(self.nrows, r0 + self.rows)
+                if Z is not None:
+                    # np.dot, not np.matmul: two threads' matmul calls ran one at a time (measured)
+                    Mb = M[r0:r1]
+                    if self.direct:
+                        res = out[r0:r1] if self.left else out[:, r0:r1]
+                        X1, X2 = (Mb, Z) if self.left else (Z, Mb.T)
+                        if res.flags.c_contiguous:
+                            np.dot(X1, X2, out=res)
+                        else:
+                            res[...] = np.dot(X1, X2)
+                    else:
+                        X1, X2 = (Mb.T, Z[r0:r1]) if self.left else (Z[:, r0:r1], Mb)
+                        if fresh:
+                            np.dot(X1, X2, out=acc)
+                            fresh = False
+                        else:
+                            if part is None:
+                                part = np.empty_like(acc)
+                            np.dot(X1, X2, out=part)
+                            acc += part
+                # Hashed after the product: BLAS has just brought the block into cache.
+                nb = <size_t>((r1 - r0) * self.rb)
+                with nogil:
+                    h = rv_fingerprint(self.base + r0 * self.rb, nb, <uint64_t>blk)
+                if not self.verify:
+                    dig[blk] = h
+                elif h != dig[blk]:
+                    self.bad.append(blk)
+                    return
+                blk += step
+            if fresh and not self.direct and Z is not None:
+                acc[...] = 0.0  # this thread had no block
+        except BaseException as e:
+            self.bad.append(e)
 
 
-def _forget_snapshot(key, ref):
-    """The matrix died: its snapshot goes (unless the key now belongs to another matrix)."""
-    hit = _snapshots.get(key)
-    if hit is not None and hit[0] is ref:
-        del _snapshots[key]
+def _check_constants(Var y):
+    """Raise if a large constant referenced by y's tape changed since it was recorded: for a
+    sweep that reads constants other than through BLAS (forward mode)."""
+    if y.tape is not None:
+        for c in y.tape.refs:
+            if type(c) is _Watched:
+                c.check()
+
+
+def _fingerprint(a, seed=0):
+    """The 64-bit fingerprint (fingerprint.h) of a C-contiguous array's bytes (for tests)."""
+    a = np.ascontiguousarray(a)
+    return int(rv_fingerprint(<const void *><size_t>a.__array_interface__["data"][0],
+                              <size_t>a.nbytes, <uint64_t>seed))
 
 
 cdef object _matmul2(object x, object y, Tape t):
@@ -1429,15 +1629,11 @@ cdef object _matmul2(object x, object y, Tape t):
     n2, p = sy
     if n != n2:
         raise ValueError(f"revad: matmul shapes {sx} and {sy} do not align ({n} != {n2})")
-    xv = a.value if a is not None else x
-    yv = b.value if b is not None else y
-    if _mm_groups and m * p > 1:
-        if a is None and not _readonly_chain(x) and _snapshot_worthy(x):
-            x, values = _snapshot_product(x, yv)
-        else:
-            values = np.dot(xv, yv)
-        return _emit_mm(t, values, x, y, a, b)
-    values = np.dot(xv, yv)
+    # A single output stays one DOT/DOTC entry, unless a large constant would have to be copied
+    # for it: a group references it instead.
+    if _mm_groups and (m * p > 1 or (a is None and _watchable(x)) or (b is None and _watchable(y))):
+        return _emit_mm(t, x, y, a, b)
+    values = np.dot(_peek(a) if a is not None else x, _peek(b) if b is not None else y)
     I = np.arange(m, dtype=np.int64)[:, None]
     J = np.arange(p, dtype=np.int64)[None, :]
     # Each row of x and column of y is one strided line of slots. A line that several outputs

@@ -279,17 +279,23 @@ cdef object _mm_operand(Tape t, object col, const int64_t *o, int64_t rows, int6
 
 
 cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p) except -1:
-    """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy."""
+    """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy.
+
+    A large constant the tape references instead of copying (revad._array._Watched) computes
+    its product itself, block by block, checking each block's fingerprint as it reads it: the
+    result is added only if the constant is unchanged since it was recorded, else it raises."""
     cdef int64_t m = p[1], k = p[2], q = p[3], out = p[0]
     adj = np.asarray(<double[:n]>buf)
     val = np.asarray(<double[:n]>t.val)
     G = adj[out:out + m * q].reshape(m, q)
     if p[4] < 0:
         dA = _mm_operand(t, adj, p + 4, m, k)
-        dA += G @ _mm_operand(t, val, p + 8, k, q).T
+        B = _mm_operand(t, val, p + 8, k, q)
+        dA += G @ B.T if type(B) is np.ndarray else B.rmatmul_t_checked(G)
     if p[8] < 0:
         dB = _mm_operand(t, adj, p + 8, k, q)
-        dB += _mm_operand(t, val, p + 4, m, k).T @ G
+        A = _mm_operand(t, val, p + 4, m, k)
+        dB += A.T @ G if type(A) is np.ndarray else A.t_matmul_checked(G)
     return 0
 
 

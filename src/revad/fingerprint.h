@@ -1,0 +1,244 @@
+/* A 64-bit fingerprint of a block of memory: how the tape knows that a large constant array
+ * it references (instead of copying) still holds the bytes it held when it was recorded.
+ *
+ * The forward product hashes a block of the array and then multiplies it while it is in cache;
+ * the backward product does the same and compares. So the hash must run at least at memory
+ * speed: xxHash64's round needs two 64x64-bit multiplies per word, about 8 GB/s on one core,
+ * slower than the memory it reads. This is xxHash's other design (XXH3's accumulate): per
+ * 64-bit word w at a position with key k, x = w ^ k adds lo32(x) * hi32(x) to its lane and w
+ * itself to the neighbouring lane. A 32x32-bit product is one SIMD instruction for two (SSE2)
+ * or four (AVX2) lanes. Every 16 stripes of 64 bytes the lanes are scrambled (xorshift, key,
+ * multiply), so that changes in different stripes cannot cancel, and at the end they are merged
+ * with xxHash64's merge round and avalanche. It is a checksum against accidents (an in-place
+ * update, a sign flip, a swap), not a cryptographic hash.
+ *
+ * The scalar, SSE2 and AVX2 versions compute the same function; words are read in the host's
+ * byte order, so a fingerprint is only compared on the machine that made it. */
+#ifndef REVAD_FINGERPRINT_H
+#define REVAD_FINGERPRINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define RV_FP_SSE2 1
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define RV_FP_AVX2 1
+#endif
+
+#define RV_FP_P1 0x9E3779B185EBCA87ULL
+#define RV_FP_P2 0xC2B2AE3D27D4EB4FULL
+#define RV_FP_P3 0x165667B19E3779F9ULL
+#define RV_FP_P4 0x85EBCA77C2B2AE63ULL
+#define RV_FP_P5 0x27D4EB2F165667C5ULL
+#define RV_FP_P32 0x9E3779B1ULL /* the scramble's multiplier: 32 bits, so SIMD can multiply */
+#define RV_FP_STRIPE 64          /* bytes: one 64-bit word per lane */
+#define RV_FP_SCRAMBLE 16        /* stripes between scrambles */
+
+/* Keys, the first 40 outputs of splitmix64 from 0x2545F4914F6CDD1D: 8 + 15 for the stripes
+ * (stripe s uses 8 from offset s % 16), 8 for the scramble, 8 to start the lanes. */
+static const uint64_t rv_fp_key[40] = {
+    0xc0e16b163a85a4dcULL, 0x890acd8dd443c47cULL, 0xb3889d8a6dc47761ULL, 0x6a0398e528f0ae6aULL,
+    0x048344ece48a855eULL, 0xf175cfea21871330ULL, 0x391ceef02702c2fdULL, 0x4baf8cac4784cb12ULL,
+    0x3547744583a3f88eULL, 0xd9cf2b15c6b6c90eULL, 0x961facc76d5fe21cULL, 0x0094ab49d50f11f9ULL,
+    0xe3211e37bdbeb6dcULL, 0x62fe6c274ff3511aULL, 0x5ac30b329fdf0574ULL, 0x1450582c6b65b406ULL,
+    0x7a30fcc7888eb791ULL, 0x5540f5ba6a15576eULL, 0x16cef0559096d3e9ULL, 0x2cf8f14b06874899ULL,
+    0xc9c9263b6e2ce103ULL, 0xd6ff920b0a9faa6dULL, 0x53192697db998dc1ULL, 0x73ea9b9bc7cd18d7ULL,
+    0x102713f872c33fceULL, 0xf4183a0e5d2a033eULL, 0x71b63e307eebb517ULL, 0xda61f5713d036000ULL,
+    0x46eb7409ae691b21ULL, 0xb23ad691d6707698ULL, 0x67c8fe11d22fc4b9ULL, 0x7eb4661419481338ULL,
+    0x98077547fb070efcULL, 0x1ee63336c2e3a9a8ULL, 0xbc353656348c36f6ULL, 0xce3898cbf1bb1bd8ULL,
+    0x265b1c23c82915cbULL, 0xfd1948c91687e355ULL, 0xd976893961980ffaULL, 0x336e77a6288e4c34ULL,
+};
+#define RV_FP_KEY_SCRAMBLE (rv_fp_key + 24)
+#define RV_FP_KEY_INIT (rv_fp_key + 32)
+
+static inline uint64_t rv_fp_rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t rv_fp_read64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* xxHash64 (the reference algorithm): for the bytes after the last whole stripe. */
+static inline uint64_t rv_xxh64_round(uint64_t acc, uint64_t w) {
+    acc += w * RV_FP_P2;
+    acc = rv_fp_rotl(acc, 31);
+    return acc * RV_FP_P1;
+}
+
+static inline uint64_t rv_xxh64_merge(uint64_t h, uint64_t v) {
+    h ^= rv_xxh64_round(0, v);
+    return h * RV_FP_P1 + RV_FP_P4;
+}
+
+static inline uint64_t rv_xxh64_avalanche(uint64_t h) {
+    h ^= h >> 33;
+    h *= RV_FP_P2;
+    h ^= h >> 29;
+    h *= RV_FP_P3;
+    h ^= h >> 32;
+    return h;
+}
+
+static uint64_t rv_xxh64(const void *data, size_t len, uint64_t seed) {
+    const unsigned char *p = (const unsigned char *)data, *end = p + len;
+    uint64_t h;
+    if (len >= 32) {
+        uint64_t v1 = seed + RV_FP_P1 + RV_FP_P2, v2 = seed + RV_FP_P2, v3 = seed, v4 = seed - RV_FP_P1;
+        do {
+            v1 = rv_xxh64_round(v1, rv_fp_read64(p));
+            v2 = rv_xxh64_round(v2, rv_fp_read64(p + 8));
+            v3 = rv_xxh64_round(v3, rv_fp_read64(p + 16));
+            v4 = rv_xxh64_round(v4, rv_fp_read64(p + 24));
+            p += 32;
+        } while (p + 32 <= end);
+        h = rv_fp_rotl(v1, 1) + rv_fp_rotl(v2, 7) + rv_fp_rotl(v3, 12) + rv_fp_rotl(v4, 18);
+        h = rv_xxh64_merge(h, v1);
+        h = rv_xxh64_merge(h, v2);
+        h = rv_xxh64_merge(h, v3);
+        h = rv_xxh64_merge(h, v4);
+    } else {
+        h = seed + RV_FP_P5;
+    }
+    h += (uint64_t)len;
+    for (; p + 8 <= end; p += 8) {
+        h ^= rv_xxh64_round(0, rv_fp_read64(p));
+        h = rv_fp_rotl(h, 27) * RV_FP_P1 + RV_FP_P4;
+    }
+    if (p + 4 <= end) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        h ^= (uint64_t)w * RV_FP_P1;
+        h = rv_fp_rotl(h, 23) * RV_FP_P2 + RV_FP_P3;
+        p += 4;
+    }
+    for (; p < end; ++p) {
+        h ^= (uint64_t)(*p) * RV_FP_P5;
+        h = rv_fp_rotl(h, 11) * RV_FP_P1;
+    }
+    return rv_xxh64_avalanche(h);
+}
+
+/* The stripes: acc[8] over n whole stripes from p (stripe 0 of the buffer first). */
+static void rv_fp_stripes_scalar(uint64_t *acc, const unsigned char *p, size_t n) {
+    for (size_t s = 0; s < n; ++s, p += RV_FP_STRIPE) {
+        const uint64_t *k = rv_fp_key + (s % RV_FP_SCRAMBLE);
+        uint64_t w[8];
+        for (int l = 0; l < 8; ++l) w[l] = rv_fp_read64(p + 8 * l);
+        for (int l = 0; l < 8; ++l) {
+            const uint64_t x = w[l] ^ k[l];
+            acc[l] += w[l ^ 1] + (x & 0xffffffffULL) * (x >> 32);
+        }
+        if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1) {
+            for (int l = 0; l < 8; ++l) {
+                uint64_t a = acc[l];
+                a ^= a >> 47;
+                a ^= RV_FP_KEY_SCRAMBLE[l];
+                acc[l] = a * RV_FP_P32;
+            }
+        }
+    }
+}
+
+#ifdef RV_FP_SSE2
+static void rv_fp_stripes_sse2(uint64_t *acc, const unsigned char *p, size_t n) {
+    __m128i a[4];
+    const __m128i m = _mm_set1_epi64x((long long)RV_FP_P32);
+    for (int j = 0; j < 4; ++j) a[j] = _mm_loadu_si128((const __m128i *)(acc + 2 * j));
+    for (size_t s = 0; s < n; ++s, p += RV_FP_STRIPE) {
+        const uint64_t *k = rv_fp_key + (s % RV_FP_SCRAMBLE);
+        for (int j = 0; j < 4; ++j) {
+            const __m128i w = _mm_loadu_si128((const __m128i *)(p + 16 * j));
+            const __m128i x = _mm_xor_si128(w, _mm_loadu_si128((const __m128i *)(k + 2 * j)));
+            const __m128i prod = _mm_mul_epu32(x, _mm_srli_epi64(x, 32));
+            a[j] = _mm_add_epi64(a[j], _mm_add_epi64(_mm_shuffle_epi32(w, 0x4E), prod));
+        }
+        if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1) {
+            for (int j = 0; j < 4; ++j) {
+                __m128i v = _mm_xor_si128(a[j], _mm_srli_epi64(a[j], 47));
+                v = _mm_xor_si128(v, _mm_loadu_si128((const __m128i *)(RV_FP_KEY_SCRAMBLE + 2 * j)));
+                const __m128i lo = _mm_mul_epu32(v, m);
+                const __m128i hi = _mm_mul_epu32(_mm_srli_epi64(v, 32), m);
+                a[j] = _mm_add_epi64(lo, _mm_slli_epi64(hi, 32));
+            }
+        }
+    }
+    for (int j = 0; j < 4; ++j) _mm_storeu_si128((__m128i *)(acc + 2 * j), a[j]);
+}
+#endif
+
+#ifdef RV_FP_AVX2
+__attribute__((target("avx2")))
+static void rv_fp_stripes_avx2(uint64_t *acc, const unsigned char *p, size_t n) {
+    __m256i a[2];
+    const __m256i m = _mm256_set1_epi64x((long long)RV_FP_P32);
+    for (int j = 0; j < 2; ++j) a[j] = _mm256_loadu_si256((const __m256i *)(acc + 4 * j));
+    for (size_t s = 0; s < n; ++s, p += RV_FP_STRIPE) {
+        const uint64_t *k = rv_fp_key + (s % RV_FP_SCRAMBLE);
+        for (int j = 0; j < 2; ++j) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(p + 32 * j));
+            const __m256i x = _mm256_xor_si256(w, _mm256_loadu_si256((const __m256i *)(k + 4 * j)));
+            const __m256i prod = _mm256_mul_epu32(x, _mm256_srli_epi64(x, 32));
+            a[j] = _mm256_add_epi64(a[j], _mm256_add_epi64(_mm256_shuffle_epi32(w, 0x4E), prod));
+        }
+        if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1) {
+            for (int j = 0; j < 2; ++j) {
+                __m256i v = _mm256_xor_si256(a[j], _mm256_srli_epi64(a[j], 47));
+                v = _mm256_xor_si256(v, _mm256_loadu_si256((const __m256i *)(RV_FP_KEY_SCRAMBLE + 4 * j)));
+                const __m256i lo = _mm256_mul_epu32(v, m);
+                const __m256i hi = _mm256_mul_epu32(_mm256_srli_epi64(v, 32), m);
+                a[j] = _mm256_add_epi64(lo, _mm256_slli_epi64(hi, 32));
+            }
+        }
+    }
+    for (int j = 0; j < 2; ++j) _mm256_storeu_si256((__m256i *)(acc + 4 * j), a[j]);
+}
+#endif
+
+typedef void (*rv_fp_stripes_fn)(uint64_t *, const unsigned char *, size_t);
+
+/* The fastest version this CPU runs (decided once). `force` (tests): 1 scalar, 2 SSE2, 3 AVX2. */
+static rv_fp_stripes_fn rv_fp_stripes_impl(int force) {
+    if (force == 1) return rv_fp_stripes_scalar;
+#ifdef RV_FP_SSE2
+    if (force == 2) return rv_fp_stripes_sse2;
+#endif
+#ifdef RV_FP_AVX2
+    if (force == 3) return __builtin_cpu_supports("avx2") ? rv_fp_stripes_avx2 : NULL;
+    if (force == 0 && __builtin_cpu_supports("avx2")) return rv_fp_stripes_avx2;
+#endif
+    if (force > 1) return NULL;
+#ifdef RV_FP_SSE2
+    return rv_fp_stripes_sse2;
+#else
+    return rv_fp_stripes_scalar;
+#endif
+}
+
+static uint64_t rv_fingerprint_with(rv_fp_stripes_fn stripes, const void *data, size_t len,
+                                    uint64_t seed) {
+    const unsigned char *p = (const unsigned char *)data;
+    const size_t n = len / RV_FP_STRIPE;
+    uint64_t acc[8];
+    for (int l = 0; l < 8; ++l) acc[l] = RV_FP_KEY_INIT[l] ^ (seed * RV_FP_P1);
+    stripes(acc, p, n);
+    uint64_t h = seed ^ ((uint64_t)len * RV_FP_P1);
+    for (int l = 0; l < 8; ++l) h = rv_xxh64_merge(h, acc[l]);
+    h = rv_xxh64_merge(h, rv_xxh64(p + n * RV_FP_STRIPE, len - n * RV_FP_STRIPE, seed));
+    return rv_xxh64_avalanche(h);
+}
+
+static rv_fp_stripes_fn rv_fp_best = NULL;
+
+/* The fingerprint of len bytes at data; seed: e.g. the block's index. */
+static uint64_t rv_fingerprint(const void *data, size_t len, uint64_t seed) {
+    if (rv_fp_best == NULL) rv_fp_best = rv_fp_stripes_impl(0); /* idempotent: a race is harmless */
+    return rv_fingerprint_with(rv_fp_best, data, len, seed);
+}
+
+#endif /* REVAD_FINGERPRINT_H */
