@@ -60,6 +60,30 @@ def test_a_sweep_seeded_at_any_output_of_a_group(k):
     np.testing.assert_allclose(a.grad, np.where(np.arange(6) == k, np.cos(x), 0.0), rtol=1e-15)
 
 
+@pytest.mark.parametrize("k", [0, 2, 3])
+def test_a_sweep_seeded_at_any_output_of_a_sum_group(k):
+    X = RNG.normal(size=(4, 3, 2))
+    g = revad.grad(lambda X: np.sum(X, axis=(1, 2))[k])(X)
+    np.testing.assert_array_equal(g, (np.arange(4) == k)[:, None, None] * np.ones((4, 3, 2)))
+    g = revad.grad(lambda X: np.sum(X[:, ::-1] ** 2, axis=1)[k, 1])(X)
+    ref = np.zeros_like(X)
+    ref[k, :, 1] = 2 * X[k, :, 1]
+    np.testing.assert_array_equal(g, ref)
+    V = RNG.normal(size=X.shape)
+    _, t = revad.jvp(lambda X: np.sum(np.sin(X), axis=0)[k % 3, 1], (X,), (V,))
+    assert t == pytest.approx(np.sum(np.cos(X[:, k % 3, 1]) * V[:, k % 3, 1]), rel=1e-14)
+
+
+def test_a_sum_along_axes_is_one_group():
+    def record():
+        a = revad.Array(RNG.normal(size=(50, 40)))
+        n0 = revad.tape_info(a[0, 0])["n_ops"]
+        cols = revad._core._graph_columns(np.sum(a, axis=1)[49])
+        return [cols["ops"][c] for c in cols["op"][n0:]]
+    kinds = on_private_tape(record)
+    assert kinds == [("group", "block")] * 49 + [("sum", "block")]  # one carrier, 49 placeholders
+
+
 @pytest.mark.parametrize("k", [0, 2])
 def test_jvp_seeded_at_any_output_of_a_group(k):
     x, v = RNG.normal(size=3), RNG.normal(size=3)
@@ -186,5 +210,5 @@ def test_comparisons_of_mismatched_shapes_name_them():
 
 def test_a_drawn_group_shows_its_op():
     a = revad.Array(np.array([0.5, 1.5]))
-    dot = revad.to_dot(np.exp(a)[0] + np.tanh(a)[1])
-    assert "exp" in dot and "tanh" in dot
+    dot = revad.to_dot(np.exp(a)[0] + np.tanh(a)[1] + np.sum(a[None] * a[:, None], axis=0)[1])
+    assert "exp" in dot and "tanh" in dot and "sum" in dot

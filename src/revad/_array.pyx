@@ -18,11 +18,12 @@ cdef extern from "fingerprint.h" nogil:
 
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
-    RV_SUB, RV_SUM, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
-    RV_BLK_DOT, RV_BLK_DOTC, RV_BLK_SUM, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
+    RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
+    RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _var_at, _var_leaf,
-    _var_slot, rv_binary, rv_block_forward, rv_ew_arity, rv_ew_forward, rv_ew_width, rv_unary)
+    _var_slot, rv_binary, rv_block_forward, rv_ew_arity, rv_ew_forward, rv_ew_width,
+    rv_sums_forward, rv_sums_width, rv_unary, RV_SUMS)
 
 import operator
 import os
@@ -1056,80 +1057,36 @@ cdef Array _moveaxis_last(Array a, int axis):
 
 
 # ---------------------------------------------------------------------------------------------
-# Reductions: block entries (SUM) and trees of elementwise entries.
+# Reductions: sum groups (SUMS) and trees of elementwise groups.
 
 cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, int64_t stride,
                      int64_t count):
-    """One SUM entry per element of out_shape: the sum of the `count` slots `stride` apart from
-    first + (the element's index . out_strides). The starts are stepped through in C order (an
-    odometer), not gathered into an int64 map first."""
-    cdef int nd = len(out_shape), d
-    if nd > 64:
-        raise ValueError("revad: arrays of more than 64 dimensions are not supported")
-    cdef int64_t n = _prod(out_shape), k, j, i0, b, start = first
-    cdef int64_t shp[64]
-    cdef int64_t st[64]
-    cdef int64_t idx[64]
-    for d in range(nd):
-        shp[d] = out_shape[d]
-        st[d] = out_strides[d]
-        idx[d] = 0
+    """One sum group (ops.h, SUMS): for each element of out_shape, the sum of the `count` slots
+    `stride` apart from first + (the element's index . out_strides)."""
+    cdef int64_t nd = len(out_shape), n = _prod(out_shape), w, bi, i0, d
+    if nd > RV_EW_MAXD:
+        raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")
+    if n == 0:
+        return _fresh(t, t.n, out_shape)
+    w = rv_sums_width(nd)
     t.reserve(n)
-    b = t.push_blk(RV_BLK_SUM * n)
-    if b + RV_BLK_SUM * n > INT32_MAX:
+    bi = t.push_blk(w)
+    if bi + w > INT32_MAX:
         raise OverflowError("revad: the tape's block table is full")
-    cdef int64_t *p
     i0 = t.n
-    if n:
-        _fill_entries(t, i0, n, RV_SUM)
-    for k in range(n):
-        p = t.blk + b + RV_BLK_SUM * k
-        p[0] = start
-        p[1] = stride
-        p[2] = count
-        t.arg0[i0 + k] = <int32_t>(b + RV_BLK_SUM * k)
-        d = nd - 1
-        while d >= 0:
-            idx[d] += 1
-            start += st[d]
-            if idx[d] < shp[d]:
-                break
-            start -= st[d] * shp[d]
-            idx[d] = 0
-            d -= 1
-    _line_sums(t.val, t.blk + b, n, stride, count, t.val + i0)
+    cdef int64_t *p = t.blk + bi
+    p[0], p[1], p[2] = i0, n, nd
+    for d in range(nd):
+        p[3 + d] = out_shape[d]
+        p[4 + nd + d] = out_strides[d]
+    p[3 + nd], p[4 + 2 * nd], p[5 + 2 * nd] = first, count, stride
+    memset(t.op + i0, RV_MMP, <size_t>(n - 1))
+    t.op[i0 + n - 1] = RV_SUMS
+    t.arg0[i0 + n - 1] = <int32_t>bi
+    t.arg1[i0 + n - 1] = -1
     t.n = i0 + n
+    rv_sums_forward(t.blk + bi, t.val)
     return _fresh(t, i0, out_shape)
-
-
-cdef void _line_sums(const double *val, const int64_t *p, int64_t n, int64_t stride,
-                     int64_t count, double *out) noexcept nogil:
-    """out[k] = the sum of line k (SUM parameters p[3k]), each in rv_block_forward's order (a
-    replay computes the same bits), four lines at a time: four independent chains of adds."""
-    cdef int64_t k = 0, j
-    cdef const double *x0
-    cdef const double *x1
-    cdef const double *x2
-    cdef const double *x3
-    cdef double a0, a1, a2, a3
-    while k + 4 <= n:
-        x0, x1 = val + p[RV_BLK_SUM * k], val + p[RV_BLK_SUM * (k + 1)]
-        x2, x3 = val + p[RV_BLK_SUM * (k + 2)], val + p[RV_BLK_SUM * (k + 3)]
-        a0 = a1 = a2 = a3 = 0.0
-        for j in range(count):
-            a0 += x0[j * stride]
-            a1 += x1[j * stride]
-            a2 += x2[j * stride]
-            a3 += x3[j * stride]
-        out[k], out[k + 1], out[k + 2], out[k + 3] = a0, a1, a2, a3
-        k += 4
-    while k < n:
-        x0 = val + p[RV_BLK_SUM * k]
-        a0 = 0.0
-        for j in range(count):
-            a0 += x0[j * stride]
-        out[k] = a0
-        k += 1
 
 
 cdef tuple _collapse(tuple shape, tuple strides):

@@ -46,14 +46,13 @@ cdef extern from "ops.h" nogil:
         RV_NE
         RV_COPY
         RV_CONST
-        RV_SUM
         RV_DOTC
         RV_DOT
         RV_MM
         RV_EW
+        RV_SUMS
         RV_MMP
         RV_EW_MAXD
-        RV_BLK_SUM
         RV_BLK_DOTC
         RV_BLK_DOT
         RV_BLK_MM
@@ -76,6 +75,8 @@ cdef extern from "ops.h" nogil:
     int64_t rv_ew_width(int64_t nd, int arity)
     void rv_ew_forward(const int64_t *p, double *val, const double *cst, const double *const *cptr)
     int64_t rv_group_end(const uint8_t *op, int64_t i)
+    int64_t rv_sums_width(int64_t nd)
+    void rv_sums_forward(const int64_t *p, double *val)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, const int64_t *blk,
                         const double *const *cptr, double *adj, int64_t top)

@@ -1164,11 +1164,11 @@ cdef void _init_op_kinds():
     # Entries whose operands are not in arg0/arg1 (block entries read the side table `blk`):
     # drawn as nodes without operand edges.
     _op_kinds[RV_CONST] = ("constant", "block")
-    _op_kinds[RV_SUM] = ("sum", "block")
     _op_kinds[RV_DOTC] = ("dot", "block")
     _op_kinds[RV_DOT] = ("dot", "block")
     _op_kinds[RV_MM] = ("matmul", "block")
     _op_kinds[RV_EW] = ("elementwise", "block")
+    _op_kinds[RV_SUMS] = ("sum", "block")
     _op_kinds[RV_MMP] = ("group", "block")
 
 
@@ -1276,9 +1276,9 @@ def _graph_columns(Var y, vars=()):
         c = t.op[i]
         if c == RV_EW:
             cur = <uint8_t>t.blk[t.arg0[i] + 2]
-        elif c == RV_MM:
-            cur = RV_MM
-        if i < n and (c == RV_EW or c == RV_MM or c == RV_MMP):
+        elif c == RV_MM or c == RV_SUMS:
+            cur = c
+        if i < n and (c == RV_EW or c == RV_MM or c == RV_SUMS or c == RV_MMP):
             show[i] = cur
     return {
         "top": y.slot,

@@ -110,11 +110,11 @@ enum rv_op {
     REVAD_BINARY_OPS(RV_ENUM_B)
     REVAD_COMPARE_OPS(RV_ENUM_C)
     RV_CONST,   /* a constant node: a saved value with no operands and no gradient (not an input) */
-    RV_SUM,     /* block entries, below */
-    RV_DOTC,
+    RV_DOTC,    /* block entries, below */
     RV_DOT,
     RV_MM,      /* a matrix product group: its last output slot (below) */
     RV_EW,      /* an elementwise group (one array op): its last output slot (below) */
+    RV_SUMS,    /* a sum group (a reduction along axes): its last output slot (below) */
     RV_MMP,     /* a group's other output slots: placeholders the sweeps pass over */
     RV_N_OPS
 };
@@ -139,13 +139,11 @@ static inline double rv_binary(int op, double a, double b) {
  * indexes the tape's int64 side table `blk`, where its parameters are; `cptr` is the tape's table
  * of constant data (NumPy arrays the tape holds), read by DOTC. Strides count slots or doubles.
  *
- *   SUM   blk: start, stride, count                     y = sum_k x[start + k*stride]
  *   DOTC  blk: start, stride, count, c, coff, cstride   y = sum_k x[..] * cptr[c][coff + k*cstride]
  *   DOT   blk: start0, stride0, start1, stride1, count   y = sum_k x[start0 + ..] * x[start1 + ..]
  *
- * Their backward is a plain loop: SUM passes g to every element of its line (as add does), DOTC
- * scales the constant (an axpy), DOT swaps the two lines (as mul does). */
-#define RV_BLK_SUM 3
+ * Their backward is a plain loop: DOTC scales the constant (an axpy), DOT swaps the two lines
+ * (as mul does). Sums along axes are groups (SUMS, below). */
 #define RV_BLK_DOTC 6
 #define RV_BLK_DOT 5
 
@@ -201,10 +199,6 @@ static inline double rv_block_forward(int op, const int64_t *p, const double *va
                                       const double *const *cptr) {
     double s = 0.0;
     switch (op) {
-    case RV_SUM: {
-        const double *x = val + p[0];
-        for (int64_t k = 0; k < p[2]; ++k) s += x[k * p[1]];
-    } break;
     case RV_DOTC: {
         const double *x = val + p[0], *c = cptr[p[3]] + p[4];
         for (int64_t k = 0; k < p[2]; ++k) s += x[k * p[1]] * c[k * p[5]];
@@ -221,12 +215,6 @@ static inline double rv_block_forward(int op, const int64_t *p, const double *va
 static inline void rv_block_backward(int op, const int64_t *p, double g, const double *val,
                                      const double *const *cptr, double *adj) {
     switch (op) {
-    case RV_SUM: {
-        double *d = adj + p[0];
-        const int64_t st = p[1], n = p[2];
-        if (st == 1) { for (int64_t k = 0; k < n; ++k) d[k] += g; }
-        else { for (int64_t k = 0; k < n; ++k) d[k * st] += g; }
-    } break;
     case RV_DOTC: {
         double *d = adj + p[0];
         const double *c = cptr[p[3]] + p[4];
@@ -409,6 +397,62 @@ static inline void rv_ew_tangent(const int64_t *p, const double *val, const doub
     }
 }
 
+/* A sum group: n sums over strided lines, one per output (a reduction along some axes), on n
+ * consecutive output slots (C order of the kept axes), carried by the last (RV_SUMS) like the
+ * groups above. Output k sums `count` slots `stride` apart from its start; the starts step
+ * through the kept axes by their strides (an odometer), so the group costs O(nd) parameters,
+ * not three per output as one block entry per output would.
+ *
+ *   SUMS  blk: out, n, nd, shape[nd], first, ostride[nd], count, stride
+ *
+ * Each line is added in order from its first element, so a replay gives the same bits. */
+static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
+
+#define RV_SUMS_FOR_LINES(p, ...) do { \
+    const int64_t nd_ = (p)[2], *shp_ = (p) + 3, *ost_ = (p) + 4 + nd_; \
+    const int64_t n_ = (p)[1], count = (p)[4 + 2 * nd_], stride = (p)[5 + 2 * nd_]; \
+    int64_t idx_[RV_EW_MAXD] = {0}, start = (p)[3 + nd_]; \
+    (void)count; (void)stride; \
+    for (int64_t k = 0; k < n_; ++k) { \
+        const int64_t yo = (p)[0] + k; \
+        __VA_ARGS__ \
+        for (int64_t d_ = nd_ - 1; d_ >= 0; --d_) { \
+            start += ost_[d_]; \
+            if (++idx_[d_] < shp_[d_]) break; \
+            start -= ost_[d_] * shp_[d_]; \
+            idx_[d_] = 0; \
+        } \
+    } } while (0)
+
+static inline void rv_sums_forward(const int64_t *p, double *val) {
+    RV_SUMS_FOR_LINES(p, {
+        const double *x = val + start;
+        double s = 0.0;
+        for (int64_t j = 0; j < count; ++j) s += x[j * stride];
+        val[yo] = s;
+    });
+}
+
+static inline void rv_sums_backward(const int64_t *p, double *adj) {
+    RV_SUMS_FOR_LINES(p, {
+        const double g = adj[yo];
+        if (g != 0.0) {
+            double *d = adj + start;
+            if (stride == 1) { for (int64_t j = 0; j < count; ++j) d[j] += g; }
+            else { for (int64_t j = 0; j < count; ++j) d[j * stride] += g; }
+        }
+    });
+}
+
+static inline void rv_sums_tangent(const int64_t *p, double *tng) {
+    RV_SUMS_FOR_LINES(p, {
+        const double *t = tng + start;
+        double s = 0.0;
+        for (int64_t j = 0; j < count; ++j) s += t[j * stride];
+        tng[yo] = s;
+    });
+}
+
 /* The last slot of the group that slot i belongs to (i itself if it is an ordinary entry): a
  * sweep seeded at a group's output must start where the group is carried. */
 static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
@@ -453,6 +497,12 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
             i = p[0];
             continue;
         }
+        if (op[i] == RV_SUMS) {
+            const int64_t *p = blk + arg0[i];
+            rv_sums_backward(p, adj);
+            i = p[0];
+            continue;
+        }
         if (op[i] == RV_MM) {
             const int64_t *p = blk + arg0[i];
             if (p[12]) return i;
@@ -467,7 +517,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         switch (op[i]) {
             REVAD_UNARY_OPS(RV_BWD_U)
             REVAD_BINARY_OPS(RV_BWD_B)
-            case RV_SUM: case RV_DOTC: case RV_DOT:
+            case RV_DOTC: case RV_DOT:
                 rv_block_backward(op[i], blk + arg0[i], g, val, cptr, adj);
                 break;
             default: break; /* leaves, constants, comparisons and placeholders pass nothing down */
@@ -500,16 +550,12 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         tng[i] = RV_TNG(tng[arg1[i]], (db)); \
     } break;
 
-/* A block entry's tangent: the same sums over its lines, on tangents (SUM passes them through,
- * DOTC scales them by the constant, DOT is the product rule). */
+/* A block entry's tangent: the same sums over its lines, on tangents (DOTC scales them by the
+ * constant, DOT is the product rule). */
 static inline double rv_block_tangent(int op, const int64_t *p, const double *val,
                                       const double *const *cptr, const double *tng) {
     double s = 0.0;
     switch (op) {
-    case RV_SUM: {
-        const double *t = tng + p[0];
-        for (int64_t k = 0; k < p[2]; ++k) s += t[k * p[1]];
-    } break;
     case RV_DOTC: {
         const double *t = tng + p[0], *c = cptr[p[3]] + p[4];
         for (int64_t k = 0; k < p[2]; ++k) s += RV_TNG(t[k * p[1]], c[k * p[5]]);
@@ -550,11 +596,12 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
             case RV_LEAF: break; /* seeded by the caller */
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
-            case RV_SUM: case RV_DOTC: case RV_DOT:
+            case RV_DOTC: case RV_DOT:
                 tng[i] = rv_block_tangent(op[i], blk + arg0[i], val, cptr, tng);
                 break;
             case RV_MM: rv_mm_tangent(blk + arg0[i], val, cptr, tng); break;
             case RV_EW: rv_ew_tangent(blk + arg0[i], val, cst, cptr, tng); break;
+            case RV_SUMS: rv_sums_tangent(blk + arg0[i], tng); break;
             case RV_MMP: break; /* set by the group's last slot, before anything reads it */
             default: tng[i] = 0.0; break; /* constants and comparisons carry no derivative */
         }
