@@ -243,13 +243,20 @@ cdef class Tape:
                 raise MemoryError("revad: no memory for the adjoints of the backward pass")
             rv_prefer_huge_pages(buf, n * sizeof(double))
         buf[top] = 1.0
-        while i >= 0:
-            with nogil:
-                i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
-                                self.cptr, buf, i)
-            if i >= 0:  # a matrix product group for BLAS: NumPy takes it, with the GIL
-                _mm_backward_blas(self, buf, n, self.blk + self.arg0[i])
-                i = self.blk[self.arg0[i]] - 1  # below the group
+        try:
+            while i >= 0:
+                with nogil:
+                    i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
+                                    self.cptr, buf, i)
+                if i >= 0:  # a matrix product group for BLAS: NumPy takes it, with the GIL
+                    _mm_backward_blas(self, buf, n, self.blk + self.arg0[i])
+                    i = self.blk[self.arg0[i]] - 1  # below the group
+        except BaseException:  # (a referenced constant changed): no leaf got anything yet
+            if not self.has_adj and self.adj == NULL:
+                self.adj, self.cap_adj = buf, max(n, 1)  # the buffer is the spare again
+            else:
+                free(buf)
+            raise
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
         for grad, first in self.leaf_blocks:
@@ -1108,7 +1115,8 @@ def tape_info(Var y):
     operand slots, value: 17 bytes), except the slots of a group (an array op) after its first,
     whose operand columns stay untouched (9 bytes); the constant pool, the block table and the
     leaf table. Capacity slack is reported apart, and so is ``constant_nbytes``: the constant
-    arrays the tape keeps alive (its copies, and read-only arrays it references).
+    arrays the tape keeps alive (its copies, and the arrays it references: read-only ones, and
+    large ones it fingerprints).
 
     >>> import revad
     >>> x = revad.Var(1.5)
