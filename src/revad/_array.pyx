@@ -137,8 +137,9 @@ cdef class Array:
     ``revad.Array(values)`` makes a leaf (an input) from real numbers; ``grad(f)`` passes Arrays
     to ``f`` for ndarray arguments. Arithmetic, indexing, NumPy's ufuncs (``np.exp(a)``) and
     functions (``np.sum(a, axis=0)``, ``np.dot(A, a)``) return Arrays; ``a[i]`` of a 1-d Array is
-    a ``Var``. Each elementwise op appends one entry per element in one C loop; reductions and
-    dot products append one entry per output element.
+    a ``Var``. Each elementwise op, sum along axes or matrix product is one group on the tape:
+    its values on consecutive slots and one entry that the sweeps run as one C loop (or BLAS
+    call).
 
     A constant NumPy matrix used in a dot product is copied into the tape, so that changing it
     before ``backward()`` cannot change the gradient. A large one (1 MiB or more) is not copied:

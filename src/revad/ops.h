@@ -112,6 +112,7 @@ enum rv_op {
     RV_CONST,   /* a constant node: a saved value with no operands and no gradient (not an input) */
     RV_DOTC,    /* block entries, below */
     RV_DOT,
+    /* Groups and their placeholders come last: the reverse sweep tests `op >= RV_MM`. */
     RV_MM,      /* a matrix product group: its last output slot (below) */
     RV_EW,      /* an elementwise group (one array op): its last output slot (below) */
     RV_SUMS,    /* a sum group (a reduction along axes): its last output slot (below) */
@@ -489,24 +490,19 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
                                   const double *val, const double *cst, const int64_t *blk,
                                   const double *const *cptr, double *adj, int64_t top) {
     for (int64_t i = top; i >= 0; --i) {
-        /* Groups before the zero test: the group's other outputs may be nonzero. Done, the
-         * sweep jumps below the group (i = its first slot, then --i). */
-        if (op[i] == RV_EW) {
+        const int c = op[i];
+        /* Groups (their codes come last) before the zero test: the group's other outputs may
+         * be nonzero. Done, the sweep jumps below the group (i = its first slot, then --i).
+         * One comparison keeps them off the path of ordinary entries. */
+        if (c >= RV_MM) {
+            if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t *p = blk + arg0[i];
-            rv_ew_backward(p, val, cst, cptr, adj);
-            i = p[0];
-            continue;
-        }
-        if (op[i] == RV_SUMS) {
-            const int64_t *p = blk + arg0[i];
-            rv_sums_backward(p, adj);
-            i = p[0];
-            continue;
-        }
-        if (op[i] == RV_MM) {
-            const int64_t *p = blk + arg0[i];
-            if (p[12]) return i;
-            rv_mm_backward(p, val, cptr, adj);
+            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj);
+            else if (c == RV_SUMS) rv_sums_backward(p, adj);
+            else {
+                if (p[12]) return i;
+                rv_mm_backward(p, val, cptr, adj);
+            }
             i = p[0];
             continue;
         }
@@ -514,11 +510,11 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         if (g == 0.0) continue;
         const double y = val[i];
         (void)y;
-        switch (op[i]) {
+        switch (c) {
             REVAD_UNARY_OPS(RV_BWD_U)
             REVAD_BINARY_OPS(RV_BWD_B)
             case RV_DOTC: case RV_DOT:
-                rv_block_backward(op[i], blk + arg0[i], g, val, cptr, adj);
+                rv_block_backward(c, blk + arg0[i], g, val, cptr, adj);
                 break;
             default: break; /* leaves, constants, comparisons and placeholders pass nothing down */
         }
