@@ -24,6 +24,14 @@
 #define M_PI 3.14159265358979323846
 #endif
 
+/* Group sweeps are big loops run once per array op: kept out of line, so that the per-entry
+ * loop of the scalar sweeps stays small and tight. */
+#if defined(_MSC_VER)
+#define RV_NOINLINE __declspec(noinline)
+#else
+#define RV_NOINLINE __attribute__((noinline, unused))
+#endif
+
 /* Helpers so the table rows stay one line each. */
 static inline double rv_sigmoid(double a) {
     /* Two branches so exp never overflows: both are exact forms of 1/(1+e^-a). */
@@ -181,7 +189,7 @@ static inline void rv_mm_forward(const int64_t *p, double *val, const double *co
 }
 
 /* The group's backward as loops: each output's adjoint spread as DOTC/DOT entries spread it. */
-static inline void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr,
+static RV_NOINLINE void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr,
                                   double *adj) {
     const int64_t m = p[1], n = p[2], q = p[3];
     const int64_t *a = p + 4, *b = p + 8;
@@ -319,7 +327,7 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
 #define RV_EWF_U(N, name, f, da, note) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_B(N, name, f, da, db, note) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_C(N, name, f) case RV_##N: RV_EWF_LINES((f) ? 1.0 : 0.0); break;
-static inline void rv_ew_forward(const int64_t *p, double *val, const double *cst,
+static RV_NOINLINE void rv_ew_forward(const int64_t *p, double *val, const double *cst,
                                  const double *const *cptr) {
     rv_ew ew, *e = &ew;
     rv_ew_init(e, p, val, cst, cptr);
@@ -360,7 +368,7 @@ static inline void rv_ew_forward(const int64_t *p, double *val, const double *cs
         } })
 #define RV_EWB_U(N, name, f, da, note) case RV_##N: RV_EWB_LINES(da, 0.0); break;
 #define RV_EWB_B(N, name, f, da, db, note) case RV_##N: RV_EWB_LINES(da, db); break;
-static inline void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
+static RV_NOINLINE void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
                                   const double *const *cptr, double *adj) {
     rv_ew ew, *e = &ew;
     rv_ew_init(e, p, val, cst, cptr);
@@ -385,7 +393,7 @@ static inline void rv_ew_backward(const int64_t *p, const double *val, const dou
         } })
 #define RV_EWT_U(N, name, f, da, note) case RV_##N: RV_EWT_LINES(da, 0.0); break;
 #define RV_EWT_B(N, name, f, da, db, note) case RV_##N: RV_EWT_LINES(da, db); break;
-static inline void rv_ew_tangent(const int64_t *p, const double *val, const double *cst,
+static RV_NOINLINE void rv_ew_tangent(const int64_t *p, const double *val, const double *cst,
                                  const double *const *cptr, double *tng) {
     rv_ew ew, *e = &ew;
     rv_ew_init(e, p, val, cst, cptr);
@@ -425,7 +433,7 @@ static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
         } \
     } } while (0)
 
-static inline void rv_sums_forward(const int64_t *p, double *val) {
+static RV_NOINLINE void rv_sums_forward(const int64_t *p, double *val) {
     RV_SUMS_FOR_LINES(p, {
         const double *x = val + start;
         double s = 0.0;
@@ -434,7 +442,7 @@ static inline void rv_sums_forward(const int64_t *p, double *val) {
     });
 }
 
-static inline void rv_sums_backward(const int64_t *p, double *adj) {
+static RV_NOINLINE void rv_sums_backward(const int64_t *p, double *adj) {
     RV_SUMS_FOR_LINES(p, {
         const double g = adj[yo];
         if (g != 0.0) {
@@ -445,7 +453,7 @@ static inline void rv_sums_backward(const int64_t *p, double *adj) {
     });
 }
 
-static inline void rv_sums_tangent(const int64_t *p, double *tng) {
+static RV_NOINLINE void rv_sums_tangent(const int64_t *p, double *tng) {
     RV_SUMS_FOR_LINES(p, {
         const double *t = tng + start;
         double s = 0.0;
@@ -567,7 +575,7 @@ static inline double rv_block_tangent(int op, const int64_t *p, const double *va
 }
 
 /* A group's tangents, all at once at its last slot: dY = dA @ B + A @ dB (the product rule). */
-static inline void rv_mm_tangent(const int64_t *p, const double *val, const double *const *cptr,
+static RV_NOINLINE void rv_mm_tangent(const int64_t *p, const double *val, const double *const *cptr,
                                  double *tng) {
     const int64_t m = p[1], n = p[2], q = p[3];
     const int64_t *a = p + 4, *b = p + 8;

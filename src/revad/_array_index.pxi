@@ -1,0 +1,228 @@
+# Gathers, indexing and views.
+# Part of revad._array (included textually by _array.pyx: one module, several files).
+
+# ---------------------------------------------------------------------------------------------
+# Gathers: COPY entries (and CONST entries for constants), or a view when slots are affine.
+
+cdef Array _emit_gather(Tape t, object srcs, object consts):
+    """One entry per element of srcs (int64): COPY of that slot, or CONST consts[k] where -1."""
+    srcs = np.asarray(srcs, dtype=np.int64, order="C")
+    cdef int64_t n = srcs.size, k, s, i0
+    cdef const int64_t *ps = _iptr(srcs) if n else NULL
+    cdef const double *pc = NULL
+    if consts is not None:
+        consts = np.asarray(consts, dtype=np.float64, order="C")
+        pc = _dptr(consts) if n else NULL
+    t.reserve(n)
+    i0 = t.n
+    for k in range(n):
+        s = ps[k]
+        if s >= 0:
+            t.op[i0 + k] = RV_COPY
+            t.arg0[i0 + k] = <int32_t>s
+            t.val[i0 + k] = t.val[s]
+        else:
+            t.op[i0 + k] = RV_CONST
+            t.arg0[i0 + k] = -1
+            t.val[i0 + k] = pc[k]
+        t.arg1[i0 + k] = -1
+    t.n = i0 + n
+    return _fresh(t, i0, srcs.shape)
+
+
+cdef Array _from_slots(Tape t, object m):
+    """An Array over the slots in int64 ndarray m: a view if they are evenly spaced, else a gather."""
+    shape = m.shape
+    if m.size == 0:
+        return _view(t, 0, shape, _c_strides(shape))
+    flat = m.reshape(-1)
+    cdef int64_t first = flat[0]
+    strides = []
+    for d in range(m.ndim):
+        if shape[d] > 1:
+            idx = [0] * m.ndim
+            idx[d] = 1
+            strides.append(int(m[tuple(idx)]) - first)
+        else:
+            strides.append(0)
+    strides = tuple(strides)
+    if np.array_equal(_slot_map(first, shape, strides), m):
+        return _view(t, first, shape, strides)
+    return _emit_gather(t, m, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexing and views
+
+cdef bint _is_int(object k):
+    return (isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)))
+
+
+cdef object _getitem(Array self, object key):
+    cdef Array a = _bound(self)
+    if a is None:  # no_grad: indexing the values
+        r = self._value.reshape(self.shape)[key]
+        return _var_leaf(float(r)) if np.ndim(r) == 0 and not _has_ellipsis(key) else _const_leaf(r)
+    if type(key) is not tuple:
+        key = (key,)
+    for k in key:
+        if not (_is_int(k) or k is None or k is Ellipsis or type(k) is slice):
+            return _advanced(a, key)
+    cdef int64_t first = a.first, i, n, st
+    shape, strides = [], []
+    cdef int nfixed = sum(1 for k in key if k is not None and k is not Ellipsis)
+    if nfixed > len(a.shape):
+        raise IndexError(f"too many indices for revad Array: array is {len(a.shape)}-dimensional, "
+                         f"but {nfixed} were indexed")
+    cdef int d = 0
+    seen_ellipsis = False
+    for k in key:
+        if k is Ellipsis:
+            if seen_ellipsis:
+                raise IndexError("an index can only have a single ellipsis ('...')")
+            seen_ellipsis = True
+            for _ in range(len(a.shape) - nfixed):
+                shape.append(a.shape[d])
+                strides.append(a.strides[d])
+                d += 1
+        elif k is None:
+            shape.append(1)
+            strides.append(0)
+        elif type(k) is slice:
+            n, st = a.shape[d], a.strides[d]
+            start, stop, step = k.indices(n)
+            length = len(range(start, stop, step))
+            if length:
+                first += start * st
+            shape.append(length)
+            strides.append(st * step)
+            d += 1
+        else:
+            n = a.shape[d]
+            i = k
+            if i < -n or i >= n:
+                raise IndexError(f"index {i} is out of bounds for axis {d} with size {n}")
+            if i < 0:
+                i += n
+            first += i * a.strides[d]
+            d += 1
+    while d < len(a.shape):
+        shape.append(a.shape[d])
+        strides.append(a.strides[d])
+        d += 1
+    if not shape and not seen_ellipsis:
+        return _var_at(a.tape, <int32_t>first, a.tape.val[first])
+    return _view(a.tape, first, tuple(shape), tuple(strides))
+
+
+cdef bint _has_ellipsis(object key):
+    return key is Ellipsis or (type(key) is tuple and any(k is Ellipsis for k in key))
+
+
+cdef Array _advanced(Array a, tuple key):
+    for k in key:
+        if type(k) is Array or type(k) is Var:
+            raise TypeError("revad: an index must be constant (ints, slices, integer or boolean "
+                            "ndarrays), not a revad Array or Var")
+    m = _slot_map(a.first, a.shape, a.strides)
+    return _from_slots(a.tape, m[key])
+
+
+cdef Array _transpose(Array self, axes):
+    cdef int nd = len(self.shape)
+    if axes is None:
+        axes = tuple(range(nd - 1, -1, -1))
+    axes = tuple(int(ax) + nd if int(ax) < 0 else int(ax) for ax in axes)
+    if sorted(axes) != list(range(nd)):
+        raise ValueError(f"revad: axes {axes} don't match an Array of shape {self.shape}")
+    a = _bound(self)
+    if a is None:
+        return _const_leaf(np.transpose(self.value, axes))
+    return _view(a.tape, a.first, tuple(a.shape[ax] for ax in axes),
+                 tuple(a.strides[ax] for ax in axes))
+
+
+cdef tuple _resolve_shape(tuple shape, int64_t size, tuple old):
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1 or any(s < -1 for s in shape):
+        raise ValueError(f"revad: cannot reshape an Array of shape {old} into shape {shape}")
+    if -1 in shape:
+        rest = _prod(tuple(s for s in shape if s != -1))
+        if rest == 0 or size % rest:
+            raise ValueError(f"revad: cannot reshape an Array of shape {old} into shape {shape}")
+        shape = tuple(size // rest if s == -1 else s for s in shape)
+    if _prod(shape) != size:
+        raise ValueError(f"revad: cannot reshape an Array of shape {old} into shape {shape}")
+    return shape
+
+
+cdef Array _reshape(Array self, tuple shape):
+    shape = _resolve_shape(shape, self.size, self.shape)
+    a = _bound(self)
+    if a is None:
+        return _const_leaf(self._value.reshape(shape))
+    if _is_contiguous(a.shape, a.strides):
+        return _view(a.tape, a.first, shape, _c_strides(shape))
+    return _from_slots(a.tape, _slot_map(a.first, a.shape, a.strides).reshape(shape))
+
+
+cdef tuple _norm_axes(object axis, int ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not _is_int(ax) or not -ndim <= ax < max(ndim, 1) or (ndim == 0):
+            raise _AxisError(f"revad: axis {ax} is out of bounds for an Array of "
+                                          f"dimension {ndim}")
+        ax = int(ax) % ndim
+        if ax in out:
+            raise ValueError(f"revad: repeated axis {ax}")
+        out.append(ax)
+    return tuple(sorted(out))
+
+
+cdef Array _squeeze(Array self, axis):
+    if axis is None:
+        axes = tuple(d for d in range(len(self.shape)) if self.shape[d] == 1)
+    else:
+        axes = _norm_axes(axis, len(self.shape))
+        for d in axes:
+            if self.shape[d] != 1:
+                raise ValueError(f"revad: cannot squeeze axis {d} of an Array of shape {self.shape}")
+    a = _bound(self)
+    if a is None:
+        return _const_leaf(np.squeeze(self.value, axes))
+    return _view(a.tape, a.first, tuple(s for d, s in enumerate(a.shape) if d not in axes),
+                 tuple(s for d, s in enumerate(a.strides) if d not in axes))
+
+
+cdef Array _expand_dims(Array self, axis):
+    axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
+    nd = len(self.shape) + len(axes)
+    axes = _norm_axes(axes, nd)
+    a = _bound(self)
+    if a is None:
+        return _const_leaf(np.expand_dims(self.value, axes))
+    shape, strides = list(a.shape), list(a.strides)
+    for ax in axes:
+        shape.insert(ax, 1)
+        strides.insert(ax, 0)
+    return _view(a.tape, a.first, tuple(shape), tuple(strides))
+
+
+cdef Array _broadcast_to(Array self, shape):
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+    if _broadcast(self.shape, shape) != shape:
+        raise ValueError(f"revad: cannot broadcast an Array of shape {self.shape} to {shape}")
+    a = _bound(self)
+    if a is None:
+        return _const_leaf(np.broadcast_to(self.value, shape))
+    return _view(a.tape, a.first, shape, _aligned_strides(a, shape))
+
+
+cdef Array _moveaxis_last(Array a, int axis):
+    """The same Array with `axis` moved to the end (a view)."""
+    order = [d for d in range(len(a.shape)) if d != axis] + [axis]
+    return _view(a.tape, a.first, tuple(a.shape[d] for d in order),
+                 tuple(a.strides[d] for d in order))

@@ -1,0 +1,148 @@
+# Joining and selecting: concatenate, stack, where, clip, take.
+# Part of revad._array (included textually by _array.pyx: one module, several files).
+
+# ---------------------------------------------------------------------------------------------
+# Joining and selecting
+
+cdef object _to_array(object o):
+    """Arrays as they are; Vars, numbers and sequences of them as (recorded) Arrays."""
+    if type(o) is Array:
+        return o
+    if type(o) is Var:
+        t = _tape_for((o,))
+        if t is None:
+            return _const_leaf((<Var>o).v)
+        return _view(t, _var_slot(<Var>o, t), (), ())
+    if isinstance(o, (list, tuple)):
+        return _stack_like(list(o), 0)
+    c = _as_const(o)
+    if c is NotImplemented:
+        raise TypeError(f"revad: expected an array, got {type(o).__name__}")
+    return _const_leaf(c)
+
+
+cdef tuple _maps(list items, Tape t):
+    """Slot maps (int64, -1 for constants) and constant values of each item."""
+    maps, consts = [], []
+    for o in items:
+        if type(o) is Array or type(o) is Var:
+            a = _as_view(o, t)
+            maps.append(_slot_map(a.first, a.shape, a.strides))
+            consts.append(np.zeros(a.shape))
+        else:
+            c = np.asarray(o, dtype=np.float64)
+            maps.append(np.full(c.shape, -1, np.int64))
+            consts.append(c)
+    return maps, consts
+
+
+cdef object _join(list items, object how, object axis, bint any_const):
+    """concatenate/stack (`how`): join the slot maps with NumPy, then view or gather."""
+    cdef Tape t = _tape_for(tuple(items))
+    if t is None:
+        return _const_leaf(how([np.asarray(_values(o), np.float64) for o in items], axis=axis))
+    maps, consts = _maps(items, t)
+    m = how(maps, axis=axis)
+    if any_const:
+        return _emit_gather(t, m, how(consts, axis=axis))
+    return _from_slots(t, m)
+
+
+cdef object _concatenate(object arrays, object axis):
+    items = list(arrays)
+    if not items:
+        raise ValueError("revad: need at least one array to concatenate")
+    nd = {np.ndim(i) if type(i) not in (Array, Var) else len(_shape_of(i)) for i in items}
+    if 0 in nd:
+        raise ValueError("revad: zero-dimensional arrays cannot be concatenated")
+    any_const = any(type(o) is not Array and type(o) is not Var for o in items)
+    if axis is None:
+        items = [_ravel_any(o) for o in items]
+        axis = 0
+    try:
+        return _join(items, np.concatenate, axis, any_const)
+    except ValueError as e:
+        raise ValueError(f"revad: cannot concatenate shapes "
+                         f"{[_shape_of(o) if type(o) in (Array, Var) else np.shape(o) for o in items]}"
+                         f" along axis {axis}: {e}") from None
+
+
+cdef object _stack_like(list items, object axis):
+    if not items:
+        raise ValueError("revad: need at least one array to stack")
+    items = [_node_or_const(o) for o in items]
+    any_const = any([type(o) is not Array and type(o) is not Var for o in items])
+    try:
+        return _join(items, np.stack, axis, any_const)
+    except ValueError as e:
+        raise ValueError(f"revad: cannot stack shapes "
+                         f"{[_shape_of(o) if type(o) in (Array, Var) else np.shape(o) for o in items]}: {e}") from None
+
+
+cdef object _node_or_const(object o):
+    if type(o) is Array or type(o) is Var:
+        return o
+    if isinstance(o, (list, tuple)) and _contains_node(o):
+        return array(o)
+    return np.asarray(o, dtype=np.float64)
+
+
+cdef object _where(object cond, object x, object y):
+    if type(cond) is Array or type(cond) is Var:
+        cond = np.asarray(_values(cond)) != 0
+    cond = np.asarray(cond, dtype=bool)
+    items = [x, y]
+    if not any(type(o) is Array or type(o) is Var for o in items):
+        return np.where(cond, x, y)
+    cdef Tape t = _tape_for(tuple(items))
+    if t is None:
+        return _const_leaf(np.where(cond, _values(x), _values(y)))
+    maps, consts = _maps(items, t)
+    try:
+        m = np.where(cond, maps[0], maps[1])
+    except ValueError:
+        raise ValueError(f"revad: where: shapes {cond.shape} {maps[0].shape} {maps[1].shape} "
+                         "could not be broadcast together") from None
+    if (m < 0).any():
+        return _emit_gather(t, m, np.where(cond, consts[0], consts[1]))
+    return _from_slots(t, np.asarray(m, order="C"))
+
+
+cdef object _clip(object a, object lo, object hi):
+    if type(lo) in (Array, Var) or type(hi) in (Array, Var):
+        r = a
+        if lo is not None:
+            r = _binop(RV_MAXIMUM, r, lo)
+        if hi is not None:
+            r = _binop(RV_MINIMUM, r, hi)
+        return r
+    v = np.asarray(_values(a), dtype=np.float64)
+    c = np.clip(v, lo, hi)
+    inside = np.ones(v.shape, dtype=bool)
+    if lo is not None:
+        inside &= v >= lo
+    if hi is not None:
+        inside &= v <= hi
+    return _where(inside, a, c)
+
+
+cdef object _take(object a, object indices, object axis):
+    a = _to_array(a)
+    if axis is None:
+        return _reshape(a, (-1,))[np.asarray(indices)]
+    ax = _norm_axes(axis, len((<Array>a).shape))[0]
+    return a[(slice(None),) * ax + (np.asarray(indices),)]
+
+
+cdef object _norm(object x, object ord, object axis, bint keepdims):
+    x = _to_array(x)
+    if ord is None or ord == 2 or ord == "fro":
+        if ord == 2 and (axis is None and len((<Array>x).shape) == 2 or isinstance(axis, tuple) and len(axis) == 2):
+            raise TypeError("revad: numpy.linalg.norm with ord=2 of a matrix (its largest "
+                            "singular value) is not supported; use ord='fro'")
+        return _unop(RV_SQRT, _sum(_unop(RV_SQUARE, x), axis, keepdims))
+    if ord == 1:
+        return _sum(_unop(RV_ABS, x), axis, keepdims)
+    if ord == np.inf:
+        return _tree_reduce(_unop(RV_ABS, x), RV_MAXIMUM, axis, keepdims, "max")
+    raise TypeError(f"revad: numpy.linalg.norm with ord={ord!r} is not supported")

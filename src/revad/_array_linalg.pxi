@@ -1,0 +1,586 @@
+# Dot and matrix products, constant matrices (copied, or referenced and fingerprinted), stacks of matrices and einsum.
+# Part of revad._array (included textually by _array.pyx: one module, several files).
+
+# ---------------------------------------------------------------------------------------------
+# Dot products: DOTC (Array with a constant) and DOT (Array with Array) block entries.
+
+cdef bint _readonly_chain(object a):
+    """Whether nothing can write a's memory: a and every array it views are read-only."""
+    while isinstance(a, np.ndarray):
+        if a.flags.writeable:
+            return False
+        a = a.base
+    return a is None or isinstance(a, bytes)
+
+
+cdef tuple _keep_const(Tape t, object c, bint rows):
+    """Store constant matrix c (k, n) for the tape; returns (cptr index, row step, element step)
+    in doubles, so that row r, element j is at cptr[i][r*row + j*elem]. It is copied (rows
+    contiguous) unless it is read-only all the way down, which is the zero-copy opt-in."""
+    if not (c.dtype == np.float64 and _readonly_chain(c)
+            and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0):
+        c = np.array(c, dtype=np.float64, order="C", copy=True)
+    return t.push_cptr(c), c.strides[0] // 8, c.strides[1] // 8
+
+
+cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t stride0,
+                      object starts1, int64_t stride1, int64_t count, int64_t ci,
+                      object coffs, int64_t cstride):
+    """One DOTC (starts1 None) or DOT entry per element of starts0, with the given values."""
+    starts0 = np.asarray(starts0, dtype=np.int64, order="C")
+    values = np.asarray(values, dtype=np.float64, order="C")
+    cdef int64_t n = starts0.size, k, i0, b, w = RV_BLK_DOTC if code == RV_DOTC else RV_BLK_DOT
+    if n == 0:
+        return _fresh(t, t.n, starts0.shape)
+    other = np.asarray(coffs if code == RV_DOTC else starts1, dtype=np.int64, order="C")
+    cdef const int64_t *p0 = _iptr(starts0)
+    cdef const int64_t *p1 = _iptr(other)
+    cdef const double *pv = _dptr(values)
+    cdef int64_t *p
+    t.reserve(n)
+    b = t.push_blk(w * n)
+    if b + w * n > INT32_MAX:
+        raise OverflowError("revad: the tape's block table is full")
+    i0 = t.n
+    for k in range(n):
+        p = t.blk + b + w * k
+        if code == RV_DOTC:
+            p[0] = p0[k]; p[1] = stride0; p[2] = count; p[3] = ci; p[4] = p1[k]; p[5] = cstride
+        else:
+            p[0] = p0[k]; p[1] = stride0; p[2] = p1[k]; p[3] = stride1; p[4] = count
+        t.op[i0 + k] = <uint8_t>code
+        t.arg0[i0 + k] = <int32_t>(b + w * k)
+        t.arg1[i0 + k] = -1
+        t.val[i0 + k] = pv[k]
+    t.n = i0 + n
+    return _fresh(t, i0, starts0.shape)
+
+
+# A product with more than one output is one matrix-product group (ops.h, MM) whose backward
+# is one BLAS call per operand once it has at least _mm_blas_work multiply-adds (below that the
+# group's C loops beat NumPy's call overhead). A single output (a dot of two vectors) stays one
+# DOT or DOTC entry. _mm_groups off records DOTC/DOT entries throughout (the reference path).
+cdef bint _mm_groups = True
+cdef int64_t _mm_blas_work = 4096
+
+
+def _matmul_config(groups=None, blas_work=None, watch_block=None, watch_threads=None):
+    """Testing hook: (groups, blas_work, watch_block, watch_threads) as they were; sets those
+    given."""
+    global _mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_THREADS
+    old = (_mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_THREADS)
+    if groups is not None:
+        _mm_groups = groups
+    if blas_work is not None:
+        _mm_blas_work = blas_work
+    if watch_block is not None:
+        _WATCH_BLOCK_BYTES = watch_block
+    if watch_threads is not None:
+        _WATCH_THREADS = watch_threads
+    return old
+
+
+
+cdef Array _mm_block(Tape t, Array a, int64_t *o):
+    """a (2-d) as a group operand: rows or columns of one contiguous block of slots (gathered
+    into one if it is neither); writes its descriptor (ops.h, MM) to o and returns it."""
+    rows, cols = a.shape
+    if not _is_contiguous(a.shape, a.strides) and not _is_contiguous((cols, rows), (a.strides[1], a.strides[0])):
+        a = _emit_gather(t, _slot_map(a.first, a.shape, a.strides), None)
+    o[0] = -1
+    o[1] = a.first
+    if _is_contiguous(a.shape, a.strides):
+        o[2], o[3] = cols, 1
+    else:
+        o[2], o[3] = 1, rows
+    return a
+
+
+cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
+    """One matrix-product group for x @ y (a, b: x, y as views on t, None for a constant): m*q
+    new slots, the last one carrying it. The product is computed straight into the tape's val
+    column (no temporary to fault in, nothing to copy)."""
+    cdef int64_t d[13]
+    cdef int64_t m, n, q, size, i0, bi, k
+    kx = ky = None
+    if a is not None:
+        a = _mm_block(t, a, d + 4)
+        m, n = a.shape
+    else:
+        kx = _keep_matrix(t, x, d + 4)
+        m, n = x.shape
+    if b is not None:
+        b = _mm_block(t, b, d + 8)
+        q = b.shape[1]
+    else:
+        ky = _keep_matrix(t, y, d + 8)
+        q = y.shape[1]
+    size = m * q
+    bi = t.push_blk(RV_BLK_MM)
+    if bi + RV_BLK_MM > INT32_MAX:
+        raise OverflowError("revad: the tape's block table is full")
+    t.reserve(size)  # the gathers (if any) are done: views of val stay valid from here on
+    i0 = t.n
+    d[0], d[1], d[2], d[3] = i0, m, n, q
+    # A referenced constant is checked as BLAS reads it: its group always takes the BLAS path.
+    d[12] = 1 if (m * n * q >= _mm_blas_work or type(kx) is _Watched or type(ky) is _Watched) else 0
+    for k in range(RV_BLK_MM):
+        t.blk[bi + k] = d[k]
+    out = np.ndarray((m, q), np.float64, <double[:size]>(t.val + i0))
+    xv = _col_view(t.val, a) if a is not None else kx
+    yv = _col_view(t.val, b) if b is not None else ky
+    if type(kx) is _Watched:
+        _watched_product(kx, yv, True, False, out, False)
+    elif type(ky) is _Watched:
+        _watched_product(ky, xv, False, False, out, False)
+    else:
+        np.matmul(xv, yv, out=out)
+    memset(t.op + i0, RV_MMP, <size_t>(size - 1))  # placeholders: their operand columns unused
+    t.op[i0 + size - 1] = RV_MM
+    t.arg0[i0 + size - 1] = <int32_t>bi
+    t.arg1[i0 + size - 1] = -1
+    t.n = i0 + size
+    return _fresh(t, i0, (m, q))
+
+
+# Constant matrices in a group. A small one is copied: changing the user's array after recording
+# cannot change the gradient. A read-only one (all the way down) is referenced: nothing can change
+# it. A large writable one (1 MiB or more: a data matrix, read by every training step) is
+# referenced too -- a copy, or a comparison with an earlier copy, would read it a second time in
+# the forward pass -- and fingerprinted instead: the forward product multiplies it block of rows
+# by block of rows (about 2 MiB each) and hashes each block while it is in cache; each backward
+# product does the same and adds its result to the adjoints only if every block is unchanged. A
+# changed one raises (as PyTorch does for a tensor modified in place after it was saved for
+# backward). Block size, measured on the 10^4 x 10^3 logreg and the MLP's 256 x 784 data (2
+# cores, one busy elsewhere): 1 MiB splits the MLP's 1.6 MB matrix in two and doubles its BLAS
+# calls (twice as slow on BLAS's threads); from 4 MiB up OpenBLAS threads each block's gemv,
+# which lost 5-10x while the other core was busy; one block of all 80 MB is hashed from memory,
+# not cache (+40%).
+cdef int64_t _WATCH_MIN_BYTES = 1 << 20
+cdef int64_t _WATCH_BLOCK_BYTES = 1 << 21
+
+
+class _Watched(np.ndarray):
+    """A large writable constant the tape references instead of copying (a view of the user's
+    array, same memory), with the fingerprints of its blocks as the forward product read them.
+    The backward sweep (``_mm_backward_blas``) takes its products from here, checked."""
+
+    def t_matmul_checked(self, G):
+        """self.T @ G, raising if self changed since it was recorded."""
+        return _watched_product(self, G, True, True, None, True)
+
+    def rmatmul_t_checked(self, G):
+        """G @ self.T, raising if self changed since it was recorded."""
+        return _watched_product(self, G, False, True, None, True)
+
+    def check(self):
+        """Raise if self changed since it was recorded (for readers of the tape other than BLAS)."""
+        _watched_product(self, None, True, False, None, True)
+
+
+cdef bint _watchable(object c):
+    return (c.nbytes >= _WATCH_MIN_BYTES and c.dtype == np.float64
+            and (c.flags.c_contiguous or c.flags.f_contiguous))
+
+
+cdef object _keep_matrix(Tape t, object c, int64_t *o):
+    """Constant matrix c for a group, as the tape keeps it (see above); writes its descriptor
+    (ops.h, MM) to o and returns what the tape holds."""
+    if c.dtype == np.float64 and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0 and _readonly_chain(c):
+        k = np.asarray(c)  # a plain ndarray (not a subclass such as memmap) over the same memory
+    elif _watchable(c):
+        k = c.view(_Watched)
+        m = c if c.flags.c_contiguous else c.T
+        k._rv_m = np.asarray(m)         # the memory in C order: its rows are the hashed blocks
+        k._rv_trans = m is not c        # c is m.T
+        k._rv_rows = max(1, _WATCH_BLOCK_BYTES // max(1, m.strides[0]))
+        k._rv_digests = np.zeros(-(-m.shape[0] // k._rv_rows), dtype=np.uint64)
+        k._rv_shape = c.shape
+    else:
+        k = np.array(c, dtype=np.float64, order="C", copy=True)
+    o[0] = t.push_cptr(k)
+    o[1] = 0
+    o[2] = k.strides[0] // 8
+    o[3] = k.strides[1] // 8
+    return k
+
+
+cdef object _watched_product(object w, object Z, bint left, bint transpose, object out, bint verify):
+    """op(w) @ Z (left) or Z @ op(w), op: transposed or not; into out (or a new array), block of
+    rows of w's memory by block: each block is multiplied, then hashed (seeded with its index)
+    while it is in cache. verify: compare each hash with the recorded one (raise on a mismatch);
+    else record it. Z None: only hash (check or record)."""
+    cdef _Blocks run = _Blocks.__new__(_Blocks)
+    M = w._rv_m
+    run.M, run.Z, run.digests, run.verify = M, Z, w._rv_digests, verify
+    run.left = left
+    run.te = w._rv_trans != transpose           # op(w) is M.T
+    run.direct = left != run.te                 # blocks of M rows split the output
+    run.rows, run.nrows, run.rb = w._rv_rows, M.shape[0], M.strides[0]
+    run.base = <const char *>_dptr(M)
+    run.bad = []
+    cdef int64_t nblk = -(-run.nrows // run.rows), k, nthreads = 1
+    if Z is not None and out is None:
+        if left:
+            oshape = (M.shape[1] if run.te else run.nrows, Z.shape[1])
+        else:
+            oshape = (Z.shape[0], run.nrows if run.te else M.shape[1])
+        out = np.empty(oshape)
+    run.out = out
+    # A product with a thin Z (a matrix-vector product, say) streams w from memory doing little
+    # arithmetic: one core's bandwidth is then the limit, and BLAS on a 2 MiB block stays on one
+    # thread. Blocks are then shared out to threads (each multiplies and hashes its blocks).
+    if Z is not None and (Z.shape[1] if left else Z.shape[0]) <= _WATCH_THIN:
+        nthreads = max(1, min(_WATCH_THREADS, nblk // 2))
+    if nthreads == 1:
+        run.work(0, 1, out)
+    else:
+        parts = [out] + [None if run.direct else np.empty_like(out) for k in range(nthreads - 1)]
+        threads = [threading.Thread(target=run.work, args=(k, nthreads, parts[k]))
+                   for k in range(1, nthreads)]
+        for th in threads:
+            th.start()
+        try:
+            run.work(0, nthreads, out)
+        finally:
+            for th in threads:
+                th.join()
+        if not run.direct:
+            for k in range(1, nthreads):
+                out += parts[k]
+    if run.bad:
+        if isinstance(run.bad[0], BaseException):
+            raise run.bad[0]
+        raise RuntimeError(
+            f"revad: a constant array used by this computation was modified after it was "
+            f"recorded (shape {w._rv_shape}, dtype float64); the gradient would be wrong. "
+            f"Copy it before modifying it, or record again")
+    return out
+
+
+cdef int64_t _WATCH_THIN = 16
+cdef int64_t _WATCH_THREADS = min(4, os.cpu_count() or 1)
+
+
+@cython.final
+cdef class _Blocks:
+    """One fingerprinted product (see _watched_product): the blocks of M that work() takes."""
+    cdef object M, Z, out, digests
+    cdef list bad                  # mismatched blocks, or an exception from a thread
+    cdef bint left, te, direct, verify
+    cdef int64_t rows, nrows, rb
+    cdef const char *base
+
+    def work(self, int64_t first, int64_t step, acc):
+        """Blocks first, first + step, ...: multiplied (into out, or summed into acc), hashed."""
+        cdef int64_t blk = first, r0, r1
+        cdef uint64_t[::1] dig = self.digests
+        cdef uint64_t h
+        cdef size_t nb
+        cdef bint fresh = True
+        M, Z, out = self.M, self.Z, self.out
+        part = None
+        try:
+            while blk * self.rows < self.nrows:
+                r0 = blk * self.rows
+                r1 = min(self.nrows, r0 + self.rows)
+                if Z is not None:
+                    # np.dot, not np.matmul: two threads' matmul calls ran one at a time (measured)
+                    Mb = M[r0:r1]
+                    if self.direct:
+                        res = out[r0:r1] if self.left else out[:, r0:r1]
+                        X1, X2 = (Mb, Z) if self.left else (Z, Mb.T)
+                        if res.flags.c_contiguous:
+                            np.dot(X1, X2, out=res)
+                        else:
+                            res[...] = np.dot(X1, X2)
+                    else:
+                        X1, X2 = (Mb.T, Z[r0:r1]) if self.left else (Z[:, r0:r1], Mb)
+                        if fresh:
+                            np.dot(X1, X2, out=acc)
+                            fresh = False
+                        else:
+                            if part is None:
+                                part = np.empty_like(acc)
+                            np.dot(X1, X2, out=part)
+                            acc += part
+                # Hashed after the product: BLAS has just brought the block into cache.
+                nb = <size_t>((r1 - r0) * self.rb)
+                with nogil:
+                    h = rv_fingerprint(self.base + r0 * self.rb, nb, <uint64_t>blk)
+                if not self.verify:
+                    dig[blk] = h
+                elif h != dig[blk]:
+                    self.bad.append(blk)
+                    return
+                blk += step
+            if fresh and not self.direct and Z is not None:
+                acc[...] = 0.0  # this thread had no block
+        except BaseException as e:
+            self.bad.append(e)
+
+
+def _check_constants(Var y):
+    """Raise if a large constant referenced by y's tape changed since it was recorded: for a
+    sweep that reads constants other than through BLAS (forward mode)."""
+    if y.tape is not None:
+        for c in y.tape.refs:
+            if type(c) is _Watched:
+                c.check()
+
+
+def _fingerprint(a, seed=0):
+    """The 64-bit fingerprint (fingerprint.h) of a C-contiguous array's bytes (for tests)."""
+    a = np.ascontiguousarray(a)
+    return int(rv_fingerprint(<const void *><size_t>a.__array_interface__["data"][0],
+                              <size_t>a.nbytes, <uint64_t>seed))
+
+
+cdef object _matmul2(object x, object y, Tape t):
+    """(m, n) @ (n, p) with at least one Array operand, both 2-d."""
+    cdef Array a = _as_view(x, t)
+    cdef Array b = _as_view(y, t)
+    sx = a.shape if a is not None else x.shape
+    sy = b.shape if b is not None else y.shape
+    m, n = sx
+    n2, p = sy
+    if n != n2:
+        raise ValueError(f"revad: matmul shapes {sx} and {sy} do not align ({n} != {n2})")
+    # A single output stays one DOT/DOTC entry, unless a large constant would have to be copied
+    # for it: a group references it instead.
+    if _mm_groups and (m * p > 1 or (a is None and _watchable(x)) or (b is None and _watchable(y))):
+        return _emit_mm(t, x, y, a, b)
+    values = np.dot(_peek(a) if a is not None else x, _peek(b) if b is not None else y)
+    I = np.arange(m, dtype=np.int64)[:, None]
+    J = np.arange(p, dtype=np.int64)[None, :]
+    # Each row of x and column of y is one strided line of slots. A line that several outputs
+    # read and that is not contiguous is first gathered contiguous (COPY entries, O(input)),
+    # so that the backward's axpy over it streams through memory instead of striding.
+    cdef int64_t row_first = 0, row_step = 0, row_stride = 0, col_first = 0, col_step = 0, col_stride = 0
+    if a is not None:
+        if a.strides[1] != 1 and n > 1 and p > 1:
+            a = _emit_gather(t, _slot_map(a.first, (m, n), a.strides), None)
+        row_first, row_step, row_stride = a.first, a.strides[0], a.strides[1]
+    if b is not None:
+        if b.strides[0] != 1 and n > 1 and m > 1:
+            b = _emit_gather(t, _slot_map(b.first, (p, n), (b.strides[1], b.strides[0])), None)
+            col_first, col_step, col_stride = b.first, n, 1
+        else:
+            col_first, col_step, col_stride = b.first, b.strides[1], b.strides[0]
+    if a is not None and b is not None:
+        s0 = np.broadcast_to(row_first + I * row_step, (m, p))
+        s1 = np.broadcast_to(col_first + J * col_step, (m, p))
+        return _emit_dots(t, RV_DOT, values, s0, row_stride, s1, col_stride, n, 0, None, 0)
+    if a is not None:  # Array rows . constant columns: store y transposed, columns as rows
+        ci, row, elem = _keep_const(t, np.asarray(y).T, True)
+        s0 = np.broadcast_to(row_first + I * row_step, (m, p))
+        co = np.broadcast_to(J * row, (m, p))
+        return _emit_dots(t, RV_DOTC, values, s0, row_stride, None, 0, n, ci, co, elem)
+    ci, row, elem = _keep_const(t, np.asarray(x), True)
+    s0 = np.broadcast_to(col_first + J * col_step, (m, p))
+    co = np.broadcast_to(I * row, (m, p))
+    return _emit_dots(t, RV_DOTC, values, s0, col_stride, None, 0, n, ci, co, elem)
+
+
+cdef object _operand(object o):
+    """An Array, Var, or a float64 ndarray constant for dot products."""
+    if type(o) is Array or type(o) is Var:
+        return o
+    c = _as_const(o)
+    if c is NotImplemented:
+        raise TypeError(f"revad: cannot take a dot product with a {type(o).__name__}")
+    return np.asarray(c, dtype=np.float64)
+
+
+cdef tuple _shape_of(object o):
+    return (<Array>o).shape if type(o) is Array else (() if type(o) is Var else o.shape)
+
+
+cdef object _matmul(object x, object y):
+    x, y = _operand(x), _operand(y)
+    sx, sy = _shape_of(x), _shape_of(y)
+    if len(sx) == 0 or len(sy) == 0:
+        raise ValueError(f"revad: matmul: input operand does not have enough dimensions "
+                         f"(shapes {sx} and {sy})")
+    if len(sx) > 2 or len(sy) > 2:
+        return _matmul_stack(x, y, sx, sy)
+    return _dot(x, y)
+
+
+cdef object _dot(object x, object y):
+    """numpy.dot for 0-d, 1-d and 2-d operands."""
+    x, y = _operand(x), _operand(y)
+    sx, sy = _shape_of(x), _shape_of(y)
+    if len(sx) == 0 or len(sy) == 0:
+        return _binop(RV_MUL, x, y)
+    if len(sx) > 2 or len(sy) > 2:
+        raise TypeError(f"revad: numpy.dot of arrays with more than 2 dimensions (shapes {sx} "
+                        f"and {sy}) is not supported; matmul (@) and einsum are")
+    if sx[-1] != sy[0]:
+        raise ValueError(f"revad: shapes {sx} and {sy} not aligned: {sx[-1]} (dim {len(sx) - 1}) "
+                         f"!= {sy[0]} (dim 0)")
+    cdef Tape t = _tape_for((x, y))
+    if t is None:
+        return _const_leaf(np.dot(np.asarray(_values(x)), np.asarray(_values(y))))
+    x2 = x if len(sx) == 2 else (_reshape(_on(x, t), (1, sx[0])) if type(x) is Array else x.reshape(1, -1))
+    y2 = y if len(sy) == 2 else (_reshape(_on(y, t), (sy[0], 1)) if type(y) is Array else y.reshape(-1, 1))
+    r = _matmul2(x2, y2, t)
+    out_shape = sx[:-1] + sy[1:]
+    return _reshape(r, out_shape) if r.shape != out_shape else r
+
+
+cdef object _outer(object x, object y):
+    x = _ravel_any(x)
+    y = _ravel_any(y)
+    return _binop(RV_MUL, _index_any(x, (slice(None), None)), _index_any(y, (None, slice(None))))
+
+
+cdef object _ravel_any(object o):
+    if type(o) is Array:
+        return _reshape(o, (-1,))
+    if type(o) is Var:
+        return _stack_like([o], 0)
+    return np.ravel(o)
+
+
+cdef object _index_any(object o, tuple key):
+    return o[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Stacks of matrices (matmul of more than 2 dimensions) and einsum, built on the 2-d products.
+
+cdef object _reshape_any(object o, tuple shape):
+    return _reshape(<Array>o, shape) if type(o) is Array else np.reshape(o, shape)
+
+
+cdef object _matmul_stack(object x, object y, tuple sx, tuple sy):
+    """NumPy's matmul of stacks: (..., m, n) @ (..., n, p), the leading dimensions broadcast
+    (a 1-d operand is a row or a column, as in NumPy); one matrix product per matrix."""
+    x0, y0 = sx, sy
+    if len(sx) == 1:
+        x, sx = _reshape_any(x, (1,) + sx), (1,) + sx
+    if len(sy) == 1:
+        y, sy = _reshape_any(y, sy + (1,)), sy + (1,)
+    if sx[-1] != sy[-2]:
+        raise ValueError(f"revad: matmul: shapes {x0} and {y0} do not align ({sx[-1]} != {sy[-2]})")
+    try:
+        batch = tuple(np.broadcast_shapes(sx[:-2], sy[:-2]))
+    except ValueError:
+        raise ValueError(f"revad: matmul: the stacks of shapes {x0} and {y0} do not broadcast") from None
+    m, p = sx[-2], sy[-1]
+    out_shape = batch + (m, p)
+    cdef Tape t = _tape_for((x, y))
+    if t is None:
+        r = _const_leaf(np.matmul(np.asarray(_values(x)), np.asarray(_values(y))))
+    else:
+        xs = _broadcast_to(_on(x, t), batch + sx[-2:]) if type(x) is Array else np.broadcast_to(x, batch + sx[-2:])
+        ys = _broadcast_to(_on(y, t), batch + sy[-2:]) if type(y) is Array else np.broadcast_to(y, batch + sy[-2:])
+        parts = [_as_array_on(_matmul2(xs[idx], ys[idx], t), t) for idx in np.ndindex(*batch)]
+        r = _stacked(t, parts, out_shape)
+    if len(x0) == 1:
+        out_shape = out_shape[:-2] + out_shape[-1:]
+    if len(y0) == 1:
+        out_shape = out_shape[:-1]
+    return _reshape(r, out_shape) if r.shape != out_shape else r
+
+
+cdef Array _as_array_on(object r, Tape t):
+    return r if type(r) is Array else _view(t, _var_slot(<Var>r, t), (), ())
+
+
+cdef Array _stacked(Tape t, list parts, tuple shape):
+    """parts (equal shapes) stacked: a view when they lie one after another on the tape, as
+    consecutive groups do, else a gather."""
+    if not parts:
+        return _fresh(t, t.n, shape)
+    cdef Array p0 = parts[0], p
+    cdef int64_t k, size = p0.size
+    for k in range(len(parts)):
+        p = parts[k]
+        if p.first != p0.first + k * size or not _is_contiguous(p.shape, p.strides):
+            return _reshape(_stack_like(parts, 0), shape)
+    return _view(t, p0.first, shape, _c_strides(shape))
+
+
+cdef object _einsum(str subscripts, tuple operands):
+    """numpy.einsum for one or two operands without '...': sums, transposes, products and
+    contractions, the contractions as matrix products."""
+    if "." in subscripts:
+        raise TypeError("revad: numpy.einsum with '...' is not supported on revad Arrays")
+    spec = subscripts.replace(" ", "")
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    if len(terms) != len(operands) or len(operands) not in (1, 2):
+        raise TypeError(f"revad: numpy.einsum of {len(operands)} operands for {subscripts!r} is not "
+                        "supported (one or two operands)")
+    if not arrow:  # implicit output: the letters used once, in alphabetical order
+        out = "".join(sorted([c for c in set(ins) if c.isalpha() and ins.count(c) == 1]))
+    ops = [_to_array(o) if type(o) is Var else _operand(o) for o in operands]
+    extent = {}
+    for term, o in zip(terms, ops):
+        shape = _shape_of(o)
+        if len(term) != len(shape) or len(set(term)) != len(term):
+            raise ValueError(f"revad: einsum: {term!r} does not index an operand of shape {shape} "
+                             "(one letter per dimension, none repeated)")
+        for c, n in zip(term, shape):
+            if extent.setdefault(c, n) != n and 1 not in (n, extent[c]):
+                raise ValueError(f"revad: einsum: letter {c!r} has extents {extent[c]} and {n}")
+            extent[c] = max(extent[c], n)
+    if len(set(out)) != len(out) or any([c not in extent for c in out]):
+        raise ValueError(f"revad: einsum: invalid output subscripts {out!r}")
+    # Letters in one operand only and not in the output are summed out first.
+    for j in range(len(ops)):
+        others = "".join(terms[:j] + terms[j + 1:]) + out
+        gone = tuple([d for d, c in enumerate(terms[j]) if c not in others])
+        if gone:
+            ops[j] = _sum_any(ops[j], gone)
+            terms[j] = "".join([c for c in terms[j] if c in others])
+    if len(ops) == 1:
+        return _transpose_any(ops[0], tuple([terms[0].index(c) for c in out]))
+    a, b = terms
+    batch = [c for c in out if c in a and c in b]
+    left = [c for c in out if c in a and c not in b]
+    right = [c for c in out if c in b and c not in a]
+    inner = [c for c in a if c in b and c not in out]
+    if not left and not right:  # a product summed over `inner`: no matrix to multiply
+        order = batch + inner
+        prod = _binop(RV_MUL, _aligned(ops[0], a, order), _aligned(ops[1], b, order))
+        r = _sum_any(prod, tuple(range(len(batch), len(order)))) if inner else prod
+        return _transpose_any(r, tuple([batch.index(c) for c in out]))
+    nb, nl, nr, nc = [_prod(tuple([extent[c] for c in g])) for g in (batch, left, right, inner)]
+    A = _reshape_any(_aligned(ops[0], a, batch + left + inner, extent), (nb, nl, nc))
+    B = _reshape_any(_aligned(ops[1], b, batch + inner + right, extent), (nb, nc, nr))
+    r = _reshape_any(_matmul_stack(A, B, (nb, nl, nc), (nb, nc, nr)),
+                     tuple([extent[c] for c in batch + left + right]))
+    return _transpose_any(r, tuple([(batch + left + right).index(c) for c in out]))
+
+
+cdef object _aligned(object o, str term, list order, dict extent=None):
+    """Operand o (indexed by term) transposed to the letters `order`; letters it lacks become
+    unit dimensions, broadcast to their extent when `extent` is given."""
+    o = _transpose_any(o, tuple([term.index(c) for c in order if c in term]))
+    shape = tuple(_shape_of(o))
+    full, k = [], 0
+    for c in order:
+        if c in term:
+            full.append(shape[k])
+            k += 1
+        else:
+            full.append(1)
+    o = _reshape_any(o, tuple(full))
+    if extent is not None:
+        want = tuple([extent[c] for c in order])
+        if tuple(full) != want:
+            o = _broadcast_to(o, want) if type(o) is Array else np.broadcast_to(o, want)
+    return o
+
+
+cdef object _transpose_any(object o, tuple axes):
+    if axes == tuple(range(len(axes))):
+        return o
+    return _transpose(<Array>o, axes) if type(o) is Array else np.transpose(o, axes)
+
+
+cdef object _sum_any(object o, tuple axes):
+    return _sum(o, axes, False) if type(o) is Array else np.sum(o, axis=axes)

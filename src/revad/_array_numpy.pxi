@@ -1,0 +1,401 @@
+# NumPy's protocols (__array_ufunc__, __array_function__) and the Python-level entry points.
+# Part of revad._array (included textually by _array.pyx: one module, several files).
+
+# ---------------------------------------------------------------------------------------------
+# NumPy's protocols
+
+cdef dict _UFUNC_CODES = {}
+for _name, _fn in _core.functions.items():
+    _UFUNC_CODES[_name] = (_fn.code, _fn.arity)
+for _name, _target in _core._aliases.items():
+    _UFUNC_CODES[_name] = _UFUNC_CODES[_target]
+
+_LN2 = 0.6931471805599453
+_LN10 = 2.302585092994046
+
+_UFUNC_EXTRA = {
+    "positive": lambda x: x,
+    "conjugate": lambda x: x,
+    "reciprocal": lambda x: _binop(RV_DIV, 1.0, x),
+    "log2": lambda x: _binop(RV_DIV, _unop(RV_LOG, x), _LN2),
+    "log10": lambda x: _binop(RV_DIV, _unop(RV_LOG, x), _LN10),
+    "exp2": lambda x: _unop(RV_EXP, _binop(RV_MUL, x, _LN2)),
+    "matmul": lambda x, y: _matmul(x, y),
+    "logaddexp": lambda x, y: _logaddexp(x, y),
+    # Comparisons: bool arrays, recorded for replay (see _compare).
+    "less": lambda x, y: _compare(RV_LT, x, y),
+    "less_equal": lambda x, y: _compare(RV_LE, x, y),
+    "greater": lambda x, y: _compare(RV_GT, x, y),
+    "greater_equal": lambda x, y: _compare(RV_GE, x, y),
+    "equal": lambda x, y: _compare(RV_EQ, x, y),
+    "not_equal": lambda x, y: _compare(RV_NE, x, y),
+}
+# No gradient anywhere (or almost everywhere): their results are constants, as in autograd.
+_UFUNC_CONST = {"sign", "floor", "ceil", "rint", "trunc", "isnan", "isinf", "isfinite",
+                "signbit", "logical_and", "logical_or", "logical_not", "logical_xor"}
+
+
+cdef object _logaddexp(object x, object y):
+    m = _binop(RV_MAXIMUM, x, y)
+    d = _unop(RV_ABS, _binop(RV_SUB, x, y))
+    return _binop(RV_ADD, m, _core.functions["log1p"](_unop(RV_EXP, _unop(RV_NEG, d))))
+
+
+cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
+    name = ufunc.__name__
+    if kwargs.get("out") is not None:
+        raise TypeError(f"revad: numpy.{name} with out= would write into a NumPy array and drop "
+                        "the gradient; use the returned Array")
+    kwargs.pop("out", None)
+    if method == "__call__":
+        if kwargs:
+            raise TypeError(f"revad: numpy.{name} with arguments {sorted(kwargs)} is not "
+                            "supported on revad Arrays")
+        if name in _UFUNC_CODES:
+            code, arity = _UFUNC_CODES[name]
+            return _apply(code, arity, inputs)
+        if name in _UFUNC_EXTRA:
+            return _UFUNC_EXTRA[name](*inputs)
+        if name in _UFUNC_CONST:
+            return ufunc(*[np.asarray(_values(i)) for i in inputs])
+    elif method == "reduce" and len(inputs) == 1 and not set(kwargs) - {"axis", "keepdims", "dtype"}:
+        axis = kwargs.get("axis", 0)
+        keepdims = kwargs.get("keepdims", False)
+        if name == "add":
+            return _sum(inputs[0], axis, keepdims)
+        red = {"multiply": (RV_MUL, "prod"), "maximum": (RV_MAXIMUM, "max"),
+               "minimum": (RV_MINIMUM, "min")}.get(name)
+        if red is not None:
+            return _tree_reduce(inputs[0], red[0], axis, keepdims, red[1])
+    elif method == "accumulate" and name == "add" and len(inputs) == 1:
+        return _cumsum(inputs[0], kwargs.get("axis", 0))
+    raise TypeError(f"revad: numpy.{name} (method {method!r}) is not differentiable by revad "
+                    "on Arrays; computing it on the values would silently drop the gradient")
+
+
+def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _no_out("sum", out)
+    return _sum(_to_array(a), axis, keepdims)
+
+
+def _np_mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _no_out("mean", out)
+    return _mean(_to_array(a), axis, keepdims)
+
+
+def _np_prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _no_out("prod", out)
+    return _tree_reduce(_to_array(a), RV_MUL, axis, keepdims, "prod")
+
+
+def _np_max(a, axis=None, out=None, keepdims=False, **kw):
+    _no_out("max", out)
+    return _tree_reduce(_to_array(a), RV_MAXIMUM, axis, keepdims, "max")
+
+
+def _np_min(a, axis=None, out=None, keepdims=False, **kw):
+    _no_out("min", out)
+    return _tree_reduce(_to_array(a), RV_MINIMUM, axis, keepdims, "min")
+
+
+def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    _no_out("var", out)
+    a = _to_array(a)
+    d = _binop(RV_SUB, a, _mean(a, axis, True))
+    axes = _norm_axes(axis, len((<Array>a).shape))
+    cdef int64_t n = _prod(tuple((<Array>a).shape[k] for k in axes))
+    return _binop(RV_DIV, _sum(_unop(RV_SQUARE, d), axis, keepdims), float(n - ddof))
+
+
+def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    return _unop(RV_SQRT, _np_var(a, axis, dtype, out, ddof, keepdims))
+
+
+cdef int _no_out(str name, out) except -1:
+    if out is not None:
+        raise TypeError(f"revad: numpy.{name} with out= would drop the gradient")
+    return 0
+
+
+def _np_cumsum(a, axis=None, dtype=None, out=None):
+    _no_out("cumsum", out)
+    return _cumsum(_to_array(a), axis)
+
+
+def _np_dot(a, b, out=None):
+    _no_out("dot", out)
+    return _dot(a, b)
+
+
+def _np_inner(a, b):
+    if len(_shape_of(_operand(a))) > 1 or len(_shape_of(_operand(b))) > 1:
+        raise TypeError("revad: numpy.inner of arrays with more than 1 dimension is not supported")
+    return _dot(a, b)
+
+
+def _np_einsum(subscripts, *operands, out=None, optimize=False, **kw):
+    _no_out("einsum", out)
+    if kw or not isinstance(subscripts, str):
+        raise TypeError("revad: numpy.einsum is supported with a subscripts string and operands "
+                        "only (no dtype, order, casting or interleaved form)")
+    return _einsum(subscripts, operands)
+
+
+def _np_tensordot(a, b, axes=2):
+    na, nb = len(_shape_of(_operand(a))), len(_shape_of(_operand(b)))
+    if isinstance(axes, (int, np.integer)):
+        ax_a, ax_b = list(range(na - int(axes), na)), list(range(int(axes)))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
+    if len(ax_a) != len(ax_b) or na + nb > 52:
+        raise ValueError(f"revad: tensordot: axes {axes} do not pair up dimensions of the operands")
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    ta = list(letters[:na])
+    tb = list(letters[na:na + nb])
+    for i, j in zip(ax_a, ax_b):
+        tb[int(j) % nb] = ta[int(i) % na]
+    out = [c for c in ta if c not in tb] + [c for c in tb if c not in ta]
+    return _einsum("".join(ta) + "," + "".join(tb) + "->" + "".join(out), (a, b))
+
+
+def _np_outer(a, b, out=None):
+    _no_out("outer", out)
+    return _outer(a, b)
+
+
+def _np_concatenate(arrays, axis=0, out=None, **kw):
+    _no_out("concatenate", out)
+    return _concatenate(arrays, axis)
+
+
+def _np_stack(arrays, axis=0, out=None, **kw):
+    _no_out("stack", out)
+    return _stack_like(list(arrays), axis)
+
+
+def _np_hstack(tup, **kw):
+    items = []
+    for o in tup:
+        o = _to_array(o) if type(o) in (Array, Var) else np.atleast_1d(np.asarray(o, np.float64))
+        if type(o) is Array and not (<Array>o).shape:
+            o = _reshape(o, (1,))
+        items.append(o)
+    return _concatenate(items, 0 if len(_shape_of(items[0])) == 1 else 1)
+
+
+def _np_vstack(tup, **kw):
+    items = []
+    for o in tup:
+        o = _to_array(o) if type(o) in (Array, Var) else np.asarray(o, np.float64)
+        s = _shape_of(o)
+        if len(s) < 2:
+            o = _reshape(o, (1, -1)) if type(o) is Array else np.reshape(o, (1, -1))
+        items.append(o)
+    return _concatenate(items, 0)
+
+
+def _np_where(condition, x=None, y=None):
+    if x is None or y is None:
+        raise TypeError("revad: numpy.where with one argument (nonzero) is not supported on Arrays")
+    return _where(condition, x, y)
+
+
+def _np_clip(a, a_min=None, a_max=None, out=None, **kw):
+    _no_out("clip", out)
+    a_min = kw.pop("min", a_min)
+    a_max = kw.pop("max", a_max)
+    return _clip(a, a_min, a_max)
+
+
+def _np_take(a, indices, axis=None, out=None, mode="raise"):
+    _no_out("take", out)
+    return _take(a, indices, axis)
+
+
+def _np_reshape(a, *args, **kw):
+    shape = kw.pop("newshape", kw.pop("shape", None))
+    if shape is None:
+        shape = args[0]
+    return _to_array(a).reshape(shape)
+
+
+def _np_ravel(a, order="C"):
+    return _to_array(a).ravel()
+
+
+def _np_transpose(a, axes=None):
+    return _transpose(_to_array(a), axes)
+
+
+def _np_squeeze(a, axis=None):
+    return _squeeze(_to_array(a), axis)
+
+
+def _np_expand_dims(a, axis):
+    return _expand_dims(_to_array(a), axis)
+
+
+def _np_swapaxes(a, axis1, axis2):
+    a = _to_array(a)
+    axes = list(range(len((<Array>a).shape)))
+    i, j = _norm_axes(axis1, len(axes))[0], _norm_axes(axis2, len(axes))[0]
+    axes[i], axes[j] = axes[j], axes[i]
+    return _transpose(a, tuple(axes))
+
+
+def _np_moveaxis(a, source, destination):
+    a = _to_array(a)
+    nd = len((<Array>a).shape)
+    src = (source,) if _is_int(source) else tuple(source)
+    dst = (destination,) if _is_int(destination) else tuple(destination)
+    src = [s % nd for s in src]
+    dst = [d % nd for d in dst]
+    order = [n for n in range(nd) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return _transpose(a, tuple(order))
+
+
+def _np_broadcast_to(array, shape, subok=False):
+    return _broadcast_to(_to_array(array), shape)
+
+
+def _np_atleast_1d(*arys):
+    r = [_reshape(a, (1,)) if type(a) is Array and not (<Array>a).shape else a for a in arys]
+    return r[0] if len(r) == 1 else r
+
+
+def _np_atleast_2d(*arys):
+    r = []
+    for a in arys:
+        if type(a) is Array and len((<Array>a).shape) < 2:
+            a = _reshape(a, (1, -1))
+        r.append(a)
+    return r[0] if len(r) == 1 else r
+
+
+def _np_norm(x, ord=None, axis=None, keepdims=False):
+    return _norm(x, ord, axis, keepdims)
+
+
+def _np_shape(a):
+    return _to_array(a).shape
+
+
+def _np_ndim(a):
+    return len(_shape_of(_to_array(a)))
+
+
+def _np_size(a, axis=None):
+    a = _to_array(a)
+    return a.size if axis is None else a.shape[axis]
+
+
+def _np_like(fill):
+    def like(a, dtype=None, order="K", subok=True, shape=None, **kw):
+        return np.full(shape if shape is not None else _shape_of(_to_array(a)), fill, dtype=dtype or np.float64)
+    return like
+
+
+def _np_full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, **kw):
+    return np.full(shape if shape is not None else _shape_of(_to_array(a)), _values(fill_value),
+                   dtype=dtype or np.float64)
+
+
+def _np_copy(a, order="K", subok=False):
+    return a
+
+
+def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_out("trace", out)
+    a = _to_array(a)
+    if len((<Array>a).shape) != 2:
+        raise TypeError("revad: numpy.trace is supported for 2-d Arrays only")
+    n = min((<Array>a).shape)
+    idx = np.arange(n)
+    return _sum(a[idx, idx], None, False)
+
+
+def _np_diag(v, k=0):
+    a = _to_array(v)
+    if len((<Array>a).shape) != 2 or k != 0:
+        raise TypeError("revad: numpy.diag is supported for the main diagonal of a 2-d Array only")
+    idx = np.arange(min((<Array>a).shape))
+    return a[idx, idx]
+
+
+def _np_isclose(*args, **kw):
+    return np.isclose(*[np.asarray(_values(a)) for a in args], **kw)
+
+
+_FUNCTIONS = {
+    np.sum: _np_sum, np.mean: _np_mean, np.prod: _np_prod,
+    np.max: _np_max, np.amax: _np_max, np.min: _np_min, np.amin: _np_min,
+    np.var: _np_var, np.std: _np_std,
+    np.cumsum: _np_cumsum, np.dot: _np_dot, np.inner: _np_inner, np.outer: _np_outer,
+    np.concatenate: _np_concatenate, np.stack: _np_stack, np.hstack: _np_hstack,
+    np.vstack: _np_vstack, np.where: _np_where, np.clip: _np_clip, np.take: _np_take,
+    np.reshape: _np_reshape, np.ravel: _np_ravel, np.transpose: _np_transpose,
+    np.squeeze: _np_squeeze, np.expand_dims: _np_expand_dims, np.swapaxes: _np_swapaxes,
+    np.moveaxis: _np_moveaxis, np.broadcast_to: _np_broadcast_to,
+    np.atleast_1d: _np_atleast_1d, np.atleast_2d: _np_atleast_2d,
+    np.linalg.norm: _np_norm, np.shape: _np_shape, np.ndim: _np_ndim, np.size: _np_size,
+    np.zeros_like: _np_like(0.0), np.ones_like: _np_like(1.0), np.empty_like: _np_like(0.0),
+    np.full_like: _np_full_like, np.copy: _np_copy, np.trace: _np_trace, np.diag: _np_diag,
+    np.diagonal: _np_diag, np.isclose: _np_isclose, np.einsum: _np_einsum,
+    np.tensordot: _np_tensordot,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Python-level entry points for revad.numpy and the functional API
+
+def logsumexp(a, axis=None, keepdims=False):
+    """log(sum(exp(a))) over axis, computed stably (scipy.special.logsumexp's meaning).
+
+    >>> import numpy as np, revad
+    >>> x = revad.Array([1000.0, 1000.0])
+    >>> y = revad.logsumexp(x)
+    >>> round(y.item(), 6)
+    1000.693147
+    >>> y.backward()
+    >>> x.grad
+    array([0.5, 0.5])
+    """
+    return _logsumexp(_to_array(a), axis, keepdims)
+
+
+def array(obj):
+    """An Array from nested sequences of numbers, Vars and Arrays (recorded), or an ndarray.
+
+    Sequences holding Vars or Arrays are stacked on the tape; plain numbers give a float64
+    ndarray, as numpy.array does.
+    """
+    if type(obj) is Array:
+        return obj
+    if isinstance(obj, (list, tuple)) and _contains_node(obj):
+        return _stack_like([array(o) if isinstance(o, (list, tuple)) else o for o in obj], 0)
+    if type(obj) is Var:
+        return _to_array(obj)
+    return np.array(obj, dtype=np.float64)
+
+
+cdef bint _contains_node(object seq):
+    for o in seq:
+        if type(o) is Array or type(o) is Var:
+            return True
+        if isinstance(o, (list, tuple)) and _contains_node(o):
+            return True
+    return False
+
+
+_core._register_array(Array, _apply)
+
+
+def _leaf_binding(Array a):
+    """(id of the tape a leaf Array is bound to, its first slot, its size), for forward mode."""
+    if a.tape is not None:
+        raise TypeError("revad: only a leaf Array has a binding")
+    return a.bound, a.first, a.size

@@ -1,0 +1,186 @@
+# Reductions: sum groups (ops.h, SUMS) and trees of elementwise groups.
+# Part of revad._array (included textually by _array.pyx: one module, several files).
+
+# ---------------------------------------------------------------------------------------------
+# Reductions: sum groups (SUMS) and trees of elementwise groups.
+
+cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, int64_t stride,
+                     int64_t count):
+    """One sum group (ops.h, SUMS): for each element of out_shape, the sum of the `count` slots
+    `stride` apart from first + (the element's index . out_strides)."""
+    cdef int64_t nd = len(out_shape), n = _prod(out_shape), w, bi, i0, d
+    if nd > RV_EW_MAXD:
+        raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")
+    if n == 0:
+        return _fresh(t, t.n, out_shape)
+    w = rv_sums_width(nd)
+    t.reserve(n)
+    bi = t.push_blk(w)
+    if bi + w > INT32_MAX:
+        raise OverflowError("revad: the tape's block table is full")
+    i0 = t.n
+    cdef int64_t *p = t.blk + bi
+    p[0], p[1], p[2] = i0, n, nd
+    for d in range(nd):
+        p[3 + d] = out_shape[d]
+        p[4 + nd + d] = out_strides[d]
+    p[3 + nd], p[4 + 2 * nd], p[5 + 2 * nd] = first, count, stride
+    memset(t.op + i0, RV_MMP, <size_t>(n - 1))
+    t.op[i0 + n - 1] = RV_SUMS
+    t.arg0[i0 + n - 1] = <int32_t>bi
+    t.arg1[i0 + n - 1] = -1
+    t.n = i0 + n
+    rv_sums_forward(t.blk + bi, t.val)
+    return _fresh(t, i0, out_shape)
+
+
+cdef tuple _collapse(tuple shape, tuple strides):
+    """Merge dimensions into as few (size, stride) lines as possible (size-1 dims dropped)."""
+    dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
+    out = []
+    for n, s in reversed(dims):
+        if out and out[-1][1] * out[-1][0] == s:
+            out[-1] = (out[-1][0] * n, out[-1][1])
+        else:
+            out.append((n, s))
+    return tuple(reversed(out))
+
+
+cdef object _sum(object x, object axis, bint keepdims):
+    if type(x) is not Array:
+        x = _to_array(x)
+    cdef Array self = <Array>x
+    axes = _norm_axes(axis, len(self.shape))
+    cdef Array a = _bound(self)
+    if a is None:
+        return _const_leaf(np.sum(self.value, axis=axes, keepdims=keepdims))
+    kept = [d for d in range(len(a.shape)) if d not in axes]
+    out_shape = tuple(a.shape[d] for d in kept)
+    lines = _collapse(tuple(a.shape[d] for d in axes), tuple(a.strides[d] for d in axes))
+    if len(lines) <= 1:
+        count, stride = lines[0] if lines else (_prod(tuple(a.shape[d] for d in axes)), 1)
+        r = _emit_sum(a.tape, a.first, out_shape, tuple(a.strides[d] for d in kept), stride, count)
+    else:
+        # Not one evenly spaced line: sum the innermost reduced axis first, then the rest.
+        inner = axes[0]
+        for d in axes:
+            if abs(a.strides[d]) < abs(a.strides[inner]):
+                inner = d
+        part = _sum(a, inner, False)
+        rest = tuple(d - (d > inner) for d in axes if d != inner)
+        r = _sum(part, rest, False)
+    if keepdims:
+        r = _reshape(r, tuple([1 if d in axes else a.shape[d] for d in range(len(a.shape))]))
+    return r
+
+
+cdef object _mean(object x, object axis, bint keepdims):
+    if type(x) is not Array:
+        x = _to_array(x)
+    axes = _norm_axes(axis, len((<Array>x).shape))
+    cdef int64_t count = _prod(tuple((<Array>x).shape[d] for d in axes))
+    return _binop(RV_DIV, _sum(x, axis, keepdims), float(count))
+
+
+cdef object _tree_reduce(object x, int code, object axis, bint keepdims, str name):
+    """prod/max/min over axes by a balanced tree of elementwise entries: O(input) entries,
+    O(log n) Python steps, and (unlike picking the argmax) replayable at new inputs."""
+    if type(x) is not Array:
+        x = _to_array(x)
+    cdef Array self = <Array>x
+    axes = _norm_axes(axis, len(self.shape))
+    for d in axes:
+        if self.shape[d] == 0 and code != RV_MUL:
+            raise ValueError(f"revad: zero-size Array (shape {self.shape}) to reduction "
+                             f"operation {name}, which has no identity")
+    cdef Array a = _bound(self)
+    if a is None:
+        fn = {RV_MUL: np.prod, RV_MAXIMUM: np.max, RV_MINIMUM: np.min}[code]
+        return _const_leaf(fn(self.value, axis=axes, keepdims=keepdims))
+    kept = [d for d in range(len(a.shape)) if d not in axes]
+    out_shape = tuple(a.shape[d] for d in kept)
+    # The reduced axis goes first (a view, for one axis): each level's pairs are then two blocks
+    # of lines, and an odd line out is appended to the level's fresh block as a view.
+    r = _transpose(a, axes + tuple(kept))
+    if len(axes) != 1:
+        r = _reshape(r, (-1,) + out_shape) if axes else _reshape(r, (1,) + out_shape)
+    cdef int64_t L = r.shape[0], h
+    if L == 0:  # an empty product is 1
+        r = _emit_gather(a.tape, np.full(out_shape, -1, np.int64), np.ones(out_shape))
+    else:
+        while L > 1:
+            h = L // 2
+            paired = _binop(code, r[:h], r[h:2 * h])
+            r = _append_line(a.tape, paired, r[2 * h, ...]) if L % 2 else paired
+            L = r.shape[0]
+        r = r[0, ...]
+    if keepdims:
+        r = _reshape(r, tuple(1 if d in axes else a.shape[d] for d in range(len(a.shape))))
+    return r
+
+
+cdef Array _append_line(Tape t, Array block, Array line):
+    """block (lines along axis 0) with `line` appended: when block is the last thing recorded, in
+    C order, COPY entries of line's elements right after it make both one view; else joined."""
+    if block.first + block.size == t.n and _is_contiguous(block.shape, block.strides):
+        _emit_gather(t, _slot_map(line.first, line.shape, line.strides), None)
+        shape = (block.shape[0] + 1,) + block.shape[1:]
+        return _view(t, block.first, shape, _c_strides(shape))
+    return _concatenate([block, _expand_dims(line, 0)], 0)
+
+
+cdef object _cumsum(object x, object axis):
+    if type(x) is not Array:
+        x = _to_array(x)
+    cdef Array self = <Array>x
+    if axis is None:
+        self = _reshape(self, (-1,))
+        axis = 0
+    ax = _norm_axes(axis, len(self.shape))[0]
+    cdef Array a = _bound(self)
+    if a is None:
+        return _const_leaf(np.cumsum(self.value, axis=ax))
+    cdef Array last = _moveaxis_last(a, ax)
+    m = _slot_map(last.first, last.shape, last.strides)
+    cdef Tape t = a.tape
+    cdef int64_t L = a.shape[ax], lines = m.size // L if L else 0, i, j, s, i0, k = 0
+    m = np.asarray(m, dtype=np.int64, order="C")
+    cdef const int64_t *pm = _iptr(m) if m.size else NULL
+    t.reserve(m.size)
+    i0 = t.n
+    for i in range(lines):
+        for j in range(L):
+            s = pm[i * L + j]
+            if j == 0:
+                t.op[i0 + k] = RV_COPY
+                t.arg0[i0 + k] = <int32_t>s
+                t.arg1[i0 + k] = -1
+                t.val[i0 + k] = t.val[s]
+            else:
+                t.op[i0 + k] = RV_ADD
+                t.arg0[i0 + k] = <int32_t>(i0 + k - 1)
+                t.arg1[i0 + k] = <int32_t>s
+                t.val[i0 + k] = t.val[i0 + k - 1] + t.val[s]
+            k += 1
+    t.n = i0 + k
+    r = _fresh(t, i0, m.shape)
+    # back from (..., axis last) to the original order
+    nd = len(a.shape)
+    inv = list(range(nd - 1))
+    inv.insert(ax, nd - 1)
+    return _transpose(r, tuple(inv))
+
+
+cdef object _logsumexp(object x, object axis, bint keepdims):
+    """log(sum(exp(x))) computed stably: the maximum (a constant) is subtracted first."""
+    if type(x) is not Array:
+        x = _to_array(x)
+    axes = _norm_axes(axis, len((<Array>x).shape))
+    v = _peek(<Array>x)
+    m = np.max(v, axis=axes, keepdims=True) if v.size else np.zeros([1] * v.ndim)
+    m = np.where(np.isfinite(m), m, 0.0)
+    m.setflags(write=False)  # ours alone: the tape may reference it rather than copy it
+    r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
+    if not keepdims:
+        r = _squeeze(r, axes)
+    return r
