@@ -28,8 +28,8 @@ def peer_groups(records):
         w = r.get("workload")
         if w in ("modes", "accuracy") or "note" in r:
             continue
-        n = r["n"]
-        if r["impl"] == "revad":
+        n = r.get("n")  # array workloads have a fixed size in their name
+        if r["impl"] == "revad" and n is not None:
             seconds = r.get("value_and_grad_s", r.get("record_s"))
         else:
             seconds = r.get("seconds")
@@ -39,7 +39,7 @@ def peer_groups(records):
             label = f"product\n(per {PRODUCT_SCALE:,} ops)"
             seconds = seconds / n * PRODUCT_SCALE
         else:
-            label = f"{w}\nn={n:,}"
+            label = w if n is None else f"{w}\nn={n:,}"
         lib = groups.setdefault(label, {})
         lib[r["impl"]] = lib.get(r["impl"], 0.0) + seconds  # casadi: build + eval
     return groups
@@ -55,11 +55,11 @@ def plot_peers(plt, records, path):
     libs.sort(key=lambda lib: lib != "revad")
     fig, ax = plt.subplots(figsize=(max(8.0, 1.4 * len(groups) + 2), 4.8))
     width = 0.8 / len(libs)
-    cmap = plt.get_cmap("tab10")
+    cmap = plt.get_cmap("tab20")
     for j, lib in enumerate(libs):
         xs = [i + (j - (len(libs) - 1) / 2) * width for i, g in enumerate(groups.values()) if lib in g]
         ys = [g[lib] for g in groups.values() if lib in g]
-        ax.bar(xs, ys, width, label=lib, color=cmap(j % 10),
+        ax.bar(xs, ys, width, label=lib, color=cmap(j % 20),
                edgecolor="black" if lib == "revad" else "none", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))
@@ -97,7 +97,7 @@ def plot_accuracy(plt, records, path):
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(6.8, 4.6))
-    cmap = plt.get_cmap("tab10")
+    cmap = plt.get_cmap("tab20")
     for k, r in enumerate(rows):
         color = cmap(k % 10)
         ax.plot(r["steps"], [max(e, _ZERO_FLOOR) for e in r["fd_rel_errors"]], "o-", ms=3,

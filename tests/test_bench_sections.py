@@ -100,3 +100,15 @@ def test_sections_run_selection():
     args = argparse.Namespace(only={"accuracy"}, quick=True, repeat=1)
     modes.run(revad, args, record)
     assert {r["workload"] for r in rows} == {"accuracy"}
+
+
+def test_peer_chart_groups_array_workloads_and_skips_figures():
+    records = [
+        {"workload": "rosenbrock", "impl": "revad", "n": 1000, "value_and_grad_s": 1e-3},
+        {"workload": "gmm", "impl": "revad", "seconds": 0.02, "numpy_seconds": 0.015},
+        {"workload": "gmm", "impl": "autograd", "seconds": 0.05, "numpy_seconds": 0.015},
+        {"workload": "tape_cost", "impl": "revad", "bytes_per_element_unary": 9.0},
+    ]
+    groups = plots.peer_groups(records)
+    assert groups == {"rosenbrock\nn=1,000": {"revad": 1e-3},
+                      "gmm": {"revad": 0.02, "autograd": 0.05}}
