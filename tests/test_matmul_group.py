@@ -374,3 +374,27 @@ def test_many_small_blocks_on_threads(name):
                 y.backward()
     finally:
         _array._matmul_config(*old)
+
+
+def test_a_zero_adjoint_passes_nothing_down_through_blas_as_through_the_loops():
+    # A row of the constant holds inf; the outputs it feeds get a zero adjoint. Skipped as every
+    # entry skips a zero adjoint, the gradient stays finite, with BLAS as with the group's loops.
+    A = RNG.normal(size=(40, 30))
+    A[3, 7] = np.inf
+    mask = np.ones((40, 20))
+    mask[3] = 0.0
+    W0 = RNG.normal(size=(30, 20))
+    f = revad.grad(lambda W: np.sum(np.where(mask > 0, A @ W, 0.0) * mask))
+    A0 = A.copy()
+    A0[3] = 0.0                                            # the row whose outputs are dead
+    ref = A0.T @ mask
+    old = revad._array._matmul_config(blas_work=1)            # BLAS for every group
+    try:
+        g_blas = f(W0)
+        revad._array._matmul_config(blas_work=10 ** 12)        # the C loops
+        g_loop = f(W0)
+    finally:
+        revad._array._matmul_config(*old)
+    assert np.isfinite(g_blas).all()
+    np.testing.assert_allclose(g_blas, ref, rtol=1e-13)
+    np.testing.assert_array_equal(g_blas, g_loop)

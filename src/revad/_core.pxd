@@ -71,6 +71,7 @@ cdef extern from "ops.h" nogil:
     double rv_binary(int op, double a, double b)
     double rv_block_forward(int op, const int64_t *p, const double *val, const double *const *cptr)
     void rv_mm_forward(const int64_t *p, double *val, const double *const *cptr)
+    void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr, double *adj)
     int rv_ew_arity(int64_t op)
     int64_t rv_ew_width(int64_t nd, int arity)
     void rv_ew_forward(const int64_t *p, double *val, const double *cst, const double *const *cptr)

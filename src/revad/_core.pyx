@@ -317,13 +317,22 @@ cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p) exc
     adj = np.asarray(<double[:n]>buf)
     val = np.asarray(<double[:n]>t.val)
     G = adj[out:out + m * q].reshape(m, q)
+    A = _mm_operand(t, val, p + 4, m, k)
+    B = _mm_operand(t, val, p + 8, k, q)
+    # A zero adjoint passes nothing down, here as in every other entry; BLAS would multiply it
+    # by an inf or nan of the other operand into nan. Only then the group's own loops run.
+    if not G.all() and ((p[4] < 0 and not np.isfinite(B).all())
+                        or (p[8] < 0 and not np.isfinite(A).all())):
+        for c in (A, B):
+            if type(c) is not np.ndarray:
+                c.check()  # a referenced constant: the loops read it unchecked
+        rv_mm_backward(p, t.val, t.cptr, buf)
+        return 0
     if p[4] < 0:
         dA = _mm_operand(t, adj, p + 4, m, k)
-        B = _mm_operand(t, val, p + 8, k, q)
         dA += G @ B.T if type(B) is np.ndarray else B.rmatmul_t_checked(G)
     if p[8] < 0:
         dB = _mm_operand(t, adj, p + 8, k, q)
-        A = _mm_operand(t, val, p + 4, m, k)
         dB += A.T @ G if type(A) is np.ndarray else A.t_matmul_checked(G)
     return 0
 
