@@ -212,3 +212,15 @@ def test_a_drawn_group_shows_its_op():
     a = revad.Array(np.array([0.5, 1.5]))
     dot = revad.to_dot(np.exp(a)[0] + np.tanh(a)[1] + np.sum(a[None] * a[:, None], axis=0)[1])
     assert "exp" in dot and "tanh" in dot and "sum" in dot
+
+
+def test_a_group_beyond_the_tapes_capacity_raises_before_allocating():
+    # 2**32 outputs from a broadcast view of one element: slots are int32, so the tape refuses
+    # (OverflowError) before it reserves anything, and it goes on recording.
+    a = revad.Array(np.ones(1))
+    b = np.broadcast_to(a, (1 << 16, 1 << 16))
+    with pytest.raises(OverflowError, match="2\\*\\*31 - 1 entries"):
+        np.exp(b)
+    y = np.sum(np.exp(b[:3, :2]))
+    y.backward()
+    assert a.grad[0] == pytest.approx(6 * np.e, rel=1e-15)
