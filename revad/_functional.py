@@ -8,7 +8,7 @@ import functools
 import numpy as np
 
 from revad import _core
-from revad._array import Array
+from revad._array import Array, _private_grad, _private_leaf
 from revad._core import Var
 
 _REAL_KINDS = "biuf"
@@ -32,7 +32,7 @@ def _box(x, where):
         return (leaves if kind is list else tuple(leaves)), leaves, lambda: kind(_core._leaf_grads(leaves))
     if kind is np.ndarray:
         leaf = _array_leaf(x, where)
-        return leaf, [leaf], lambda: leaf.grad
+        return leaf, [leaf], lambda: _private_grad(leaf)
     if kind is list or kind is tuple:
         parts = [_box(e, f"{where}[{k}]") for k, e in enumerate(x)]
         return (kind([p[0] for p in parts]), [v for p in parts for v in p[1]],
@@ -53,7 +53,7 @@ def _array_leaf(x, where):
     if x.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"revad: {where} is an array of dtype {x.dtype}; "
                         "differentiate with respect to real numbers only")
-    return Array(x)
+    return _private_leaf(x)
 
 
 def _tree(x, where):

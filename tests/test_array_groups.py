@@ -224,3 +224,17 @@ def test_a_group_beyond_the_tapes_capacity_raises_before_allocating():
     y = np.sum(np.exp(b[:3, :2]))
     y.backward()
     assert a.grad[0] == pytest.approx(6 * np.e, rel=1e-15)
+
+
+def test_functional_leaves_read_the_argument_and_return_fresh_gradients():
+    # grad() reads an ndarray argument in place (no copy) and returns each call's gradient in
+    # its own array: the argument is untouched, and one call's result is not another's.
+    x = np.array([1.0, -2.0, 0.5])
+    keep = x.copy()
+    f = revad.grad(lambda v: np.sum(v * v * v))
+    g1, g2 = f(x), f(x)
+    np.testing.assert_array_equal(x, keep)
+    np.testing.assert_array_equal(g1, 3 * keep ** 2)
+    g1[0] = 99.0
+    np.testing.assert_array_equal(g2, 3 * keep ** 2)
+    assert revad.grad(lambda v: v * 2.0)(np.array(3.0)).shape == ()

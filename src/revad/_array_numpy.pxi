@@ -394,6 +394,25 @@ cdef bint _contains_node(object seq):
 _core._register_array(Array, _apply)
 
 
+def _private_leaf(x):
+    """A leaf for a functional-API call (grad, value_and_grad): it reads ndarray x's values in
+    place (no copy: the call binds it to its private tape, which copies them, before f returns)
+    and hands back its gradient through _private_grad without a copy. Nothing else sees it."""
+    cdef Array r = Array.__new__(Array)
+    v = np.asarray(x, dtype=np.float64, order="C")  # keeps 0-d (ascontiguousarray would not)
+    r.shape = v.shape
+    r.strides = _c_strides(v.shape)
+    r.size = v.size
+    r._value = v.reshape(-1)
+    r._grad = np.zeros(v.size)
+    return r
+
+
+def _private_grad(Array a):
+    """The gradient of a _private_leaf, as an ndarray of its shape (its own buffer: no copy)."""
+    return a._grad.reshape(a.shape)
+
+
 def _leaf_binding(Array a):
     """(id of the tape a leaf Array is bound to, its first slot, its size), for forward mode."""
     if a.tape is not None:

@@ -514,6 +514,12 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
             i = p[0];
             continue;
         }
+        if (c == RV_LEAF) { /* leaves pass nothing down: skip a run of them (an Array leaf's
+                             * block) eight op codes (zero bytes) at a time */
+            uint64_t w;
+            while (i >= 8 && (memcpy(&w, op + i - 8, 8), w == 0)) i -= 8;
+            continue;
+        }
         const double g = adj[i];
         if (g == 0.0) continue;
         const double y = val[i];
