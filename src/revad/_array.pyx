@@ -15,7 +15,7 @@
 # _array_numpy.pxi (NumPy's protocols and the functions behind them).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
-from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
 cdef extern from "fingerprint.h" nogil:
@@ -381,6 +381,17 @@ cdef inline Array _view(Tape t, int64_t first, tuple shape, tuple strides):
 
 cdef inline Array _fresh(Tape t, int64_t first, tuple shape):
     return _view(t, first, shape, _c_strides(shape))
+
+
+cdef inline void _close_group(Tape t, int64_t i0, int64_t n, int code, int64_t bi) noexcept:
+    """Entries i0 .. i0+n-1 (reserved, values written or about to be) become one group (ops.h):
+    placeholders whose operand columns stay unwritten, and the carrier `code` at the last,
+    whose arg0 is its parameters' index bi in the block table."""
+    memset(t.op + i0, RV_MMP, <size_t>(n - 1))
+    t.op[i0 + n - 1] = <uint8_t>code
+    t.arg0[i0 + n - 1] = <int32_t>bi
+    t.arg1[i0 + n - 1] = -1
+    t.n = i0 + n
 
 
 cdef Array _const_leaf(object values):

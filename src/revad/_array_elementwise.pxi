@@ -108,8 +108,7 @@ cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int
         return 0
     else:
         shape = c.shape
-        if (c.dtype == np.float64 and _readonly_chain(c) and c.strides is not None
-                and all(s % 8 == 0 for s in c.strides)):
+        if _referencable(c):
             q[0], q[1] = t.push_cptr(c), 0
             strides = tuple(s // 8 for s in c.strides)
         else:  # copied: mutating c later must not change this tape
@@ -174,8 +173,6 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
     w = rv_ew_width(nd, arity)
     t.reserve(n)
     bi = t.push_blk(w)
-    if bi + w > INT32_MAX:
-        raise OverflowError("revad: the tape's block table is full")
     i0 = t.n
     p = t.blk + bi
     p[0], p[1], p[2], p[3] = i0, n, code, nd
@@ -190,11 +187,7 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
         p[0], p[1] = q1[0], q1[1]
         for d in range(nd):
             p[2 + d] = st1[d]
-    memset(t.op + i0, RV_MMP, n - 1)
-    t.op[i0 + n - 1] = RV_EW
-    t.arg0[i0 + n - 1] = <int32_t>bi
-    t.arg1[i0 + n - 1] = -1
-    t.n = i0 + n
+    _close_group(t, i0, n, RV_EW, bi)
     rv_ew_forward(t.blk + bi, t.val, t.cst, t.cptr)
     return _fresh(t, i0, out_shape)
 

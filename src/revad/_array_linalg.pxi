@@ -13,12 +13,18 @@ cdef bint _readonly_chain(object a):
     return a is None or isinstance(a, bytes)
 
 
+cdef bint _referencable(object c):
+    """Whether the tape may keep constant ndarray c itself instead of a copy: float64, strides
+    whole doubles, and read-only all the way down (the zero-copy opt-in)."""
+    return (c.dtype == np.float64 and all([s % 8 == 0 for s in c.strides])
+            and _readonly_chain(c))
+
+
 cdef tuple _keep_const(Tape t, object c, bint rows):
     """Store constant matrix c (k, n) for the tape; returns (cptr index, row step, element step)
     in doubles, so that row r, element j is at cptr[i][r*row + j*elem]. It is copied (rows
     contiguous) unless it is read-only all the way down, which is the zero-copy opt-in."""
-    if not (c.dtype == np.float64 and _readonly_chain(c)
-            and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0):
+    if not _referencable(c):
         c = np.array(c, dtype=np.float64, order="C", copy=True)
     return t.push_cptr(c), c.strides[0] // 8, c.strides[1] // 8
 
@@ -39,8 +45,6 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
     cdef int64_t *p
     t.reserve(n)
     b = t.push_blk(w * n)
-    if b + w * n > INT32_MAX:
-        raise OverflowError("revad: the tape's block table is full")
     i0 = t.n
     for k in range(n):
         p = t.blk + b + w * k
@@ -117,8 +121,6 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
         q = y.shape[1]
     size = m * q
     bi = t.push_blk(RV_BLK_MM)
-    if bi + RV_BLK_MM > INT32_MAX:
-        raise OverflowError("revad: the tape's block table is full")
     t.reserve(size)  # the gathers (if any) are done: views of val stay valid from here on
     i0 = t.n
     d[0], d[1], d[2], d[3] = i0, m, n, q
@@ -135,11 +137,7 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
         _watched_product(ky, xv, False, False, out, False)
     else:
         np.matmul(xv, yv, out=out)
-    memset(t.op + i0, RV_MMP, <size_t>(size - 1))  # placeholders: their operand columns unused
-    t.op[i0 + size - 1] = RV_MM
-    t.arg0[i0 + size - 1] = <int32_t>bi
-    t.arg1[i0 + size - 1] = -1
-    t.n = i0 + size
+    _close_group(t, i0, size, RV_MM, bi)
     return _fresh(t, i0, (m, q))
 
 
@@ -186,7 +184,7 @@ cdef bint _watchable(object c):
 cdef object _keep_matrix(Tape t, object c, int64_t *o):
     """Constant matrix c for a group, as the tape keeps it (see above); writes its descriptor
     (ops.h, MM) to o and returns what the tape holds."""
-    if c.dtype == np.float64 and c.strides[0] % 8 == 0 and c.strides[1] % 8 == 0 and _readonly_chain(c):
+    if _referencable(c):
         k = np.asarray(c)  # a plain ndarray (not a subclass such as memmap) over the same memory
     elif _watchable(c):
         k = c.view(_Watched)

@@ -16,8 +16,6 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
     w = rv_sums_width(nd)
     t.reserve(n)
     bi = t.push_blk(w)
-    if bi + w > INT32_MAX:
-        raise OverflowError("revad: the tape's block table is full")
     i0 = t.n
     cdef int64_t *p = t.blk + bi
     p[0], p[1], p[2] = i0, n, nd
@@ -25,11 +23,7 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
         p[3 + d] = out_shape[d]
         p[4 + nd + d] = out_strides[d]
     p[3 + nd], p[4 + 2 * nd], p[5 + 2 * nd] = first, count, stride
-    memset(t.op + i0, RV_MMP, <size_t>(n - 1))
-    t.op[i0 + n - 1] = RV_SUMS
-    t.arg0[i0 + n - 1] = <int32_t>bi
-    t.arg1[i0 + n - 1] = -1
-    t.n = i0 + n
+    _close_group(t, i0, n, RV_SUMS, bi)
     rv_sums_forward(t.blk + bi, t.val)
     return _fresh(t, i0, out_shape)
 

@@ -197,8 +197,11 @@ cdef class Tape:
         return 0
 
     cdef int64_t push_blk(self, int64_t count) except -1:
-        """Room for `count` block parameters; returns the index of the first."""
+        """Room for `count` block parameters; returns the index of the first (an entry's arg0
+        holds it: int32, like a slot)."""
         cdef int64_t cap, i = self.n_blk
+        if i + count > INT32_MAX:
+            raise OverflowError("revad: the tape's block table is full")
         if i + count > self.cap_blk:
             cap = _next_cap(self.cap_blk, i + count)
             _resize(<void **>&self.blk, cap, sizeof(int64_t))
@@ -1317,7 +1320,7 @@ def _graph_columns(Var y, vars=()):
             cur = <uint8_t>t.blk[t.arg0[i] + 2]
         elif c == RV_MM or c == RV_SUMS:
             cur = c
-        if i < n and (c == RV_EW or c == RV_MM or c == RV_SUMS or c == RV_MMP):
+        if i < n and c >= RV_MM:  # a group's carrier or placeholder (groups come last)
             show[i] = cur
     return {
         "top": y.slot,
