@@ -106,6 +106,10 @@ cdef void _give_spare(Tape t):
     t.val = t.cst = t.adj = NULL
 
 
+# Bytes of one entry's columns: op code, two operand slots, value.
+cdef size_t _ENTRY_BYTES = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double)
+
+
 def release_memory():
     """Free the buffers revad keeps from the last large tape for the next one; returns the bytes.
 
@@ -120,7 +124,7 @@ def release_memory():
     >>> revad.release_memory()
     0
     """
-    cdef size_t nbytes = (_spare.cap * (sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double))
+    cdef size_t nbytes = (_spare.cap * _ENTRY_BYTES
                           + (_spare.cap_cst + _spare.cap_adj) * sizeof(double))
     free(_spare.op); free(_spare.arg0); free(_spare.arg1); free(_spare.val)
     free(_spare.cst); free(_spare.adj)
@@ -1162,7 +1166,7 @@ def tape_info(Var y):
     if t is None:
         return {"n_ops": 0, "n_consts": 0, "n_leaves": 0, "nbytes": 0, "capacity_nbytes": 0,
                 "bytes_per_op": 0.0, "finished": False}
-    per_entry = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double)
+    per_entry = _ENTRY_BYTES
     cdef int64_t k, grouped = 0
     for k in range(t.n):
         grouped += t.op[k] == RV_MMP
