@@ -71,7 +71,8 @@ cdef extern from "ops.h" nogil:
     double rv_binary(int op, double a, double b)
     double rv_block_forward(int op, const int64_t *p, const double *val, const double *const *cptr)
     void rv_mm_forward(const int64_t *p, double *val, const double *const *cptr)
-    void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr, double *adj)
+    void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr, double *adj,
+                        int clean)
     int rv_ew_arity(int64_t op)
     int64_t rv_ew_width(int64_t nd, int arity)
     void rv_ew_forward(const int64_t *p, double *val, const double *cst, const double *const *cptr)
@@ -80,7 +81,8 @@ cdef extern from "ops.h" nogil:
     void rv_sums_forward(const int64_t *p, double *val)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, const int64_t *blk,
-                        const double *const *cptr, double *adj, int64_t top)
+                        const double *const *cptr, double *adj, int64_t top, int clean)
+    void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean)
     void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                             const double *val, const double *cst, const int64_t *blk,
                             const double *const *cptr, double *tng, int64_t top)
@@ -97,7 +99,11 @@ cdef class Tape:
     cdef int64_t n_cst, cap_cst
     cdef double *adj          # adjoints, summed over backward calls (valid once has_adj)
     cdef int64_t cap_adj
+    cdef int64_t adj_zero     # adj[:adj_zero] is known to be zero (a clean sweep's buffer)
     cdef bint has_adj
+    # A functional-API call's tape (revad._functional): its sweep is clean (ops.h, rv_backward),
+    # and then its intermediates' adjoints are gone (spent).
+    cdef bint private, spent
     # The leaf Vars recorded here (owned references) and their slots, to hand gradients back.
     cdef PyObject **leaves
     cdef int32_t *leaf_slot
@@ -142,3 +148,4 @@ cdef Var _var_leaf(double v)
 cdef int32_t _var_slot(Var x, Tape t) except -1
 cdef int _as_double(object o, double *out) except -1
 cdef int _raise_finished() except -1
+cdef int _spent() except -1

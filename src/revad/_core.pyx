@@ -77,6 +77,7 @@ cdef struct _Spare:
     int64_t cap_cst
     double *adj
     int64_t cap_adj
+    int64_t adj_zero
 
 cdef _Spare _spare
 
@@ -84,6 +85,7 @@ cdef _Spare _spare
 cdef void _take_spare(Tape t):
     t.op, t.arg0, t.arg1, t.val, t.cap = _spare.op, _spare.arg0, _spare.arg1, _spare.val, _spare.cap
     t.cst, t.cap_cst, t.adj, t.cap_adj = _spare.cst, _spare.cap_cst, _spare.adj, _spare.cap_adj
+    t.adj_zero = _spare.adj_zero
     memset(&_spare, 0, sizeof(_Spare))
 
 
@@ -102,6 +104,7 @@ cdef void _give_spare(Tape t):
     free(_spare.cst); free(_spare.adj)
     _spare.op, _spare.arg0, _spare.arg1, _spare.val, _spare.cap = t.op, t.arg0, t.arg1, t.val, t.cap
     _spare.cst, _spare.cap_cst, _spare.adj, _spare.cap_adj = t.cst, t.cap_cst, t.adj, t.cap_adj
+    _spare.adj_zero = 0 if t.has_adj else t.adj_zero
     t.op = t.arg0 = t.arg1 = NULL
     t.val = t.cst = t.adj = NULL
 
@@ -171,7 +174,10 @@ cdef class Tape:
         self.n_cptr = 0
         self.refs = []
         self.leaf_blocks = []
+        if self.has_adj:
+            self.adj_zero = 0
         self.has_adj = False
+        self.private = self.spent = False
         self.finished = False
 
     cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1:
@@ -259,13 +265,17 @@ cdef class Tape:
 
         The sweep runs without the GIL into a buffer of its own; `adj` is only read or written
         with the GIL held, so that backward() from several threads on one tape stays exact.
+        A private tape's first sweep is clean (ops.h, rv_backward): its buffer ends zero, ready
+        for the next tape, and the intermediates' adjoints are not kept.
         """
         cdef int64_t n = self.n, k, first, i = rv_group_end(self.op, top)
         cdef double *buf = NULL
         cdef double[::1] g
+        cdef bint clean = self.private and not self.has_adj
         if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
             buf, self.adj = self.adj, NULL  # claim the spare buffer: no other sweep will see it
-            memset(buf, 0, n * sizeof(double))
+            if self.adj_zero < n:
+                memset(buf + self.adj_zero, 0, (n - self.adj_zero) * sizeof(double))
         else:
             buf = <double *>calloc(n, sizeof(double))
             if buf == NULL:
@@ -276,29 +286,36 @@ cdef class Tape:
             while i >= 0:
                 with nogil:
                     i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
-                                    self.cptr, buf, i)
+                                    self.cptr, buf, i, clean)
                 if i >= 0:  # a matrix product group for BLAS: NumPy takes it, with the GIL
-                    _mm_backward_blas(self, buf, n, self.blk + self.arg0[i])
+                    _mm_backward_blas(self, buf, n, self.blk + self.arg0[i], clean)
                     i = self.blk[self.arg0[i]] - 1  # below the group
         except BaseException:  # (a referenced constant changed): no leaf got anything yet
             if not self.has_adj and self.adj == NULL:
-                self.adj, self.cap_adj = buf, max(n, 1)  # the buffer is the spare again
+                self.adj, self.cap_adj, self.adj_zero = buf, max(n, 1), 0  # the spare again
             else:
                 free(buf)
             raise
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
+            if clean:
+                buf[self.leaf_slot[k]] = 0.0
         for grad, first in self.leaf_blocks:
             g = grad
-            for k in range(g.shape[0]):
-                g[k] += buf[first + k]
-        if self.has_adj:  # an earlier backward's adjoints: add this one's in
+            if g.shape[0]:
+                rv_take_adjoints(&g[0], buf + first, g.shape[0], clean)
+        if clean:  # every adjoint was zeroed as it was read: buf is the spare again
+            free(self.adj)  # a spare that arrived while this sweep ran, if any
+            self.adj, self.cap_adj = buf, max(n, 1)
+            self.adj_zero = max(self.adj_zero, n)
+            self.spent = True
+        elif self.has_adj:  # an earlier backward's adjoints: add this one's in
             for k in range(n):
                 self.adj[k] += buf[k]
             free(buf)
         else:
             free(self.adj)  # a spare that arrived while this sweep ran, if any
-            self.adj, self.cap_adj, self.has_adj = buf, max(n, 1), True
+            self.adj, self.cap_adj, self.has_adj, self.adj_zero = buf, max(n, 1), True, 0
         return 0
 
 
@@ -314,7 +331,7 @@ cdef object _mm_operand(Tape t, object col, const int64_t *o, int64_t rows, int6
     return block.reshape(cols, rows).T
 
 
-cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p) except -1:
+cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p, bint clean) except -1:
     """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy.
 
     A large constant the tape references instead of copying (revad._array._Watched) computes
@@ -333,7 +350,7 @@ cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p) exc
         for c in (A, B):
             if type(c) is not np.ndarray:
                 c.check()  # a referenced constant: the loops read it unchecked
-        rv_mm_backward(p, t.val, t.cptr, buf)
+        rv_mm_backward(p, t.val, t.cptr, buf, clean)
         return 0
     if p[4] < 0:
         dA = _mm_operand(t, adj, p + 4, m, k)
@@ -341,6 +358,8 @@ cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p) exc
     if p[8] < 0:
         dB = _mm_operand(t, adj, p + 8, k, q)
         dB += A.T @ G if type(A) is np.ndarray else A.t_matmul_checked(G)
+    if clean:
+        G[...] = 0.0
     return 0
 
 
@@ -426,15 +445,28 @@ cdef bint _is_recording():
     return _recording()
 
 
+cdef int _spent() except -1:
+    raise RuntimeError("revad: the gradients of intermediate values of a grad/value_and_grad "
+                       "call are not kept; call .backward() on a result of your own to read them")
+
+
 def _enter_private():
     """Start a private tape for one functional-API call; returns what _exit_private restores."""
     cdef _ThreadState st = _state()
     cdef Tape private = Tape()
+    private.private = True
     # `private` rides along in the tuple: held by the caller, it is never taken for abandoned.
     saved = (st.tape, st.no_grad, private)
     st.tape = private
     st.no_grad = 0
     return saved
+
+
+def _spare_adjoints():
+    """Testing hook: (n, all zero) for the first n adjoints of the spare buffer, the ones a
+    clean sweep left known to be zero."""
+    cdef int64_t n = _spare.adj_zero if _spare.adj != NULL else 0
+    return n, bool(n == 0 or not np.asarray(<double[:n]>_spare.adj).any())
 
 
 def _current_refs():
@@ -730,6 +762,8 @@ cdef class Var:
         """
         if self.tape is None:
             return self.g
+        if self.tape.spent:
+            _spent()
         if not self.tape.has_adj:
             return 0.0
         return self.tape.adj[self.slot]

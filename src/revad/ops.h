@@ -190,13 +190,14 @@ static inline void rv_mm_forward(const int64_t *p, double *val, const double *co
 
 /* The group's backward as loops: each output's adjoint spread as DOTC/DOT entries spread it. */
 static RV_NOINLINE void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr,
-                                  double *adj) {
+                                  double *adj, int clean) {
     const int64_t m = p[1], n = p[2], q = p[3];
     const int64_t *a = p + 4, *b = p + 8;
     for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < q; ++j) {
             const double g = adj[p[0] + i * q + j];
             if (g == 0.0) continue;
+            if (clean) adj[p[0] + i * q + j] = 0.0;
             for (int64_t k = 0; k < n; ++k) {
                 if (a[0] < 0) adj[a[1] + i * a[2] + k * a[3]] += g * rv_mm_at(b, k, j, val, cptr);
                 if (b[0] < 0) adj[b[1] + k * b[2] + j * b[3]] += g * rv_mm_at(a, i, k, val, cptr);
@@ -340,42 +341,72 @@ static RV_NOINLINE void rv_ew_forward(const int64_t *p, double *val, const doubl
 }
 
 /* Backward: the adjoint of each output, times the row's partials, into its operands' adjoints.
- * UA/UB (literal 0 or 1) say which operands are slots; the dead half folds away. */
-#define RV_EWB_LOOP(IA, IB, UA, UB, da, db) \
+ * UA/UB (literal 0 or 1) say which operands are slots; the dead half folds away. `clean` (see
+ * rv_backward) zeroes each output's adjoint once it is read.
+ *
+ * Two loop shapes. The dense one computes every element's partial and adds zero where the
+ * adjoint is zero (a select, not a skip: 0 * inf is still not taken), so that the compiler can
+ * vectorise it; it is used on unit-stride lines where no two elements write one adjoint, which
+ * RV_IVDEP then promises the compiler. Everything else (broadcast operands that sum into one
+ * adjoint, overlapping operands such as x[1:] * x[:-1], strided lines) skips zero adjoints. */
+#if defined(__clang__)
+#define RV_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define RV_IVDEP _Pragma("GCC ivdep")
+#elif defined(_MSC_VER)
+#define RV_IVDEP __pragma(loop(ivdep))
+#else
+#define RV_IVDEP
+#endif
+#define RV_EWB_DENSE(IA, IB, UA, UB, da, db) \
+    RV_IVDEP for (int64_t k = 0; k < len; ++k) { \
+        const double g = G[k], a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
+        if (clean) G[k] = 0.0; \
+        if (UA) DA[IA] += g != 0.0 ? g * (da) : 0.0; \
+        if (UB) DB[IB] += g != 0.0 ? g * (db) : 0.0; \
+    }
+#define RV_EWB_SPARSE(IA, IB, UA, UB, da, db) \
     for (int64_t k = 0; k < len; ++k) { \
         const double g = G[k]; \
         if (g == 0.0) continue; \
+        if (clean) G[k] = 0.0; \
         const double a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
         if (UA) DA[IA] += g * (da); \
         if (UB) DB[IB] += g * (db); \
     }
 #define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, { \
-        const double *Y = val + yo, *G = adj + yo; \
+        double *G = adj + yo; \
+        const double *Y = val + yo; \
         const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
         double *DA = adj + oa, *DB = adj + ob; \
         const int64_t len = e->len, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
         if (e->slots[0] && e->slots[1]) { \
-            if (sa == 1 && sb == 1) { RV_EWB_LOOP(k, k, 1, 1, da, db) } \
-            else { RV_EWB_LOOP(k * sa, k * sb, 1, 1, da, db) } \
+            if (sa == 1 && sb == 1 && (DA == DB || DA - DB >= len || DB - DA >= len)) \
+                { RV_EWB_DENSE(k, k, 1, 1, da, db) } \
+            else { RV_EWB_SPARSE(k * sa, k * sb, 1, 1, da, db) } \
         } else if (e->slots[0]) { \
-            if (sa == 1 && sb == 0) { RV_EWB_LOOP(k, 0, 1, 0, da, db) } \
-            else if (sa == 1 && sb == 1) { RV_EWB_LOOP(k, k, 1, 0, da, db) } \
-            else { RV_EWB_LOOP(k * sa, k * sb, 1, 0, da, db) } \
+            if (sa != 1) { RV_EWB_SPARSE(k * sa, k * sb, 1, 0, da, db) } \
+            else if (sb == 0) { RV_EWB_DENSE(k, 0, 1, 0, da, db) } \
+            else if (sb == 1) { RV_EWB_DENSE(k, k, 1, 0, da, db) } \
+            else { RV_EWB_DENSE(k, k * sb, 1, 0, da, db) } \
         } else { \
-            if (sa == 0 && sb == 1) { RV_EWB_LOOP(0, k, 0, 1, da, db) } \
-            else if (sa == 1 && sb == 1) { RV_EWB_LOOP(k, k, 0, 1, da, db) } \
-            else { RV_EWB_LOOP(k * sa, k * sb, 0, 1, da, db) } \
+            if (sb != 1) { RV_EWB_SPARSE(k * sa, k * sb, 0, 1, da, db) } \
+            else if (sa == 0) { RV_EWB_DENSE(0, k, 0, 1, da, db) } \
+            else if (sa == 1) { RV_EWB_DENSE(k, k, 0, 1, da, db) } \
+            else { RV_EWB_DENSE(k * sa, k, 0, 1, da, db) } \
         } })
 #define RV_EWB_U(N, name, f, da, note) case RV_##N: RV_EWB_LINES(da, 0.0); break;
 #define RV_EWB_B(N, name, f, da, db, note) case RV_##N: RV_EWB_LINES(da, db); break;
 static RV_NOINLINE void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
-                                  const double *const *cptr, double *adj) {
+                                  const double *const *cptr, double *adj, int clean) {
     rv_ew ew, *e = &ew;
     rv_ew_init(e, p, val, cst, cptr);
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWB_U)
         REVAD_BINARY_OPS(RV_EWB_B)
-        default: break; /* comparisons pass nothing down */
+        default: /* comparisons pass nothing down */
+            if (clean) memset(adj + e->out, 0, (size_t)e->n * sizeof(double));
+            break;
     }
 }
 
@@ -433,19 +464,42 @@ static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
         } \
     } } while (0)
 
+/* One line's sum, pairwise as NumPy sums (eight running sums in blocks of up to 128, halves
+ * above): rounding errors grow as log n, not n, and the eight sums vectorise. A fixed order
+ * still, so a replay gives the same bits. */
+static double rv_sum_line(const double *x, int64_t n, int64_t s) {
+    if (n < 8) {
+        double r = 0.0;
+        for (int64_t j = 0; j < n; ++j) r += x[j * s];
+        return r;
+    }
+    if (n <= 128) {
+        double r[8];
+        int64_t j;
+        for (int k = 0; k < 8; ++k) r[k] = x[k * s];
+        for (j = 8; j < n - n % 8; j += 8)
+            for (int k = 0; k < 8; ++k) r[k] += x[(j + k) * s];
+        double t = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; j < n; ++j) t += x[j * s];
+        return t;
+    }
+    int64_t h = n / 2;
+    h -= h % 8;
+    return rv_sum_line(x, h, s) + rv_sum_line(x + h * s, n - h, s);
+}
+
 static RV_NOINLINE void rv_sums_forward(const int64_t *p, double *val) {
     RV_SUMS_FOR_LINES(p, {
-        const double *x = val + start;
-        double s = 0.0;
-        for (int64_t j = 0; j < count; ++j) s += x[j * stride];
-        val[yo] = s;
+        val[yo] = stride == 1 ? rv_sum_line(val + start, count, 1)
+                              : rv_sum_line(val + start, count, stride);
     });
 }
 
-static RV_NOINLINE void rv_sums_backward(const int64_t *p, double *adj) {
+static RV_NOINLINE void rv_sums_backward(const int64_t *p, double *adj, int clean) {
     RV_SUMS_FOR_LINES(p, {
         const double g = adj[yo];
         if (g != 0.0) {
+            if (clean) adj[yo] = 0.0;
             double *d = adj + start;
             if (stride == 1) { for (int64_t j = 0; j < count; ++j) d[j] += g; }
             else { for (int64_t j = 0; j < count; ++j) d[j * stride] += g; }
@@ -493,10 +547,15 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
     } break;
 
 /* Returns -1 when done, or the slot of a BLAS matrix-product group it stopped at (not taken:
- * the caller takes it, then resumes the sweep just below it). */
+ * the caller takes it, then resumes the sweep just below it).
+ *
+ * `clean`: zero each adjoint once it has been read (every slot but the leaves', which the
+ * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
+ * API's) then leaves its buffer zero for the next one, instead of the next one zeroing it all
+ * first: an extra pass over memory as large as the tape's values. */
 static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                   const double *val, const double *cst, const int64_t *blk,
-                                  const double *const *cptr, double *adj, int64_t top) {
+                                  const double *const *cptr, double *adj, int64_t top, int clean) {
     for (int64_t i = top; i >= 0; --i) {
         const int c = op[i];
         /* Groups (their codes come last) before the zero test: the group's other outputs may
@@ -505,11 +564,11 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         if (c >= RV_MM) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t *p = blk + arg0[i];
-            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj);
-            else if (c == RV_SUMS) rv_sums_backward(p, adj);
+            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean);
+            else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
             else {
                 if (p[12]) return i;
-                rv_mm_backward(p, val, cptr, adj);
+                rv_mm_backward(p, val, cptr, adj, clean);
             }
             i = p[0];
             continue;
@@ -522,6 +581,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         }
         const double g = adj[i];
         if (g == 0.0) continue;
+        if (clean) adj[i] = 0.0;
         const double y = val[i];
         (void)y;
         switch (c) {
@@ -534,6 +594,12 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         }
     }
     return -1;
+}
+
+/* A leaf block's adjoints into its gradient; after a clean sweep, zeroed as they are read. */
+static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean) {
+    if (clean) { RV_IVDEP for (int64_t k = 0; k < n; ++k) { grad[k] += adj[k]; adj[k] = 0.0; } }
+    else { RV_IVDEP for (int64_t k = 0; k < n; ++k) grad[k] += adj[k]; }
 }
 
 /* The tangent (forward-mode) sweep over the same columns, from slot 0 up to `top`: the same
