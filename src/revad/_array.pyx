@@ -27,8 +27,8 @@ from revad._core cimport (
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _spent, _var_at, _var_leaf,
-    _var_slot, rv_binary, rv_block_forward, rv_ew_arity, rv_ew_forward, rv_ew_width,
-    rv_sums_forward, rv_sums_width, rv_unary, RV_SUMS)
+    _run_group, _var_slot, rv_binary, rv_block_forward, rv_ew_arity, rv_ew_width,
+    rv_sums_width, rv_unary, RV_SUMS)
 
 import operator
 import os

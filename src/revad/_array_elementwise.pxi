@@ -188,7 +188,7 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
         for d in range(nd):
             p[2 + d] = st1[d]
     _close_group(t, i0, n, RV_EW, bi)
-    rv_ew_forward(t.blk + bi, t.val, t.cst, t.cptr)
+    _run_group(t.blk + bi, 0, t, NULL, False)
     return _fresh(t, i0, out_shape)
 
 

@@ -24,7 +24,7 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
         p[4 + nd + d] = out_strides[d]
     p[3 + nd], p[4 + 2 * nd], p[5 + 2 * nd] = first, count, stride
     _close_group(t, i0, n, RV_SUMS, bi)
-    rv_sums_forward(t.blk + bi, t.val)
+    _run_group(t.blk + bi, 2, t, NULL, False)
     return _fresh(t, i0, out_shape)
 
 

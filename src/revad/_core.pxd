@@ -79,9 +79,16 @@ cdef extern from "ops.h" nogil:
     int64_t rv_group_end(const uint8_t *op, int64_t i)
     int64_t rv_sums_width(int64_t nd)
     void rv_sums_forward(const int64_t *p, double *val)
+    void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
+                            const double *const *cptr, int64_t e0, int64_t e1)
+    void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
+                             const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1)
+    void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
+    void rv_sums_backward_part(const int64_t *p, double *adj, int clean, int64_t k0, int64_t k1)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, const int64_t *blk,
-                        const double *const *cptr, double *adj, int64_t top, int clean)
+                        const double *const *cptr, double *adj, int64_t top, int clean,
+                        int64_t split)
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean)
     void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                             const double *val, const double *cst, const int64_t *blk,
@@ -149,3 +156,4 @@ cdef int32_t _var_slot(Var x, Tape t) except -1
 cdef int _as_double(object o, double *out) except -1
 cdef int _raise_finished() except -1
 cdef int _spent() except -1
+cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean) except -1

@@ -298,12 +298,21 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
     e->lines = e->len ? e->n / e->len : 0;
 }
 
-/* Runs the body once per line of the innermost dimension, with yo the line's first output
- * slot and oa, ob its operands' first offsets (an odometer over the outer dimensions). */
-#define RV_EW_FOR_LINES(e, ...) do { \
+/* Runs the body once per line of the innermost dimension that the group's elements [e0, e1)
+ * (C order) reach, with yo the line's first output slot, oa, ob its operands' first offsets (an
+ * odometer over the outer dimensions) and [k0, k1) the part of the line to take: a whole group
+ * is [0, n); two threads take two parts of it (rv_ew_split). */
+#define RV_EW_FOR_LINES(e, e0, e1, ...) do { \
     int64_t idx_[RV_EW_MAXD] = {0}, o0_ = (e)->off[0], o1_ = (e)->off[1]; \
-    for (int64_t line_ = 0; line_ < (e)->lines; ++line_) { \
+    int64_t line_ = (e)->n > 0 && (e0) < (e1) ? (e0) / (e)->len : (e)->lines, r_ = line_; \
+    for (int64_t d_ = (e)->nd - 2; d_ >= 0 && line_ < (e)->lines; --d_) { \
+        idx_[d_] = r_ % (e)->shape[d_]; r_ /= (e)->shape[d_]; \
+        o0_ += idx_[d_] * (e)->st[0][d_]; o1_ += idx_[d_] * (e)->st[1][d_]; \
+    } \
+    for (; line_ < (e)->lines && line_ * (e)->len < (e1); ++line_) { \
         const int64_t yo = (e)->out + line_ * (e)->len, oa = o0_, ob = o1_; \
+        const int64_t k0 = (e0) > line_ * (e)->len ? (e0) - line_ * (e)->len : 0; \
+        const int64_t k1 = (e1) - line_ * (e)->len < (e)->len ? (e1) - line_ * (e)->len : (e)->len; \
         (void)oa; (void)ob; \
         __VA_ARGS__ \
         for (int64_t d_ = (e)->nd - 2; d_ >= 0; --d_) { \
@@ -317,10 +326,10 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
 /* Forward values (recording, and what a replay re-evaluates). Unit strides get their own loop
  * so that the compiler can vectorise the cheap rows. */
 #define RV_EWF_LOOP(IA, IB, expr) \
-    for (int64_t k = 0; k < len; ++k) { const double a = A[IA], b = B[IB]; (void)a; (void)b; Y[k] = (expr); }
-#define RV_EWF_LINES(expr) RV_EW_FOR_LINES(e, { \
+    for (int64_t k = k0; k < k1; ++k) { const double a = A[IA], b = B[IB]; (void)a; (void)b; Y[k] = (expr); }
+#define RV_EWF_LINES(expr) RV_EW_FOR_LINES(e, e0, e1, { \
         double *Y = val + yo; const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
-        const int64_t len = e->len, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
+        const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
         if (sa == 1 && sb == 1) { RV_EWF_LOOP(k, k, expr) } \
         else if (sa == 1 && sb == 0) { RV_EWF_LOOP(k, 0, expr) } \
         else if (sa == 0 && sb == 1) { RV_EWF_LOOP(0, k, expr) } \
@@ -328,8 +337,9 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
 #define RV_EWF_U(N, name, f, da, note) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_B(N, name, f, da, db, note) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_C(N, name, f) case RV_##N: RV_EWF_LINES((f) ? 1.0 : 0.0); break;
-static RV_NOINLINE void rv_ew_forward(const int64_t *p, double *val, const double *cst,
-                                 const double *const *cptr) {
+/* Elements [e0, e1) of the group's output. */
+static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
+                                      const double *const *cptr, int64_t e0, int64_t e1) {
     rv_ew ew, *e = &ew;
     rv_ew_init(e, p, val, cst, cptr);
     switch (e->op) {
@@ -338,6 +348,10 @@ static RV_NOINLINE void rv_ew_forward(const int64_t *p, double *val, const doubl
         REVAD_COMPARE_OPS(RV_EWF_C)
         default: break;
     }
+}
+static inline void rv_ew_forward(const int64_t *p, double *val, const double *cst,
+                                 const double *const *cptr) {
+    rv_ew_forward_part(p, val, cst, cptr, 0, p[1]);
 }
 
 /* Backward: the adjoint of each output, times the row's partials, into its operands' adjoints.
@@ -359,14 +373,14 @@ static RV_NOINLINE void rv_ew_forward(const int64_t *p, double *val, const doubl
 #define RV_IVDEP
 #endif
 #define RV_EWB_DENSE(IA, IB, UA, UB, da, db) \
-    RV_IVDEP for (int64_t k = 0; k < len; ++k) { \
+    RV_IVDEP for (int64_t k = k0; k < k1; ++k) { \
         const double g = G[k], a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
         if (clean) G[k] = 0.0; \
         if (UA) DA[IA] += g != 0.0 ? g * (da) : 0.0; \
         if (UB) DB[IB] += g != 0.0 ? g * (db) : 0.0; \
     }
 #define RV_EWB_SPARSE(IA, IB, UA, UB, da, db) \
-    for (int64_t k = 0; k < len; ++k) { \
+    for (int64_t k = k0; k < k1; ++k) { \
         const double g = G[k]; \
         if (g == 0.0) continue; \
         if (clean) G[k] = 0.0; \
@@ -374,7 +388,7 @@ static RV_NOINLINE void rv_ew_forward(const int64_t *p, double *val, const doubl
         if (UA) DA[IA] += g * (da); \
         if (UB) DB[IB] += g * (db); \
     }
-#define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, { \
+#define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, e0, e1, { \
         double *G = adj + yo; \
         const double *Y = val + yo; \
         const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
@@ -397,25 +411,79 @@ static RV_NOINLINE void rv_ew_forward(const int64_t *p, double *val, const doubl
         } })
 #define RV_EWB_U(N, name, f, da, note) case RV_##N: RV_EWB_LINES(da, 0.0); break;
 #define RV_EWB_B(N, name, f, da, db, note) case RV_##N: RV_EWB_LINES(da, db); break;
-static RV_NOINLINE void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
-                                  const double *const *cptr, double *adj, int clean) {
+static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
+                                       const double *const *cptr, double *adj, int clean,
+                                       int64_t e0, int64_t e1) {
     rv_ew ew, *e = &ew;
     rv_ew_init(e, p, val, cst, cptr);
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWB_U)
         REVAD_BINARY_OPS(RV_EWB_B)
         default: /* comparisons pass nothing down */
-            if (clean) memset(adj + e->out, 0, (size_t)e->n * sizeof(double));
+            if (clean && e1 > e0) memset(adj + e->out + e0, 0, (size_t)(e1 - e0) * sizeof(double));
             break;
     }
 }
+static inline void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
+                                  const double *const *cptr, double *adj, int clean) {
+    rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1]);
+}
+
+/* Two threads may each take a part of a group (its outputs split in two) if no two outputs in
+ * different parts write one adjoint: so if each slot operand reaches each slot at most once (no
+ * broadcast dimension, no overlapping dimensions) and two slot operands are one view or lie
+ * apart. (The forward writes only the group's own outputs: it may always be split.) */
+static int rv_view_injective(int64_t nd, const int64_t *shape, const int64_t *st,
+                             int64_t *lo, int64_t *hi) {
+    int64_t ext[RV_EW_MAXD + 1], len[RV_EW_MAXD + 1], m = 0;
+    *lo = *hi = 0;
+    for (int64_t d = 0; d < nd; ++d) {
+        if (shape[d] <= 1) continue;
+        const int64_t a = st[d] < 0 ? -st[d] : st[d];
+        int64_t j = m++;  /* insertion sort by |stride| */
+        while (j > 0 && ext[j - 1] > a) { ext[j] = ext[j - 1]; len[j] = len[j - 1]; --j; }
+        ext[j] = a; len[j] = shape[d];
+        if (st[d] < 0) *lo += st[d] * (shape[d] - 1); else *hi += st[d] * (shape[d] - 1);
+    }
+    int64_t reach = 0;  /* the farthest slot the dimensions below reach */
+    for (int64_t j = 0; j < m; ++j) {
+        if (ext[j] <= reach) return 0;
+        reach += ext[j] * (len[j] - 1);
+    }
+    return 1;
+}
+
+static int rv_ew_splittable(const int64_t *p) {
+    const int64_t nd = p[3], *shape = p + 4, *q = p + 4 + nd;
+    const int arity = rv_ew_arity(p[2]);
+    int64_t lo[2], hi[2], off[2];
+    int slots = 0;
+    for (int j = 0; j < arity; ++j, q += 2 + nd) {
+        if (q[0] != -1) continue;
+        if (!rv_view_injective(nd, shape, q + 2, lo + slots, hi + slots)) return 0;
+        off[slots] = q[1];
+        ++slots;
+    }
+    if (slots < 2) return 1;
+    const int64_t *qa = p + 4 + nd, *qb = qa + 2 + nd;
+    if (memcmp(qa, qb, (size_t)(2 + nd) * sizeof(int64_t)) == 0) return 1;  /* x * x */
+    return off[0] + hi[0] < off[1] + lo[1] || off[1] + hi[1] < off[0] + lo[0];
+}
+
+static int rv_sums_splittable(const int64_t *p) {
+    int64_t shape[RV_EW_MAXD + 1], st[RV_EW_MAXD + 1], lo, hi;
+    const int64_t nd = p[2];
+    for (int64_t d = 0; d < nd; ++d) { shape[d] = p[3 + d]; st[d] = p[4 + nd + d]; }
+    shape[nd] = p[4 + 2 * nd]; st[nd] = p[5 + 2 * nd];
+    return rv_view_injective(nd + 1, shape, st, &lo, &hi);
+}
 
 /* Tangents: the same partials the other way (one plain loop: forward mode is not the hot path). */
-#define RV_EWT_LINES(da, db) RV_EW_FOR_LINES(e, { \
+#define RV_EWT_LINES(da, db) RV_EW_FOR_LINES(e, e0, e1, { \
         const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
         const double *TA = tng + oa, *TB = tng + ob; \
         const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
-        for (int64_t k = 0; k < e->len; ++k) { \
+        for (int64_t k = k0; k < k1; ++k) { \
             const double a = A[k * sa], b = B[k * sb], y = val[yo + k]; (void)a; (void)b; (void)y; \
             double t = 0.0; \
             if (e->slots[0]) t += RV_TNG(TA[k * sa], (da)); \
@@ -427,6 +495,7 @@ static RV_NOINLINE void rv_ew_backward(const int64_t *p, const double *val, cons
 static RV_NOINLINE void rv_ew_tangent(const int64_t *p, const double *val, const double *cst,
                                  const double *const *cptr, double *tng) {
     rv_ew ew, *e = &ew;
+    const int64_t e0 = 0, e1 = p[1];
     rv_ew_init(e, p, val, cst, cptr);
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWT_U)
@@ -448,12 +517,15 @@ static RV_NOINLINE void rv_ew_tangent(const int64_t *p, const double *val, const
  * Each line is added in order from its first element, so a replay gives the same bits. */
 static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
 
-#define RV_SUMS_FOR_LINES(p, ...) do { \
+#define RV_SUMS_FOR_LINES(p, k0, k1, ...) do { \
     const int64_t nd_ = (p)[2], *shp_ = (p) + 3, *ost_ = (p) + 4 + nd_; \
-    const int64_t n_ = (p)[1], count = (p)[4 + 2 * nd_], stride = (p)[5 + 2 * nd_]; \
-    int64_t idx_[RV_EW_MAXD] = {0}, start = (p)[3 + nd_]; \
+    const int64_t count = (p)[4 + 2 * nd_], stride = (p)[5 + 2 * nd_]; \
+    int64_t idx_[RV_EW_MAXD] = {0}, start = (p)[3 + nd_], r_ = (k0); \
     (void)count; (void)stride; \
-    for (int64_t k = 0; k < n_; ++k) { \
+    for (int64_t d_ = nd_ - 1; d_ >= 0 && (k0) < (k1); --d_) { \
+        idx_[d_] = r_ % shp_[d_]; r_ /= shp_[d_]; start += idx_[d_] * ost_[d_]; \
+    } \
+    for (int64_t k = (k0); k < (k1); ++k) { \
         const int64_t yo = (p)[0] + k; \
         __VA_ARGS__ \
         for (int64_t d_ = nd_ - 1; d_ >= 0; --d_) { \
@@ -488,15 +560,19 @@ static double rv_sum_line(const double *x, int64_t n, int64_t s) {
     return rv_sum_line(x, h, s) + rv_sum_line(x + h * s, n - h, s);
 }
 
-static RV_NOINLINE void rv_sums_forward(const int64_t *p, double *val) {
-    RV_SUMS_FOR_LINES(p, {
+/* Outputs [k0, k1) of the group. */
+static RV_NOINLINE void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1) {
+    RV_SUMS_FOR_LINES(p, k0, k1, {
         val[yo] = stride == 1 ? rv_sum_line(val + start, count, 1)
                               : rv_sum_line(val + start, count, stride);
     });
 }
 
-static RV_NOINLINE void rv_sums_backward(const int64_t *p, double *adj, int clean) {
-    RV_SUMS_FOR_LINES(p, {
+static inline void rv_sums_forward(const int64_t *p, double *val) { rv_sums_forward_part(p, val, 0, p[1]); }
+
+static RV_NOINLINE void rv_sums_backward_part(const int64_t *p, double *adj, int clean,
+                                         int64_t k0, int64_t k1) {
+    RV_SUMS_FOR_LINES(p, k0, k1, {
         const double g = adj[yo];
         if (g != 0.0) {
             if (clean) adj[yo] = 0.0;
@@ -507,8 +583,12 @@ static RV_NOINLINE void rv_sums_backward(const int64_t *p, double *adj, int clea
     });
 }
 
+static inline void rv_sums_backward(const int64_t *p, double *adj, int clean) {
+    rv_sums_backward_part(p, adj, clean, 0, p[1]);
+}
+
 static RV_NOINLINE void rv_sums_tangent(const int64_t *p, double *tng) {
-    RV_SUMS_FOR_LINES(p, {
+    RV_SUMS_FOR_LINES(p, 0, p[1], {
         const double *t = tng + start;
         double s = 0.0;
         for (int64_t j = 0; j < count; ++j) s += t[j * stride];
@@ -546,8 +626,9 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
         adj[i1] += g * (db); \
     } break;
 
-/* Returns -1 when done, or the slot of a BLAS matrix-product group it stopped at (not taken:
- * the caller takes it, then resumes the sweep just below it).
+/* Returns -1 when done, or the slot of a group it stopped at (not taken: the caller takes it,
+ * then resumes the sweep just below it): a BLAS matrix-product group, or an elementwise or sum
+ * group of at least `split` outputs that two threads may share (rv_ew_splittable).
  *
  * `clean`: zero each adjoint once it has been read (every slot but the leaves', which the
  * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
@@ -555,7 +636,8 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
  * first: an extra pass over memory as large as the tape's values. */
 static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                   const double *val, const double *cst, const int64_t *blk,
-                                  const double *const *cptr, double *adj, int64_t top, int clean) {
+                                  const double *const *cptr, double *adj, int64_t top, int clean,
+                                  int64_t split) {
     for (int64_t i = top; i >= 0; --i) {
         const int c = op[i];
         /* Groups (their codes come last) before the zero test: the group's other outputs may
@@ -564,6 +646,9 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         if (c >= RV_MM) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t *p = blk + arg0[i];
+            if (c != RV_MM && p[1] >= split
+                && (c == RV_EW ? rv_ew_splittable(p) : rv_sums_splittable(p)))
+                return i;  /* for two threads */
             if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean);
             else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
             else {
