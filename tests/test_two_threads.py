@@ -105,3 +105,19 @@ def test_groups_whose_parts_would_share_adjoints_stay_on_one_thread(f, split_eve
     g1 = _one_thread(f, x, A)[1]
     for _ in range(5):
         np.testing.assert_array_equal(revad.grad(f)(x, A), g1)
+
+
+@pytest.mark.parametrize("setting, split", [("1", False), ("2", True), ("many", True)])
+def test_revad_num_threads_chooses_one_thread_or_two(setting, split):
+    import subprocess
+    import sys
+    code = ("import warnings; warnings.simplefilter('error', RuntimeWarning)\n"
+            "try:\n    import revad._core as c\nexcept RuntimeWarning as w:\n    print('warned', w); raise SystemExit\n"
+            "print(c._set_split_min(None) is not None)")
+    env = dict(__import__("os").environ, REVAD_NUM_THREADS=setting)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    if setting == "many":
+        assert out.startswith("warned") and "REVAD_NUM_THREADS='many'" in out
+    else:
+        assert out == str(split)

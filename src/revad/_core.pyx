@@ -330,21 +330,32 @@ cdef class Tape:
 # Two threads for large array groups. An elementwise op or a sum over 10^6 elements streams
 # tens of MB through memory: one core cannot use all the bandwidth, two get about 1.4x more
 # (measured: NumPy's multiply of 2 * 10^6 elements, 2.9 ms on one thread, 2.1 on two). Below
-# _split_min outputs the hand-off (about 20 us) would cost more than it saves. The second thread
+# _split_min outputs the hand-off costs more than it saves (measured on vectorised Rosenbrock:
+# n = 7 * 10^4, 1.05 ms on two threads and 0.88 on one; n = 10^5, 1.6 and 2.0). The second thread
 # is started on first use (again after a fork) and waits on a queue; each part is C, without
 # the GIL. The parts give the same bits as one thread: each output is computed the same way.
-cdef int64_t _split_min = 1 << 16
+cdef int64_t _split_min = 100_000
 cdef int64_t _NO_SPLIT = 1 << 62
 cdef object _jobs = None
 cdef object _worker_pid = None
 
 
 def _threads_available():
+    """The cores this process may run on, or the environment's REVAD_NUM_THREADS (1: no second
+    thread)."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:
         n = os.cpu_count() or 1
-    return int(os.environ.get("REVAD_NUM_THREADS", n))
+    setting = os.environ.get("REVAD_NUM_THREADS", "").strip()
+    if setting:
+        try:
+            n = int(setting)
+        except ValueError:
+            import warnings
+            warnings.warn(f"revad: REVAD_NUM_THREADS={setting!r} is not a whole number; ignored",
+                          RuntimeWarning, stacklevel=2)
+    return n
 
 
 if _threads_available() < 2:
