@@ -121,3 +121,32 @@ def test_revad_num_threads_chooses_one_thread_or_two(setting, split):
         assert out.startswith("warned") and "REVAD_NUM_THREADS='many'" in out
     else:
         assert out == str(split)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_second_thread(split_everything):
+    import os
+    import time
+    import warnings
+    f, make = PROGRAMS["rosenbrock"]
+    (x,) = make()
+    expected = revad.grad(f)(x)             # the parent's worker thread is running now
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # the child: the parent's worker thread did not come along
+        code = 1
+        try:
+            code = 0 if np.array_equal(revad.grad(f)(x), expected) else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the forked child hung")
+        time.sleep(0.01)
+    assert os.waitstatus_to_exitcode(status) == 0

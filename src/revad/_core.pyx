@@ -416,8 +416,14 @@ cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean)
             _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n)
         return 0
     if _worker_pid != os.getpid():
-        _jobs, _worker_pid = queue.SimpleQueue(), os.getpid()
-        threading.Thread(target=_work, args=(_jobs,), daemon=True, name="revad-worker").start()
+        jobs = queue.SimpleQueue()
+        try:
+            threading.Thread(target=_work, args=(jobs,), daemon=True, name="revad-worker").start()
+        except RuntimeError:  # no new thread (the interpreter is shutting down, a thread limit)
+            with nogil:
+                _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n)
+            return 0
+        _jobs, _worker_pid = jobs, os.getpid()
     mid = (n // 2) & ~(<int64_t>7)  # whole vectors on both sides
     part = _Part.__new__(_Part)
     part.p, part.kind, part.t, part.adj, part.clean, part.e0, part.e1 = p, kind, t, adj, clean, mid, n
