@@ -398,3 +398,36 @@ def test_a_zero_adjoint_passes_nothing_down_through_blas_as_through_the_loops():
     assert np.isfinite(g_blas).all()
     np.testing.assert_allclose(g_blas, ref, rtol=1e-13)
     np.testing.assert_array_equal(g_blas, g_loop)
+
+
+def test_the_fused_product_hashes_what_the_fingerprint_hashes():
+    # fingerprint.h's rv_fp_matvec multiplies and hashes from one load of each stripe: its hash
+    # must be rv_fingerprint's, bit for bit (a check through either compares with the other).
+    rng = np.random.default_rng(9)
+    for rows, cols in [(1, 8), (3, 16), (17, 24), (262, 1000), (5, 8 * 33)]:
+        M = rng.normal(size=(rows, cols))
+        v, g = rng.normal(size=cols), rng.normal(size=rows)
+        for seed in (0, 3):
+            got = _array._matvec_hashed(M, v, False, seed)
+            if got is None:
+                pytest.skip("this CPU has no AVX2 and FMA: the product and the hash run apart")
+            np.testing.assert_allclose(got[1], M @ v, rtol=1e-13, atol=1e-13)
+            assert got[0] == _array._fingerprint(M, seed)
+            h, y = _array._matvec_hashed(M, g, True, seed)
+            np.testing.assert_allclose(y, M.T @ g, rtol=1e-13, atol=1e-12)
+            assert h == _array._fingerprint(M, seed)
+
+
+@pytest.mark.parametrize("cols", [400, 403])  # whole stripes a row (fused), and not
+def test_a_matrix_vector_products_constant_is_checked_either_way(cols):
+    C, v0 = RNG.normal(size=(400, cols)), RNG.normal(size=cols)
+    f = revad.value_and_grad(lambda v: np.sum(np.tanh(C @ v)))
+    value, g = f(v0)
+    np.testing.assert_allclose(g, C.T @ (1 - np.tanh(C @ v0) ** 2), rtol=1e-12, atol=1e-11)
+    for i, j in [(0, 0), (399, cols - 1), (200, 7)]:
+        v = revad.Array(v0)
+        y = np.sum(np.tanh(C @ v))
+        C[i, j] = -C[i, j]
+        with pytest.raises(RuntimeError, match="modified after it was recorded"):
+            y.backward()
+        C[i, j] = -C[i, j]

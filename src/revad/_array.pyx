@@ -20,6 +20,9 @@ from libc.string cimport memcpy, memset
 
 cdef extern from "fingerprint.h" nogil:
     uint64_t rv_fingerprint(const void *data, size_t len, uint64_t seed)
+    int rv_fp_fused_available()
+    uint64_t rv_fp_matvec(const double *M, int64_t nrows, int64_t ncols, const double *v,
+                          double *y, int axpy, uint64_t seed)
 
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,

@@ -153,7 +153,10 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
 # cores, one busy elsewhere): 1 MiB splits the MLP's 1.6 MB matrix in two and doubles its BLAS
 # calls (twice as slow on BLAS's threads); from 4 MiB up OpenBLAS threads each block's gemv,
 # which lost 5-10x while the other core was busy; one block of all 80 MB is hashed from memory,
-# not cache (+40%).
+# not cache (+40%). A matrix-vector product (logistic regression's X @ w and X.T @ g) does not
+# call BLAS: fingerprint.h's rv_fp_matvec multiplies and hashes each stripe from one load, so
+# that the hash's arithmetic hides in the memory's time (measured on that 80 MB matrix: value
+# and gradient 13-16 ms with BLAS and a hash after it, 10-11 ms so, 7-9 ms with read-only data).
 cdef int64_t _WATCH_MIN_BYTES = 1 << 20
 cdef int64_t _WATCH_BLOCK_BYTES = 1 << 21
 
@@ -225,6 +228,12 @@ cdef object _watched_product(object w, object Z, bint left, bint transpose, obje
             oshape = (Z.shape[0], run.nrows if run.te else M.shape[1])
         out = np.empty(oshape)
     run.out = out
+    # A matrix-vector product (Z one column) over whole 64-byte stripes: loaded once, multiplied
+    # and hashed together (fingerprint.h, rv_fp_matvec), where AVX2 and FMA run it.
+    run.fused = (Z is not None and left and Z.shape[1] == 1 and M.shape[1] % 8 == 0
+                 and M.flags.c_contiguous and out.flags.c_contiguous and _fused_matvec)
+    if run.fused:
+        run.zv = np.ascontiguousarray(Z[:, 0], dtype=np.float64)
     # A product with a thin Z (a matrix-vector product, say) streams w from memory doing little
     # arithmetic: one core's bandwidth is then the limit, and BLAS on a 2 MiB block stays on one
     # thread. Blocks are then shared out to threads (each multiplies and hashes its blocks).
@@ -256,6 +265,7 @@ cdef object _watched_product(object w, object Z, bint left, bint transpose, obje
     return out
 
 
+cdef bint _fused_matvec = rv_fp_fused_available()
 cdef int64_t _WATCH_THIN = 16
 cdef int64_t _WATCH_THREADS = min(4, os.cpu_count() or 1)
 
@@ -263,9 +273,9 @@ cdef int64_t _WATCH_THREADS = min(4, os.cpu_count() or 1)
 @cython.final
 cdef class _Blocks:
     """One fingerprinted product (see _watched_product): the blocks of M that work() takes."""
-    cdef object M, Z, out, digests
+    cdef object M, Z, out, digests, zv
     cdef list bad                  # mismatched blocks, or an exception from a thread
-    cdef bint left, te, direct, verify
+    cdef bint left, te, direct, verify, fused
     cdef int64_t rows, nrows, rb
     cdef const char *base
 
@@ -276,12 +286,36 @@ cdef class _Blocks:
         cdef uint64_t h
         cdef size_t nb
         cdef bint fresh = True
+        cdef const double *zp = NULL
+        cdef double *yp = NULL
+        cdef int64_t ncols = self.M.shape[1]
         M, Z, out = self.M, self.Z, self.out
         part = None
+        if self.fused:
+            zp = <const double *>_dptr(self.zv)
+            yp = <double *>_dptr(out if self.direct else acc)
+            if not self.direct:
+                acc[...] = 0.0
+                fresh = False
         try:
             while blk * self.rows < self.nrows:
                 r0 = blk * self.rows
                 r1 = min(self.nrows, r0 + self.rows)
+                if self.fused:
+                    with nogil:
+                        if self.direct:  # out[r0:r1] = M[r0:r1] @ z
+                            h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
+                                             ncols, zp, yp + r0, 0, <uint64_t>blk)
+                        else:            # acc += M[r0:r1].T @ z[r0:r1]
+                            h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
+                                             ncols, zp + r0, yp, 1, <uint64_t>blk)
+                    if not self.verify:
+                        dig[blk] = h
+                    elif h != dig[blk]:
+                        self.bad.append(blk)
+                        return
+                    blk += step
+                    continue
                 if Z is not None:
                     # np.dot, not np.matmul: two threads' matmul calls ran one at a time (measured)
                     Mb = M[r0:r1]
@@ -325,6 +359,21 @@ def _check_constants(Var y):
         for c in y.tape.refs:
             if type(c) is _Watched:
                 c.check()
+
+
+def _matvec_hashed(M, v, bint axpy, seed=0):
+    """Testing hook: (fingerprint, product) from fingerprint.h's rv_fp_matvec over C-order M
+    (columns a multiple of 8): M @ v, or M.T @ v with axpy; None where the CPU cannot run it."""
+    if not _fused_matvec:
+        return None
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    if M.ndim != 2 or M.shape[1] % 8 or v.shape != (M.shape[1 - axpy],):
+        raise ValueError("revad: _matvec_hashed needs C-order M with a multiple of 8 columns")
+    y = np.zeros(M.shape[axpy])
+    h = rv_fp_matvec(<const double *>_dptr(M), M.shape[0], M.shape[1], <const double *>_dptr(v),
+                     <double *>_dptr(y), axpy, <uint64_t>seed)
+    return int(h), y
 
 
 def _fingerprint(a, seed=0):

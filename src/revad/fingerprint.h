@@ -241,4 +241,93 @@ static uint64_t rv_fingerprint(const void *data, size_t len, uint64_t seed) {
     return rv_fingerprint_with(rv_fp_best, data, len, seed);
 }
 
+/* A matrix-vector product that fingerprints the matrix as it reads it. A product with a thin
+ * operand streams the matrix from memory doing little arithmetic, and hashing the block again
+ * afterwards, even from cache, costs as much again; here each 64-byte stripe is loaded once and
+ * goes both into the product and into the hash, whose arithmetic then hides in the time the
+ * memory takes. For a block of rows of C-order M (ncols doubles each, ncols % 8 == 0, so that
+ * each row is whole stripes and the stripes are those of rv_fingerprint):
+ *   dot  (axpy == 0): y[i] = M[i, :] . v
+ *   axpy (axpy == 1): y[:] += v[i] * M[i, :]
+ * and it returns rv_fingerprint(M, nrows * ncols * 8, seed), bit for bit. Only with AVX2 and
+ * FMA (rv_fp_fused_available); the caller otherwise multiplies and hashes apart. */
+#ifndef RV_FP_AHEAD
+#define RV_FP_AHEAD 1024
+#endif
+#ifdef RV_FP_AVX2
+__attribute__((target("avx2,fma")))
+static uint64_t rv_fp_matvec_avx2(const double *M, int64_t nrows, int64_t ncols, const double *v,
+                                  double *y, int axpy, uint64_t seed) {
+    uint64_t acc[8];
+    for (int l = 0; l < 8; ++l) acc[l] = RV_FP_KEY_INIT[l] ^ (seed * RV_FP_P1);
+    __m256i a0 = _mm256_loadu_si256((const __m256i *)acc);
+    __m256i a1 = _mm256_loadu_si256((const __m256i *)(acc + 4));
+    const __m256i m = _mm256_set1_epi64x((long long)RV_FP_P32);
+    size_t s = 0;
+    for (int64_t i = 0; i < nrows; ++i) {
+        const double *row = M + i * ncols;
+        __m256d d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd();
+        const __m256d gi = _mm256_set1_pd(axpy ? v[i] : 0.0);
+        for (int64_t c = 0; c < ncols; c += 8, ++s) {
+            _mm_prefetch((const char *)(row + c) + RV_FP_AHEAD, _MM_HINT_T0);
+            const __m256d w0 = _mm256_loadu_pd(row + c), w1 = _mm256_loadu_pd(row + c + 4);
+            if (axpy) {
+                _mm256_storeu_pd(y + c, _mm256_fmadd_pd(gi, w0, _mm256_loadu_pd(y + c)));
+                _mm256_storeu_pd(y + c + 4, _mm256_fmadd_pd(gi, w1, _mm256_loadu_pd(y + c + 4)));
+            } else {
+                d0 = _mm256_fmadd_pd(w0, _mm256_loadu_pd(v + c), d0);
+                d1 = _mm256_fmadd_pd(w1, _mm256_loadu_pd(v + c + 4), d1);
+            }
+            const uint64_t *k = rv_fp_key + (s % RV_FP_SCRAMBLE);
+            const __m256i x0 = _mm256_castpd_si256(w0), x1 = _mm256_castpd_si256(w1);
+            const __m256i k0 = _mm256_xor_si256(x0, _mm256_loadu_si256((const __m256i *)k));
+            const __m256i k1 = _mm256_xor_si256(x1, _mm256_loadu_si256((const __m256i *)(k + 4)));
+            a0 = _mm256_add_epi64(a0, _mm256_add_epi64(_mm256_shuffle_epi32(x0, 0x4E),
+                                                       _mm256_mul_epu32(k0, _mm256_srli_epi64(k0, 32))));
+            a1 = _mm256_add_epi64(a1, _mm256_add_epi64(_mm256_shuffle_epi32(x1, 0x4E),
+                                                       _mm256_mul_epu32(k1, _mm256_srli_epi64(k1, 32))));
+            if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1) {
+                __m256i *aj[2] = {&a0, &a1};
+                for (int j = 0; j < 2; ++j) {
+                    __m256i t = _mm256_xor_si256(*aj[j], _mm256_srli_epi64(*aj[j], 47));
+                    t = _mm256_xor_si256(t, _mm256_loadu_si256((const __m256i *)(RV_FP_KEY_SCRAMBLE + 4 * j)));
+                    *aj[j] = _mm256_add_epi64(_mm256_mul_epu32(t, m),
+                                              _mm256_slli_epi64(_mm256_mul_epu32(_mm256_srli_epi64(t, 32), m), 32));
+                }
+            }
+        }
+        if (!axpy) {
+            double part[4];
+            _mm256_storeu_pd(part, _mm256_add_pd(d0, d1));
+            y[i] = (part[0] + part[1]) + (part[2] + part[3]);
+        }
+    }
+    _mm256_storeu_si256((__m256i *)acc, a0);
+    _mm256_storeu_si256((__m256i *)(acc + 4), a1);
+    const size_t len = (size_t)nrows * (size_t)ncols * sizeof(double);
+    uint64_t h = seed ^ ((uint64_t)len * RV_FP_P1);
+    for (int l = 0; l < 8; ++l) h = rv_xxh64_merge(h, acc[l]);
+    h = rv_xxh64_merge(h, rv_xxh64(M, 0, seed));  /* no tail: the rows are whole stripes */
+    return rv_xxh64_avalanche(h);
+}
+#endif
+
+static int rv_fp_fused_available(void) {
+#ifdef RV_FP_AVX2
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static uint64_t rv_fp_matvec(const double *M, int64_t nrows, int64_t ncols, const double *v,
+                             double *y, int axpy, uint64_t seed) {
+#ifdef RV_FP_AVX2
+    return rv_fp_matvec_avx2(M, nrows, ncols, v, y, axpy, seed);
+#else
+    (void)M; (void)nrows; (void)ncols; (void)v; (void)y; (void)axpy; (void)seed;
+    return 0;
+#endif
+}
+
 #endif /* REVAD_FINGERPRINT_H */
