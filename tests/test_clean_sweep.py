@@ -99,3 +99,30 @@ def test_operands_that_overlap_get_every_contribution(f, df, n):
     x = RNG.uniform(0.5, 2.0, size=n)
     for _ in range(2):  # the second call runs on the first's clean buffer
         np.testing.assert_allclose(revad.grad(f)(x), df(x), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("n", [7, 50_000])
+def test_an_argument_the_result_does_not_depend_on_gets_zeros(n):
+    # A functional leaf's gradient is np.empty until the sweep writes it whole: one the sweep
+    # never reached (here after memory of sevens was freed for np.empty to hand out) is zeros.
+    for _ in range(5):
+        junk = np.full(n, 7.0)
+        del junk
+        gx, gy = revad.grad(lambda x, y: np.sum(y * y), argnums=(0, 1))(np.ones(n), np.ones(3))
+        assert gx.shape == (n,) and not gx.any()
+        np.testing.assert_array_equal(gy, [2.0, 2.0, 2.0])
+        junk = np.full(n, 7.0)
+        del junk
+        assert not revad.grad(lambda x: 3.0 * revad.Var(1.0))(np.ones(n)).any()
+
+
+def test_a_functional_leaf_swept_twice_adds_the_second_sweep():
+    # f sweeps its own result once, the call sweeps it again: the first sweep sets the np.empty
+    # gradient, the second adds to it (as leaves' gradients add up over backward calls).
+    def f(x):
+        y = np.sum(x * x)
+        y.backward()
+        return y
+
+    x0 = RNG.normal(size=10)
+    np.testing.assert_allclose(revad.grad(f)(x0), 4 * x0, rtol=1e-15)

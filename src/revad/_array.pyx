@@ -82,6 +82,7 @@ cdef class Array:
     cdef readonly int64_t size
     cdef object _value        # leaves: float64 1-d contiguous values
     cdef object _grad         # leaves: float64 1-d contiguous, summed over backward calls
+    cdef list _unset          # a functional call's leaf: [True] while _grad is unset (np.empty)
     cdef uint64_t bound       # leaves: id of the tape where `first` is valid (0: none)
 
     def __init__(self, values):
@@ -422,7 +423,7 @@ cdef int64_t _bind(Array a, Tape t) except -1:
         _fill_entries(t, i0, n, RV_LEAF)
         memcpy(t.val + i0, _dptr(a._value), n * sizeof(double))
     t.n = i0 + n
-    t.leaf_blocks.append((a._grad, i0))
+    t.leaf_blocks.append((a._grad, i0, a._unset))
     a.bound = t.id
     a.first = i0
     return i0
@@ -472,10 +473,10 @@ cdef Tape _tape_for(tuple operands):
 
 
 cdef inline void _fill_entries(Tape t, int64_t i0, int64_t n, int code) noexcept:
-    """Entries i0 .. i0+n-1 get op `code` and no operand slots (-1: all bits set); values apart."""
+    """Entries i0 .. i0+n-1 get op `code`, values apart. Their operand slots are left as they
+    are: no reader looks at a leaf's (as none looks at a group placeholder's), and writing them
+    cost 8 bytes an element, as much as the values."""
     memset(t.op + i0, code, <size_t>n)
-    memset(t.arg0 + i0, 0xFF, <size_t>n * sizeof(int32_t))
-    memset(t.arg1 + i0, 0xFF, <size_t>n * sizeof(int32_t))
 
 
 cdef object _col_view(double *col, Array a):

@@ -404,12 +404,16 @@ def _private_leaf(x):
     r.strides = _c_strides(v.shape)
     r.size = v.size
     r._value = v.reshape(-1)
-    r._grad = np.zeros(v.size)
+    r._grad = np.empty(v.size)  # the sweep writes it whole (zeroing it first would cost a pass)
+    r._unset = [True]
     return r
 
 
 def _private_grad(Array a):
     """The gradient of a _private_leaf, as an ndarray of its shape (its own buffer: no copy)."""
+    if a._unset[0]:  # no sweep reached it (f did not depend on it, or returned a constant)
+        a._grad[...] = 0.0
+        a._unset[0] = False
     return a._grad.reshape(a.shape)
 
 

@@ -275,7 +275,7 @@ cdef class Tape:
         cdef const int64_t *p
         cdef double *buf = NULL
         cdef double[::1] g
-        cdef bint clean = self.private and not self.has_adj
+        cdef bint clean = self.private and not self.has_adj, assign
         if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
             buf, self.adj = self.adj, NULL  # claim the spare buffer: no other sweep will see it
             if self.adj_zero < n:
@@ -308,10 +308,13 @@ cdef class Tape:
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
             if clean:
                 buf[self.leaf_slot[k]] = 0.0
-        for grad, first in self.leaf_blocks:
+        for grad, first, unset in self.leaf_blocks:
             g = grad
+            assign = unset is not None and unset[0]  # a functional leaf's np.empty gradient
             if g.shape[0]:
-                rv_take_adjoints(&g[0], buf + first, g.shape[0], clean)
+                rv_take_adjoints(&g[0], buf + first, g.shape[0], clean, assign)
+            if assign:
+                unset[0] = False
         if clean:  # every adjoint was zeroed as it was read: buf is the spare again
             free(self.adj)  # a spare that arrived while this sweep ran, if any
             self.adj, self.cap_adj = buf, max(n, 1)

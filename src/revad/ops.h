@@ -681,9 +681,12 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
     return -1;
 }
 
-/* A leaf block's adjoints into its gradient; after a clean sweep, zeroed as they are read. */
-static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean) {
-    if (clean) { RV_IVDEP for (int64_t k = 0; k < n; ++k) { grad[k] += adj[k]; adj[k] = 0.0; } }
+/* A leaf block's adjoints added into its gradient (or, `assign`, written over a gradient not
+ * yet set); after a clean sweep, zeroed as they are read. */
+static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign) {
+    if (assign && clean) { RV_IVDEP for (int64_t k = 0; k < n; ++k) { grad[k] = adj[k]; adj[k] = 0.0; } }
+    else if (assign) memcpy(grad, adj, (size_t)n * sizeof(double));
+    else if (clean) { RV_IVDEP for (int64_t k = 0; k < n; ++k) { grad[k] += adj[k]; adj[k] = 0.0; } }
     else { RV_IVDEP for (int64_t k = 0; k < n; ++k) grad[k] += adj[k]; }
 }
 
