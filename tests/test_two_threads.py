@@ -97,10 +97,16 @@ def test_gradients_from_several_user_threads_at_once(split_everything):
 
 @pytest.mark.parametrize("f", [
     lambda x, A: np.sum(x[None, :] * A),              # x's adjoints summed over every row
+    lambda x, A: np.sum(x[:, None] * A.T),            # the same, cut along rows
     lambda x, A: np.sum(x[1:] * x[:-1] * A[0, 1:]),   # operands a slot apart
+    lambda x, A: np.sum(x * x[::-1] * A[0]),           # each slot in both halves
+    lambda x, A: np.sum(x[None, :64] * x[:64, None] * A[:64, :64]),  # an outer product of x
     lambda x, A: np.sum(np.sum(A, axis=0) * x),
-], ids=["broadcast", "overlap", "sum"])
-def test_groups_whose_parts_would_share_adjoints_stay_on_one_thread(f, split_everything):
+    lambda x, A: np.sum(np.broadcast_to(x, (3, 4000)).sum(axis=0) * A[0]),
+], ids=["broadcast", "broadcast-T", "overlap", "reversed", "outer", "sum", "sum of broadcast"])
+def test_groups_are_split_only_where_the_parts_share_no_adjoint(f, split_everything):
+    # Broadcast operands are cut along a dimension they move along (each x[j] in one part);
+    # operands that overlap, or two views of x that meet, are not cut at all.
     x, A = RNG.normal(size=4000), RNG.normal(size=(64, 4000))
     g1 = _one_thread(f, x, A)[1]
     for _ in range(5):
@@ -150,3 +156,14 @@ def test_a_forked_child_starts_its_own_second_thread(split_everything):
             pytest.fail("the forked child hung")
         time.sleep(0.01)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_operands_that_meet_in_both_halves_are_not_cut():
+    # x * x[::-1]: output k writes x[k] and x[n-1-k], so both halves write every slot. Cut in
+    # two, the threads (really concurrent at this size) would lose each other's additions.
+    x = RNG.normal(size=2_000_001)
+    f = lambda v: np.sum(v * v[::-1] * 1.5)
+    g1 = _one_thread(f, x)[1]
+    for _ in range(3):
+        np.testing.assert_array_equal(revad.grad(f)(x), g1)
+    np.testing.assert_allclose(g1, 3.0 * x[::-1], rtol=1e-15)

@@ -84,6 +84,10 @@ cdef extern from "ops.h" nogil:
     void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
                              const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1)
     void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
+    int64_t rv_ew_split_dim(const int64_t *p)
+    void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
+                            const double *const *cptr, double *adj, int clean,
+                            int64_t d, int64_t a, int64_t b)
     void rv_sums_backward_part(const int64_t *p, double *adj, int clean, int64_t k0, int64_t k1)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, const int64_t *blk,

@@ -381,22 +381,28 @@ cdef class _Part:
     cdef Tape t
     cdef double *adj
     cdef int kind, clean
-    cdef int64_t e0, e1
+    cdef int64_t e0, e1, d
     cdef object done  # a lock, held until the part is run
 
     def run(self):
         with nogil:
             _run_part(self.p, self.kind, self.t.val, self.t.cst, self.t.cptr, self.adj,
-                      self.clean, self.e0, self.e1)
+                      self.clean, self.e0, self.e1, self.d)
         self.done.release()
 
 
 cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
-                    const double **cptr, double *adj, int clean, int64_t e0, int64_t e1) noexcept nogil:
+                    const double **cptr, double *adj, int clean, int64_t e0, int64_t e1,
+                    int64_t d) noexcept nogil:
+    """Outputs [e0, e1) of the group at p (C order); an elementwise backward (kind 1): the
+    outputs whose index along dimension d is in [e0, e1) (ops.h, rv_ew_backward_box)."""
     if kind == 0:
         rv_ew_forward_part(p, val, cst, cptr, e0, e1)
     elif kind == 1:
-        rv_ew_backward_part(p, val, cst, cptr, adj, clean, e0, e1)
+        if d < 0:
+            rv_ew_backward_part(p, val, cst, cptr, adj, clean, e0, e1)
+        else:
+            rv_ew_backward_box(p, val, cst, cptr, adj, clean, d, e0, e1)
     elif kind == 2:
         rv_sums_forward_part(p, val, e0, e1)
     else:
@@ -412,29 +418,34 @@ cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean)
     """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's; on two
     threads if it has _split_min outputs or more (a backward only if rv_*_splittable)."""
     global _jobs, _worker_pid
-    cdef int64_t n = p[1], mid
+    cdef int64_t n = p[1], mid, d = 0
     cdef _Part part
-    if n < _split_min:
+    if kind == 1:
+        d = rv_ew_split_dim(p)
+    if n < _split_min or d < 0:
         with nogil:
-            _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n)
+            _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, -1)
         return 0
+    if kind == 1:  # cut along dimension d
+        n = p[4 + d]
     if _worker_pid != os.getpid():
         jobs = queue.SimpleQueue()
         try:
             threading.Thread(target=_work, args=(jobs,), daemon=True, name="revad-worker").start()
         except RuntimeError:  # no new thread (the interpreter is shutting down, a thread limit)
             with nogil:
-                _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n)
+                _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, d)
             return 0
         _jobs, _worker_pid = jobs, os.getpid()
-    mid = (n // 2) & ~(<int64_t>7)  # whole vectors on both sides
+    mid = n // 2 if kind == 1 else (n // 2) & ~(<int64_t>7)  # (whole vectors on both sides)
     part = _Part.__new__(_Part)
     part.p, part.kind, part.t, part.adj, part.clean, part.e0, part.e1 = p, kind, t, adj, clean, mid, n
+    part.d = d
     part.done = threading.Lock()
     part.done.acquire()
     _jobs.put(part)
     with nogil:
-        _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, mid)
+        _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, mid, d)
     part.done.acquire()
     return 0
 

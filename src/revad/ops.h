@@ -429,16 +429,19 @@ static inline void rv_ew_backward(const int64_t *p, const double *val, const dou
     rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1]);
 }
 
-/* Two threads may each take a part of a group (its outputs split in two) if no two outputs in
- * different parts write one adjoint: so if each slot operand reaches each slot at most once (no
- * broadcast dimension, no overlapping dimensions) and two slot operands are one view or lie
- * apart. (The forward writes only the group's own outputs: it may always be split.) */
+/* Two threads may each take a part of a group's backward if no adjoint is written from both
+ * parts. A forward writes only the group's own outputs: any two parts will do. A backward is cut
+ * along one dimension d of the output (indices below and from the middle of d): each slot
+ * operand must move along d (a nonzero stride there) and, broadcast dimensions aside, reach each
+ * slot at most once (its other dimensions cannot bring it back to a slot of the other part);
+ * two slot operands must be one view or lie apart. So y = x[None, :] * A splits along A's
+ * columns (x's adjoints sum the rows, each in one part); x[1:] * x[:-1] does not split. */
 static int rv_view_injective(int64_t nd, const int64_t *shape, const int64_t *st,
                              int64_t *lo, int64_t *hi) {
     int64_t ext[RV_EW_MAXD + 1], len[RV_EW_MAXD + 1], m = 0;
     *lo = *hi = 0;
     for (int64_t d = 0; d < nd; ++d) {
-        if (shape[d] <= 1) continue;
+        if (shape[d] <= 1 || st[d] == 0) continue;  /* broadcast dimensions aside */
         const int64_t a = st[d] < 0 ? -st[d] : st[d];
         int64_t j = m++;  /* insertion sort by |stride| */
         while (j > 0 && ext[j - 1] > a) { ext[j] = ext[j - 1]; len[j] = len[j - 1]; --j; }
@@ -453,28 +456,52 @@ static int rv_view_injective(int64_t nd, const int64_t *shape, const int64_t *st
     return 1;
 }
 
-static int rv_ew_splittable(const int64_t *p) {
-    const int64_t nd = p[3], *shape = p + 4, *q = p + 4 + nd;
+/* The dimension to cut an elementwise group's backward along, or -1: it may not be cut. */
+static int64_t rv_ew_split_dim(const int64_t *p) {
+    const int64_t nd = p[3], *shape = p + 4;
     const int arity = rv_ew_arity(p[2]);
+    const int64_t *q[2] = {p + 4 + nd, p + 4 + nd + 2 + nd};
     int64_t lo[2], hi[2], off[2];
-    int slots = 0;
-    for (int j = 0; j < arity; ++j, q += 2 + nd) {
-        if (q[0] != -1) continue;
-        if (!rv_view_injective(nd, shape, q + 2, lo + slots, hi + slots)) return 0;
-        off[slots] = q[1];
+    int slot[2] = {0, 0}, slots = 0;
+    for (int j = 0; j < arity; ++j) {
+        if (q[j][0] != -1) continue;
+        if (!rv_view_injective(nd, shape, q[j] + 2, lo + j, hi + j)) return -1;
+        off[j] = q[j][1];
+        slot[j] = 1;
         ++slots;
     }
-    if (slots < 2) return 1;
-    const int64_t *qa = p + 4 + nd, *qb = qa + 2 + nd;
-    if (memcmp(qa, qb, (size_t)(2 + nd) * sizeof(int64_t)) == 0) return 1;  /* x * x */
-    return off[0] + hi[0] < off[1] + lo[1] || off[1] + hi[1] < off[0] + lo[0];
+    if (slots == 2 && memcmp(q[0], q[1], (size_t)(2 + nd) * sizeof(int64_t)) != 0
+        && !(off[0] + hi[0] < off[1] + lo[1] || off[1] + hi[1] < off[0] + lo[0]))
+        return -1;
+    for (int64_t d = 0; d < nd; ++d) {
+        if (shape[d] <= 1) continue;
+        if ((!slot[0] || q[0][2 + d] != 0) && (!slot[1] || q[1][2 + d] != 0)) return d;
+    }
+    return -1;
+}
+
+/* Backward of the outputs whose index along dimension d is in [a, b): one run of C-order
+ * outputs per index of the dimensions before d. */
+static void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
+                               const double *const *cptr, double *adj, int clean,
+                               int64_t d, int64_t a, int64_t b) {
+    const int64_t nd = p[3], *shape = p + 4;
+    int64_t inner = 1, outer = 1;
+    for (int64_t j = d + 1; j < nd; ++j) inner *= shape[j];
+    for (int64_t j = 0; j < d; ++j) outer *= shape[j];
+    const int64_t span = shape[d] * inner;
+    for (int64_t o = 0; o < outer; ++o)
+        rv_ew_backward_part(p, val, cst, cptr, adj, clean, o * span + a * inner, o * span + b * inner);
 }
 
 static int rv_sums_splittable(const int64_t *p) {
     int64_t shape[RV_EW_MAXD + 1], st[RV_EW_MAXD + 1], lo, hi;
     const int64_t nd = p[2];
-    for (int64_t d = 0; d < nd; ++d) { shape[d] = p[3 + d]; st[d] = p[4 + nd + d]; }
-    shape[nd] = p[4 + 2 * nd]; st[nd] = p[5 + 2 * nd];
+    for (int64_t d = 0; d < nd; ++d) {  /* outputs are split anywhere: none may be broadcast */
+        shape[d] = p[3 + d]; st[d] = p[4 + nd + d];
+        if (shape[d] > 1 && st[d] == 0) return 0;
+    }
+    shape[nd] = p[4 + 2 * nd]; st[nd] = p[5 + 2 * nd];  /* a broadcast line: one part adds it */
     return rv_view_injective(nd + 1, shape, st, &lo, &hi);
 }
 
@@ -628,7 +655,7 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
 
 /* Returns -1 when done, or the slot of a group it stopped at (not taken: the caller takes it,
  * then resumes the sweep just below it): a BLAS matrix-product group, or an elementwise or sum
- * group of at least `split` outputs that two threads may share (rv_ew_splittable).
+ * group of at least `split` outputs that two threads may share (rv_ew_split_dim).
  *
  * `clean`: zero each adjoint once it has been read (every slot but the leaves', which the
  * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
@@ -647,7 +674,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t *p = blk + arg0[i];
             if (c != RV_MM && p[1] >= split
-                && (c == RV_EW ? rv_ew_splittable(p) : rv_sums_splittable(p)))
+                && (c == RV_EW ? rv_ew_split_dim(p) >= 0 : rv_sums_splittable(p)))
                 return i;  /* for two threads */
             if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean);
             else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
