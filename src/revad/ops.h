@@ -482,9 +482,9 @@ static int64_t rv_ew_split_dim(const int64_t *p) {
 
 /* Backward of the outputs whose index along dimension d is in [a, b): one run of C-order
  * outputs per index of the dimensions before d. */
-static void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
-                               const double *const *cptr, double *adj, int clean,
-                               int64_t d, int64_t a, int64_t b) {
+static RV_NOINLINE void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
+                                           const double *const *cptr, double *adj, int clean,
+                                           int64_t d, int64_t a, int64_t b) {
     const int64_t nd = p[3], *shape = p + 4;
     int64_t inner = 1, outer = 1;
     for (int64_t j = d + 1; j < nd; ++j) inner *= shape[j];
