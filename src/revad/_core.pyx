@@ -13,7 +13,6 @@ from libc.string cimport memset
 
 import operator
 import os
-import queue
 import threading
 
 import numpy as np
@@ -429,6 +428,7 @@ cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean)
     if kind == 1:  # cut along dimension d
         n = p[4 + d]
     if _worker_pid != os.getpid():
+        import queue  # here, not at import: most programs never start the worker
         jobs = queue.SimpleQueue()
         try:
             threading.Thread(target=_work, args=(jobs,), daemon=True, name="revad-worker").start()
