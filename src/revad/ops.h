@@ -301,7 +301,7 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
 /* Runs the body once per line of the innermost dimension that the group's elements [e0, e1)
  * (C order) reach, with yo the line's first output slot, oa, ob its operands' first offsets (an
  * odometer over the outer dimensions) and [k0, k1) the part of the line to take: a whole group
- * is [0, n); two threads take two parts of it (rv_ew_split). */
+ * is [0, n); two threads take two parts of it (_core.pyx, _run_group). */
 #define RV_EW_FOR_LINES(e, e0, e1, ...) do { \
     int64_t idx_[RV_EW_MAXD] = {0}, o0_ = (e)->off[0], o1_ = (e)->off[1]; \
     int64_t line_ = (e)->n > 0 && (e0) < (e1) ? (e0) / (e)->len : (e)->lines, r_ = line_; \
