@@ -173,28 +173,33 @@ static void rv_fp_stripes_sse2(uint64_t *acc, const unsigned char *p, size_t n) 
 #endif
 
 #ifdef RV_FP_AVX2
+/* One stripe's half (four lanes, w the data, k its keys) into a, and the scramble of four
+ * lanes: the AVX2 steps, written once for rv_fp_stripes_avx2 and rv_fp_matvec_avx2. */
+__attribute__((target("avx2")))
+static inline __m256i rv_fp_stripe_avx2(__m256i a, __m256i w, const uint64_t *k) {
+    const __m256i x = _mm256_xor_si256(w, _mm256_loadu_si256((const __m256i *)k));
+    const __m256i prod = _mm256_mul_epu32(x, _mm256_srli_epi64(x, 32));
+    return _mm256_add_epi64(a, _mm256_add_epi64(_mm256_shuffle_epi32(w, 0x4E), prod));
+}
+__attribute__((target("avx2")))
+static inline __m256i rv_fp_scramble_avx2(__m256i a, const uint64_t *k) {
+    const __m256i m = _mm256_set1_epi64x((long long)RV_FP_P32);
+    __m256i v = _mm256_xor_si256(a, _mm256_srli_epi64(a, 47));
+    v = _mm256_xor_si256(v, _mm256_loadu_si256((const __m256i *)k));
+    const __m256i lo = _mm256_mul_epu32(v, m);
+    const __m256i hi = _mm256_mul_epu32(_mm256_srli_epi64(v, 32), m);
+    return _mm256_add_epi64(lo, _mm256_slli_epi64(hi, 32));
+}
 __attribute__((target("avx2")))
 static void rv_fp_stripes_avx2(uint64_t *acc, const unsigned char *p, size_t n) {
     __m256i a[2];
-    const __m256i m = _mm256_set1_epi64x((long long)RV_FP_P32);
     for (int j = 0; j < 2; ++j) a[j] = _mm256_loadu_si256((const __m256i *)(acc + 4 * j));
     for (size_t s = 0; s < n; ++s, p += RV_FP_STRIPE) {
         const uint64_t *k = rv_fp_key + (s % RV_FP_SCRAMBLE);
-        for (int j = 0; j < 2; ++j) {
-            const __m256i w = _mm256_loadu_si256((const __m256i *)(p + 32 * j));
-            const __m256i x = _mm256_xor_si256(w, _mm256_loadu_si256((const __m256i *)(k + 4 * j)));
-            const __m256i prod = _mm256_mul_epu32(x, _mm256_srli_epi64(x, 32));
-            a[j] = _mm256_add_epi64(a[j], _mm256_add_epi64(_mm256_shuffle_epi32(w, 0x4E), prod));
-        }
-        if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1) {
-            for (int j = 0; j < 2; ++j) {
-                __m256i v = _mm256_xor_si256(a[j], _mm256_srli_epi64(a[j], 47));
-                v = _mm256_xor_si256(v, _mm256_loadu_si256((const __m256i *)(RV_FP_KEY_SCRAMBLE + 4 * j)));
-                const __m256i lo = _mm256_mul_epu32(v, m);
-                const __m256i hi = _mm256_mul_epu32(_mm256_srli_epi64(v, 32), m);
-                a[j] = _mm256_add_epi64(lo, _mm256_slli_epi64(hi, 32));
-            }
-        }
+        for (int j = 0; j < 2; ++j)
+            a[j] = rv_fp_stripe_avx2(a[j], _mm256_loadu_si256((const __m256i *)(p + 32 * j)), k + 4 * j);
+        if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1)
+            for (int j = 0; j < 2; ++j) a[j] = rv_fp_scramble_avx2(a[j], RV_FP_KEY_SCRAMBLE + 4 * j);
     }
     for (int j = 0; j < 2; ++j) _mm256_storeu_si256((__m256i *)(acc + 4 * j), a[j]);
 }
@@ -220,17 +225,27 @@ static rv_fp_stripes_fn rv_fp_stripes_impl(int force) {
 #endif
 }
 
+/* A fingerprint's lanes before its first stripe, and its value from the lanes after its last
+ * and the bytes after the last whole stripe (the tail, hashed by xxHash64). */
+static inline void rv_fp_start(uint64_t *acc, uint64_t seed) {
+    for (int l = 0; l < 8; ++l) acc[l] = RV_FP_KEY_INIT[l] ^ (seed * RV_FP_P1);
+}
+static inline uint64_t rv_fp_finish(const uint64_t *acc, const unsigned char *tail, size_t len,
+                                    uint64_t seed) {
+    uint64_t h = seed ^ ((uint64_t)len * RV_FP_P1);
+    for (int l = 0; l < 8; ++l) h = rv_xxh64_merge(h, acc[l]);
+    h = rv_xxh64_merge(h, rv_xxh64(tail, len % RV_FP_STRIPE, seed));
+    return rv_xxh64_avalanche(h);
+}
+
 static uint64_t rv_fingerprint_with(rv_fp_stripes_fn stripes, const void *data, size_t len,
                                     uint64_t seed) {
     const unsigned char *p = (const unsigned char *)data;
     const size_t n = len / RV_FP_STRIPE;
     uint64_t acc[8];
-    for (int l = 0; l < 8; ++l) acc[l] = RV_FP_KEY_INIT[l] ^ (seed * RV_FP_P1);
+    rv_fp_start(acc, seed);
     stripes(acc, p, n);
-    uint64_t h = seed ^ ((uint64_t)len * RV_FP_P1);
-    for (int l = 0; l < 8; ++l) h = rv_xxh64_merge(h, acc[l]);
-    h = rv_xxh64_merge(h, rv_xxh64(p + n * RV_FP_STRIPE, len - n * RV_FP_STRIPE, seed));
-    return rv_xxh64_avalanche(h);
+    return rv_fp_finish(acc, p + n * RV_FP_STRIPE, len, seed);
 }
 
 static rv_fp_stripes_fn rv_fp_best = NULL;
@@ -259,10 +274,9 @@ __attribute__((target("avx2,fma")))
 static uint64_t rv_fp_matvec_avx2(const double *M, int64_t nrows, int64_t ncols, const double *v,
                                   double *y, int axpy, uint64_t seed) {
     uint64_t acc[8];
-    for (int l = 0; l < 8; ++l) acc[l] = RV_FP_KEY_INIT[l] ^ (seed * RV_FP_P1);
+    rv_fp_start(acc, seed);
     __m256i a0 = _mm256_loadu_si256((const __m256i *)acc);
     __m256i a1 = _mm256_loadu_si256((const __m256i *)(acc + 4));
-    const __m256i m = _mm256_set1_epi64x((long long)RV_FP_P32);
     size_t s = 0;
     for (int64_t i = 0; i < nrows; ++i) {
         const double *row = M + i * ncols;
@@ -279,21 +293,11 @@ static uint64_t rv_fp_matvec_avx2(const double *M, int64_t nrows, int64_t ncols,
                 d1 = _mm256_fmadd_pd(w1, _mm256_loadu_pd(v + c + 4), d1);
             }
             const uint64_t *k = rv_fp_key + (s % RV_FP_SCRAMBLE);
-            const __m256i x0 = _mm256_castpd_si256(w0), x1 = _mm256_castpd_si256(w1);
-            const __m256i k0 = _mm256_xor_si256(x0, _mm256_loadu_si256((const __m256i *)k));
-            const __m256i k1 = _mm256_xor_si256(x1, _mm256_loadu_si256((const __m256i *)(k + 4)));
-            a0 = _mm256_add_epi64(a0, _mm256_add_epi64(_mm256_shuffle_epi32(x0, 0x4E),
-                                                       _mm256_mul_epu32(k0, _mm256_srli_epi64(k0, 32))));
-            a1 = _mm256_add_epi64(a1, _mm256_add_epi64(_mm256_shuffle_epi32(x1, 0x4E),
-                                                       _mm256_mul_epu32(k1, _mm256_srli_epi64(k1, 32))));
+            a0 = rv_fp_stripe_avx2(a0, _mm256_castpd_si256(w0), k);
+            a1 = rv_fp_stripe_avx2(a1, _mm256_castpd_si256(w1), k + 4);
             if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1) {
-                __m256i *aj[2] = {&a0, &a1};
-                for (int j = 0; j < 2; ++j) {
-                    __m256i t = _mm256_xor_si256(*aj[j], _mm256_srli_epi64(*aj[j], 47));
-                    t = _mm256_xor_si256(t, _mm256_loadu_si256((const __m256i *)(RV_FP_KEY_SCRAMBLE + 4 * j)));
-                    *aj[j] = _mm256_add_epi64(_mm256_mul_epu32(t, m),
-                                              _mm256_slli_epi64(_mm256_mul_epu32(_mm256_srli_epi64(t, 32), m), 32));
-                }
+                a0 = rv_fp_scramble_avx2(a0, RV_FP_KEY_SCRAMBLE);
+                a1 = rv_fp_scramble_avx2(a1, RV_FP_KEY_SCRAMBLE + 4);
             }
         }
         if (!axpy) {
@@ -304,11 +308,8 @@ static uint64_t rv_fp_matvec_avx2(const double *M, int64_t nrows, int64_t ncols,
     }
     _mm256_storeu_si256((__m256i *)acc, a0);
     _mm256_storeu_si256((__m256i *)(acc + 4), a1);
-    const size_t len = (size_t)nrows * (size_t)ncols * sizeof(double);
-    uint64_t h = seed ^ ((uint64_t)len * RV_FP_P1);
-    for (int l = 0; l < 8; ++l) h = rv_xxh64_merge(h, acc[l]);
-    h = rv_xxh64_merge(h, rv_xxh64(M, 0, seed));  /* no tail: the rows are whole stripes */
-    return rv_xxh64_avalanche(h);
+    /* no tail: the rows are whole stripes */
+    return rv_fp_finish(acc, (const unsigned char *)M, (size_t)nrows * (size_t)ncols * sizeof(double), seed);
 }
 #endif
 
