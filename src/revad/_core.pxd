@@ -75,16 +75,15 @@ cdef extern from "ops.h" nogil:
                         int clean)
     int rv_ew_arity(int64_t op)
     int64_t rv_ew_width(int64_t nd, int arity)
-    void rv_ew_forward(const int64_t *p, double *val, const double *cst, const double *const *cptr)
     int64_t rv_group_end(const uint8_t *op, int64_t i)
     int64_t rv_sums_width(int64_t nd)
-    void rv_sums_forward(const int64_t *p, double *val)
     void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
                             const double *const *cptr, int64_t e0, int64_t e1)
     void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
                              const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1)
     void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
     int64_t rv_ew_split_dim(const int64_t *p)
+    int rv_sums_splittable(const int64_t *p)
     void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
                             const double *const *cptr, double *adj, int clean,
                             int64_t d, int64_t a, int64_t b)

@@ -415,12 +415,16 @@ def _work(jobs):
 
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean) except -1:
     """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's; on two
-    threads if it has _split_min outputs or more (a backward only if rv_*_splittable)."""
+    threads if it has _split_min outputs or more and, for a backward, where ops.h says it may
+    be split (rv_ew_split_dim: d, the dimension to cut along; rv_sums_splittable)."""
     global _jobs, _worker_pid
     cdef int64_t n = p[1], mid, d = 0
     cdef _Part part
-    if kind == 1:
-        d = rv_ew_split_dim(p)
+    if n >= _split_min:
+        if kind == 1:
+            d = rv_ew_split_dim(p)
+        elif kind == 3 and not rv_sums_splittable(p):
+            d = -1
     if n < _split_min or d < 0:
         with nogil:
             _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, -1)

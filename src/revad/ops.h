@@ -337,7 +337,7 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
 #define RV_EWF_U(N, name, f, da, note) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_B(N, name, f, da, db, note) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_C(N, name, f) case RV_##N: RV_EWF_LINES((f) ? 1.0 : 0.0); break;
-/* Elements [e0, e1) of the group's output. */
+/* Elements [e0, e1) of the group's output (all of it: [0, n)). */
 static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
                                       const double *const *cptr, int64_t e0, int64_t e1) {
     rv_ew ew, *e = &ew;
@@ -348,10 +348,6 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
         REVAD_COMPARE_OPS(RV_EWF_C)
         default: break;
     }
-}
-static inline void rv_ew_forward(const int64_t *p, double *val, const double *cst,
-                                 const double *const *cptr) {
-    rv_ew_forward_part(p, val, cst, cptr, 0, p[1]);
 }
 
 /* Backward: the adjoint of each output, times the row's partials, into its operands' adjoints.
@@ -436,8 +432,8 @@ static inline void rv_ew_backward(const int64_t *p, const double *val, const dou
  * slot at most once (its other dimensions cannot bring it back to a slot of the other part);
  * two slot operands must be one view or lie apart. So y = x[None, :] * A splits along A's
  * columns (x's adjoints sum the rows, each in one part); x[1:] * x[:-1] does not split. */
-static int rv_view_injective(int64_t nd, const int64_t *shape, const int64_t *st,
-                             int64_t *lo, int64_t *hi) {
+static inline int rv_view_injective(int64_t nd, const int64_t *shape, const int64_t *st,
+                                    int64_t *lo, int64_t *hi) {
     int64_t ext[RV_EW_MAXD + 1], len[RV_EW_MAXD + 1], m = 0;
     *lo = *hi = 0;
     for (int64_t d = 0; d < nd; ++d) {
@@ -457,7 +453,7 @@ static int rv_view_injective(int64_t nd, const int64_t *shape, const int64_t *st
 }
 
 /* The dimension to cut an elementwise group's backward along, or -1: it may not be cut. */
-static int64_t rv_ew_split_dim(const int64_t *p) {
+static inline int64_t rv_ew_split_dim(const int64_t *p) {
     const int64_t nd = p[3], *shape = p + 4;
     const int arity = rv_ew_arity(p[2]);
     const int64_t *q[2] = {p + 4 + nd, p + 4 + nd + 2 + nd};
@@ -494,7 +490,7 @@ static RV_NOINLINE void rv_ew_backward_box(const int64_t *p, const double *val, 
         rv_ew_backward_part(p, val, cst, cptr, adj, clean, o * span + a * inner, o * span + b * inner);
 }
 
-static int rv_sums_splittable(const int64_t *p) {
+static inline int rv_sums_splittable(const int64_t *p) {
     int64_t shape[RV_EW_MAXD + 1], st[RV_EW_MAXD + 1], lo, hi;
     const int64_t nd = p[2];
     for (int64_t d = 0; d < nd; ++d) {  /* outputs are split anywhere: none may be broadcast */
@@ -541,7 +537,7 @@ static RV_NOINLINE void rv_ew_tangent(const int64_t *p, const double *val, const
  *
  *   SUMS  blk: out, n, nd, shape[nd], first, ostride[nd], count, stride
  *
- * Each line is added in order from its first element, so a replay gives the same bits. */
+ * Each line is summed in one fixed order (rv_sum_line), so a replay gives the same bits. */
 static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
 
 #define RV_SUMS_FOR_LINES(p, k0, k1, ...) do { \
@@ -594,8 +590,6 @@ static RV_NOINLINE void rv_sums_forward_part(const int64_t *p, double *val, int6
                               : rv_sum_line(val + start, count, stride);
     });
 }
-
-static inline void rv_sums_forward(const int64_t *p, double *val) { rv_sums_forward_part(p, val, 0, p[1]); }
 
 static RV_NOINLINE void rv_sums_backward_part(const int64_t *p, double *adj, int clean,
                                          int64_t k0, int64_t k1) {
@@ -655,7 +649,8 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
 
 /* Returns -1 when done, or the slot of a group it stopped at (not taken: the caller takes it,
  * then resumes the sweep just below it): a BLAS matrix-product group, or an elementwise or sum
- * group of at least `split` outputs that two threads may share (rv_ew_split_dim).
+ * group of at least `split` outputs, which the caller shares out to two threads where it may
+ * (rv_ew_split_dim, rv_sums_splittable).
  *
  * `clean`: zero each adjoint once it has been read (every slot but the leaves', which the
  * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
@@ -673,9 +668,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         if (c >= RV_MM) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t *p = blk + arg0[i];
-            if (c != RV_MM && p[1] >= split
-                && (c == RV_EW ? rv_ew_split_dim(p) >= 0 : rv_sums_splittable(p)))
-                return i;  /* for two threads */
+            if (c != RV_MM && p[1] >= split) return i;  /* for two threads, if it splits */
             if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean);
             else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
             else {
