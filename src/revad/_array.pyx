@@ -89,12 +89,7 @@ cdef class Array:
         v = np.asarray(values)
         if v.dtype.kind not in "biuf":
             raise TypeError(f"revad.Array needs real numbers, got an array of dtype {v.dtype}")
-        v = np.array(v, dtype=np.float64, order="C", copy=True)
-        self.shape = v.shape
-        self.strides = _c_strides(v.shape)
-        self.size = v.size
-        self._value = v.reshape(-1)
-        self._grad = np.zeros(v.size)
+        _init_leaf(self, np.array(v, dtype=np.float64, order="C", copy=True), True)
 
     # -- what NumPy code asks of an array ----------------------------------------------------
 
@@ -400,16 +395,21 @@ cdef inline void _close_group(Tape t, int64_t i0, int64_t n, int code, int64_t b
     t.n = i0 + n
 
 
-cdef Array _const_leaf(object values):
-    """A leaf holding values (the result of an op under no_grad)."""
-    cdef Array r = Array.__new__(Array)
-    v = np.array(values, dtype=np.float64, order="C", copy=True)
+cdef Array _init_leaf(Array r, object v, bint zero_grad):
+    """r as a leaf over v (a C-order float64 ndarray: its values, not copied), with a gradient
+    buffer of zeros, or an empty one for a sweep to write whole (zero_grad False)."""
     r.shape = v.shape
     r.strides = _c_strides(v.shape)
     r.size = v.size
     r._value = v.reshape(-1)
-    r._grad = np.zeros(v.size)
+    r._grad = np.zeros(v.size) if zero_grad else np.empty(v.size)
     return r
+
+
+cdef Array _const_leaf(object values):
+    """A leaf holding values (the result of an op under no_grad)."""
+    return _init_leaf(Array.__new__(Array), np.array(values, dtype=np.float64, order="C", copy=True),
+                      True)
 
 
 cdef int64_t _bind(Array a, Tape t) except -1:

@@ -398,13 +398,10 @@ def _private_leaf(x):
     """A leaf for a functional-API call (grad, value_and_grad): it reads ndarray x's values in
     place (no copy: the call binds it to its private tape, which copies them, before f returns)
     and hands back its gradient through _private_grad without a copy. Nothing else sees it."""
-    cdef Array r = Array.__new__(Array)
-    v = np.asarray(x, dtype=np.float64, order="C")  # keeps 0-d (ascontiguousarray would not)
-    r.shape = v.shape
-    r.strides = _c_strides(v.shape)
-    r.size = v.size
-    r._value = v.reshape(-1)
-    r._grad = np.empty(v.size)  # the sweep writes it whole (zeroing it first would cost a pass)
+    # np.asarray keeps 0-d (ascontiguousarray would not); the gradient is np.empty: the sweep
+    # writes it whole (zeroing it first would cost a pass), _private_grad zeroes it if none did.
+    cdef Array r = _init_leaf(Array.__new__(Array), np.asarray(x, dtype=np.float64, order="C"),
+                              False)
     r._unset = [True]
     return r
 

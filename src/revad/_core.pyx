@@ -98,12 +98,17 @@ cdef enum:
     _SPARE_MAX_ENTRIES = 1 << 24  # about 400 MiB of columns
 
 
+cdef void _free_spare():
+    free(_spare.op); free(_spare.arg0); free(_spare.arg1); free(_spare.val)
+    free(_spare.cst); free(_spare.adj)
+    memset(&_spare, 0, sizeof(_Spare))
+
+
 cdef void _give_spare(Tape t):
     """Keep t's buffers for the next tape if they are larger than the spare ones (GIL held)."""
     if t.cap <= _spare.cap or t.cap > _SPARE_MAX_ENTRIES:
         return
-    free(_spare.op); free(_spare.arg0); free(_spare.arg1); free(_spare.val)
-    free(_spare.cst); free(_spare.adj)
+    _free_spare()
     _spare.op, _spare.arg0, _spare.arg1, _spare.val, _spare.cap = t.op, t.arg0, t.arg1, t.val, t.cap
     _spare.cst, _spare.cap_cst, _spare.adj, _spare.cap_adj = t.cst, t.cap_cst, t.adj, t.cap_adj
     _spare.adj_zero = 0 if t.has_adj else t.adj_zero
@@ -131,9 +136,7 @@ def release_memory():
     """
     cdef size_t nbytes = (_spare.cap * _ENTRY_BYTES
                           + (_spare.cap_cst + _spare.cap_adj) * sizeof(double))
-    free(_spare.op); free(_spare.arg0); free(_spare.arg1); free(_spare.val)
-    free(_spare.cst); free(_spare.adj)
-    memset(&_spare, 0, sizeof(_Spare))
+    _free_spare()
     return nbytes
 
 
