@@ -301,7 +301,7 @@ cdef class _Blocks:
             while blk * self.rows < self.nrows:
                 r0 = blk * self.rows
                 r1 = min(self.nrows, r0 + self.rows)
-                if self.fused:
+                if self.fused:  # multiplied and hashed from one load of each stripe
                     with nogil:
                         if self.direct:  # out[r0:r1] = M[r0:r1] @ z
                             h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
@@ -309,14 +309,7 @@ cdef class _Blocks:
                         else:            # acc += M[r0:r1].T @ z[r0:r1]
                             h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
                                              ncols, zp + r0, yp, 1, <uint64_t>blk)
-                    if not self.verify:
-                        dig[blk] = h
-                    elif h != dig[blk]:
-                        self.bad.append(blk)
-                        return
-                    blk += step
-                    continue
-                if Z is not None:
+                elif Z is not None:
                     # np.dot, not np.matmul: two threads' matmul calls ran one at a time (measured)
                     Mb = M[r0:r1]
                     if self.direct:
@@ -336,10 +329,11 @@ cdef class _Blocks:
                                 part = np.empty_like(acc)
                             np.dot(X1, X2, out=part)
                             acc += part
-                # Hashed after the product: BLAS has just brought the block into cache.
-                nb = <size_t>((r1 - r0) * self.rb)
-                with nogil:
-                    h = rv_fingerprint(self.base + r0 * self.rb, nb, <uint64_t>blk)
+                if not self.fused:
+                    # Hashed after the product: BLAS has just brought the block into cache.
+                    nb = <size_t>((r1 - r0) * self.rb)
+                    with nogil:
+                        h = rv_fingerprint(self.base + r0 * self.rb, nb, <uint64_t>blk)
                 if not self.verify:
                     dig[blk] = h
                 elif h != dig[blk]:
