@@ -283,7 +283,7 @@ cdef class _Blocks:
         """Blocks first, first + step, ...: multiplied (into out, or summed into acc), hashed."""
         cdef int64_t blk = first, r0, r1
         cdef uint64_t[::1] dig = self.digests
-        cdef uint64_t h
+        cdef uint64_t h = 0
         cdef size_t nb
         cdef bint fresh = True
         cdef const double *zp = NULL
