@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import revad
-from revad import _array
+from revad import _array, _core
 
 from test_array_ops import check, fd
 
@@ -357,16 +357,17 @@ def test_a_graph_through_block_entries_draws():
 
 @pytest.mark.parametrize("name", sorted(PRODUCTS))
 def test_many_small_blocks_on_threads(name):
-    # Blocks of 16 KiB: 80 blocks of a 400 x 400 constant, shared out to 4 threads (the other
-    # operand is thin: at most 16 wide). A change in a block that the last thread takes is seen.
+    # Blocks of 16 KiB: 80 blocks of a 400 x 400 constant in 16 chunks of 5, which the threads
+    # claim (the other operand is thin: at most 16 wide). A change in the first block, one in
+    # the middle or the last is seen, whichever thread takes it.
     product, wshape, expected = PRODUCTS[name]
-    old = _array._matmul_config(watch_block=1 << 14, watch_threads=4)
+    old = _array._matmul_config(watch_block=1 << 14)
     try:
         C, W0 = big(), RNG.normal(size=wshape)
         value, g = revad.value_and_grad(lambda w: np.sum(product(C, w)))(W0)
         assert value == pytest.approx(float(np.sum(product(C, W0))), rel=1e-12)
         np.testing.assert_allclose(g, expected(C, W0), rtol=1e-12, atol=1e-12)
-        for row in (0, 7 * 5 + 3, 399):  # blocks 0, 7 (thread 3) and the last
+        for row in (0, 7 * 5 + 3, 399):  # blocks 0, 7 and the last
             w = revad.Array(W0)
             y = np.sum(product(C, w) ** 2)
             C[row, 11] += 1.0
@@ -374,6 +375,29 @@ def test_many_small_blocks_on_threads(name):
                 y.backward()
     finally:
         _array._matmul_config(*old)
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_blocks_give_the_same_bits_on_any_number_of_threads(name):
+    # The products that sum over blocks (C.T @ g) sum each chunk, then the chunks in order: which
+    # thread took which chunk cannot change the rounding.
+    product, wshape, _ = PRODUCTS[name]
+    C, W0 = big(), RNG.normal(size=wshape)
+    f = revad.value_and_grad(lambda w: np.sum(np.sin(product(C, w))))
+    old = _array._matmul_config(watch_block=1 << 14)
+    results = []
+    try:
+        for helpers in (0, 1, 3):
+            before = _core._set_helpers(helpers)
+            try:
+                results.append(f(W0))
+            finally:
+                _core._set_helpers(before)
+    finally:
+        _array._matmul_config(*old)
+    for value, g in results[1:]:
+        assert value == results[0][0]
+        np.testing.assert_array_equal(g, results[0][1])
 
 
 def test_a_zero_adjoint_passes_nothing_down_through_blas_as_through_the_loops():

@@ -30,12 +30,11 @@ from revad._core cimport (
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _spent, _var_at, _var_leaf,
-    _run_group, _var_slot, rv_binary, rv_block_forward, rv_ew_arity, rv_ew_width,
+    _run_group, _share, _var_slot, rv_binary, rv_claim, rv_block_forward, rv_ew_arity, rv_ew_width,
     rv_sums_width, rv_unary, RV_SUMS)
 
 import operator
 import os
-import threading
 
 import numpy as np
 

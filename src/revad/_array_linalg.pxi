@@ -68,19 +68,19 @@ cdef bint _mm_groups = True
 cdef int64_t _mm_blas_work = 4096
 
 
-def _matmul_config(groups=None, blas_work=None, watch_block=None, watch_threads=None):
-    """Testing hook: (groups, blas_work, watch_block, watch_threads) as they were; sets those
+def _matmul_config(groups=None, blas_work=None, watch_block=None, watch_chunks=None):
+    """Testing hook: (groups, blas_work, watch_block, watch_chunks) as they were; sets those
     given."""
-    global _mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_THREADS
-    old = (_mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_THREADS)
+    global _mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_CHUNKS
+    old = (_mm_groups, _mm_blas_work, _WATCH_BLOCK_BYTES, _WATCH_CHUNKS)
     if groups is not None:
         _mm_groups = groups
     if blas_work is not None:
         _mm_blas_work = blas_work
     if watch_block is not None:
         _WATCH_BLOCK_BYTES = watch_block
-    if watch_threads is not None:
-        _WATCH_THREADS = watch_threads
+    if watch_chunks is not None:
+        _WATCH_CHUNKS = watch_chunks
     return old
 
 
@@ -194,7 +194,7 @@ cdef object _keep_matrix(Tape t, object c, int64_t *o):
         m = c if c.flags.c_contiguous else c.T
         k._rv_m = np.asarray(m)         # the memory in C order: its rows are the hashed blocks
         k._rv_trans = m is not c        # c is m.T
-        k._rv_rows = max(1, _WATCH_BLOCK_BYTES // max(1, m.strides[0]))
+        k._rv_rows = max(1, _WATCH_BLOCK_BYTES // max(1, m.shape[1] * 8))
         k._rv_digests = np.zeros(-(-m.shape[0] // k._rv_rows), dtype=np.uint64)
         k._rv_shape = c.shape
     else:
@@ -213,14 +213,17 @@ cdef object _watched_product(object w, object Z, bint left, bint transpose, obje
     else record it. Z None: only hash (check or record)."""
     cdef _Blocks run = _Blocks.__new__(_Blocks)
     M = w._rv_m
-    run.M, run.Z, run.digests, run.verify = M, Z, w._rv_digests, verify
+    run.M, run.Z, run.verify = M, Z, verify
     run.left = left
     run.te = w._rv_trans != transpose           # op(w) is M.T
     run.direct = left != run.te                 # blocks of M rows split the output
-    run.rows, run.nrows, run.rb = w._rv_rows, M.shape[0], M.strides[0]
+    run.rows, run.nrows, run.ncols = w._rv_rows, M.shape[0], M.shape[1]
+    run.rb = run.ncols * 8                      # M is C-order float64: rows are contiguous
+    run.nblk = (run.nrows + run.rows - 1) // run.rows  # (C division: no -(-a // b))
     run.base = <const char *>_dptr(M)
+    run.digests = w._rv_digests
+    run.dig = <uint64_t *>_dptr(run.digests)
     run.bad = []
-    cdef int64_t nblk = -(-run.nrows // run.rows), k, nthreads = 1
     if Z is not None and out is None:
         if left:
             oshape = (M.shape[1] if run.te else run.nrows, Z.shape[1])
@@ -228,122 +231,153 @@ cdef object _watched_product(object w, object Z, bint left, bint transpose, obje
             oshape = (Z.shape[0], run.nrows if run.te else M.shape[1])
         out = np.empty(oshape)
     run.out = out
+    # A product with a thin Z (a matrix-vector product, say), or a hash alone, streams w from
+    # memory doing little arithmetic: one core's bandwidth is then the limit, and BLAS on a 2 MiB
+    # block stays on one thread. Its blocks are then shared with the helper threads (_core,
+    # _share), in chunks of consecutive blocks that each thread claims when it is free. Where
+    # the blocks' products are summed (not direct), each chunk sums its own, into parts, and the
+    # chunks are added in order after: the same bits on any number of threads.
+    cdef int64_t nchunks = 1, c
+    if Z is None or (Z.shape[1] if left else Z.shape[0]) <= _WATCH_THIN:
+        nchunks = max(1, min(run.nblk, _WATCH_CHUNKS))
+        if Z is not None and not run.direct:
+            nchunks = max(1, min(nchunks, _WATCH_PARTS_BYTES // max(1, out.nbytes)))
+    run.per_chunk = max(1, (run.nblk + nchunks - 1) // nchunks)
+    nchunks = max(1, (run.nblk + run.per_chunk - 1) // run.per_chunk)
+    if Z is not None and not run.direct:
+        run.parts = out[None] if nchunks == 1 else np.empty((nchunks,) + out.shape)
     # A matrix-vector product (Z one column) over whole 64-byte stripes: loaded once, multiplied
     # and hashed together (fingerprint.h, rv_fp_matvec), where AVX2 and FMA run it.
-    run.fused = (Z is not None and left and Z.shape[1] == 1 and M.shape[1] % 8 == 0
+    run.fused = (Z is not None and left and Z.shape[1] == 1 and run.ncols % 8 == 0
                  and M.flags.c_contiguous and out.flags.c_contiguous and _fused_matvec)
     if run.fused:
         run.zv = np.ascontiguousarray(Z[:, 0], dtype=np.float64)
-    # A product with a thin Z (a matrix-vector product, say) streams w from memory doing little
-    # arithmetic: one core's bandwidth is then the limit, and BLAS on a 2 MiB block stays on one
-    # thread. Blocks are then shared out to threads (each multiplies and hashes its blocks).
-    if Z is not None and (Z.shape[1] if left else Z.shape[0]) <= _WATCH_THIN:
-        nthreads = max(1, min(_WATCH_THREADS, nblk // 2))
-    if nthreads == 1:
-        run.work(0, 1, out)
-    else:
-        parts = [out] + [None if run.direct else np.empty_like(out) for k in range(nthreads - 1)]
-        threads = [threading.Thread(target=run.work, args=(k, nthreads, parts[k]))
-                   for k in range(1, nthreads)]
-        for th in threads:
-            th.start()
-        try:
-            run.work(0, nthreads, out)
-        finally:
-            for th in threads:
-                th.join()
-        if not run.direct:
-            for k in range(1, nthreads):
-                out += parts[k]
+        run.zp = <const double *>_dptr(run.zv)
+        run.yp = <double *>_dptr(out if run.direct else run.parts)
+    locks = _share(run.work) if nchunks > 1 else []
+    try:
+        run.work()
+    finally:
+        for done in locks:
+            done.acquire()
     if run.bad:
-        if isinstance(run.bad[0], BaseException):
-            raise run.bad[0]
+        raise run.bad[0]
+    if run.failed:
         raise RuntimeError(
             f"revad: a constant array used by this computation was modified after it was "
             f"recorded (shape {w._rv_shape}, dtype float64); the gradient would be wrong. "
             f"Copy it before modifying it, or record again")
+    if nchunks > 1 and Z is not None and not run.direct:
+        parts = run.parts
+        out[...] = parts[0]
+        for c in range(1, nchunks):
+            out += parts[c]
     return out
 
 
 cdef bint _fused_matvec = rv_fp_fused_available()
 cdef int64_t _WATCH_THIN = 16
-cdef int64_t _WATCH_THREADS = min(4, os.cpu_count() or 1)
+cdef int64_t _WATCH_CHUNKS = 16              # enough that a slowed thread takes fewer
+cdef int64_t _WATCH_PARTS_BYTES = 32 << 20   # at most this much for the chunks' sums
 
 
 @cython.final
 cdef class _Blocks:
-    """One fingerprinted product (see _watched_product): the blocks of M that work() takes."""
-    cdef object M, Z, out, digests, zv
-    cdef list bad                  # mismatched blocks, or an exception from a thread
+    """One fingerprinted product (see _watched_product): its blocks of rows of M, in chunks of
+    per_chunk consecutive blocks that threads claim one at a time (ops.h, rv_claim)."""
+    cdef object M, Z, out, digests, zv, parts
+    cdef list bad                  # an exception from a thread
     cdef bint left, te, direct, verify, fused
-    cdef int64_t rows, nrows, rb
+    cdef int failed                # a block's hash did not match: every thread stops
+    cdef int64_t rows, nrows, rb, ncols, nblk, per_chunk, next
     cdef const char *base
+    cdef uint64_t *dig
+    cdef const double *zp          # fused: the vector
+    cdef double *yp                # fused: out (direct) or parts (a chunk's sum each)
 
-    def work(self, int64_t first, int64_t step, acc):
-        """Blocks first, first + step, ...: multiplied (into out, or summed into acc), hashed."""
-        cdef int64_t blk = first, r0, r1
-        cdef uint64_t[::1] dig = self.digests
-        cdef uint64_t h = 0
-        cdef size_t nb
-        cdef bint fresh = True
-        cdef const double *zp = NULL
-        cdef double *yp = NULL
-        cdef int64_t ncols = self.M.shape[1]
-        M, Z, out = self.M, self.Z, self.out
-        part = None
-        if self.fused:
-            zp = <const double *>_dptr(self.zv)
-            yp = <double *>_dptr(out if self.direct else acc)
+    cdef void fused_chunks(self) noexcept nogil:
+        """The fused product (fingerprint.h, rv_fp_matvec), chunk by claimed chunk."""
+        cdef int64_t c, blk, last, r0, r1
+        cdef uint64_t h
+        cdef double *y = NULL
+        while not self.failed:
+            c = rv_claim(&self.next)
+            blk = c * self.per_chunk
+            if blk >= self.nblk:
+                return
+            last = min(self.nblk, blk + self.per_chunk)
             if not self.direct:
-                acc[...] = 0.0
-                fresh = False
-        try:
-            while blk * self.rows < self.nrows:
+                y = self.yp + c * self.ncols
+                memset(y, 0, self.ncols * sizeof(double))
+            while blk < last:
                 r0 = blk * self.rows
                 r1 = min(self.nrows, r0 + self.rows)
-                if self.fused:  # multiplied and hashed from one load of each stripe
-                    with nogil:
-                        if self.direct:  # out[r0:r1] = M[r0:r1] @ z
-                            h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
-                                             ncols, zp, yp + r0, 0, <uint64_t>blk)
-                        else:            # acc += M[r0:r1].T @ z[r0:r1]
-                            h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
-                                             ncols, zp + r0, yp, 1, <uint64_t>blk)
-                elif Z is not None:
+                if self.direct:  # out[r0:r1] = M[r0:r1] @ z
+                    h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
+                                     self.ncols, self.zp, self.yp + r0, 0, <uint64_t>blk)
+                else:            # part += M[r0:r1].T @ z[r0:r1]
+                    h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
+                                     self.ncols, self.zp + r0, y, 1, <uint64_t>blk)
+                if not self.verify:
+                    self.dig[blk] = h
+                elif h != self.dig[blk]:
+                    self.failed = 1
+                    return
+                blk += 1
+
+    def work(self):
+        """Claim chunks until none is left: multiply each block (into out, or summed into its
+        chunk's part), hash it."""
+        cdef int64_t c, blk, last, r0, r1
+        cdef uint64_t h = 0
+        if self.fused:
+            with nogil:
+                self.fused_chunks()
+            return
+        M, Z, out = self.M, self.Z, self.out
+        scratch = None
+        try:
+            while not self.failed:
+                c = rv_claim(&self.next)
+                blk = c * self.per_chunk
+                if blk >= self.nblk:
+                    return
+                last = min(self.nblk, blk + self.per_chunk)
+                acc = None if self.direct or Z is None else self.parts[c]
+                while blk < last:
+                    r0 = blk * self.rows
+                    r1 = min(self.nrows, r0 + self.rows)
                     # np.dot, not np.matmul: two threads' matmul calls ran one at a time (measured)
                     Mb = M[r0:r1]
-                    if self.direct:
+                    if Z is not None and self.direct:
                         res = out[r0:r1] if self.left else out[:, r0:r1]
                         X1, X2 = (Mb, Z) if self.left else (Z, Mb.T)
                         if res.flags.c_contiguous:
                             np.dot(X1, X2, out=res)
                         else:
                             res[...] = np.dot(X1, X2)
-                    else:
+                    elif Z is not None:
                         X1, X2 = (Mb.T, Z[r0:r1]) if self.left else (Z[:, r0:r1], Mb)
-                        if fresh:
+                        if blk == c * self.per_chunk:
                             np.dot(X1, X2, out=acc)
-                            fresh = False
                         else:
-                            if part is None:
-                                part = np.empty_like(acc)
-                            np.dot(X1, X2, out=part)
-                            acc += part
-                if not self.fused:
+                            if scratch is None:
+                                scratch = np.empty_like(acc)
+                            np.dot(X1, X2, out=scratch)
+                            acc += scratch
                     # Hashed after the product: BLAS has just brought the block into cache.
-                    nb = <size_t>((r1 - r0) * self.rb)
                     with nogil:
-                        h = rv_fingerprint(self.base + r0 * self.rb, nb, <uint64_t>blk)
-                if not self.verify:
-                    dig[blk] = h
-                elif h != dig[blk]:
-                    self.bad.append(blk)
-                    return
-                blk += step
-            if fresh and not self.direct and Z is not None:
-                acc[...] = 0.0  # this thread had no block
+                        h = rv_fingerprint(self.base + r0 * self.rb, <size_t>((r1 - r0) * self.rb),
+                                           <uint64_t>blk)
+                    if not self.verify:
+                        self.dig[blk] = h
+                    elif h != self.dig[blk]:
+                        self.failed = 1
+                        return
+                    blk += 1
         except BaseException as e:
             self.bad.append(e)
+            self.failed = 1
 
 
 def _check_constants(Var y):

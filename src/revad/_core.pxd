@@ -84,6 +84,7 @@ cdef extern from "ops.h" nogil:
     void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
     int64_t rv_ew_split_dim(const int64_t *p)
     int rv_sums_splittable(const int64_t *p)
+    int64_t rv_claim(int64_t *next)
     void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
                             const double *const *cptr, double *adj, int clean,
                             int64_t d, int64_t a, int64_t b)
@@ -160,3 +161,4 @@ cdef int _as_double(object o, double *out) except -1
 cdef int _raise_finished() except -1
 cdef int _spent() except -1
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean) except -1
+cdef list _share(object fn)

@@ -332,17 +332,23 @@ cdef class Tape:
         return 0
 
 
-# Two threads for large array groups. An elementwise op or a sum over 10^6 elements streams
-# tens of MB through memory: one core cannot use all the bandwidth, two get about 1.4x more
+# Threads for large array groups. An elementwise op or a sum over 10^6 elements streams tens
+# of MB through memory: one core cannot use all the bandwidth, two get about 1.4x more
 # (measured: NumPy's multiply of 2 * 10^6 elements, 2.9 ms on one thread, 2.1 on two). Below
 # _split_min outputs the hand-off costs more than it saves (measured on vectorised Rosenbrock:
-# n = 7 * 10^4, 1.05 ms on two threads and 0.88 on one; n = 10^5, 1.6 and 2.0). The second thread
-# is started on first use (again after a fork) and waits on a queue; each part is C, without
-# the GIL. The parts give the same bits as one thread: each output is computed the same way.
+# n = 7 * 10^4, 1.05 ms on two threads and 0.88 on one; n = 10^5, 1.6 and 2.0). Helper threads
+# (up to three) are started on first use (again after a fork) and wait on one queue; a group is
+# cut into pieces that the threads claim one at a time (ops.h, rv_claim), each piece C without
+# the GIL. A piece gives the same bits whichever thread runs it: each output is computed the same
+# way. Big fingerprinted products share the helpers too (_array: _watched_product).
 cdef int64_t _split_min = 100_000
 cdef int64_t _NO_SPLIT = 1 << 62
+cdef int64_t _PIECES = 16        # pieces per group: enough that a slowed thread takes fewer
+cdef int64_t _helpers_max = 0    # helper threads: the threads revad may use (at most 4), less one
+cdef int64_t _n_helpers = 0      # helpers started in this process
 cdef object _jobs = None
 cdef object _worker_pid = None
+cdef object _start_lock = threading.Lock()
 
 
 def _threads_available():
@@ -363,12 +369,13 @@ def _threads_available():
     return n
 
 
-if _threads_available() < 2:
+_helpers_max = max(0, min(4, _threads_available()) - 1)
+if _helpers_max == 0:
     _split_min = _NO_SPLIT
 
 
 def _set_split_min(n):
-    """Testing hook: groups of at least n outputs are shared by two threads (None: never);
+    """Testing hook: groups of at least n outputs are shared by threads (None: never);
     returns the previous setting."""
     global _split_min
     old = None if _split_min == _NO_SPLIT else _split_min
@@ -376,21 +383,73 @@ def _set_split_min(n):
     return old
 
 
+def _set_helpers(n):
+    """Testing hook: at most n helper threads take each job from now on (those started stay);
+    returns the previous setting."""
+    global _helpers_max
+    old = _helpers_max
+    _helpers_max = max(0, int(n))
+    return old
+
+
+def _work(jobs):
+    while True:
+        fn, done = jobs.get()
+        try:
+            fn()
+        except BaseException:  # a job keeps its own errors (_Blocks.work); a helper must live on
+            pass
+        finally:
+            fn = None  # keep nothing alive while waiting (a job holds a tape, a user's array)
+            done.release()
+
+
+cdef list _share(object fn):
+    """Run fn() on each helper thread too, starting them if need be (fn claims its share of the
+    work itself); returns a lock per helper, released once its fn() has returned. No helpers
+    (one thread allowed, or none can be started): an empty list."""
+    global _jobs, _worker_pid, _n_helpers
+    with _start_lock:
+        if _worker_pid != os.getpid():
+            import queue  # here, not at import: most programs never start a helper
+            _jobs, _worker_pid, _n_helpers = queue.SimpleQueue(), os.getpid(), 0
+        while _n_helpers < _helpers_max:
+            try:
+                threading.Thread(target=_work, args=(_jobs,), daemon=True, name="revad-worker").start()
+            except RuntimeError:  # no new thread (the interpreter is shutting down, a thread limit)
+                break
+            _n_helpers += 1
+    locks = []
+    for k in range(min(_n_helpers, _helpers_max)):
+        done = threading.Lock()
+        done.acquire()
+        _jobs.put((fn, done))
+        locks.append(done)
+    return locks
+
+
 @cython.final
 cdef class _Part:
-    """One part of a group for the second thread: what _run_group's C call needs, by value."""
+    """A group that threads share: its pieces (ranges of outputs, or of indices along the
+    dimension d a backward is cut along), claimed one at a time."""
     cdef const int64_t *p
     cdef Tape t
     cdef double *adj
     cdef int kind, clean
-    cdef int64_t e0, e1, d
-    cdef object done  # a lock, held until the part is run
+    cdef int64_t n, piece, d, next
+
+    cdef void pieces(self) noexcept nogil:
+        cdef int64_t e0
+        while True:
+            e0 = rv_claim(&self.next) * self.piece
+            if e0 >= self.n:
+                return
+            _run_part(self.p, self.kind, self.t.val, self.t.cst, self.t.cptr, self.adj,
+                      self.clean, e0, min(self.n, e0 + self.piece), self.d)
 
     def run(self):
         with nogil:
-            _run_part(self.p, self.kind, self.t.val, self.t.cst, self.t.cptr, self.adj,
-                      self.clean, self.e0, self.e1, self.d)
-        self.done.release()
+            self.pieces()
 
 
 cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
@@ -411,17 +470,12 @@ cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
         rv_sums_backward_part(p, adj, clean, e0, e1)
 
 
-def _work(jobs):
-    while True:
-        jobs.get().run()
-
-
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean) except -1:
-    """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's; on two
-    threads if it has _split_min outputs or more and, for a backward, where ops.h says it may
-    be split (rv_ew_split_dim: d, the dimension to cut along; rv_sums_splittable)."""
-    global _jobs, _worker_pid
-    cdef int64_t n = p[1], mid, d = 0
+    """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's; shared
+    with the helper threads if it has _split_min outputs or more and, for a backward, where
+    ops.h says it may be cut (rv_ew_split_dim: d, the dimension to cut along;
+    rv_sums_splittable)."""
+    cdef int64_t n = p[1], d = 0
     cdef _Part part
     if n >= _split_min:
         if kind == 1:
@@ -432,28 +486,17 @@ cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean)
         with nogil:
             _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, -1)
         return 0
-    if kind == 1:  # cut along dimension d
-        n = p[4 + d]
-    if _worker_pid != os.getpid():
-        import queue  # here, not at import: most programs never start the worker
-        jobs = queue.SimpleQueue()
-        try:
-            threading.Thread(target=_work, args=(jobs,), daemon=True, name="revad-worker").start()
-        except RuntimeError:  # no new thread (the interpreter is shutting down, a thread limit)
-            with nogil:
-                _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, d)
-            return 0
-        _jobs, _worker_pid = jobs, os.getpid()
-    mid = n // 2 if kind == 1 else (n // 2) & ~(<int64_t>7)  # (whole vectors on both sides)
     part = _Part.__new__(_Part)
-    part.p, part.kind, part.t, part.adj, part.clean, part.e0, part.e1 = p, kind, t, adj, clean, mid, n
-    part.d = d
-    part.done = threading.Lock()
-    part.done.acquire()
-    _jobs.put(part)
+    part.p, part.kind, part.t, part.adj, part.clean, part.d = p, kind, t, adj, clean, d
+    part.n = p[4 + d] if kind == 1 else n  # elementwise backward: indices along d
+    part.piece = (part.n + _PIECES - 1) // _PIECES  # (C division: no -(-a // b))
+    if kind != 1:  # whole cache lines of outputs in each piece
+        part.piece = (part.piece + 7) & ~(<int64_t>7)
+    locks = _share(part.run)
     with nogil:
-        _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, mid, d)
-    part.done.acquire()
+        part.pieces()
+    for done in locks:
+        done.acquire()
     return 0
 
 

@@ -425,11 +425,24 @@ static inline void rv_ew_backward(const int64_t *p, const double *val, const dou
     rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1]);
 }
 
-/* Two threads may each take a part of a group's backward if no adjoint is written from both
- * parts. A forward writes only the group's own outputs: any two parts will do. A backward is cut
- * along one dimension d of the output (indices below and from the middle of d): each slot
- * operand must move along d (a nonzero stride there) and, broadcast dimensions aside, reach each
- * slot at most once (its other dimensions cannot bring it back to a slot of the other part);
+/* Work shared by threads is cut into pieces that each thread claims from one counter, the next
+ * piece when it is free: a thread that another process (or a BLAS thread spinning on the same
+ * core) slows down takes fewer pieces instead of holding the others up. Returns the counter's
+ * old value. */
+#if defined(_MSC_VER)
+#include <intrin.h>
+static inline int64_t rv_claim(int64_t *next) {
+    return _InterlockedExchangeAdd64((volatile __int64 *)next, 1);
+}
+#else
+static inline int64_t rv_claim(int64_t *next) { return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED); }
+#endif
+
+/* Threads may each take parts of a group's backward if no adjoint is written from two parts.
+ * A forward writes only the group's own outputs: any cut will do. A backward is cut along one
+ * dimension d of the output (ranges of indices along d): each slot operand must move along d (a
+ * nonzero stride there) and, broadcast dimensions aside, reach each slot at most once (its
+ * other dimensions cannot bring it back to a slot of another part);
  * two slot operands must be one view or lie apart. So y = x[None, :] * A splits along A's
  * columns (x's adjoints sum the rows, each in one part); x[1:] * x[:-1] does not split. */
 static inline int rv_view_injective(int64_t nd, const int64_t *shape, const int64_t *st,
