@@ -424,11 +424,29 @@ def test_a_zero_adjoint_passes_nothing_down_through_blas_as_through_the_loops():
     np.testing.assert_array_equal(g_blas, g_loop)
 
 
+def test_a_blocks_digest_sees_its_halves_swapped_and_every_row():
+    # A block's digest fingerprints its first half of rows and the rest apart (fingerprint.h,
+    # rv_fp_rows, so that the fused product reads them side by side), then merges the two.
+    rng = np.random.default_rng(4)
+    M = rng.normal(size=(10, 16))
+    d = _array._block_digest
+    assert d(M) == d(M.copy()) and d(M, seed=1) != d(M)
+    assert d(np.concatenate([M[5:], M[:5]])) != d(M)     # the halves swapped
+    assert d(M[:9]) != d(M) and d(M[:0]) != d(M[:1])
+    seen = {d(M)}
+    for i in range(10):
+        for j in (0, 15):
+            C = M.copy()
+            C[i, j] = -C[i, j]
+            seen.add(d(C))
+    assert len(seen) == 21
+
+
 def test_the_fused_product_hashes_what_the_fingerprint_hashes():
     # fingerprint.h's rv_fp_matvec multiplies and hashes from one load of each stripe: its hash
-    # must be rv_fingerprint's, bit for bit (a check through either compares with the other).
+    # must be the block digest's, bit for bit (a check through either compares with the other).
     rng = np.random.default_rng(9)
-    for rows, cols in [(1, 8), (3, 16), (17, 24), (262, 1000), (5, 8 * 33)]:
+    for rows, cols in [(1, 8), (2, 8), (3, 16), (17, 24), (262, 1000), (5, 8 * 33), (0, 8)]:
         M = rng.normal(size=(rows, cols))
         v, g = rng.normal(size=cols), rng.normal(size=rows)
         for seed in (0, 3):
@@ -436,10 +454,10 @@ def test_the_fused_product_hashes_what_the_fingerprint_hashes():
             if got is None:
                 pytest.skip("this CPU has no AVX2 and FMA: the product and the hash run apart")
             np.testing.assert_allclose(got[1], M @ v, rtol=1e-13, atol=1e-13)
-            assert got[0] == _array._fingerprint(M, seed)
+            assert got[0] == _array._block_digest(M, seed)
             h, y = _array._matvec_hashed(M, g, True, seed)
             np.testing.assert_allclose(y, M.T @ g, rtol=1e-13, atol=1e-12)
-            assert h == _array._fingerprint(M, seed)
+            assert h == _array._block_digest(M, seed)
 
 
 @pytest.mark.parametrize("cols", [400, 403])  # whole stripes a row (fused), and not

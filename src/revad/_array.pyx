@@ -20,6 +20,7 @@ from libc.string cimport memcpy, memset
 
 cdef extern from "fingerprint.h" nogil:
     uint64_t rv_fingerprint(const void *data, size_t len, uint64_t seed)
+    uint64_t rv_fp_rows(const void *data, int64_t nrows, size_t rowbytes, uint64_t seed)
     int rv_fp_fused_available()
     uint64_t rv_fp_matvec(const double *M, int64_t nrows, int64_t ncols, const double *v,
                           double *y, int axpy, uint64_t seed)

@@ -256,60 +256,125 @@ static uint64_t rv_fingerprint(const void *data, size_t len, uint64_t seed) {
     return rv_fingerprint_with(rv_fp_best, data, len, seed);
 }
 
+/* The fingerprint of a block of rows (nrows of rowbytes each, contiguous): its first nrows / 2
+ * rows and the rest are fingerprinted apart (the second half's seed altered) and merged, so
+ * that the fused product below can read the two halves side by side. */
+#define RV_FP_SEED2 0x6A09E667F3BCC909ULL
+static inline uint64_t rv_fp_merge2(uint64_t a, uint64_t b) {
+    return rv_xxh64_avalanche(rv_xxh64_merge(a, b));
+}
+static uint64_t rv_fp_rows(const void *data, int64_t nrows, size_t rowbytes, uint64_t seed) {
+    const size_t split = (size_t)(nrows / 2) * rowbytes;
+    return rv_fp_merge2(rv_fingerprint(data, split, seed),
+                        rv_fingerprint((const unsigned char *)data + split,
+                                       (size_t)nrows * rowbytes - split, seed ^ RV_FP_SEED2));
+}
+
 /* A matrix-vector product that fingerprints the matrix as it reads it. A product with a thin
  * operand streams the matrix from memory doing little arithmetic, and hashing the block again
  * afterwards, even from cache, costs as much again; here each 64-byte stripe is loaded once and
  * goes both into the product and into the hash, whose arithmetic then hides in the time the
- * memory takes. For a block of rows of C-order M (ncols doubles each, ncols % 8 == 0, so that
- * each row is whole stripes and the stripes are those of rv_fingerprint):
+ * memory takes. Row i and row i + nrows / 2 are read side by side: two streams from memory keep
+ * more loads in flight than one (measured on a 10^4 x 10^3 matrix, one thread: 5.2 ms against
+ * 7.0 for one row at a time; OpenBLAS's gemv reads four rows at once). For a block of rows of
+ * C-order M (ncols doubles each, ncols % 8 == 0, so that each row is whole stripes):
  *   dot  (axpy == 0): y[i] = M[i, :] . v
- *   axpy (axpy == 1): y[:] += v[i] * M[i, :]
- * and it returns rv_fingerprint(M, nrows * ncols * 8, seed), bit for bit. Only with AVX2 and
- * FMA (rv_fp_fused_available); the caller otherwise multiplies and hashes apart. */
+ *   axpy (axpy == 1): y[:] += v[i] * M[i, :]   (rows i and i + nrows / 2 added together)
+ * and it returns rv_fp_rows(M, nrows, ncols * 8, seed), bit for bit. Only with AVX2 and FMA
+ * (rv_fp_fused_available); the caller otherwise multiplies and hashes apart. */
 #ifndef RV_FP_AHEAD
 #define RV_FP_AHEAD 1024
 #endif
 #ifdef RV_FP_AVX2
+/* One stripe of one stream into its two lane halves (a[0], a[1]); s: the stream's stripe. */
+__attribute__((target("avx2")))
+static inline void rv_fp_stream_avx2(__m256i *a, __m256d w0, __m256d w1, size_t s) {
+    const uint64_t *k = rv_fp_key + (s % RV_FP_SCRAMBLE);
+    a[0] = rv_fp_stripe_avx2(a[0], _mm256_castpd_si256(w0), k);
+    a[1] = rv_fp_stripe_avx2(a[1], _mm256_castpd_si256(w1), k + 4);
+    if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1) {
+        a[0] = rv_fp_scramble_avx2(a[0], RV_FP_KEY_SCRAMBLE);
+        a[1] = rv_fp_scramble_avx2(a[1], RV_FP_KEY_SCRAMBLE + 4);
+    }
+}
+__attribute__((target("avx2")))
+static inline uint64_t rv_fp_stream_finish(const __m256i *a, const double *start, size_t len,
+                                           uint64_t seed) {
+    uint64_t acc[8];
+    _mm256_storeu_si256((__m256i *)acc, a[0]);
+    _mm256_storeu_si256((__m256i *)(acc + 4), a[1]);
+    return rv_fp_finish(acc, (const unsigned char *)start + len, len, seed);  /* no tail */
+}
+__attribute__((target("avx2")))
+static inline void rv_fp_stream_start(__m256i *a, uint64_t seed) {
+    uint64_t acc[8];
+    rv_fp_start(acc, seed);
+    a[0] = _mm256_loadu_si256((const __m256i *)acc);
+    a[1] = _mm256_loadu_si256((const __m256i *)(acc + 4));
+}
+__attribute__((target("avx2")))
+static inline double rv_fp_hsum(__m256d d0, __m256d d1) {
+    double part[4];
+    _mm256_storeu_pd(part, _mm256_add_pd(d0, d1));
+    return (part[0] + part[1]) + (part[2] + part[3]);
+}
 __attribute__((target("avx2,fma")))
 static uint64_t rv_fp_matvec_avx2(const double *M, int64_t nrows, int64_t ncols, const double *v,
                                   double *y, int axpy, uint64_t seed) {
-    uint64_t acc[8];
-    rv_fp_start(acc, seed);
-    __m256i a0 = _mm256_loadu_si256((const __m256i *)acc);
-    __m256i a1 = _mm256_loadu_si256((const __m256i *)(acc + 4));
-    size_t s = 0;
-    for (int64_t i = 0; i < nrows; ++i) {
-        const double *row = M + i * ncols;
-        __m256d d0 = _mm256_setzero_pd(), d1 = _mm256_setzero_pd();
-        const __m256d gi = _mm256_set1_pd(axpy ? v[i] : 0.0);
+    const int64_t h = nrows / 2;
+    const double *B = M + h * ncols;  /* the second stream: rows h, h + 1, ... */
+    __m256i a[2], b[2];
+    rv_fp_stream_start(a, seed);
+    rv_fp_stream_start(b, seed ^ RV_FP_SEED2);
+    size_t s = 0, t = 0;  /* each stream's stripe */
+    for (int64_t i = 0; i < h; ++i) {
+        const double *ra = M + i * ncols, *rb = B + i * ncols;
+        __m256d da0 = _mm256_setzero_pd(), da1 = da0, db0 = da0, db1 = da0;
+        const __m256d ga = _mm256_set1_pd(axpy ? v[i] : 0.0), gb = _mm256_set1_pd(axpy ? v[h + i] : 0.0);
         for (int64_t c = 0; c < ncols; c += 8, ++s) {
-            _mm_prefetch((const char *)(row + c) + RV_FP_AHEAD, _MM_HINT_T0);
-            const __m256d w0 = _mm256_loadu_pd(row + c), w1 = _mm256_loadu_pd(row + c + 4);
+            _mm_prefetch((const char *)(ra + c) + RV_FP_AHEAD, _MM_HINT_T0);
+            _mm_prefetch((const char *)(rb + c) + RV_FP_AHEAD, _MM_HINT_T0);
+            const __m256d a0 = _mm256_loadu_pd(ra + c), a1 = _mm256_loadu_pd(ra + c + 4);
+            const __m256d b0 = _mm256_loadu_pd(rb + c), b1 = _mm256_loadu_pd(rb + c + 4);
             if (axpy) {
-                _mm256_storeu_pd(y + c, _mm256_fmadd_pd(gi, w0, _mm256_loadu_pd(y + c)));
-                _mm256_storeu_pd(y + c + 4, _mm256_fmadd_pd(gi, w1, _mm256_loadu_pd(y + c + 4)));
+                _mm256_storeu_pd(y + c, _mm256_fmadd_pd(gb, b0, _mm256_fmadd_pd(ga, a0, _mm256_loadu_pd(y + c))));
+                _mm256_storeu_pd(y + c + 4, _mm256_fmadd_pd(gb, b1, _mm256_fmadd_pd(ga, a1, _mm256_loadu_pd(y + c + 4))));
             } else {
-                d0 = _mm256_fmadd_pd(w0, _mm256_loadu_pd(v + c), d0);
-                d1 = _mm256_fmadd_pd(w1, _mm256_loadu_pd(v + c + 4), d1);
+                const __m256d v0 = _mm256_loadu_pd(v + c), v1 = _mm256_loadu_pd(v + c + 4);
+                da0 = _mm256_fmadd_pd(a0, v0, da0);
+                da1 = _mm256_fmadd_pd(a1, v1, da1);
+                db0 = _mm256_fmadd_pd(b0, v0, db0);
+                db1 = _mm256_fmadd_pd(b1, v1, db1);
             }
-            const uint64_t *k = rv_fp_key + (s % RV_FP_SCRAMBLE);
-            a0 = rv_fp_stripe_avx2(a0, _mm256_castpd_si256(w0), k);
-            a1 = rv_fp_stripe_avx2(a1, _mm256_castpd_si256(w1), k + 4);
-            if (s % RV_FP_SCRAMBLE == RV_FP_SCRAMBLE - 1) {
-                a0 = rv_fp_scramble_avx2(a0, RV_FP_KEY_SCRAMBLE);
-                a1 = rv_fp_scramble_avx2(a1, RV_FP_KEY_SCRAMBLE + 4);
-            }
+            rv_fp_stream_avx2(a, a0, a1, s);
+            rv_fp_stream_avx2(b, b0, b1, s);
         }
         if (!axpy) {
-            double part[4];
-            _mm256_storeu_pd(part, _mm256_add_pd(d0, d1));
-            y[i] = (part[0] + part[1]) + (part[2] + part[3]);
+            y[i] = rv_fp_hsum(da0, da1);
+            y[h + i] = rv_fp_hsum(db0, db1);
         }
     }
-    _mm256_storeu_si256((__m256i *)acc, a0);
-    _mm256_storeu_si256((__m256i *)(acc + 4), a1);
-    /* no tail: the rows are whole stripes */
-    return rv_fp_finish(acc, (const unsigned char *)M, (size_t)nrows * (size_t)ncols * sizeof(double), seed);
+    t = s;
+    if (nrows % 2) {  /* the second stream's last row */
+        const double *rb = B + h * ncols;
+        __m256d db0 = _mm256_setzero_pd(), db1 = db0;
+        const __m256d gb = _mm256_set1_pd(axpy ? v[nrows - 1] : 0.0);
+        for (int64_t c = 0; c < ncols; c += 8, ++t) {
+            const __m256d b0 = _mm256_loadu_pd(rb + c), b1 = _mm256_loadu_pd(rb + c + 4);
+            if (axpy) {
+                _mm256_storeu_pd(y + c, _mm256_fmadd_pd(gb, b0, _mm256_loadu_pd(y + c)));
+                _mm256_storeu_pd(y + c + 4, _mm256_fmadd_pd(gb, b1, _mm256_loadu_pd(y + c + 4)));
+            } else {
+                db0 = _mm256_fmadd_pd(b0, _mm256_loadu_pd(v + c), db0);
+                db1 = _mm256_fmadd_pd(b1, _mm256_loadu_pd(v + c + 4), db1);
+            }
+            rv_fp_stream_avx2(b, b0, b1, t);
+        }
+        if (!axpy) y[nrows - 1] = rv_fp_hsum(db0, db1);
+    }
+    const size_t rowbytes = (size_t)ncols * sizeof(double);
+    return rv_fp_merge2(rv_fp_stream_finish(a, M, (size_t)h * rowbytes, seed),
+                        rv_fp_stream_finish(b, B, (size_t)(nrows - h) * rowbytes, seed ^ RV_FP_SEED2));
 }
 #endif
 
