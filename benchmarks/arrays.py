@@ -14,7 +14,15 @@ from typing import Callable
 
 import numpy as np
 
-from .timing import measure, paired_ratio
+from .timing import measure, paired_ratio, settle
+
+
+# Idle time before each timed batch, for the threads of whatever ran before to stop spinning
+# (timing.settle): OpenBLAS's spin for about 0.1 s.
+_SETTLE_S = 0.15
+# A paired batch lasts at least this long: several calls, so that the first after the pause
+# (slower: caches, the helper threads waking) weighs less.
+_BATCH_S = 0.03
 
 
 # -- objectives -------------------------------------------------------------------------------
@@ -256,11 +264,17 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
             status = _check(ref, first)
             mismatches += status != "ok"
             reps = repeat if t_first < 2.0 else 1
+            pause = 0.0 if quick else _SETTLE_S  # (--quick checks that it runs, not speed)
+            settle(pause)
             t = measure(run, repeat=reps).median
             # The ratio is timed in rounds of the objective and the gradient back to back, both
             # warm: NumPy's objective alone runs up to 2x slower while its temporaries still
-            # fault in fresh pages, which would flatter every ratio.
-            ratio = paired_ratio(objective, run, repeat=reps)
+            # fault in fresh pages, which would flatter every ratio. Each side's batch starts
+            # once the other's threads have gone idle: right after NumPy's gemv, OpenBLAS's
+            # spinning thread took a core from revad's (logistic regression: 13-16 ms against
+            # 8-10), and PyTorch's from NumPy (which flattered PyTorch's ratio).
+            ratio = paired_ratio(objective, run, repeat=reps, settle_s=pause,
+                                 batch_s=_BATCH_S if pause else 2e-3)
             extra = f"  (first call {t_first * 1e3:.0f} ms: compile)" if name == "jax jit" else ""
             print(f"  {name:<24} {t * 1e3:9.2f} ms   grad/numpy {ratio:7.2f}   {status}{extra}")
             records.append({"workload": w.name, "impl": name, "seconds": t, "numpy_seconds": t_np,

@@ -93,21 +93,38 @@ def measure(
     return Timing(statistics.median(samples), samples, result)
 
 
-def paired_ratio(base: Callable, other: Callable, *, repeat: int = 7) -> float:
+def settle(seconds: float) -> None:
+    """Let other libraries' threads go idle: a BLAS or OpenMP pool keeps its threads spinning
+    for a while after each call (OpenBLAS's, about 0.1 s: measured at 98% of a core through a
+    0.1 s sleep after a gemv), and they would take a core from whatever is timed next. The wait
+    is busy, not a sleep: on a virtual machine the calls after a sleep ran up to 20% slower
+    (the GMM gradient: 24.8, 22.3, then 20.5 ms; 21.3, then 20.3 after a busy wait)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        pass
+
+
+def paired_ratio(base: Callable, other: Callable, *, repeat: int = 7, settle_s: float = 0.0,
+                 batch_s: float = _MIN_SAMPLE_S) -> float:
     """Median over ``repeat`` rounds of time(other) / time(base), the two timed back to back.
 
     On a shared machine the load changes from one second to the next; timing the two calls in
     the same round lets that drift cancel in each round's ratio, where two separate medians
-    could each catch a different load.
+    could each catch a different load. A batch repeats its call for at least ``batch_s``. With
+    ``settle_s``, each batch starts after that long idle and one untimed call of its own: each
+    side is timed with its own threads only, not with the other's still spinning (see settle).
     """
     def per_call(fn, number):
+        if settle_s > 0:
+            settle(settle_s)
+            fn()
         t0 = time.perf_counter()
         for _ in range(number):
             fn()
         return (time.perf_counter() - t0) / number
 
     base(), other()  # warm up
-    numbers = [max(1, int(_MIN_SAMPLE_S / max(per_call(fn, 1), 1e-9))) for fn in (base, other)]
+    numbers = [max(1, int(batch_s / max(per_call(fn, 1), 1e-9))) for fn in (base, other)]
     ratios = []
     for _ in range(repeat):
         tb = per_call(base, numbers[0])
