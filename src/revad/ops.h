@@ -51,10 +51,13 @@ static inline double rv_dpow_db(double a, double b, double y) {
 /* The seed's local gradients from the saved output, y(1-y) and 1-y^2, cancel catastrophically
  * where y nears 1 (at a = 30 they lose every digit); there we use an exact form without 1-y. */
 static inline double rv_dsigmoid(double a, double y) { return a <= 0 ? y * (1.0 - y) : y * y * exp(-a); }
+/* sech^2 a = 4e / (1 + e)^2 with e = exp(-2|a|): a few ulps everywhere, and one exp, where
+ * 1 / cosh^2 a cost a cosh (measured: value and gradient of sum(tanh) over 256 x 128, 1785 us
+ * with cosh beyond |a| = 0.5). */
 static inline double rv_dtanh(double a, double y) {
-    if (fabs(a) < 0.5) return 1.0 - y * y;
-    double c = cosh(a);
-    return 1.0 / (c * c);
+    (void)y;
+    const double e = exp(-2.0 * fabs(a));
+    return 4.0 * e / ((1.0 + e) * (1.0 + e));
 }
 /* NumPy's maximum/minimum propagate nan from either side (C's fmax/fmin do not). */
 static inline double rv_max(double a, double b) { return (a > b || a != a) ? a : b; }
