@@ -400,6 +400,27 @@ def test_blocks_give_the_same_bits_on_any_number_of_threads(name):
         np.testing.assert_array_equal(g, results[0][1])
 
 
+@pytest.mark.parametrize("big", [False, True])  # a copied constant, and a referenced one
+def test_an_operand_in_two_products_gets_both(big):
+    # The BLAS backward writes a product straight into an operand's adjoints while they are
+    # still all zero; the second product into the same adjoints must add to the first. Each
+    # product is the only one into its operand in one order, and the second in the other.
+    C = RNG.normal(size=(400, 400) if big else (80, 60))  # (BLAS: m n q >= 4096)
+    D = RNG.normal(size=C.shape)
+    W0 = RNG.normal(size=(C.shape[1], 3))
+    f = revad.value_and_grad(lambda W: np.sum(np.tanh(C @ W)) + np.sum((D @ W) ** 2))
+    for _ in range(2):  # the second call sweeps into the buffer the first left zero
+        value, g = f(W0)
+        want = C.T @ (1 - np.tanh(C @ W0) ** 2) + D.T @ (2 * (D @ W0))
+        np.testing.assert_allclose(g, want, rtol=1e-11, atol=1e-11)
+    W = revad.Array(W0)
+    V = revad.Array(RNG.normal(size=(3, C.shape[0])))
+    loss = np.sum(np.sin(C @ W)) + np.sum(np.cos(V @ C))   # W's and V's products apart
+    loss.backward()
+    np.testing.assert_allclose(W.grad, C.T @ np.cos(C @ W0), rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(V.grad, -np.sin(V.value @ C) @ C.T, rtol=1e-11, atol=1e-11)
+
+
 def test_a_zero_adjoint_passes_nothing_down_through_blas_as_through_the_loops():
     # A row of the constant holds inf; the outputs it feeds get a zero adjoint. Skipped as every
     # entry skips a zero adjoint, the gradient stays finite, with BLAS as with the group's loops.

@@ -167,13 +167,15 @@ class _Watched(np.ndarray):
     array, same memory), with the fingerprints of its blocks as the forward product read them.
     The backward sweep (``_mm_backward_blas``) takes its products from here, checked."""
 
-    def t_matmul_checked(self, G):
-        """self.T @ G, raising if self changed since it was recorded."""
-        return _watched_product(self, G, True, True, None, True)
+    def t_matmul_checked(self, G, out=None):
+        """self.T @ G (into out, C order, if given), raising if self changed since it was
+        recorded."""
+        return _watched_product(self, G, True, True, out, True)
 
-    def rmatmul_t_checked(self, G):
-        """G @ self.T, raising if self changed since it was recorded."""
-        return _watched_product(self, G, False, True, None, True)
+    def rmatmul_t_checked(self, G, out=None):
+        """G @ self.T (into out, C order, if given), raising if self changed since it was
+        recorded."""
+        return _watched_product(self, G, False, True, out, True)
 
     def check(self):
         """Raise if self changed since it was recorded (for readers of the tape other than BLAS)."""
