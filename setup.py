@@ -6,7 +6,11 @@ from setuptools.command.build_ext import build_ext
 # Optimisation flags by the compiler actually in use, not by platform: GCC and Clang (Linux,
 # macOS, MinGW) take -O3; MSVC rejects -O3 and spells it /O2 (setuptools passes /O2 /GL already;
 # we say it here so the choice is visible). An unknown compiler gets its own defaults.
-OPT_FLAGS = {"unix": ["-O3"], "mingw32": ["-O3"], "cygwin": ["-O3"], "msvc": ["/O2"]}
+# -fno-trapping-math (clang's default; nothing in revad reads the FP exception flags) lets GCC
+# turn a loop's conditions into blends and vectorise it: vmath.h's tanh, 8 ns an element
+# against 16 with the branches.
+GCC_LIKE = ["-O3", "-fno-trapping-math"]
+OPT_FLAGS = {"unix": GCC_LIKE, "mingw32": GCC_LIKE, "cygwin": GCC_LIKE, "msvc": ["/O2"]}
 
 
 class BuildExt(build_ext):
