@@ -374,6 +374,17 @@ if _helpers_max == 0:
     _split_min = _NO_SPLIT
 
 
+def _after_fork_in_child():
+    # A fork copies no threads: the child starts its own helpers (_share, by the pid), and a
+    # lock another thread held at the fork would stay held.
+    global _start_lock
+    _start_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _set_split_min(n):
     """Testing hook: groups of at least n outputs are shared by threads (None: never);
     returns the previous setting."""
