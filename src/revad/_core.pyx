@@ -294,7 +294,7 @@ cdef class Tape:
                     i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
                                     self.cptr, buf, i, clean, _split_min)
                 if i >= 0:  # a matrix product group for BLAS (NumPy takes it, with the GIL),
-                    p = self.blk + self.arg0[i]  # or a large group for two threads
+                    p = self.blk + self.arg0[i]  # or a large group for threads
                     if self.op[i] == RV_MM:
                         _mm_backward_blas(self, buf, n, p, clean)
                     else:

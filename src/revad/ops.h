@@ -299,7 +299,7 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
 /* Runs the body once per line of the innermost dimension that the group's elements [e0, e1)
  * (C order) reach, with yo the line's first output slot, oa, ob its operands' first offsets (an
  * odometer over the outer dimensions) and [k0, k1) the part of the line to take: a whole group
- * is [0, n); two threads take two parts of it (_core.pyx, _run_group). */
+ * is [0, n); threads take pieces of it (_core.pyx, _run_group). */
 #define RV_EW_FOR_LINES(e, e0, e1, ...) do { \
     int64_t idx_[RV_EW_MAXD] = {0}, o0_ = (e)->off[0], o1_ = (e)->off[1]; \
     int64_t line_ = (e)->n > 0 && (e0) < (e1) ? (e0) / (e)->len : (e)->lines, r_ = line_; \
@@ -660,7 +660,7 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
 
 /* Returns -1 when done, or the slot of a group it stopped at (not taken: the caller takes it,
  * then resumes the sweep just below it): a BLAS matrix-product group, or an elementwise or sum
- * group of at least `split` outputs, which the caller shares out to two threads where it may
+ * group of at least `split` outputs, which the caller shares out to threads where it may
  * (rv_ew_split_dim, rv_sums_splittable).
  *
  * `clean`: zero each adjoint once it has been read (every slot but the leaves', which the
@@ -679,7 +679,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         if (c >= RV_MM) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t *p = blk + arg0[i];
-            if (c != RV_MM && p[1] >= split) return i;  /* for two threads, if it splits */
+            if (c != RV_MM && p[1] >= split) return i;  /* for threads, if it splits */
             if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean);
             else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
             else {
