@@ -298,16 +298,33 @@ cdef class _Blocks:
     cdef const double *zp          # fused: the vector
     cdef double *yp                # fused: out (direct) or parts (a chunk's sum each)
 
+    cdef int64_t claim(self) noexcept nogil:
+        """The next chunk for this thread, or -1: none is left, or a block did not match."""
+        if self.failed:
+            return -1
+        cdef int64_t c = rv_claim(&self.next)
+        return c if c * self.per_chunk < self.nblk else -1
+
+    cdef bint digest(self, int64_t blk, uint64_t h) noexcept nogil:
+        """Record block blk's hash h, or check it against the recorded one (False, and every
+        thread stops, on a mismatch)."""
+        if not self.verify:
+            self.dig[blk] = h
+        elif h != self.dig[blk]:
+            self.failed = 1
+            return False
+        return True
+
     cdef void fused_chunks(self) noexcept nogil:
         """The fused product (fingerprint.h, rv_fp_matvec), chunk by claimed chunk."""
         cdef int64_t c, blk, last, r0, r1
         cdef uint64_t h
         cdef double *y = NULL
-        while not self.failed:
-            c = rv_claim(&self.next)
-            blk = c * self.per_chunk
-            if blk >= self.nblk:
+        while True:
+            c = self.claim()
+            if c < 0:
                 return
+            blk = c * self.per_chunk
             last = min(self.nblk, blk + self.per_chunk)
             if not self.direct:
                 y = self.yp + c * self.ncols
@@ -321,10 +338,7 @@ cdef class _Blocks:
                 else:            # part += M[r0:r1].T @ z[r0:r1]
                     h = rv_fp_matvec(<const double *>(self.base + r0 * self.rb), r1 - r0,
                                      self.ncols, self.zp + r0, y, 1, <uint64_t>blk)
-                if not self.verify:
-                    self.dig[blk] = h
-                elif h != self.dig[blk]:
-                    self.failed = 1
+                if not self.digest(blk, h):
                     return
                 blk += 1
 
@@ -340,11 +354,11 @@ cdef class _Blocks:
         M, Z, out = self.M, self.Z, self.out
         scratch = None
         try:
-            while not self.failed:
-                c = rv_claim(&self.next)
-                blk = c * self.per_chunk
-                if blk >= self.nblk:
+            while True:
+                c = self.claim()
+                if c < 0:
                     return
+                blk = c * self.per_chunk
                 last = min(self.nblk, blk + self.per_chunk)
                 acc = None if self.direct or Z is None else self.parts[c]
                 while blk < last:
@@ -372,10 +386,7 @@ cdef class _Blocks:
                     with nogil:
                         h = rv_fp_rows(self.base + r0 * self.rb, r1 - r0, <size_t>self.rb,
                                        <uint64_t>blk)
-                    if not self.verify:
-                        self.dig[blk] = h
-                    elif h != self.dig[blk]:
-                        self.failed = 1
+                    if not self.digest(blk, h):
                         return
                     blk += 1
         except BaseException as e:
