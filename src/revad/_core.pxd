@@ -80,15 +80,18 @@ cdef extern from "ops.h" nogil:
     void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
                             const double *const *cptr, int64_t e0, int64_t e1)
     void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
-                             const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1)
+                             const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
+                             const int64_t *ps)
     void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
     int64_t rv_ew_split_dim(const int64_t *p)
     int rv_sums_splittable(const int64_t *p)
     int64_t rv_claim(int64_t *next)
     void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
                             const double *const *cptr, double *adj, int clean,
-                            int64_t d, int64_t a, int64_t b)
+                            int64_t d, int64_t a, int64_t b, const int64_t *ps)
     void rv_sums_backward_part(const int64_t *p, double *adj, int clean, int64_t k0, int64_t k1)
+    const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
+                                 const int64_t *ps, int clean)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, const int64_t *blk,
                         const double *const *cptr, double *adj, int64_t top, int clean,
@@ -160,5 +163,6 @@ cdef int32_t _var_slot(Var x, Tape t) except -1
 cdef int _as_double(object o, double *out) except -1
 cdef int _raise_finished() except -1
 cdef int _spent() except -1
-cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean) except -1
+cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
+                    const int64_t *ps=*) except -1
 cdef list _share(object fn)

@@ -275,6 +275,7 @@ cdef class Tape:
         """
         cdef int64_t n = self.n, k, first, i = rv_group_end(self.op, top)
         cdef const int64_t *p
+        cdef const int64_t *q
         cdef double *buf = NULL
         cdef double[::1] g
         cdef bint clean = self.private and not self.has_adj, assign
@@ -295,7 +296,12 @@ cdef class Tape:
                                     self.cptr, buf, i, clean, _split_min)
                 if i >= 0:  # a matrix product group for BLAS (NumPy takes it, with the GIL),
                     p = self.blk + self.arg0[i]  # or a large group for threads
-                    if self.op[i] == RV_MM:
+                    q = rv_sums_fused(self.op, self.arg0, self.blk, p, clean) if self.op[i] == RV_SUMS else NULL
+                    if q != NULL:  # a sum and the elementwise group below it, swept together
+                        _run_group(q, 4, self, buf, clean, p)
+                        memset(buf + p[0], 0, p[1] * sizeof(double))
+                        p = q
+                    elif self.op[i] == RV_MM:
                         _mm_backward_blas(self, buf, n, p, clean)
                     else:
                         _run_group(p, 1 if self.op[i] == RV_EW else 3, self, buf, clean)
@@ -444,6 +450,7 @@ cdef class _Part:
     """A group that threads share: its pieces (ranges of outputs, or of indices along the
     dimension d a backward is cut along), claimed one at a time."""
     cdef const int64_t *p
+    cdef const int64_t *ps         # an elementwise backward: the sum fused with it, or NULL
     cdef Tape t
     cdef double *adj
     cdef int kind, clean
@@ -456,7 +463,7 @@ cdef class _Part:
             if e0 >= self.n:
                 return
             _run_part(self.p, self.kind, self.t.val, self.t.cst, self.t.cptr, self.adj,
-                      self.clean, e0, min(self.n, e0 + self.piece), self.d)
+                      self.clean, e0, min(self.n, e0 + self.piece), self.d, self.ps)
 
     def run(self):
         with nogil:
@@ -465,43 +472,47 @@ cdef class _Part:
 
 cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
                     const double **cptr, double *adj, int clean, int64_t e0, int64_t e1,
-                    int64_t d) noexcept nogil:
-    """Outputs [e0, e1) of the group at p (C order); an elementwise backward (kind 1): the
-    outputs whose index along dimension d is in [e0, e1) (ops.h, rv_ew_backward_box)."""
+                    int64_t d, const int64_t *ps) noexcept nogil:
+    """Outputs [e0, e1) of the group at p (C order); an elementwise backward (kind 1, or 4 with
+    the sum ps): the outputs whose index along dimension d is in [e0, e1) (ops.h,
+    rv_ew_backward_box)."""
     if kind == 0:
         rv_ew_forward_part(p, val, cst, cptr, e0, e1)
-    elif kind == 1:
+    elif kind == 1 or kind == 4:
         if d < 0:
-            rv_ew_backward_part(p, val, cst, cptr, adj, clean, e0, e1)
+            rv_ew_backward_part(p, val, cst, cptr, adj, clean, e0, e1, ps)
         else:
-            rv_ew_backward_box(p, val, cst, cptr, adj, clean, d, e0, e1)
+            rv_ew_backward_box(p, val, cst, cptr, adj, clean, d, e0, e1, ps)
     elif kind == 2:
         rv_sums_forward_part(p, val, e0, e1)
     else:
         rv_sums_backward_part(p, adj, clean, e0, e1)
 
 
-cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean) except -1:
-    """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's; shared
-    with the helper threads if it has _split_min outputs or more and, for a backward, where
-    ops.h says it may be cut (rv_ew_split_dim: d, the dimension to cut along;
-    rv_sums_splittable)."""
+cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
+                    const int64_t *ps=NULL) except -1:
+    """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's, 4 an
+    elementwise backward with the sum ps after it (ops.h, rv_sums_fused); shared with the helper
+    threads if it has _split_min outputs or more and, for a backward, where ops.h says it may be
+    cut (rv_ew_split_dim: d, the dimension to cut along; rv_sums_splittable). Each element's
+    sum is read, not written: any cut of the elementwise group will do for it."""
     cdef int64_t n = p[1], d = 0
+    cdef bint ew_backward = kind == 1 or kind == 4
     cdef _Part part
     if n >= _split_min:
-        if kind == 1:
+        if ew_backward:
             d = rv_ew_split_dim(p)
         elif kind == 3 and not rv_sums_splittable(p):
             d = -1
     if n < _split_min or d < 0:
         with nogil:
-            _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, -1)
+            _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, -1, ps)
         return 0
     part = _Part.__new__(_Part)
-    part.p, part.kind, part.t, part.adj, part.clean, part.d = p, kind, t, adj, clean, d
-    part.n = p[4 + d] if kind == 1 else n  # elementwise backward: indices along d
+    part.p, part.kind, part.t, part.adj, part.clean, part.d, part.ps = p, kind, t, adj, clean, d, ps
+    part.n = p[4 + d] if ew_backward else n  # elementwise backward: indices along d
     part.piece = (part.n + _PIECES - 1) // _PIECES  # (C division: no -(-a // b))
-    if kind != 1:  # whole cache lines of outputs in each piece
+    if not ew_backward:  # whole cache lines of outputs in each piece
         part.piece = (part.piece + 7) & ~(<int64_t>7)
     locks = _share(part.run)
     with nogil:

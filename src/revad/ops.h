@@ -297,26 +297,38 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
 }
 
 /* Runs the body once per line of the innermost dimension that the group's elements [e0, e1)
- * (C order) reach, with yo the line's first output slot, oa, ob its operands' first offsets (an
- * odometer over the outer dimensions) and [k0, k1) the part of the line to take: a whole group
- * is [0, n); threads take pieces of it (_core.pyx, _run_group). */
+ * (C order) reach, with yo the line's first output slot, oa, ob its operands' first offsets and
+ * [k0, k1) the part of the line to take: a whole group is [0, n); threads take pieces of it
+ * (_core.pyx, _run_group). The lines of one plane (the next dimension out) are a plain loop, an
+ * odometer steps through the planes: lines can be short (GMM's d = 10 elements, by the hundred
+ * thousand), and the odometer's step for each cost as much as the line's arithmetic. */
 #define RV_EW_FOR_LINES(e, e0, e1, ...) do { \
-    int64_t idx_[RV_EW_MAXD] = {0}, o0_ = (e)->off[0], o1_ = (e)->off[1]; \
-    int64_t line_ = (e)->n > 0 && (e0) < (e1) ? (e0) / (e)->len : (e)->lines, r_ = line_; \
-    for (int64_t d_ = (e)->nd - 2; d_ >= 0 && line_ < (e)->lines; --d_) { \
+    const int64_t len_ = (e)->len, nd_ = (e)->nd; \
+    if ((e)->n <= 0 || (e0) >= (e1)) break; \
+    const int64_t rows_ = nd_ >= 2 ? (e)->shape[nd_ - 2] : 1; \
+    const int64_t ra_ = nd_ >= 2 ? (e)->st[0][nd_ - 2] : 0, rb_ = nd_ >= 2 ? (e)->st[1][nd_ - 2] : 0; \
+    int64_t line_ = (e0) / len_, r_ = line_ / rows_, row_ = line_ % rows_; \
+    int64_t idx_[RV_EW_MAXD] = {0}, p0_ = (e)->off[0], p1_ = (e)->off[1]; /* the plane's */ \
+    for (int64_t d_ = nd_ - 3; d_ >= 0; --d_) { \
         idx_[d_] = r_ % (e)->shape[d_]; r_ /= (e)->shape[d_]; \
-        o0_ += idx_[d_] * (e)->st[0][d_]; o1_ += idx_[d_] * (e)->st[1][d_]; \
+        p0_ += idx_[d_] * (e)->st[0][d_]; p1_ += idx_[d_] * (e)->st[1][d_]; \
     } \
-    for (; line_ < (e)->lines && line_ * (e)->len < (e1); ++line_) { \
-        const int64_t yo = (e)->out + line_ * (e)->len, oa = o0_, ob = o1_; \
-        const int64_t k0 = (e0) > line_ * (e)->len ? (e0) - line_ * (e)->len : 0; \
-        const int64_t k1 = (e1) - line_ * (e)->len < (e)->len ? (e1) - line_ * (e)->len : (e)->len; \
-        (void)oa; (void)ob; \
-        __VA_ARGS__ \
-        for (int64_t d_ = (e)->nd - 2; d_ >= 0; --d_) { \
-            o0_ += (e)->st[0][d_]; o1_ += (e)->st[1][d_]; \
+    const int64_t lend_ = ((e1) - 1) / len_ + 1; \
+    while (line_ < lend_) { \
+        const int64_t rend_ = lend_ - line_ < rows_ - row_ ? lend_ : line_ + (rows_ - row_); \
+        for (int64_t a_ = p0_ + row_ * ra_, b_ = p1_ + row_ * rb_; line_ < rend_; \
+             ++line_, a_ += ra_, b_ += rb_) { \
+            const int64_t yo = (e)->out + line_ * len_, oa = a_, ob = b_; \
+            const int64_t k0 = (e0) > line_ * len_ ? (e0) - line_ * len_ : 0; \
+            const int64_t k1 = (e1) - line_ * len_ < len_ ? (e1) - line_ * len_ : len_; \
+            (void)oa; (void)ob; \
+            __VA_ARGS__ \
+        } \
+        row_ = 0; \
+        for (int64_t d_ = nd_ - 3; d_ >= 0; --d_) { \
+            p0_ += (e)->st[0][d_]; p1_ += (e)->st[1][d_]; \
             if (++idx_[d_] < (e)->shape[d_]) break; \
-            o0_ -= (e)->st[0][d_] * (e)->shape[d_]; o1_ -= (e)->st[1][d_] * (e)->shape[d_]; \
+            p0_ -= (e)->st[0][d_] * (e)->shape[d_]; p1_ -= (e)->st[1][d_] * (e)->shape[d_]; \
             idx_[d_] = 0; \
         } \
     } } while (0)
@@ -356,7 +368,13 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
  * adjoint is zero (a select, not a skip: 0 * inf is still not taken), so that the compiler can
  * vectorise it; it is used on unit-stride lines where no two elements write one adjoint, which
  * RV_IVDEP then promises the compiler. Everything else (broadcast operands that sum into one
- * adjoint, overlapping operands such as x[1:] * x[:-1], strided lines) skips zero adjoints. */
+ * adjoint, overlapping operands such as x[1:] * x[:-1], strided lines) skips zero adjoints.
+ *
+ * F (literal 0 or 1): 1 when a sum over the group's last axis follows it and is swept here too
+ * (see rv_sums_fused): an output's adjoint is then its own, G[k], plus its sum's, gs. The sum's
+ * backward would have written gs into every G[k] and this loop read it back, two passes over
+ * memory as large as the group (GMM's (n, K, d, d) product: 20 MB each). G[k] is only read
+ * then: nz says whether any was nonzero, and the caller zeroes the line only if so. */
 #if defined(__clang__)
 #define RV_IVDEP _Pragma("clang loop vectorize(assume_safety)")
 #elif defined(__GNUC__)
@@ -366,61 +384,92 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
 #else
 #define RV_IVDEP
 #endif
-#define RV_EWB_DENSE(IA, IB, UA, UB, da, db) \
+#define RV_EWB_G(F) \
+        const double gp = G[k], g = F ? gp + gs : gp; \
+        if (F) { uint64_t w_; memcpy(&w_, &gp, 8); nz |= w_ << 1; } /* (w_ << 1: -0.0 is zero) */ \
+        else G[k] = clean ? 0.0 : gp;  /* a store either way: a conditional one stopped GCC */
+#define RV_EWB_DENSE(F, IA, IB, UA, UB, da, db) \
     RV_IVDEP for (int64_t k = k0; k < k1; ++k) { \
-        const double g = G[k], a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
-        G[k] = clean ? 0.0 : g;  /* a store either way: a conditional one stopped GCC (tanh) */ \
+        RV_EWB_G(F) \
+        const double a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
         if (UA) DA[IA] += g != 0.0 ? g * (da) : 0.0; \
         if (UB) DB[IB] += g != 0.0 ? g * (db) : 0.0; \
     }
-#define RV_EWB_SPARSE(IA, IB, UA, UB, da, db) \
+#define RV_EWB_SPARSE(F, IA, IB, UA, UB, da, db) \
     for (int64_t k = k0; k < k1; ++k) { \
-        const double g = G[k]; \
+        RV_EWB_G(F) \
         if (g == 0.0) continue; \
-        if (clean) G[k] = 0.0; \
         const double a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
         if (UA) DA[IA] += g * (da); \
         if (UB) DB[IB] += g * (db); \
     }
-#define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, e0, e1, { \
-        double *G = adj + yo; \
+/* Elements [k0, k1) of the line at yo (operands at oa, ob). */
+#define RV_EWB_RUN(F, da, db) do { \
         const double *Y = val + yo; \
         const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
         double *DA = adj + oa, *DB = adj + ob; \
         const int64_t len = e->len, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
         if (e->slots[0] && e->slots[1]) { \
             if (sa == 1 && sb == 1 && (DA == DB || DA - DB >= len || DB - DA >= len)) \
-                { RV_EWB_DENSE(k, k, 1, 1, da, db) } \
-            else { RV_EWB_SPARSE(k * sa, k * sb, 1, 1, da, db) } \
+                { RV_EWB_DENSE(F, k, k, 1, 1, da, db) } \
+            else { RV_EWB_SPARSE(F, k * sa, k * sb, 1, 1, da, db) } \
         } else if (e->slots[0]) { \
-            if (sa != 1) { RV_EWB_SPARSE(k * sa, k * sb, 1, 0, da, db) } \
-            else if (sb == 0) { RV_EWB_DENSE(k, 0, 1, 0, da, db) } \
-            else if (sb == 1) { RV_EWB_DENSE(k, k, 1, 0, da, db) } \
-            else { RV_EWB_DENSE(k, k * sb, 1, 0, da, db) } \
+            if (sa != 1) { RV_EWB_SPARSE(F, k * sa, k * sb, 1, 0, da, db) } \
+            else if (sb == 0) { RV_EWB_DENSE(F, k, 0, 1, 0, da, db) } \
+            else if (sb == 1) { RV_EWB_DENSE(F, k, k, 1, 0, da, db) } \
+            else { RV_EWB_DENSE(F, k, k * sb, 1, 0, da, db) } \
         } else { \
-            if (sb != 1) { RV_EWB_SPARSE(k * sa, k * sb, 0, 1, da, db) } \
-            else if (sa == 0) { RV_EWB_DENSE(0, k, 0, 1, da, db) } \
-            else if (sa == 1) { RV_EWB_DENSE(k, k, 0, 1, da, db) } \
-            else { RV_EWB_DENSE(k * sa, k, 0, 1, da, db) } \
+            if (sb != 1) { RV_EWB_SPARSE(F, k * sa, k * sb, 0, 1, da, db) } \
+            else if (sa == 0) { RV_EWB_DENSE(F, 0, k, 0, 1, da, db) } \
+            else if (sa == 1) { RV_EWB_DENSE(F, k, k, 0, 1, da, db) } \
+            else { RV_EWB_DENSE(F, k * sa, k, 0, 1, da, db) } \
+        } } while (0)
+/* Fused with a sum: its outputs' adjoints gs[o], one for each `count` consecutive elements of
+ * this group; r counts the elements of output o already passed. */
+typedef struct { const double *gs; int64_t count, o, r; } rv_ewb_sum;
+#define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, e0, e1, { \
+        double *G = adj + yo; \
+        if (!s) { const double gs = 0.0; uint64_t nz = 0; (void)gs; (void)nz; RV_EWB_RUN(0, da, db); } \
+        else { \
+            const int64_t k0_ = k0, k1_ = k1; \
+            for (int64_t k0 = k0_, k1; k0 < k1_; k0 = k1) { \
+                k1 = k1_ - k0 < s->count - s->r ? k1_ : k0 + (s->count - s->r); \
+                const double gs = s->gs[s->o]; \
+                uint64_t nz = 0; \
+                RV_EWB_RUN(1, da, db); \
+                if (nz && clean) memset(G + k0, 0, (size_t)(k1 - k0) * sizeof(double)); \
+                s->r += k1 - k0; \
+                if (s->r == s->count) { s->r = 0; ++s->o; } \
+            } \
         } })
 #define RV_EWB_U(N, name, f, da, note) case RV_##N: RV_EWB_LINES(da, 0.0); break;
 #define RV_EWB_B(N, name, f, da, db, note) case RV_##N: RV_EWB_LINES(da, db); break;
+/* ps: the parameters of the sum fused with this group (rv_sums_fused), or NULL. */
 static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
                                        const double *const *cptr, double *adj, int clean,
-                                       int64_t e0, int64_t e1) {
+                                       int64_t e0, int64_t e1, const int64_t *ps) {
     rv_ew ew, *e = &ew;
+    rv_ewb_sum sum, *s = NULL;
     rv_ew_init(e, p, val, cst, cptr);
+    if (ps) {
+        sum.gs = adj + ps[0];
+        sum.count = ps[4 + 2 * ps[2]];
+        sum.o = e0 / sum.count;
+        sum.r = e0 % sum.count;
+        s = &sum;
+    }
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWB_U)
         REVAD_BINARY_OPS(RV_EWB_B)
-        default: /* comparisons pass nothing down */
+        default: /* comparisons pass nothing down (nor does the sum through them) */
             if (clean && e1 > e0) memset(adj + e->out + e0, 0, (size_t)(e1 - e0) * sizeof(double));
             break;
     }
 }
 static inline void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
-                                  const double *const *cptr, double *adj, int clean) {
-    rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1]);
+                                  const double *const *cptr, double *adj, int clean,
+                                  const int64_t *ps) {
+    rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1], ps);
 }
 
 /* Work shared by threads is cut into pieces that each thread claims from one counter, the next
@@ -491,14 +540,14 @@ static inline int64_t rv_ew_split_dim(const int64_t *p) {
  * outputs per index of the dimensions before d. */
 static RV_NOINLINE void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
                                            const double *const *cptr, double *adj, int clean,
-                                           int64_t d, int64_t a, int64_t b) {
+                                           int64_t d, int64_t a, int64_t b, const int64_t *ps) {
     const int64_t nd = p[3], *shape = p + 4;
     int64_t inner = 1, outer = 1;
     for (int64_t j = d + 1; j < nd; ++j) inner *= shape[j];
     for (int64_t j = 0; j < d; ++j) outer *= shape[j];
     const int64_t span = shape[d] * inner;
     for (int64_t o = 0; o < outer; ++o)
-        rv_ew_backward_part(p, val, cst, cptr, adj, clean, o * span + a * inner, o * span + b * inner);
+        rv_ew_backward_part(p, val, cst, cptr, adj, clean, o * span + a * inner, o * span + b * inner, ps);
 }
 
 static inline int rv_sums_splittable(const int64_t *p) {
@@ -594,8 +643,31 @@ static double rv_sum_line(const double *x, int64_t n, int64_t s) {
     return rv_sum_line(x, h, s) + rv_sum_line(x + h * s, n - h, s);
 }
 
+/* rv_sum_line's sum of a unit-stride line of up to 128, inline: lines of a few elements (GMM's
+ * d = 10) come by the hundred thousand, and a call for each took a third longer. */
+RV_VM_INLINE double rv_sum_short(const double *x, int64_t n) {
+    if (n < 8) {
+        double r = 0.0;
+        for (int64_t j = 0; j < n; ++j) r += x[j];
+        return r;
+    }
+    double r0 = x[0], r1 = x[1], r2 = x[2], r3 = x[3], r4 = x[4], r5 = x[5], r6 = x[6], r7 = x[7];
+    int64_t j = 8;
+    for (; j + 8 <= n; j += 8) {
+        r0 += x[j]; r1 += x[j + 1]; r2 += x[j + 2]; r3 += x[j + 3];
+        r4 += x[j + 4]; r5 += x[j + 5]; r6 += x[j + 6]; r7 += x[j + 7];
+    }
+    double t = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
+    for (; j < n; ++j) t += x[j];
+    return t;
+}
+
 /* Outputs [k0, k1) of the group. */
 static RV_NOINLINE void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1) {
+    if (p[5 + 2 * p[2]] == 1 && p[4 + 2 * p[2]] <= 128) {
+        RV_SUMS_FOR_LINES(p, k0, k1, { val[yo] = rv_sum_short(val + start, count); });
+        return;
+    }
     RV_SUMS_FOR_LINES(p, k0, k1, {
         val[yo] = stride == 1 ? rv_sum_line(val + start, count, 1)
                               : rv_sum_line(val + start, count, stride);
@@ -617,6 +689,25 @@ static RV_NOINLINE void rv_sums_backward_part(const int64_t *p, double *adj, int
 
 static inline void rv_sums_backward(const int64_t *p, double *adj, int clean) {
     rv_sums_backward_part(p, adj, clean, 0, p[1]);
+}
+
+/* The elementwise group that the sum group ps may be swept with (rv_ew_backward_part), or NULL.
+ * The sum must read the group's outputs whole, each of its outputs `count` consecutive ones in
+ * order (a sum over the last axis, or over all), and come right after the group on the tape: no
+ * entry recorded between them reads the group's outputs, so when the sweep reaches the sum every
+ * other reader has added its part to their adjoints, and nothing after the sum adds more. Clean
+ * sweeps only: the others keep each output's adjoint, which the fused loop does not write. */
+static inline const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
+                                           const int64_t *ps, int clean) {
+    const int64_t out = ps[0], n = ps[1], nd = ps[2], *shp = ps + 3, *ost = ps + 4 + nd;
+    const int64_t first = ps[3 + nd], count = ps[4 + 2 * nd], stride = ps[5 + 2 * nd];
+    if (!clean || out < 1 || op[out - 1] != RV_EW || count < 1 || (stride != 1 && count > 1))
+        return NULL;
+    const int64_t *q = blk + arg0[out - 1];
+    if (q[0] != first || q[0] + q[1] != out || q[1] != count * n) return NULL;
+    for (int64_t d = nd - 1, step = count; d >= 0; step *= shp[d], --d)
+        if (shp[d] > 1 && ost[d] != step) return NULL;
+    return q;
 }
 
 static RV_NOINLINE void rv_sums_tangent(const int64_t *p, double *tng) {
@@ -660,8 +751,9 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
 
 /* Returns -1 when done, or the slot of a group it stopped at (not taken: the caller takes it,
  * then resumes the sweep just below it): a BLAS matrix-product group, or an elementwise or sum
- * group of at least `split` outputs, which the caller shares out to threads where it may
- * (rv_ew_split_dim, rv_sums_splittable).
+ * group of at least `split` outputs (a sum fused with the elementwise group below it: when
+ * that group has), which the caller shares out to threads where it may (rv_ew_split_dim,
+ * rv_sums_splittable).
  *
  * `clean`: zero each adjoint once it has been read (every slot but the leaves', which the
  * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
@@ -679,8 +771,16 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         if (c >= RV_MM) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t *p = blk + arg0[i];
+            const int64_t *q = c == RV_SUMS ? rv_sums_fused(op, arg0, blk, p, clean) : NULL;
+            if (q) {  /* the sum and the elementwise group below it, in one pass */
+                if (q[1] >= split) return i;
+                rv_ew_backward(q, val, cst, cptr, adj, clean, p);
+                memset(adj + p[0], 0, (size_t)p[1] * sizeof(double));
+                i = q[0];
+                continue;
+            }
             if (c != RV_MM && p[1] >= split) return i;  /* for threads, if it splits */
-            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean);
+            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean, NULL);
             else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
             else {
                 if (p[12]) return i;
