@@ -96,6 +96,8 @@ cdef extern from "ops.h" nogil:
                      const double *val, const double *cst, const int64_t *blk,
                         const double *const *cptr, double *adj, int64_t top, int clean,
                         int64_t split)
+    int rv_all_zero(const double *x, int64_t n)
+    int rv_any_zero(const double *x, int64_t n)
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign)
     void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                             const double *val, const double *cst, const int64_t *blk,

@@ -812,6 +812,27 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
     return -1;
 }
 
+/* Whether x[0, n) is all zero (-0.0 too), or (any) has a zero: a block at a time, so that
+ * the first block that answers ends it and each block's test vectorises. */
+static inline int rv_all_zero(const double *x, int64_t n) {
+    for (int64_t k0 = 0; k0 < n; k0 += 64) {
+        const int64_t k1 = n - k0 < 64 ? n : k0 + 64;
+        uint64_t nz = 0;
+        for (int64_t k = k0; k < k1; ++k) { uint64_t w; memcpy(&w, x + k, 8); nz |= w << 1; }
+        if (nz) return 0;
+    }
+    return 1;
+}
+static inline int rv_any_zero(const double *x, int64_t n) {
+    for (int64_t k0 = 0; k0 < n; k0 += 64) {
+        const int64_t k1 = n - k0 < 64 ? n : k0 + 64;
+        int z = 0;
+        for (int64_t k = k0; k < k1; ++k) z |= x[k] == 0.0;
+        if (z) return 1;
+    }
+    return 0;
+}
+
 /* A leaf block's adjoints added into its gradient (or, `assign`, written over a gradient not
  * yet set); after a clean sweep, zeroed as they are read. */
 static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign) {
