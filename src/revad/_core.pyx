@@ -296,7 +296,9 @@ cdef class Tape:
                                     self.cptr, buf, i, clean, _split_min)
                 if i >= 0:  # a matrix product group for BLAS (NumPy takes it, with the GIL),
                     p = self.blk + self.arg0[i]  # or a large group for threads
-                    q = rv_sums_fused(self.op, self.arg0, self.blk, p, clean) if self.op[i] == RV_SUMS else NULL
+                    q = NULL
+                    if self.op[i] == RV_SUMS:
+                        q = rv_sums_fused(self.op, self.arg0, self.blk, p, clean)
                     if q != NULL:  # a sum and the elementwise group below it, swept together
                         _run_group(q, 4, self, buf, clean, p)
                         memset(buf + p[0], 0, p[1] * sizeof(double))

@@ -547,7 +547,8 @@ static RV_NOINLINE void rv_ew_backward_box(const int64_t *p, const double *val, 
     for (int64_t j = 0; j < d; ++j) outer *= shape[j];
     const int64_t span = shape[d] * inner;
     for (int64_t o = 0; o < outer; ++o)
-        rv_ew_backward_part(p, val, cst, cptr, adj, clean, o * span + a * inner, o * span + b * inner, ps);
+        rv_ew_backward_part(p, val, cst, cptr, adj, clean, o * span + a * inner,
+                            o * span + b * inner, ps);
 }
 
 static inline int rv_sums_splittable(const int64_t *p) {
@@ -697,8 +698,8 @@ static inline void rv_sums_backward(const int64_t *p, double *adj, int clean) {
  * entry recorded between them reads the group's outputs, so when the sweep reaches the sum every
  * other reader has added its part to their adjoints, and nothing after the sum adds more. Clean
  * sweeps only: the others keep each output's adjoint, which the fused loop does not write. */
-static inline const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
-                                           const int64_t *ps, int clean) {
+static inline const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0,
+                                           const int64_t *blk, const int64_t *ps, int clean) {
     const int64_t out = ps[0], n = ps[1], nd = ps[2], *shp = ps + 3, *ost = ps + 4 + nd;
     const int64_t first = ps[3 + nd], count = ps[4 + 2 * nd], stride = ps[5 + 2 * nd];
     if (!clean || out < 1 || op[out - 1] != RV_EW || count < 1 || (stride != 1 && count > 1))
