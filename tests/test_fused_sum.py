@@ -81,6 +81,40 @@ def test_readers_of_the_summed_values_after_the_sum_add_their_part():
         np.testing.assert_array_equal(a, b)
 
 
+W, V = RNG.normal(size=(4, 2)), RNG.normal(size=4)
+READERS = {
+    "elementwise": lambda P: np.sum(P * 3.0),
+    "sum of a strided view": lambda P: np.sum(P[:, ::3]),
+    "matrix product": lambda P: np.sum(np.tanh(P @ W)),
+    "dot product": lambda P: P[1] @ V,
+    "scalar entries": lambda P: P[1, 2] * P[0, 0] + revad.sin(P[2, 3]),
+    "scalar entries past the walk's budget": lambda P: _chain(P[0, 0], 5000) * P[2, 1],
+}
+
+
+def _chain(v, n):
+    for _ in range(n):
+        v = v * 1.0001
+    return v
+
+
+@pytest.mark.parametrize("name", list(READERS))
+def test_every_kind_of_reader_after_the_sum_is_seen(name):
+    # the sweep skips reading the op's own adjoints only when no entry above the sum reads its
+    # outputs (ops.h, rv_reads_below): each kind of entry must be seen as a reader
+    reader = READERS[name]
+
+    def f(x, y):
+        P = np.exp(x) * y
+        return np.sum(np.sum(P, axis=-1) ** 2) + reader(P)
+
+    args = [RNG.normal(size=(3, 4)) * 0.5, RNG.normal(size=(3, 4))]
+    got = _fused(f, args)
+    for a, b in zip(got, _unfused(f, args)):
+        np.testing.assert_array_equal(a, b)
+    revad.testing.assert_grad_close(f, tuple(args), argnums=(0, 1))
+
+
 def test_a_reader_between_the_op_and_the_sum_is_not_lost():
     def f(x):
         P = x * x

@@ -81,21 +81,23 @@ cdef extern from "ops.h" nogil:
                             const double *const *cptr, int64_t e0, int64_t e1)
     void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
                              const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
-                             const int64_t *ps)
+                             const int64_t *ps, int zero)
     void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
     int64_t rv_ew_split_dim(const int64_t *p)
     int rv_sums_splittable(const int64_t *p)
     int64_t rv_claim(int64_t *next)
     void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
                             const double *const *cptr, double *adj, int clean,
-                            int64_t d, int64_t a, int64_t b, const int64_t *ps)
+                            int64_t d, int64_t a, int64_t b, const int64_t *ps, int zero)
     void rv_sums_backward_part(const int64_t *p, double *adj, int clean, int64_t k0, int64_t k1)
     const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
                                  const int64_t *ps, int clean)
+    int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                       const int64_t *blk, int64_t top, int64_t stop, int64_t a, int64_t b)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                      const double *val, const double *cst, const int64_t *blk,
                         const double *const *cptr, double *adj, int64_t top, int clean,
-                        int64_t split)
+                        int64_t split, int64_t seed)
     int rv_all_zero(const double *x, int64_t n)
     int rv_any_zero(const double *x, int64_t n)
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign)
@@ -166,5 +168,5 @@ cdef int _as_double(object o, double *out) except -1
 cdef int _raise_finished() except -1
 cdef int _spent() except -1
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
-                    const int64_t *ps=*) except -1
+                    const int64_t *ps=*, int zero=*) except -1
 cdef list _share(object fn)

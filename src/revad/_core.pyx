@@ -273,7 +273,7 @@ cdef class Tape:
         A private tape's first sweep is clean (ops.h, rv_backward): its buffer ends zero, ready
         for the next tape, and the intermediates' adjoints are not kept.
         """
-        cdef int64_t n = self.n, k, first, i = rv_group_end(self.op, top)
+        cdef int64_t n = self.n, k, first, i = rv_group_end(self.op, top), seed = i
         cdef const int64_t *p
         cdef const int64_t *q
         cdef double *buf = NULL
@@ -293,14 +293,15 @@ cdef class Tape:
             while i >= 0:
                 with nogil:
                     i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
-                                    self.cptr, buf, i, clean, _split_min)
+                                    self.cptr, buf, i, clean, _split_min, seed)
                 if i >= 0:  # a matrix product group for BLAS (NumPy takes it, with the GIL),
                     p = self.blk + self.arg0[i]  # or a large group for threads
                     q = NULL
                     if self.op[i] == RV_SUMS:
                         q = rv_sums_fused(self.op, self.arg0, self.blk, p, clean)
                     if q != NULL:  # a sum and the elementwise group below it, swept together
-                        _run_group(q, 4, self, buf, clean, p)
+                        _run_group(q, 4, self, buf, clean, p, not rv_reads_below(
+                            self.op, self.arg0, self.arg1, self.blk, seed, i, q[0], q[0] + q[1]))
                         memset(buf + p[0], 0, p[1] * sizeof(double))
                         p = q
                     elif self.op[i] == RV_MM:
@@ -453,6 +454,7 @@ cdef class _Part:
     dimension d a backward is cut along), claimed one at a time."""
     cdef const int64_t *p
     cdef const int64_t *ps         # an elementwise backward: the sum fused with it, or NULL
+    cdef int zero                  # and its outputs' own adjoints are all zero (ops.h, rv_ewb_sum)
     cdef Tape t
     cdef double *adj
     cdef int kind, clean
@@ -465,7 +467,7 @@ cdef class _Part:
             if e0 >= self.n:
                 return
             _run_part(self.p, self.kind, self.t.val, self.t.cst, self.t.cptr, self.adj,
-                      self.clean, e0, min(self.n, e0 + self.piece), self.d, self.ps)
+                      self.clean, e0, min(self.n, e0 + self.piece), self.d, self.ps, self.zero)
 
     def run(self):
         with nogil:
@@ -474,7 +476,7 @@ cdef class _Part:
 
 cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
                     const double **cptr, double *adj, int clean, int64_t e0, int64_t e1,
-                    int64_t d, const int64_t *ps) noexcept nogil:
+                    int64_t d, const int64_t *ps, int zero) noexcept nogil:
     """Outputs [e0, e1) of the group at p (C order); an elementwise backward (kind 1, or 4 with
     the sum ps): the outputs whose index along dimension d is in [e0, e1) (ops.h,
     rv_ew_backward_box)."""
@@ -482,9 +484,9 @@ cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
         rv_ew_forward_part(p, val, cst, cptr, e0, e1)
     elif kind == 1 or kind == 4:
         if d < 0:
-            rv_ew_backward_part(p, val, cst, cptr, adj, clean, e0, e1, ps)
+            rv_ew_backward_part(p, val, cst, cptr, adj, clean, e0, e1, ps, zero)
         else:
-            rv_ew_backward_box(p, val, cst, cptr, adj, clean, d, e0, e1, ps)
+            rv_ew_backward_box(p, val, cst, cptr, adj, clean, d, e0, e1, ps, zero)
     elif kind == 2:
         rv_sums_forward_part(p, val, e0, e1)
     else:
@@ -492,12 +494,13 @@ cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
 
 
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
-                    const int64_t *ps=NULL) except -1:
+                    const int64_t *ps=NULL, int zero=0) except -1:
     """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's, 4 an
-    elementwise backward with the sum ps after it (ops.h, rv_sums_fused); shared with the helper
-    threads if it has _split_min outputs or more and, for a backward, where ops.h says it may be
-    cut (rv_ew_split_dim: d, the dimension to cut along; rv_sums_splittable). Each element's
-    sum is read, not written: any cut of the elementwise group will do for it."""
+    elementwise backward with the sum ps after it (ops.h, rv_sums_fused; zero: see rv_ewb_sum);
+    shared with the helper threads if it has _split_min outputs or more and, for a backward,
+    where ops.h says it may be cut (rv_ew_split_dim: d, the dimension to cut along;
+    rv_sums_splittable). Each element's sum is read, not written: any cut of the elementwise
+    group will do for it."""
     cdef int64_t n = p[1], d = 0
     cdef bint ew_backward = kind == 1 or kind == 4
     cdef _Part part
@@ -508,10 +511,11 @@ cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
             d = -1
     if n < _split_min or d < 0:
         with nogil:
-            _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, -1, ps)
+            _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, -1, ps, zero)
         return 0
     part = _Part.__new__(_Part)
-    part.p, part.kind, part.t, part.adj, part.clean, part.d, part.ps = p, kind, t, adj, clean, d, ps
+    part.p, part.kind, part.t, part.adj, part.clean, part.d = p, kind, t, adj, clean, d
+    part.ps, part.zero = ps, zero
     part.n = p[4 + d] if ew_backward else n  # elementwise backward: indices along d
     part.piece = (part.n + _PIECES - 1) // _PIECES  # (C division: no -(-a // b))
     if not ew_backward:  # whole cache lines of outputs in each piece

@@ -425,10 +425,14 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
             else { RV_EWB_DENSE(F, k * sa, k, 0, 1, da, db) } \
         } } while (0)
 /* Fused with a sum: its outputs' adjoints gs[o], one for each `count` consecutive elements of
- * this group; r counts the elements of output o already passed. */
-typedef struct { const double *gs; int64_t count, o, r; } rv_ewb_sum;
+ * this group; r counts the elements of output o already passed. zero: no other entry the sweep
+ * has met reads this group's outputs (rv_reads_below), so their own adjoints are all zero; a
+ * line of up to RV_ZERO_LINE then reads them from rv_zero_line, in cache, not from memory. */
+typedef struct { const double *gs; int64_t count, o, r; int zero; } rv_ewb_sum;
+#define RV_ZERO_LINE 1024
+static double rv_zero_line[RV_ZERO_LINE];  /* never written: the fused loop writes G only if nonzero */
 #define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, e0, e1, { \
-        double *G = adj + yo; \
+        double *G = s && s->zero && e->len <= RV_ZERO_LINE ? rv_zero_line : adj + yo; \
         if (!s) { const double gs = 0.0; uint64_t nz = 0; (void)gs; (void)nz; RV_EWB_RUN(0, da, db); } \
         else { \
             const int64_t k0_ = k0, k1_ = k1; \
@@ -444,14 +448,16 @@ typedef struct { const double *gs; int64_t count, o, r; } rv_ewb_sum;
         } })
 #define RV_EWB_U(N, name, f, da, note) case RV_##N: RV_EWB_LINES(da, 0.0); break;
 #define RV_EWB_B(N, name, f, da, db, note) case RV_##N: RV_EWB_LINES(da, db); break;
-/* ps: the parameters of the sum fused with this group (rv_sums_fused), or NULL. */
+/* ps: the parameters of the sum fused with this group (rv_sums_fused), or NULL; zero: see
+ * rv_ewb_sum. */
 static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
                                        const double *const *cptr, double *adj, int clean,
-                                       int64_t e0, int64_t e1, const int64_t *ps) {
+                                       int64_t e0, int64_t e1, const int64_t *ps, int zero) {
     rv_ew ew, *e = &ew;
     rv_ewb_sum sum, *s = NULL;
     rv_ew_init(e, p, val, cst, cptr);
     if (ps) {
+        sum.zero = zero;
         sum.gs = adj + ps[0];
         sum.count = ps[4 + 2 * ps[2]];
         sum.o = e0 / sum.count;
@@ -468,8 +474,8 @@ static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val,
 }
 static inline void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
                                   const double *const *cptr, double *adj, int clean,
-                                  const int64_t *ps) {
-    rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1], ps);
+                                  const int64_t *ps, int zero) {
+    rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1], ps, zero);
 }
 
 /* Work shared by threads is cut into pieces that each thread claims from one counter, the next
@@ -540,7 +546,8 @@ static inline int64_t rv_ew_split_dim(const int64_t *p) {
  * outputs per index of the dimensions before d. */
 static RV_NOINLINE void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
                                            const double *const *cptr, double *adj, int clean,
-                                           int64_t d, int64_t a, int64_t b, const int64_t *ps) {
+                                           int64_t d, int64_t a, int64_t b, const int64_t *ps,
+                                           int zero) {
     const int64_t nd = p[3], *shape = p + 4;
     int64_t inner = 1, outer = 1;
     for (int64_t j = d + 1; j < nd; ++j) inner *= shape[j];
@@ -548,7 +555,7 @@ static RV_NOINLINE void rv_ew_backward_box(const int64_t *p, const double *val, 
     const int64_t span = shape[d] * inner;
     for (int64_t o = 0; o < outer; ++o)
         rv_ew_backward_part(p, val, cst, cptr, adj, clean, o * span + a * inner,
-                            o * span + b * inner, ps);
+                            o * span + b * inner, ps, zero);
 }
 
 static inline int rv_sums_splittable(const int64_t *p) {
@@ -711,6 +718,74 @@ static inline const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg
     return q;
 }
 
+/* The lowest and highest slots that a view (off, nd extents, strides) reaches; 0 if empty. */
+static inline int rv_view_span(int64_t off, int64_t nd, const int64_t *shape, const int64_t *st,
+                               int64_t *lo, int64_t *hi) {
+    *lo = *hi = off;
+    for (int64_t d = 0; d < nd; ++d) {
+        if (shape[d] <= 0) return 0;
+        const int64_t r = st[d] * (shape[d] - 1);
+        if (r < 0) *lo += r; else *hi += r;
+    }
+    return 1;
+}
+#define RV_MEETS(lo, hi, a, b) ((lo) < (b) && (hi) >= (a))
+
+/* Whether an entry that a sweep from slot `top` meets before it reaches slot `stop` may read a
+ * slot in [a, b): that is, may add to their adjoints. It looks at a few thousand entries at most
+ * (leaves apart), and counts an entry it does not know, or one past that, as a reader. */
+static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                                 const int64_t *blk, int64_t top, int64_t stop, int64_t a,
+                                 int64_t b) {
+    int64_t budget = 4096, lo, hi;
+    for (int64_t i = top; i > stop; --i) {
+        const int c = op[i];
+        if (c == RV_LEAF) continue;
+        if (--budget < 0) return 1;
+        if (c >= RV_MM) {
+            if (c == RV_MMP) return 1;  /* not met: a walk steps from group to group */
+            const int64_t *p = blk + arg0[i];
+            if (c == RV_EW) {
+                const int64_t nd = p[3], *q = p + 4 + nd;
+                for (int j = 0; j < rv_ew_arity(p[2]); ++j, q += 2 + nd)
+                    if (q[0] == -1 && rv_view_span(q[1], nd, p + 4, q + 2, &lo, &hi)
+                        && RV_MEETS(lo, hi, a, b)) return 1;
+            } else if (c == RV_SUMS) {
+                const int64_t nd = p[2], count = p[4 + 2 * nd], stride = p[5 + 2 * nd];
+                if (rv_view_span(p[3 + nd], nd, p + 3, p + 4 + nd, &lo, &hi) && count > 0) {
+                    const int64_t r = stride * (count - 1);
+                    if (r < 0) lo += r; else hi += r;
+                    if (RV_MEETS(lo, hi, a, b)) return 1;
+                }
+            } else {  /* MM: A (m, n) at p + 4, B (n, q) at p + 8 */
+                const int64_t sa[2] = {p[1], p[2]}, sb[2] = {p[2], p[3]};
+                if (p[4] < 0 && rv_view_span(p[5], 2, sa, p + 6, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                    return 1;
+                if (p[8] < 0 && rv_view_span(p[9], 2, sb, p + 10, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                    return 1;
+            }
+            i = p[0];
+            continue;
+        }
+        if (c == RV_CONST) continue;
+        if (c < RV_ADD) {  /* unary */
+            if (arg0[i] >= a && arg0[i] < b) return 1;
+        } else if (c < RV_CONST) {  /* binary and comparisons: VV, VC (arg1 a constant), CV */
+            const int k = (c - RV_ADD) % 3;
+            if (k != 2 && arg0[i] >= a && arg0[i] < b) return 1;
+            if (k != 1 && arg1[i] >= a && arg1[i] < b) return 1;
+        } else if (c == RV_DOTC || c == RV_DOT) {
+            const int64_t *p = blk + arg0[i], n = c == RV_DOT ? p[4] : p[2];
+            if (rv_view_span(p[0], 1, &n, p + 1, &lo, &hi) && RV_MEETS(lo, hi, a, b)) return 1;
+            if (c == RV_DOT && rv_view_span(p[2], 1, &n, p + 3, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                return 1;
+        } else {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static RV_NOINLINE void rv_sums_tangent(const int64_t *p, double *tng) {
     RV_SUMS_FOR_LINES(p, 0, p[1], {
         const double *t = tng + start;
@@ -756,6 +831,8 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
  * that group has), which the caller shares out to threads where it may (rv_ew_split_dim,
  * rv_sums_splittable).
  *
+ * `seed`: the slot the sweep started at (rv_reads_below walks down from it).
+ *
  * `clean`: zero each adjoint once it has been read (every slot but the leaves', which the
  * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
  * API's) then leaves its buffer zero for the next one, instead of the next one zeroing it all
@@ -763,7 +840,7 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
 static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                   const double *val, const double *cst, const int64_t *blk,
                                   const double *const *cptr, double *adj, int64_t top, int clean,
-                                  int64_t split) {
+                                  int64_t split, int64_t seed) {
     for (int64_t i = top; i >= 0; --i) {
         const int c = op[i];
         /* Groups (their codes come last) before the zero test: the group's other outputs may
@@ -775,13 +852,14 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
             const int64_t *q = c == RV_SUMS ? rv_sums_fused(op, arg0, blk, p, clean) : NULL;
             if (q) {  /* the sum and the elementwise group below it, in one pass */
                 if (q[1] >= split) return i;
-                rv_ew_backward(q, val, cst, cptr, adj, clean, p);
+                rv_ew_backward(q, val, cst, cptr, adj, clean, p,
+                               !rv_reads_below(op, arg0, arg1, blk, seed, i, q[0], q[0] + q[1]));
                 memset(adj + p[0], 0, (size_t)p[1] * sizeof(double));
                 i = q[0];
                 continue;
             }
             if (c != RV_MM && p[1] >= split) return i;  /* for threads, if it splits */
-            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean, NULL);
+            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean, NULL, 0);
             else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
             else {
                 if (p[12]) return i;
