@@ -386,7 +386,7 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
 #endif
 #define RV_EWB_G(F) \
         const double gp = G[k], g = F ? gp + gs : gp; \
-        if (F) { uint64_t w_; memcpy(&w_, &gp, 8); nz |= w_ << 1; } /* (w_ << 1: -0.0 is zero) */ \
+        if (F) nz |= rv_vm_bits(gp) << 1;  /* (<< 1: -0.0 is zero too) */ \
         else G[k] = clean ? 0.0 : gp;  /* a store either way: a conditional one stopped GCC */
 #define RV_EWB_DENSE(F, IA, IB, UA, UB, da, db) \
     RV_IVDEP for (int64_t k = k0; k < k1; ++k) { \
@@ -627,53 +627,42 @@ static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
         } \
     } } while (0)
 
-/* One line's sum, pairwise as NumPy sums (eight running sums in blocks of up to 128, halves
- * above): rounding errors grow as log n, not n, and the eight sums vectorise. A fixed order
- * still, so a replay gives the same bits. */
-static double rv_sum_line(const double *x, int64_t n, int64_t s) {
+/* A line of up to 128 (count n, stride s): eight running sums, then the rest; inline, so that
+ * the short unit-stride lines that come by the hundred thousand (GMM's d = 10) cost no call
+ * (a call for each took a third longer). */
+RV_VM_INLINE double rv_sum_block(const double *x, int64_t n, int64_t s) {
     if (n < 8) {
         double r = 0.0;
         for (int64_t j = 0; j < n; ++j) r += x[j * s];
         return r;
     }
-    if (n <= 128) {
-        double r[8];
-        int64_t j;
-        for (int k = 0; k < 8; ++k) r[k] = x[k * s];
-        for (j = 8; j < n - n % 8; j += 8)
-            for (int k = 0; k < 8; ++k) r[k] += x[(j + k) * s];
-        double t = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; j < n; ++j) t += x[j * s];
-        return t;
+    double r0 = x[0], r1 = x[s], r2 = x[2 * s], r3 = x[3 * s];
+    double r4 = x[4 * s], r5 = x[5 * s], r6 = x[6 * s], r7 = x[7 * s];
+    int64_t j = 8;
+    for (; j + 8 <= n; j += 8) {
+        const double *y = x + j * s;
+        r0 += y[0]; r1 += y[s]; r2 += y[2 * s]; r3 += y[3 * s];
+        r4 += y[4 * s]; r5 += y[5 * s]; r6 += y[6 * s]; r7 += y[7 * s];
     }
+    double t = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
+    for (; j < n; ++j) t += x[j * s];
+    return t;
+}
+
+/* One line's sum, pairwise as NumPy sums (eight running sums in blocks of up to 128, halves
+ * above): rounding errors grow as log n, not n, and the eight sums vectorise. A fixed order
+ * still, so a replay gives the same bits. */
+static double rv_sum_line(const double *x, int64_t n, int64_t s) {
+    if (n <= 128) return rv_sum_block(x, n, s);
     int64_t h = n / 2;
     h -= h % 8;
     return rv_sum_line(x, h, s) + rv_sum_line(x + h * s, n - h, s);
 }
 
-/* rv_sum_line's sum of a unit-stride line of up to 128, inline: lines of a few elements (GMM's
- * d = 10) come by the hundred thousand, and a call for each took a third longer. */
-RV_VM_INLINE double rv_sum_short(const double *x, int64_t n) {
-    if (n < 8) {
-        double r = 0.0;
-        for (int64_t j = 0; j < n; ++j) r += x[j];
-        return r;
-    }
-    double r0 = x[0], r1 = x[1], r2 = x[2], r3 = x[3], r4 = x[4], r5 = x[5], r6 = x[6], r7 = x[7];
-    int64_t j = 8;
-    for (; j + 8 <= n; j += 8) {
-        r0 += x[j]; r1 += x[j + 1]; r2 += x[j + 2]; r3 += x[j + 3];
-        r4 += x[j + 4]; r5 += x[j + 5]; r6 += x[j + 6]; r7 += x[j + 7];
-    }
-    double t = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
-    for (; j < n; ++j) t += x[j];
-    return t;
-}
-
 /* Outputs [k0, k1) of the group. */
 static RV_NOINLINE void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1) {
     if (p[5 + 2 * p[2]] == 1 && p[4 + 2 * p[2]] <= 128) {
-        RV_SUMS_FOR_LINES(p, k0, k1, { val[yo] = rv_sum_short(val + start, count); });
+        RV_SUMS_FOR_LINES(p, k0, k1, { val[yo] = rv_sum_block(val + start, count, 1); });
         return;
     }
     RV_SUMS_FOR_LINES(p, k0, k1, {
@@ -897,7 +886,7 @@ static inline int rv_all_zero(const double *x, int64_t n) {
     for (int64_t k0 = 0; k0 < n; k0 += 64) {
         const int64_t k1 = n - k0 < 64 ? n : k0 + 64;
         uint64_t nz = 0;
-        for (int64_t k = k0; k < k1; ++k) { uint64_t w; memcpy(&w, x + k, 8); nz |= w << 1; }
+        for (int64_t k = k0; k < k1; ++k) nz |= rv_vm_bits(x[k]) << 1;
         if (nz) return 0;
     }
     return 1;
