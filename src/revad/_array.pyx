@@ -32,7 +32,7 @@ from revad._core cimport (
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _spent, _var_at, _var_leaf,
     _run_group, _share, _var_slot, rv_binary, rv_claim, rv_block_forward, rv_ew_arity, rv_ew_width,
-    rv_sums_width, rv_unary, RV_SUMS)
+    rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over)
 
 import operator
 import os
@@ -76,7 +76,10 @@ cdef class Array:
     array([ 5.4366, 14.7781, 40.1711])
     """
     cdef Tape tape            # None for a leaf
-    cdef int64_t first        # slot of element (0, ..., 0); for a leaf, where it is bound
+    cdef int64_t _first       # slot of element (0, ..., 0); for a leaf, where it is bound.
+                              # Read it with _slot0(), which writes a lazy group's values first
+    cdef int64_t lazy         # 1 + the index in tape.blk of the lazy group (ops.h, rv_ew_lazy)
+                              # that made this Array, while its values may be unwritten; else 0
     cdef readonly tuple shape
     cdef tuple strides        # in slots; may be 0 (broadcast) or negative
     cdef readonly int64_t size
@@ -170,7 +173,7 @@ cdef class Array:
         cdef Array b = _bound(self)
         if b is None:
             return _var_leaf(float(self._value[0]))
-        return _var_at(b.tape, <int32_t>b.first, b.tape.val[b.first])
+        return _var_at(b.tape, <int32_t>_slot0(b), b.tape.val[_slot0(b)])
 
     def item(self):
         """The value of a one-element Array as a float."""
@@ -373,7 +376,7 @@ cdef str _qualname(func):
 cdef inline Array _view(Tape t, int64_t first, tuple shape, tuple strides):
     cdef Array r = Array.__new__(Array)
     r.tape = t
-    r.first = first
+    r._first = first
     r.shape = shape
     r.strides = strides
     r.size = _prod(shape)
@@ -382,6 +385,29 @@ cdef inline Array _view(Tape t, int64_t first, tuple shape, tuple strides):
 
 cdef inline Array _fresh(Tape t, int64_t first, tuple shape):
     return _view(t, first, shape, _c_strides(shape))
+
+
+cdef inline int64_t _slot0(Array a) except? -1:
+    """a's first slot, once its values are written. Everything that reaches an Array's slots
+    (views, operands, values, Vars of elements) comes through here, so a lazy group's values are
+    written before anything can read them; only a sum over it reads the raw slot (_sum)."""
+    if a.lazy:
+        _settle(a)
+    return a._first
+
+
+def _is_lazy(Array a):
+    """Testing hook: whether a's values are still unwritten."""
+    return a.lazy != 0 and (a.lazy - 1) in a.tape.absent
+
+
+cdef int _settle(Array a) except -1:
+    cdef int64_t bi = a.lazy - 1
+    a.lazy = 0
+    if bi in a.tape.absent:  # (a tape's settle() may have written it already)
+        a.tape.absent.discard(bi)
+        _run_group(a.tape.blk + bi, 0, a.tape, NULL, False)
+    return 0
 
 
 cdef inline void _close_group(Tape t, int64_t i0, int64_t n, int code, int64_t bi) noexcept:
@@ -415,7 +441,7 @@ cdef Array _const_leaf(object values):
 cdef int64_t _bind(Array a, Tape t) except -1:
     """Record leaf a on tape t (once: n LEAF entries in one loop) and return its first slot."""
     if a.bound == t.id:
-        return a.first
+        return a._first
     cdef int64_t n = a.size, i0
     t.reserve(n)
     i0 = t.n
@@ -425,7 +451,7 @@ cdef int64_t _bind(Array a, Tape t) except -1:
     t.n = i0 + n
     t.leaf_blocks.append((a._grad, i0, a._unset))
     a.bound = t.id
-    a.first = i0
+    a._first = i0
     return i0
 
 
@@ -485,7 +511,7 @@ cdef object _col_view(double *col, Array a):
     before recording more."""
     if a.size == 0:
         return np.zeros(a.shape)
-    cdef int64_t lo = a.first, hi = a.first, n, st
+    cdef int64_t lo = _slot0(a), hi = _slot0(a), n, st
     cdef Py_ssize_t d
     for d in range(len(a.shape)):
         n, st = a.shape[d], a.strides[d]
@@ -493,7 +519,7 @@ cdef object _col_view(double *col, Array a):
             lo += (n - 1) * st
         else:
             hi += (n - 1) * st
-    return np.ndarray(a.shape, np.float64, <double[:hi - lo + 1]>(col + lo), (a.first - lo) * 8,
+    return np.ndarray(a.shape, np.float64, <double[:hi - lo + 1]>(col + lo), (_slot0(a) - lo) * 8,
                       tuple([8 * st for st in a.strides]))
 
 

@@ -99,7 +99,7 @@ cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int
     cdef int64_t k, m, c0
     cdef const double *pc
     if v is not None:
-        q[0], q[1] = -1, v.first
+        q[0], q[1] = -1, _slot0(v)
         shape, strides = v.shape, v.strides
     elif type(c) is float:
         q[0], q[1] = -2, t.push_const(<double>c)
@@ -137,8 +137,11 @@ cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int
 cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array b, object cb):
     """One elementwise group (ops.h, EW): code over out_shape with broadcast operands, each an
     Array view (a, b) or a constant (ca, cb: a float or a float64 ndarray); b/cb unused for a
-    unary code. Its n values are computed here by the same C loop a replay runs."""
+    unary code. Its n values are computed here by the same C loop a replay runs, or, for a lazy
+    row (ops.h, rv_ew_lazy), when something first reads them (_slot0); a sum over them computes
+    them on the fly instead (_sum)."""
     cdef int arity = rv_ew_arity(code)
+    cdef Array r
     cdef int64_t n = _prod(out_shape), nd0 = len(out_shape), nd = 0, d, ext, w, bi, i0
     cdef int64_t shp[RV_EW_MAXD]
     cdef int64_t st0[RV_EW_MAXD]
@@ -188,8 +191,13 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
         for d in range(nd):
             p[2 + d] = st1[d]
     _close_group(t, i0, n, RV_EW, bi)
-    _run_group(t.blk + bi, 0, t, NULL, False)
-    return _fresh(t, i0, out_shape)
+    r = _fresh(t, i0, out_shape)
+    if rv_ew_lazy(code):  # its values are written when first needed (_slot0), if ever (_sum)
+        t.absent.add(bi)
+        r.lazy = bi + 1
+    else:
+        _run_group(t.blk + bi, 0, t, NULL, False)
+    return r
 
 
 def _apply(int code, int arity, tuple args):
@@ -225,7 +233,7 @@ cdef object _compare(int code, object x, object y):
     cdef Array a = _as_view(x, t)
     cdef Array b = _as_view(y, t)
     r = _emit_ew(t, code, _broadcast(_shape_or_const(a, cx), _shape_or_const(b, cy)), a, cx, b, cy)
-    return np.asarray(<double[:t.n]>t.val)[r.first:r.first + r.size].reshape(r.shape) != 0.0
+    return np.asarray(<double[:t.n]>t.val)[_slot0(r):_slot0(r) + r.size].reshape(r.shape) != 0.0
 
 
 cdef Tape _open_tape(object x, object y):

@@ -68,7 +68,7 @@ cdef object _getitem(Array self, object key):
     for k in key:
         if not (_is_int(k) or k is None or k is Ellipsis or type(k) is slice):
             return _advanced(a, key)
-    cdef int64_t first = a.first, i, n, st
+    cdef int64_t first = _slot0(a), i, n, st
     shape, strides = [], []
     cdef int nfixed = sum(1 for k in key if k is not None and k is not Ellipsis)
     if nfixed > len(a.shape):
@@ -124,7 +124,7 @@ cdef Array _advanced(Array a, tuple key):
         if type(k) is Array or type(k) is Var:
             raise TypeError("revad: an index must be constant (ints, slices, integer or boolean "
                             "ndarrays), not a revad Array or Var")
-    m = _slot_map(a.first, a.shape, a.strides)
+    m = _slot_map(_slot0(a), a.shape, a.strides)
     return _from_slots(a.tape, m[key])
 
 
@@ -138,7 +138,7 @@ cdef Array _transpose(Array self, axes):
     a = _bound(self)
     if a is None:
         return _const_leaf(np.transpose(self.value, axes))
-    return _view(a.tape, a.first, tuple(a.shape[ax] for ax in axes),
+    return _view(a.tape, _slot0(a), tuple(a.shape[ax] for ax in axes),
                  tuple(a.strides[ax] for ax in axes))
 
 
@@ -162,8 +162,8 @@ cdef Array _reshape(Array self, tuple shape):
     if a is None:
         return _const_leaf(self._value.reshape(shape))
     if _is_contiguous(a.shape, a.strides):
-        return _view(a.tape, a.first, shape, _c_strides(shape))
-    return _from_slots(a.tape, _slot_map(a.first, a.shape, a.strides).reshape(shape))
+        return _view(a.tape, _slot0(a), shape, _c_strides(shape))
+    return _from_slots(a.tape, _slot_map(_slot0(a), a.shape, a.strides).reshape(shape))
 
 
 cdef tuple _norm_axes(object axis, int ndim):
@@ -193,7 +193,7 @@ cdef Array _squeeze(Array self, axis):
     a = _bound(self)
     if a is None:
         return _const_leaf(np.squeeze(self.value, axes))
-    return _view(a.tape, a.first, tuple(s for d, s in enumerate(a.shape) if d not in axes),
+    return _view(a.tape, _slot0(a), tuple(s for d, s in enumerate(a.shape) if d not in axes),
                  tuple(s for d, s in enumerate(a.strides) if d not in axes))
 
 
@@ -208,7 +208,7 @@ cdef Array _expand_dims(Array self, axis):
     for ax in axes:
         shape.insert(ax, 1)
         strides.insert(ax, 0)
-    return _view(a.tape, a.first, tuple(shape), tuple(strides))
+    return _view(a.tape, _slot0(a), tuple(shape), tuple(strides))
 
 
 cdef Array _broadcast_to(Array self, shape):
@@ -218,11 +218,11 @@ cdef Array _broadcast_to(Array self, shape):
     a = _bound(self)
     if a is None:
         return _const_leaf(np.broadcast_to(self.value, shape))
-    return _view(a.tape, a.first, shape, _aligned_strides(a, shape))
+    return _view(a.tape, _slot0(a), shape, _aligned_strides(a, shape))
 
 
 cdef Array _moveaxis_last(Array a, int axis):
     """The same Array with `axis` moved to the end (a view)."""
     order = [d for d in range(len(a.shape)) if d != axis] + [axis]
-    return _view(a.tape, a.first, tuple(a.shape[d] for d in order),
+    return _view(a.tape, _slot0(a), tuple(a.shape[d] for d in order),
                  tuple(a.strides[d] for d in order))

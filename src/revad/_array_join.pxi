@@ -27,7 +27,7 @@ cdef tuple _maps(list items, Tape t):
     for o in items:
         if type(o) is Array or type(o) is Var:
             a = _as_view(o, t)
-            maps.append(_slot_map(a.first, a.shape, a.strides))
+            maps.append(_slot_map(_slot0(a), a.shape, a.strides))
             consts.append(np.zeros(a.shape))
         else:
             c = np.asarray(o, dtype=np.float64)

@@ -90,9 +90,9 @@ cdef Array _mm_block(Tape t, Array a, int64_t *o):
     into one if it is neither); writes its descriptor (ops.h, MM) to o and returns it."""
     rows, cols = a.shape
     if not _is_contiguous(a.shape, a.strides) and not _is_contiguous((cols, rows), (a.strides[1], a.strides[0])):
-        a = _emit_gather(t, _slot_map(a.first, a.shape, a.strides), None)
+        a = _emit_gather(t, _slot_map(_slot0(a), a.shape, a.strides), None)
     o[0] = -1
-    o[1] = a.first
+    o[1] = _slot0(a)
     if _is_contiguous(a.shape, a.strides):
         o[2], o[3] = cols, 1
     else:
@@ -458,14 +458,14 @@ cdef object _matmul2(object x, object y, Tape t):
     cdef int64_t row_first = 0, row_step = 0, row_stride = 0, col_first = 0, col_step = 0, col_stride = 0
     if a is not None:
         if a.strides[1] != 1 and n > 1 and p > 1:
-            a = _emit_gather(t, _slot_map(a.first, (m, n), a.strides), None)
-        row_first, row_step, row_stride = a.first, a.strides[0], a.strides[1]
+            a = _emit_gather(t, _slot_map(_slot0(a), (m, n), a.strides), None)
+        row_first, row_step, row_stride = _slot0(a), a.strides[0], a.strides[1]
     if b is not None:
         if b.strides[0] != 1 and n > 1 and m > 1:
-            b = _emit_gather(t, _slot_map(b.first, (p, n), (b.strides[1], b.strides[0])), None)
-            col_first, col_step, col_stride = b.first, n, 1
+            b = _emit_gather(t, _slot_map(_slot0(b), (p, n), (b.strides[1], b.strides[0])), None)
+            col_first, col_step, col_stride = _slot0(b), n, 1
         else:
-            col_first, col_step, col_stride = b.first, b.strides[1], b.strides[0]
+            col_first, col_step, col_stride = _slot0(b), b.strides[1], b.strides[0]
     if a is not None and b is not None:
         s0 = np.broadcast_to(row_first + I * row_step, (m, p))
         s1 = np.broadcast_to(col_first + J * col_step, (m, p))
@@ -597,9 +597,9 @@ cdef Array _stacked(Tape t, list parts, tuple shape):
     cdef int64_t k, size = p0.size
     for k in range(len(parts)):
         p = parts[k]
-        if p.first != p0.first + k * size or not _is_contiguous(p.shape, p.strides):
+        if _slot0(p) != _slot0(p0) + k * size or not _is_contiguous(p.shape, p.strides):
             return _reshape(_stack_like(parts, 0), shape)
-    return _view(t, p0.first, shape, _c_strides(shape))
+    return _view(t, _slot0(p0), shape, _c_strides(shape))
 
 
 cdef object _einsum(str subscripts, tuple operands):

@@ -418,4 +418,4 @@ def _leaf_binding(Array a):
     """(id of the tape a leaf Array is bound to, its first slot, its size), for forward mode."""
     if a.tape is not None:
         raise TypeError("revad: only a leaf Array has a binding")
-    return a.bound, a.first, a.size
+    return a.bound, a._first, a.size

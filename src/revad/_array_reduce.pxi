@@ -5,9 +5,11 @@
 # Reductions: sum groups (SUMS) and trees of elementwise groups.
 
 cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, int64_t stride,
-                     int64_t count):
+                     int64_t count, Array src=None):
     """One sum group (ops.h, SUMS): for each element of out_shape, the sum of the `count` slots
-    `stride` apart from first + (the element's index . out_strides)."""
+    `stride` apart from first + (the element's index . out_strides). src: the Array summed, if it
+    may be lazy (first is then its raw first slot): a sum over its lines computes its values on
+    the fly and leaves them unwritten; any other writes them first."""
     cdef int64_t nd = len(out_shape), n = _prod(out_shape), w, bi, i0, d
     if nd > RV_EW_MAXD:
         raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")
@@ -24,7 +26,12 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
         p[4 + nd + d] = out_strides[d]
     p[3 + nd], p[4 + 2 * nd], p[5 + 2 * nd] = first, count, stride
     _close_group(t, i0, n, RV_SUMS, bi)
-    _run_group(t.blk + bi, 2, t, NULL, False)
+    if src is not None and src.lazy and src.lazy - 1 in t.absent and rv_sums_over(p, t.blk + src.lazy - 1):
+        _run_group(t.blk + bi, 5, t, NULL, False, t.blk + src.lazy - 1)
+    else:
+        if src is not None:
+            _slot0(src)
+        _run_group(t.blk + bi, 2, t, NULL, False)
     return _fresh(t, i0, out_shape)
 
 
@@ -53,7 +60,8 @@ cdef object _sum(object x, object axis, bint keepdims):
     lines = _collapse(tuple(a.shape[d] for d in axes), tuple(a.strides[d] for d in axes))
     if len(lines) <= 1:
         count, stride = lines[0] if lines else (_prod(tuple(a.shape[d] for d in axes)), 1)
-        r = _emit_sum(a.tape, a.first, out_shape, tuple(a.strides[d] for d in kept), stride, count)
+        r = _emit_sum(a.tape, a._first, out_shape, tuple(a.strides[d] for d in kept), stride, count,
+                      a)
     else:
         # Not one evenly spaced line: sum the innermost reduced axis first, then the rest.
         inner = axes[0]
@@ -116,10 +124,10 @@ cdef object _tree_reduce(object x, int code, object axis, bint keepdims, str nam
 cdef Array _append_line(Tape t, Array block, Array line):
     """block (lines along axis 0) with `line` appended: when block is the last thing recorded, in
     C order, COPY entries of line's elements right after it make both one view; else joined."""
-    if block.first + block.size == t.n and _is_contiguous(block.shape, block.strides):
-        _emit_gather(t, _slot_map(line.first, line.shape, line.strides), None)
+    if _slot0(block) + block.size == t.n and _is_contiguous(block.shape, block.strides):
+        _emit_gather(t, _slot_map(_slot0(line), line.shape, line.strides), None)
         shape = (block.shape[0] + 1,) + block.shape[1:]
-        return _view(t, block.first, shape, _c_strides(shape))
+        return _view(t, _slot0(block), shape, _c_strides(shape))
     return _concatenate([block, _expand_dims(line, 0)], 0)
 
 
@@ -135,7 +143,7 @@ cdef object _cumsum(object x, object axis):
     if a is None:
         return _const_leaf(np.cumsum(self.value, axis=ax))
     cdef Array last = _moveaxis_last(a, ax)
-    m = _slot_map(last.first, last.shape, last.strides)
+    m = _slot_map(_slot0(last), last.shape, last.strides)
     cdef Tape t = a.tape
     cdef int64_t L = a.shape[ax], lines = m.size // L if L else 0, i, j, s, i0, k = 0
     m = np.asarray(m, dtype=np.int64, order="C")

@@ -83,6 +83,10 @@ cdef extern from "ops.h" nogil:
                              const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
                              const int64_t *ps, int zero)
     void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
+    int rv_ew_lazy(int64_t op)
+    int rv_sums_over(const int64_t *ps, const int64_t *q)
+    void rv_sums_forward_lazy(const int64_t *ps, const int64_t *pe, double *val, const double *cst,
+                              const double *const *cptr, int64_t k0, int64_t k1)
     int64_t rv_ew_split_dim(const int64_t *p)
     int rv_sums_splittable(const int64_t *p)
     int64_t rv_claim(int64_t *next)
@@ -137,6 +141,12 @@ cdef class Tape:
     cdef list leaf_blocks
     cdef uint64_t id          # unique for the process's lifetime: leaves remember where they are bound
     cdef bint finished        # set by backward(): recording on this tape is over
+    # Lazy elementwise groups (ops.h, rv_ew_lazy) whose values are not written yet: their
+    # parameters' indexes in blk. A lazy Array (_array.pyx) writes its group's when first used;
+    # settle() writes them all, for what reads a whole tape (graphs, tangents).
+    cdef set absent
+
+    cdef int settle(self) except -1
 
     cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1
     cdef int grow(self) except -1

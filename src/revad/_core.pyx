@@ -160,6 +160,7 @@ cdef class Tape:
         _take_spare(self)
         self.refs = []
         self.leaf_blocks = []
+        self.absent = set()
 
     def __dealloc__(self):
         self.clear()
@@ -179,6 +180,7 @@ cdef class Tape:
         self.n_cptr = 0
         self.refs = []
         self.leaf_blocks = []
+        self.absent = set()
         if self.has_adj:
             self.adj_zero = 0
         self.has_adj = False
@@ -187,6 +189,12 @@ cdef class Tape:
 
     cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1:
         return _push(self, code, a0, a1, v)
+
+    cdef int settle(self) except -1:
+        """Write the values of every lazy group."""
+        while self.absent:
+            _run_group(self.blk + <int64_t>self.absent.pop(), 0, self, NULL, False)
+        return 0
 
     cdef int grow(self) except -1:
         return self.reserve(1)
@@ -489,6 +497,8 @@ cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
             rv_ew_backward_box(p, val, cst, cptr, adj, clean, d, e0, e1, ps, zero)
     elif kind == 2:
         rv_sums_forward_part(p, val, e0, e1)
+    elif kind == 5:
+        rv_sums_forward_lazy(p, ps, val, cst, cptr, e0, e1)
     else:
         rv_sums_backward_part(p, adj, clean, e0, e1)
 
@@ -496,7 +506,8 @@ cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
                     const int64_t *ps=NULL, int zero=0) except -1:
     """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's, 4 an
-    elementwise backward with the sum ps after it (ops.h, rv_sums_fused; zero: see rv_ewb_sum);
+    elementwise backward with the sum ps after it (ops.h, rv_sums_fused; zero: see rv_ewb_sum),
+    5 a sum group's forward over the lazy elementwise group ps (ops.h, rv_sums_forward_lazy);
     shared with the helper threads if it has _split_min outputs or more and, for a backward,
     where ops.h says it may be cut (rv_ew_split_dim: d, the dimension to cut along;
     rv_sums_splittable). Each element's sum is read, not written: any cut of the elementwise
@@ -685,6 +696,14 @@ def _enter_private():
     st.tape = private
     st.no_grad = 0
     return saved
+
+
+def _lazy_rows():
+    """Testing hook: (name, d/da, d/db) of the table's rows that may be lazy (ops.h, rv_ew_lazy)."""
+    cdef int k
+    return [(rv_op_table[k].name.decode(), rv_op_table[k].d_da.decode(),
+             rv_op_table[k].d_db.decode())
+            for k in range(rv_n_op_table) if rv_ew_lazy(rv_op_table[k].code)]
 
 
 def _spare_adjoints():
@@ -1526,6 +1545,7 @@ def _tangent_sweep(Var y, list leaves, tangents):
             raise ValueError(f"revad: the leaves take {p} tangents or more, but {tv.shape[0]} were given")
         if t is None:
             return r
+        t.settle()
         with nogil:
             rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, t.cptr, tng, top)
         r = tng[y.slot]
@@ -1548,6 +1568,7 @@ def _graph_columns(Var y, vars=()):
     cdef Tape t = y.tape
     if t is None:
         return None
+    t.settle()
     cdef int64_t n = <int64_t>y.slot + 1, i, k
     cdef uint8_t[::1] reach = np.zeros(n, dtype=np.uint8)
     cdef uint8_t mask

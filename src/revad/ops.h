@@ -296,54 +296,84 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
     e->lines = e->len ? e->n / e->len : 0;
 }
 
+/* A position in a group's elements, C order: in line (c.k), row of its plane (the next
+ * dimension out), plane (an odometer over the dimensions before), with the operands' offsets at
+ * the line's start (a, b) and at the plane's (pa, pb). Lines can be short (GMM's d = 10
+ * elements, by the hundred thousand): the rows of a plane are a plain step, and the odometer,
+ * whose step for each line cost as much as the line's arithmetic, runs once a plane. */
+typedef struct {
+    int64_t k, row, rows, ra, rb, a, b, pa, pb;
+    int64_t idx[RV_EW_MAXD];
+} rv_ew_cursor;
+
+static inline void rv_ew_seek(rv_ew_cursor *c, const rv_ew *e, int64_t i) {
+    const int64_t nd = e->nd, line = i / e->len;
+    c->k = i % e->len;
+    c->rows = nd >= 2 ? e->shape[nd - 2] : 1;
+    c->ra = nd >= 2 ? e->st[0][nd - 2] : 0;
+    c->rb = nd >= 2 ? e->st[1][nd - 2] : 0;
+    c->row = line % c->rows;
+    c->pa = e->off[0]; c->pb = e->off[1];
+    for (int64_t d = nd - 3, r = line / c->rows; d >= 0; --d) {
+        c->idx[d] = r % e->shape[d]; r /= e->shape[d];
+        c->pa += c->idx[d] * e->st[0][d]; c->pb += c->idx[d] * e->st[1][d];
+    }
+    c->a = c->pa + c->row * c->ra; c->b = c->pb + c->row * c->rb;
+}
+
+static inline void rv_ew_next_plane(rv_ew_cursor *c, const rv_ew *e) {
+    c->k = c->row = 0;
+    for (int64_t d = e->nd - 3; d >= 0; --d) {
+        c->pa += e->st[0][d]; c->pb += e->st[1][d];
+        if (++c->idx[d] < e->shape[d]) break;
+        c->pa -= e->st[0][d] * e->shape[d]; c->pb -= e->st[1][d] * e->shape[d];
+        c->idx[d] = 0;
+    }
+    c->a = c->pa; c->b = c->pb;
+}
+
+static inline void rv_ew_next_line(rv_ew_cursor *c, const rv_ew *e) {
+    c->k = 0;
+    if (++c->row < c->rows) { c->a += c->ra; c->b += c->rb; }
+    else rv_ew_next_plane(c, e);
+}
+
 /* Runs the body once per line of the innermost dimension that the group's elements [e0, e1)
  * (C order) reach, with yo the line's first output slot, oa, ob its operands' first offsets and
  * [k0, k1) the part of the line to take: a whole group is [0, n); threads take pieces of it
- * (_core.pyx, _run_group). The lines of one plane (the next dimension out) are a plain loop, an
- * odometer steps through the planes: lines can be short (GMM's d = 10 elements, by the hundred
- * thousand), and the odometer's step for each cost as much as the line's arithmetic. */
+ * (_core.pyx, _run_group). The rows of a plane are a loop over locals (in the cursor, which
+ * the compiler keeps in memory, they took a third longer on GMM's backward). */
 #define RV_EW_FOR_LINES(e, e0, e1, ...) do { \
-    const int64_t len_ = (e)->len, nd_ = (e)->nd; \
     if ((e)->n <= 0 || (e0) >= (e1)) break; \
-    const int64_t rows_ = nd_ >= 2 ? (e)->shape[nd_ - 2] : 1; \
-    const int64_t ra_ = nd_ >= 2 ? (e)->st[0][nd_ - 2] : 0, rb_ = nd_ >= 2 ? (e)->st[1][nd_ - 2] : 0; \
-    int64_t line_ = (e0) / len_, r_ = line_ / rows_, row_ = line_ % rows_; \
-    int64_t idx_[RV_EW_MAXD] = {0}, p0_ = (e)->off[0], p1_ = (e)->off[1]; /* the plane's */ \
-    for (int64_t d_ = nd_ - 3; d_ >= 0; --d_) { \
-        idx_[d_] = r_ % (e)->shape[d_]; r_ /= (e)->shape[d_]; \
-        p0_ += idx_[d_] * (e)->st[0][d_]; p1_ += idx_[d_] * (e)->st[1][d_]; \
-    } \
-    const int64_t lend_ = ((e1) - 1) / len_ + 1; \
+    rv_ew_cursor c_; \
+    rv_ew_seek(&c_, (e), (e0)); \
+    const int64_t len_ = (e)->len, lend_ = ((e1) - 1) / len_ + 1, ra_ = c_.ra, rb_ = c_.rb; \
+    int64_t line_ = (e0) / len_; \
     while (line_ < lend_) { \
-        const int64_t rend_ = lend_ - line_ < rows_ - row_ ? lend_ : line_ + (rows_ - row_); \
-        for (int64_t a_ = p0_ + row_ * ra_, b_ = p1_ + row_ * rb_; line_ < rend_; \
-             ++line_, a_ += ra_, b_ += rb_) { \
+        const int64_t rend_ = lend_ - line_ < c_.rows - c_.row ? lend_ : line_ + (c_.rows - c_.row); \
+        for (int64_t a_ = c_.a, b_ = c_.b; line_ < rend_; ++line_, a_ += ra_, b_ += rb_) { \
             const int64_t yo = (e)->out + line_ * len_, oa = a_, ob = b_; \
             const int64_t k0 = (e0) > line_ * len_ ? (e0) - line_ * len_ : 0; \
             const int64_t k1 = (e1) - line_ * len_ < len_ ? (e1) - line_ * len_ : len_; \
-            (void)oa; (void)ob; \
+            (void)yo; (void)oa; (void)ob; \
             __VA_ARGS__ \
         } \
-        row_ = 0; \
-        for (int64_t d_ = nd_ - 3; d_ >= 0; --d_) { \
-            p0_ += (e)->st[0][d_]; p1_ += (e)->st[1][d_]; \
-            if (++idx_[d_] < (e)->shape[d_]) break; \
-            p0_ -= (e)->st[0][d_] * (e)->shape[d_]; p1_ -= (e)->st[1][d_] * (e)->shape[d_]; \
-            idx_[d_] = 0; \
-        } \
+        rv_ew_next_plane(&c_, (e)); \
     } } while (0)
 
 /* Forward values (recording, and what a replay re-evaluates). Unit strides get their own loop
  * so that the compiler can vectorise the cheap rows. */
 #define RV_EWF_LOOP(IA, IB, expr) \
     for (int64_t k = k0; k < k1; ++k) { const double a = A[IA], b = B[IB]; (void)a; (void)b; Y[k] = (expr); }
-#define RV_EWF_LINES(expr) RV_EW_FOR_LINES(e, e0, e1, { \
-        double *Y = val + yo; const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
-        const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
+#define RV_EWF_RANGE(expr) do { \
         if (sa == 1 && sb == 1) { RV_EWF_LOOP(k, k, expr) } \
         else if (sa == 1 && sb == 0) { RV_EWF_LOOP(k, 0, expr) } \
         else if (sa == 0 && sb == 1) { RV_EWF_LOOP(0, k, expr) } \
-        else { RV_EWF_LOOP(k * sa, k * sb, expr) } })
+        else { RV_EWF_LOOP(k * sa, k * sb, expr) } } while (0)
+#define RV_EWF_LINES(expr) RV_EW_FOR_LINES(e, e0, e1, { \
+        double *Y = val + yo; const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
+        const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
+        RV_EWF_RANGE(expr); })
 #define RV_EWF_U(N, name, f, da, note) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_B(N, name, f, da, db, note) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_C(N, name, f) case RV_##N: RV_EWF_LINES((f) ? 1.0 : 0.0); break;
@@ -385,9 +415,9 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
 #define RV_IVDEP
 #endif
 #define RV_EWB_G(F) \
-        const double gp = G[k], g = F ? gp + gs : gp; \
-        if (F) nz |= rv_vm_bits(gp) << 1;  /* (<< 1: -0.0 is zero too) */ \
-        else G[k] = clean ? 0.0 : gp;  /* a store either way: a conditional one stopped GCC */
+        const double gp = F == 2 ? 0.0 : G[k], g = F == 2 ? gs : F ? gp + gs : gp; \
+        if (F == 1) nz |= rv_vm_bits(gp) << 1;  /* (<< 1: -0.0 is zero too) */ \
+        if (F == 0) G[k] = clean ? 0.0 : gp;  /* a store either way: a conditional one stopped GCC */
 #define RV_EWB_DENSE(F, IA, IB, UA, UB, da, db) \
     RV_IVDEP for (int64_t k = k0; k < k1; ++k) { \
         RV_EWB_G(F) \
@@ -426,13 +456,12 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
         } } while (0)
 /* Fused with a sum: its outputs' adjoints gs[o], one for each `count` consecutive elements of
  * this group; r counts the elements of output o already passed. zero: no other entry the sweep
- * has met reads this group's outputs (rv_reads_below), so their own adjoints are all zero; a
- * line of up to RV_ZERO_LINE then reads them from rv_zero_line, in cache, not from memory. */
+ * has met reads this group's outputs (rv_reads_below), so their own adjoints are all zero and
+ * are not read at all (F = 2: an element's adjoint is its sum's, and a line whose sum's adjoint
+ * is zero passes nothing); GMM's product then reads none of its 20 MB of adjoints. */
 typedef struct { const double *gs; int64_t count, o, r; int zero; } rv_ewb_sum;
-#define RV_ZERO_LINE 1024
-static double rv_zero_line[RV_ZERO_LINE];  /* never written: the fused loop writes G only if nonzero */
 #define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, e0, e1, { \
-        double *G = s && s->zero && e->len <= RV_ZERO_LINE ? rv_zero_line : adj + yo; \
+        double *G = adj + yo; \
         if (!s) { const double gs = 0.0; uint64_t nz = 0; (void)gs; (void)nz; RV_EWB_RUN(0, da, db); } \
         else { \
             const int64_t k0_ = k0, k1_ = k1; \
@@ -440,14 +469,41 @@ static double rv_zero_line[RV_ZERO_LINE];  /* never written: the fused loop writ
                 k1 = k1_ - k0 < s->count - s->r ? k1_ : k0 + (s->count - s->r); \
                 const double gs = s->gs[s->o]; \
                 uint64_t nz = 0; \
-                RV_EWB_RUN(1, da, db); \
-                if (nz && clean) memset(G + k0, 0, (size_t)(k1 - k0) * sizeof(double)); \
+                if (s->zero) { if (gs != 0.0) RV_EWB_RUN(2, da, db); } \
+                else { \
+                    RV_EWB_RUN(1, da, db); \
+                    if (nz && clean) memset(G + k0, 0, (size_t)(k1 - k0) * sizeof(double)); \
+                } \
                 s->r += k1 - k0; \
                 if (s->r == s->count) { s->r = 0; ++s->o; } \
             } \
         } })
 #define RV_EWB_U(N, name, f, da, note) case RV_##N: RV_EWB_LINES(da, 0.0); break;
 #define RV_EWB_B(N, name, f, da, db, note) case RV_##N: RV_EWB_LINES(da, db); break;
+/* A product summed line by line (one sum for each line of the group: GMM's Q times x over d),
+ * fused, its own adjoints all zero: a contraction. Its loop on its own: inside
+ * rv_ew_backward_part's switch the per-line bookkeeping spilled to the stack and cost twice
+ * the arithmetic (GMM: 250,000 lines of 10). The same additions in the same order as there. */
+static RV_NOINLINE void rv_mul_sum_backward(const rv_ew *e, double *adj, const double *gs,
+                                            int64_t e0, int64_t e1) {
+    const int64_t sa = e->s[0], sb = e->s[1], len = e->len;
+    const int ua = e->slots[0], ub = e->slots[1];
+    RV_EW_FOR_LINES(e, e0, e1, {
+        const double g = gs[line_];
+        if (g == 0.0) continue;
+        const double *A = e->v[0] + oa, *B = e->v[1] + ob;
+        double *DA = adj + oa, *DB = adj + ob;
+        if (ua && ub && sa == 1 && sb == 1 && (DA - DB >= len || DB - DA >= len)) {
+            RV_IVDEP for (int64_t k = k0; k < k1; ++k) { DA[k] += g * B[k]; DB[k] += g * A[k]; }
+        } else {
+            for (int64_t k = k0; k < k1; ++k) {
+                if (ua) DA[k * sa] += g * B[k * sb];
+                if (ub) DB[k * sb] += g * A[k * sa];
+            }
+        }
+    });
+}
+
 /* ps: the parameters of the sum fused with this group (rv_sums_fused), or NULL; zero: see
  * rv_ewb_sum. */
 static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
@@ -463,6 +519,10 @@ static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val,
         sum.o = e0 / sum.count;
         sum.r = e0 % sum.count;
         s = &sum;
+        if (zero && e->op == RV_MUL && sum.count == e->len) {
+            rv_mul_sum_backward(e, adj, sum.gs, e0, e1);
+            return;
+        }
     }
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWB_U)
@@ -652,11 +712,51 @@ RV_VM_INLINE double rv_sum_block(const double *x, int64_t n, int64_t s) {
 /* One line's sum, pairwise as NumPy sums (eight running sums in blocks of up to 128, halves
  * above): rounding errors grow as log n, not n, and the eight sums vectorise. A fixed order
  * still, so a replay gives the same bits. */
+static inline int64_t rv_sum_half(int64_t n) { return n / 2 - (n / 2) % 8; }
 static double rv_sum_line(const double *x, int64_t n, int64_t s) {
     if (n <= 128) return rv_sum_block(x, n, s);
-    int64_t h = n / 2;
-    h -= h % 8;
+    const int64_t h = rv_sum_half(n);
     return rv_sum_line(x, h, s) + rv_sum_line(x + h * s, n - h, s);
+}
+
+/* Lazy groups. The rows whose partials read the operands only, never the output y: a sweep
+ * never reads such a group's values, so they may stay unwritten until something else does
+ * (_array.pyx: a lazy Array computes them when it is first used), and a sum over its outputs
+ * computes them on the fly instead (rv_sums_forward_lazy): GMM's (n, K, d, d) product then never
+ * writes its 20 MB nor reads them back. tests/test_lazy.py checks the rows' partials. */
+static inline int rv_ew_lazy(int64_t op) {
+    return op == RV_NEG || op == RV_SQUARE || op == RV_ADD || op == RV_SUB || op == RV_MUL;
+}
+
+/* The next n elements of the group (C order, from the cursor) into Y; the rows that are not
+ * lazy fold away. */
+#define RV_EWL_U(N, name, f, da, note) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWF_RANGE(f); break;
+#define RV_EWL_B(N, name, f, da, db, note) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWF_RANGE(f); break;
+static inline void rv_ew_fill(const rv_ew *e, rv_ew_cursor *c, double *Y, int64_t n) {
+    const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0;
+    while (n > 0) {
+        const int64_t k0 = 0, k1 = e->len - c->k < n ? e->len - c->k : n;
+        const double *A = e->v[0] + c->a + c->k * sa, *B = e->v[1] ? e->v[1] + c->b + c->k * sb : A;
+        switch (e->op) {
+            REVAD_UNARY_OPS(RV_EWL_U)
+            REVAD_BINARY_OPS(RV_EWL_B)
+            default: break;
+        }
+        Y += k1; n -= k1; c->k += k1;
+        if (c->k == e->len) rv_ew_next_line(c, e);
+    }
+}
+
+/* rv_sum_line of the group's next n elements, made a block of up to 128 at a time. */
+static double rv_sum_lazy(const rv_ew *e, rv_ew_cursor *c, int64_t n) {
+    if (n <= 128) {
+        double x[128];
+        rv_ew_fill(e, c, x, n);
+        return rv_sum_block(x, n, 1);
+    }
+    const int64_t h = rv_sum_half(n);
+    const double left = rv_sum_lazy(e, c, h);  /* first: the cursor moves in order */
+    return left + rv_sum_lazy(e, c, n - h);
 }
 
 /* Outputs [k0, k1) of the group. */
@@ -688,23 +788,60 @@ static inline void rv_sums_backward(const int64_t *p, double *adj, int clean) {
     rv_sums_backward_part(p, adj, clean, 0, p[1]);
 }
 
+/* Whether the sum group ps reads the outputs of the elementwise group q whole and in order,
+ * `count` consecutive ones to each of its outputs (a sum over the last axis, or over all). */
+static inline int rv_sums_over(const int64_t *ps, const int64_t *q) {
+    const int64_t n = ps[1], nd = ps[2], *shp = ps + 3, *ost = ps + 4 + nd;
+    const int64_t first = ps[3 + nd], count = ps[4 + 2 * nd], stride = ps[5 + 2 * nd];
+    if (count < 1 || (stride != 1 && count > 1) || q[0] != first || q[1] != count * n) return 0;
+    for (int64_t d = nd - 1, step = count; d >= 0; step *= shp[d], --d)
+        if (shp[d] > 1 && ost[d] != step) return 0;
+    return 1;
+}
+
+/* Outputs [k0, k1) of the sum group ps over the outputs of the lazy elementwise group pe
+ * (rv_ew_lazy, rv_sums_over), computed from pe's operands: the same additions in the same
+ * order as summing pe's values, so the same bits. */
+#define RV_EWS_LINES(expr) RV_EW_FOR_LINES(e, e0, e1, { \
+        double Y[128]; \
+        const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
+        RV_EWF_RANGE(expr); \
+        val[ps[0] + line_] = rv_sum_block(Y, k1, 1); })
+#define RV_EWS_U(N, name, f, da, note) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWS_LINES(f); break;
+#define RV_EWS_B(N, name, f, da, db, note) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWS_LINES(f); break;
+static RV_NOINLINE void rv_sums_forward_lazy(const int64_t *ps, const int64_t *pe, double *val,
+                                             const double *cst, const double *const *cptr,
+                                             int64_t k0, int64_t k1) {
+    rv_ew ew, *e = &ew;
+    const int64_t count = ps[4 + 2 * ps[2]];
+    if (k0 >= k1) return;
+    rv_ew_init(e, pe, val, cst, cptr);
+    if (count == e->len && count <= 128) {  /* a sum for each line (GMM's): the op's loop inside */
+        const int64_t e0 = k0 * count, e1 = k1 * count, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0;
+        switch (e->op) {
+            REVAD_UNARY_OPS(RV_EWS_U)
+            REVAD_BINARY_OPS(RV_EWS_B)
+            default: break;
+        }
+        return;
+    }
+    rv_ew_cursor c;
+    rv_ew_seek(&c, e, k0 * count);
+    for (int64_t k = k0; k < k1; ++k) val[ps[0] + k] = rv_sum_lazy(e, &c, count);
+}
+
 /* The elementwise group that the sum group ps may be swept with (rv_ew_backward_part), or NULL.
- * The sum must read the group's outputs whole, each of its outputs `count` consecutive ones in
- * order (a sum over the last axis, or over all), and come right after the group on the tape: no
- * entry recorded between them reads the group's outputs, so when the sweep reaches the sum every
- * other reader has added its part to their adjoints, and nothing after the sum adds more. Clean
- * sweeps only: the others keep each output's adjoint, which the fused loop does not write. */
+ * The sum must read the group's outputs whole and in order (rv_sums_over) and come right after
+ * the group on the tape: no entry recorded between them reads the group's outputs, so when the
+ * sweep reaches the sum every other reader has added its part to their adjoints, and nothing
+ * after the sum adds more. Clean sweeps only: the others keep each output's adjoint, which the
+ * fused loop does not write. */
 static inline const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0,
                                            const int64_t *blk, const int64_t *ps, int clean) {
-    const int64_t out = ps[0], n = ps[1], nd = ps[2], *shp = ps + 3, *ost = ps + 4 + nd;
-    const int64_t first = ps[3 + nd], count = ps[4 + 2 * nd], stride = ps[5 + 2 * nd];
-    if (!clean || out < 1 || op[out - 1] != RV_EW || count < 1 || (stride != 1 && count > 1))
-        return NULL;
+    const int64_t out = ps[0];
+    if (!clean || out < 1 || op[out - 1] != RV_EW) return NULL;
     const int64_t *q = blk + arg0[out - 1];
-    if (q[0] != first || q[0] + q[1] != out || q[1] != count * n) return NULL;
-    for (int64_t d = nd - 1, step = count; d >= 0; step *= shp[d], --d)
-        if (shp[d] > 1 && ost[d] != step) return NULL;
-    return q;
+    return q[0] + q[1] == out && rv_sums_over(ps, q) ? q : NULL;
 }
 
 /* The lowest and highest slots that a view (off, nd extents, strides) reaches; 0 if empty. */
