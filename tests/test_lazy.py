@@ -43,7 +43,8 @@ OPS = {
     "times a constant array": lambda x, y: x * np.arange(1.0, 1.0 + x.shape[-1]),
     "reversed operand": lambda x, y: x[:, ::-1] - y,
 }
-SHAPES = [(3, 5), (4, 130), (2, 300)]  # lines of 5 and of more than 128 (the pairwise halves)
+# lines of 5, of more than 128 (the pairwise halves), and batches of short sums (over 1024)
+SHAPES = [(3, 5), (4, 130), (2, 300), (300, 7)]
 
 
 @pytest.mark.parametrize("shape", SHAPES)

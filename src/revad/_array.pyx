@@ -403,10 +403,10 @@ def _is_lazy(Array a):
 
 cdef int _settle(Array a) except -1:
     cdef int64_t bi = a.lazy - 1
-    a.lazy = 0
     if bi in a.tape.absent:  # (a tape's settle() may have written it already)
-        a.tape.absent.discard(bi)
         _run_group(a.tape.blk + bi, 0, a.tape, NULL, False)
+        a.tape.absent.discard(bi)
+    a.lazy = 0
     return 0
 
 

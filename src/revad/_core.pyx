@@ -192,8 +192,9 @@ cdef class Tape:
 
     cdef int settle(self) except -1:
         """Write the values of every lazy group."""
-        while self.absent:
-            _run_group(self.blk + <int64_t>self.absent.pop(), 0, self, NULL, False)
+        for bi in list(self.absent):
+            _run_group(self.blk + <int64_t>bi, 0, self, NULL, False)
+            self.absent.discard(bi)
         return 0
 
     cdef int grow(self) except -1:

@@ -827,6 +827,15 @@ static RV_NOINLINE void rv_sums_forward_lazy(const int64_t *ps, const int64_t *p
     }
     rv_ew_cursor c;
     rv_ew_seek(&c, e, k0 * count);
+    if (count <= 128) {  /* short sums, a batch of them at a time (one switch for the batch) */
+        double x[1024];
+        for (int64_t k = k0, m; k < k1; k += m) {
+            m = k1 - k < 1024 / count ? k1 - k : 1024 / count;
+            rv_ew_fill(e, &c, x, m * count);
+            for (int64_t j = 0; j < m; ++j) val[ps[0] + k + j] = rv_sum_block(x + j * count, count, 1);
+        }
+        return;
+    }
     for (int64_t k = k0; k < k1; ++k) val[ps[0] + k] = rv_sum_lazy(e, &c, count);
 }
 
