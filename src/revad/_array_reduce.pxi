@@ -26,8 +26,11 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
         p[4 + nd + d] = out_strides[d]
     p[3 + nd], p[4 + 2 * nd], p[5 + 2 * nd] = first, count, stride
     _close_group(t, i0, n, RV_SUMS, bi)
-    if src is not None and src.lazy and src.lazy - 1 in t.absent and rv_sums_over(p, t.blk + src.lazy - 1):
-        _run_group(t.blk + bi, 5, t, NULL, False, t.blk + src.lazy - 1)
+    cdef const int64_t *pe = NULL
+    if src is not None and src.lazy and src.lazy - 1 in t.absent:
+        pe = t.blk + src.lazy - 1
+    if pe != NULL and rv_sums_over(p, pe):
+        _run_group(t.blk + bi, 5, t, NULL, False, pe)
     else:
         if src is not None:
             _slot0(src)

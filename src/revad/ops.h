@@ -400,11 +400,12 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
  * RV_IVDEP then promises the compiler. Everything else (broadcast operands that sum into one
  * adjoint, overlapping operands such as x[1:] * x[:-1], strided lines) skips zero adjoints.
  *
- * F (literal 0 or 1): 1 when a sum over the group's last axis follows it and is swept here too
- * (see rv_sums_fused): an output's adjoint is then its own, G[k], plus its sum's, gs. The sum's
- * backward would have written gs into every G[k] and this loop read it back, two passes over
- * memory as large as the group (GMM's (n, K, d, d) product: 20 MB each). G[k] is only read
- * then: nz says whether any was nonzero, and the caller zeroes the line only if so. */
+ * F (literal 0, 1 or 2): 1 when a sum over the group's last axis follows it and is swept here
+ * too (see rv_sums_fused): an output's adjoint is then its own, G[k], plus its sum's, gs. The
+ * sum's backward would have written gs into every G[k] and this loop read it back, two passes
+ * over memory as large as the group (GMM's (n, K, d, d) product: 20 MB each). G[k] is only read
+ * then: nz says whether any was nonzero, and the caller zeroes the line only if so. 2: fused,
+ * and G is known to be all zero (rv_ewb_sum's zero): it is not read, an adjoint is gs. */
 #if defined(__clang__)
 #define RV_IVDEP _Pragma("clang loop vectorize(assume_safety)")
 #elif defined(__GNUC__)
