@@ -222,6 +222,10 @@ LIBRARIES = [
 ]
 
 
+# The peers a user would otherwise run eagerly on the same NumPy code.
+HEAD_TO_HEAD = ("autograd", "mygrad", "torch eager")
+
+
 def _check(ref, got):
     v, g = got
     rv, rg = ref
@@ -246,7 +250,7 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
         objective = lambda: w.fn(np, *params, *data)  # noqa: E731
         t_np = measure(objective, repeat=repeat, warmup=3).median
         print(f"  {'numpy objective':<24} {t_np * 1e3:9.2f} ms")
-        ref = None
+        ref, runs = None, {}
         for name, make in LIBRARIES:
             if not peers and not name.startswith("revad"):
                 continue
@@ -279,6 +283,20 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
             print(f"  {name:<24} {t * 1e3:9.2f} ms   grad/numpy {ratio:7.2f}   {status}{extra}")
             records.append({"workload": w.name, "impl": name, "seconds": t, "numpy_seconds": t_np,
                             "ratio": ratio, "check": status})
+            runs[name] = (run, reps, records[-1])
+        # Head to head: revad against each eager peer in the same paired rounds. Each ratio above
+        # is timed against NumPy's objective at its own time, and the machine's load moves
+        # between them; these two share every round.
+        if "revad" in runs and not quick:
+            mine, reps, _ = runs["revad"]
+            for name in HEAD_TO_HEAD:
+                if name in runs:
+                    peer, peer_reps, record = runs[name]
+                    r = paired_ratio(peer, mine, repeat=min(reps, peer_reps), settle_s=_SETTLE_S,
+                                     batch_s=_BATCH_S)
+                    record["revad_over_peer"] = r
+                    print(f"  {'revad / ' + name:<24} {'':9}      paired  {r:7.2f}   "
+                          f"({'revad' if r < 1 else name} faster)")
     if records:
         records += tape_costs(1000 if quick else 1_000_000)
     return records, mismatches
