@@ -52,11 +52,11 @@ def test_a_fused_sum_gives_the_unfused_gradient_bit_for_bit(name, split):
     f, shapes = CASES[name]
     args = [RNG.normal(size=s) * 0.5 for s in shapes]
     ref = _unfused(f, args)
-    _core._set_split_min(split)
+    old = _core._set_split_min(split)
     try:
         got = _fused(f, args)
     finally:
-        _core._set_split_min(None)
+        _core._set_split_min(old)
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
 

@@ -124,12 +124,13 @@ def test_gradients_through_lazy_groups(name):
 
 def test_a_lazy_sum_cut_among_threads_gives_the_same_bits():
     Q, xc = RNG.normal(size=(25, 10, 10)), RNG.normal(size=(500, 25, 10))
-    ref = revad.value_and_grad(_gmm_like, argnums=(0, 1))(Q, xc)
-    _core._set_split_min(1)
+    old = _core._set_split_min(None)        # one thread
     try:
+        ref = revad.value_and_grad(_gmm_like, argnums=(0, 1))(Q, xc)
+        _core._set_split_min(1)             # every group cut, however small
         got = revad.value_and_grad(_gmm_like, argnums=(0, 1))(Q, xc)
     finally:
-        _core._set_split_min(None)
+        _core._set_split_min(old)
     assert got[0] == ref[0]
     for a, b in zip(got[1], ref[1]):
         np.testing.assert_array_equal(a, b)
