@@ -5,6 +5,7 @@ slots hold nan from the call before (its buffers are reused), so a value read be
 written shows; the references are NumPy, the same code with the values written first (bit for
 bit), Array.backward() and finite differences."""
 import gc
+import re
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def test_the_lazy_rows_partials_name_operands_only():
     assert sorted(r[0] for r in rows) == ["add", "multiply", "negative", "square", "subtract"]
     for name, da, db in rows:
         for partial in (da, db):
-            assert "y" not in partial.replace("np", ""), (name, partial)
+            assert not re.search(r"\by\b", partial), (name, partial)  # the output, y
 
 
 OPS = {
