@@ -720,11 +720,13 @@ static double rv_sum_line(const double *x, int64_t n, int64_t s) {
     return rv_sum_line(x, h, s) + rv_sum_line(x + h * s, n - h, s);
 }
 
-/* Lazy groups. The rows whose partials read the operands only, never the output y: a sweep
- * never reads such a group's values, so they may stay unwritten until something else does
+/* Lazy groups. Rows whose partials read the operands only, never the output y: a sweep never
+ * reads such a group's values, so they may stay unwritten until something else does
  * (_array.pyx: a lazy Array computes them when it is first used), and a sum over its outputs
  * computes them on the fly instead (rv_sums_forward_lazy): GMM's (n, K, d, d) product then never
- * writes its 20 MB nor reads them back. tests/test_lazy.py checks the rows' partials. */
+ * writes its 20 MB nor reads them back. Of those rows (log, sin, tanh, ... qualify too), the
+ * cheap arithmetic: a value a sum made and something reads later is computed twice, and only
+ * these rows have a loop in the lazy sums. tests/test_lazy.py checks their partials. */
 static inline int rv_ew_lazy(int64_t op) {
     return op == RV_NEG || op == RV_SQUARE || op == RV_ADD || op == RV_SUB || op == RV_MUL;
 }
