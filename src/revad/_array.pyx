@@ -402,10 +402,7 @@ def _is_lazy(Array a):
 
 
 cdef int _settle(Array a) except -1:
-    cdef int64_t bi = a.lazy - 1
-    if bi in a.tape.absent:  # (a tape's settle() may have written it already)
-        _run_group(a.tape.blk + bi, 0, a.tape, NULL, False)
-        a.tape.absent.discard(bi)
+    a.tape.write_group(a.lazy - 1)  # (a tape's settle() may have written it already)
     a.lazy = 0
     return 0
 

@@ -146,6 +146,7 @@ cdef class Tape:
     # settle() writes them all, for what reads a whole tape (graphs, tangents).
     cdef set absent
 
+    cdef int write_group(self, int64_t bi) except -1
     cdef int settle(self) except -1
 
     cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1

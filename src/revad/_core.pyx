@@ -190,11 +190,17 @@ cdef class Tape:
     cdef int32_t push(self, int code, int32_t a0, int32_t a1, double v) except -1:
         return _push(self, code, a0, a1, v)
 
+    cdef int write_group(self, int64_t bi) except -1:
+        """Write the values of the lazy group whose parameters are blk[bi:], unless written."""
+        if bi in self.absent:
+            _run_group(self.blk + bi, 0, self, NULL, False)
+            self.absent.discard(bi)
+        return 0
+
     cdef int settle(self) except -1:
         """Write the values of every lazy group."""
         for bi in list(self.absent):
-            _run_group(self.blk + <int64_t>bi, 0, self, NULL, False)
-            self.absent.discard(bi)
+            self.write_group(bi)
         return 0
 
     cdef int grow(self) except -1:
@@ -362,7 +368,8 @@ cdef class Tape:
 cdef int64_t _split_min = 100_000
 cdef int64_t _NO_SPLIT = 1 << 62
 cdef int64_t _PIECES = 16        # pieces per group: enough that a slowed thread takes fewer
-cdef int64_t _RUN_MIN = 1024     # elements in a run of a backward's piece, at least (_run_group)
+cdef int64_t _RUN_FLOOR = 1024   # elements in a run of a backward's piece, at least (_run_group)
+cdef int64_t _RUN_MIN = _RUN_FLOOR  # (lower under _set_split_min)
 cdef int64_t _helpers_max = 0    # helper threads: the threads revad may use (at most 4), less one
 cdef int64_t _n_helpers = 0      # helpers started in this process
 cdef object _jobs = None
@@ -406,11 +413,11 @@ if hasattr(os, "register_at_fork"):
 
 def _set_split_min(n):
     """Testing hook: groups of at least n outputs are shared by threads (None: never), and a
-    backward's runs may be as short as n (up to _RUN_MIN's 1024); returns the previous setting."""
+    backward's runs may be as short as n (up to _RUN_FLOOR); returns the previous setting."""
     global _split_min, _RUN_MIN
     old = None if _split_min == _NO_SPLIT else _split_min
     _split_min = _NO_SPLIT if n is None else max(1, int(n))
-    _RUN_MIN = min(1024, _split_min)
+    _RUN_MIN = min(_RUN_FLOOR, _split_min)
     return old
 
 

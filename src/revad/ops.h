@@ -268,7 +268,7 @@ static inline int rv_ew_arity(int64_t op) { return op < RV_ADD ? 1 : 2; } /* una
 static inline int64_t rv_ew_width(int64_t nd, int arity) { return 4 + nd + arity * (2 + nd); }
 
 typedef struct {
-    int64_t out, n, op, nd, len, lines;
+    int64_t out, n, op, nd, len;
     const int64_t *shape, *st[2];
     int64_t off[2], s[2];   /* offsets; innermost strides */
     int slots[2];           /* operand j is tape slots (it has adjoints and tangents) */
@@ -293,7 +293,6 @@ static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, con
         q += 2 + e->nd;
     }
     e->len = e->shape[e->nd - 1];
-    e->lines = e->len ? e->n / e->len : 0;
 }
 
 /* A position in a group's elements, C order: in line (c.k), row of its plane (the next
