@@ -31,7 +31,8 @@ from revad._core cimport (
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _spent, _var_at, _var_leaf,
-    _run_group, _share, _var_slot, rv_binary, rv_claim, rv_block_forward, rv_ew_arity, rv_ew_width,
+    _hold, _unhold, _readonly_chain, _run_group, _share, _var_slot, rv_binary, rv_claim,
+    rv_block_forward, rv_ew_arity, rv_ew_width,
     rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over)
 
 import operator
@@ -121,7 +122,7 @@ cdef class Array:
         """
         if self.tape is None:
             return self._value.reshape(self.shape).copy()
-        return _col_view(self.tape.val, self).copy()
+        return _on_values(self, np.copy)
 
     @property
     def is_leaf(self):
@@ -144,9 +145,9 @@ cdef class Array:
             return self._grad.reshape(self.shape).copy()
         if self.tape.spent:
             _spent()
-        if not self.tape.has_adj:
-            return np.zeros(self.shape)
-        return _col_view(self.tape.adj, self).copy()
+        if not self.tape.has_adj or _slot_end(self) > self.tape.cap_adj:
+            return np.zeros(self.shape)  # (no sweep yet, or none since another thread made it)
+        return _on_values(self, np.copy, (), None, True)
 
     @grad.setter
     def grad(self, new):
@@ -520,12 +521,65 @@ cdef object _col_view(double *col, Array a):
                       tuple([8 * st for st in a.strides]))
 
 
+cdef int64_t _slot_end(Array a) noexcept:
+    """One past the highest slot of a's elements (a on a tape, nonempty or not)."""
+    cdef int64_t hi = a._first
+    cdef Py_ssize_t d
+    for d in range(len(a.shape)):
+        if a.strides[d] > 0:
+            hi += (a.shape[d] - 1) * a.strides[d]
+    return hi + 1
+
+
+cdef object _on_values(Array a, object fn, tuple args=(), dict kw=None, bint adjoints=False):
+    """fn(view of a's values, or adjoints, *args, **kw), e.g. np.copy: NumPy may let go of the
+    GIL while it reads, so the tape is held (_core, _hold) and its columns cannot move meanwhile."""
+    cdef Tape t = a.tape
+    kw = kw or {}
+    if t is None:
+        return fn(a._value.reshape(a.shape), *args, **kw)
+    v = _col_view(t.adj if adjoints else t.val, a)
+    _hold(t)
+    try:
+        return fn(v, *args, **kw)
+    finally:
+        _unhold(t)
+
+
 cdef object _peek(Array a):
     """a's values without a copy (a view of its tape's column, or of a leaf's values), to read at
     once: before anything more is recorded."""
     if a.tape is None:
         return a._value.reshape(a.shape)
     return _col_view(a.tape.val, a)
+
+
+cdef bint _holds_nodes(object o):
+    """Whether o is a sequence or an object ndarray with a Var or an Array among its items."""
+    if type(o) is Array or type(o) is Var or type(o) is float:
+        return False
+    if isinstance(o, (list, tuple)):
+        return _contains_node(o)
+    if isinstance(o, np.ndarray) and o.dtype == object:
+        return _contains_node(o.reshape(-1).tolist())
+    return False
+
+
+cdef object _float64(object o):
+    """A constant operand as a float64 ndarray; TypeError for anything but real numbers (an
+    object array of Vars among them: float() would take their values as constants)."""
+    a = np.asarray(o)
+    if a.dtype.kind in "biuf":
+        return a.astype(np.float64, copy=False)
+    if a.dtype == object and not _holds_nodes(a):
+        try:
+            return a.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    if a.dtype == object:
+        raise TypeError("revad: expected real numbers, got an object array; an array of Vars "
+                        "becomes an Array with revad.numpy.array")
+    raise TypeError(f"revad: expected real numbers, got an array of dtype {a.dtype}")
 
 
 cdef object _values(object o):

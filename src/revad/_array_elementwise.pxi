@@ -67,6 +67,10 @@ cdef object _values_binary(int code, object a, object b):
 cdef object _binop(int code, object x, object y):
     """x op y with NumPy broadcasting; at least one of x, y is an Array."""
     cdef double c
+    if _holds_nodes(x):
+        x = array(x)
+    if _holds_nodes(y):
+        y = array(y)
     if code == RV_POW and type(x) is Array and _as_double(y, &c) and c == 2.0:
         return _unop(RV_SQUARE, x)  # x**2 is everywhere; its partial needs no pow()
     cx = None if type(x) is Array or type(x) is Var else _as_const(x)
@@ -109,7 +113,7 @@ cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int
     else:
         shape = c.shape
         if _referencable(c):
-            q[0], q[1] = t.push_cptr(c), 0
+            q[0], q[1] = t.push_readonly(c), 0
             strides = tuple(s // 8 for s in c.strides)
         else:  # copied: mutating c later must not change this tape
             strides = _c_strides(shape)
@@ -219,6 +223,10 @@ cdef object _compare(int code, object x, object y):
     """A comparison: a bool ndarray from the values, with no gradient. While recording, it is
     also recorded (an elementwise group of the table's comparison row), as a Var comparison is,
     so that a replayed tape can check that it takes the branches the recording took."""
+    if _holds_nodes(x):
+        x = array(x)
+    if _holds_nodes(y):
+        y = array(y)
     cx = None if type(x) is Array or type(x) is Var else _as_const(x)
     cy = None if type(y) is Array or type(y) is Var else _as_const(y)
     if cx is NotImplemented or cy is NotImplemented:
@@ -233,7 +241,7 @@ cdef object _compare(int code, object x, object y):
     cdef Array a = _as_view(x, t)
     cdef Array b = _as_view(y, t)
     r = _emit_ew(t, code, _broadcast(_shape_or_const(a, cx), _shape_or_const(b, cy)), a, cx, b, cy)
-    return np.asarray(<double[:t.n]>t.val)[_slot0(r):_slot0(r) + r.size].reshape(r.shape) != 0.0
+    return _on_values(r, np.not_equal, (0.0,))  # (r: C-order, new) its values, as bools
 
 
 cdef Tape _open_tape(object x, object y):

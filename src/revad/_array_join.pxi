@@ -5,7 +5,8 @@
 # Joining and selecting
 
 cdef object _to_array(object o):
-    """Arrays as they are; Vars, numbers and sequences of them as (recorded) Arrays."""
+    """Arrays as they are; Vars, numbers and sequences (or object ndarrays) of them as
+    (recorded) Arrays."""
     if type(o) is Array:
         return o
     if type(o) is Var:
@@ -13,6 +14,8 @@ cdef object _to_array(object o):
         if t is None:
             return _const_leaf((<Var>o).v)
         return _view(t, _var_slot(<Var>o, t), (), ())
+    if _holds_nodes(o):
+        return array(o)
     if isinstance(o, (list, tuple)):
         return _stack_like(list(o), 0)
     c = _as_const(o)
@@ -30,7 +33,7 @@ cdef tuple _maps(list items, Tape t):
             maps.append(_slot_map(_slot0(a), a.shape, a.strides))
             consts.append(np.zeros(a.shape))
         else:
-            c = np.asarray(o, dtype=np.float64)
+            c = _float64(o)
             maps.append(np.full(c.shape, -1, np.int64))
             consts.append(c)
     return maps, consts
@@ -49,7 +52,7 @@ cdef object _join(list items, object how, object axis, bint any_const):
 
 
 cdef object _concatenate(object arrays, object axis):
-    items = list(arrays)
+    items = [_node_or_const(o) for o in arrays]
     if not items:
         raise ValueError("revad: need at least one array to concatenate")
     nd = {np.ndim(i) if type(i) not in (Array, Var) else len(_shape_of(i)) for i in items}
@@ -80,17 +83,21 @@ cdef object _stack_like(list items, object axis):
 
 
 cdef object _node_or_const(object o):
+    """An operand of a join, where or clip: an Array or Var as it is; a sequence or object
+    ndarray holding Vars or Arrays as a recorded Array (np.array of Vars is how autograd users
+    build vectors: its items must not turn into constants); anything else a float64 ndarray."""
     if type(o) is Array or type(o) is Var:
         return o
-    if isinstance(o, (list, tuple)) and _contains_node(o):
+    if _holds_nodes(o):
         return array(o)
-    return np.asarray(o, dtype=np.float64)
+    return _float64(o)
 
 
 cdef object _where(object cond, object x, object y):
     if type(cond) is Array or type(cond) is Var:
         cond = np.asarray(_values(cond)) != 0
     cond = np.asarray(cond, dtype=bool)
+    x, y = _node_or_const(x), _node_or_const(y)
     items = [x, y]
     if not any(type(o) is Array or type(o) is Var for o in items):
         return np.where(cond, x, y)
@@ -109,6 +116,9 @@ cdef object _where(object cond, object x, object y):
 
 
 cdef object _clip(object a, object lo, object hi):
+    a = _node_or_const(a)
+    lo = None if lo is None else _node_or_const(lo)
+    hi = None if hi is None else _node_or_const(hi)
     if type(lo) in (Array, Var) or type(hi) in (Array, Var):
         r = a
         if lo is not None:

@@ -4,15 +4,6 @@
 # ---------------------------------------------------------------------------------------------
 # Dot products: DOTC (Array with a constant) and DOT (Array with Array) block entries.
 
-cdef bint _readonly_chain(object a):
-    """Whether nothing can write a's memory: a and every array it views are read-only."""
-    while isinstance(a, np.ndarray):
-        if a.flags.writeable:
-            return False
-        a = a.base
-    return a is None or isinstance(a, bytes)
-
-
 cdef bint _referencable(object c):
     """Whether the tape may keep constant ndarray c itself instead of a copy: float64, strides
     whole doubles, and read-only all the way down (the zero-copy opt-in)."""
@@ -24,8 +15,9 @@ cdef tuple _keep_const(Tape t, object c, bint rows):
     """Store constant matrix c (k, n) for the tape; returns (cptr index, row step, element step)
     in doubles, so that row r, element j is at cptr[i][r*row + j*elem]. It is copied (rows
     contiguous) unless it is read-only all the way down, which is the zero-copy opt-in."""
-    if not _referencable(c):
-        c = np.array(c, dtype=np.float64, order="C", copy=True)
+    if _referencable(c):
+        return t.push_readonly(c), c.strides[0] // 8, c.strides[1] // 8
+    c = np.array(c, dtype=np.float64, order="C", copy=True)
     return t.push_cptr(c), c.strides[0] // 8, c.strides[1] // 8
 
 
@@ -131,13 +123,19 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
     out = np.ndarray((m, q), np.float64, <double[:size]>(t.val + i0))
     xv = _col_view(t.val, a) if a is not None else kx
     yv = _col_view(t.val, b) if b is not None else ky
-    if type(kx) is _Watched:
-        _watched_product(kx, yv, True, False, out, False)
-    elif type(ky) is _Watched:
-        _watched_product(ky, xv, False, False, out, False)
-    else:
-        np.matmul(xv, yv, out=out)
+    # The slots are the group's before BLAS lets go of the GIL: another thread's entries land
+    # after them, and its growth of the tape waits (_hold).
     _close_group(t, i0, size, RV_MM, bi)
+    _hold(t)
+    try:
+        if type(kx) is _Watched:
+            _watched_product(kx, yv, True, False, out, False)
+        elif type(ky) is _Watched:
+            _watched_product(ky, xv, False, False, out, False)
+        else:
+            np.matmul(xv, yv, out=out)
+    finally:
+        _unhold(t)
     return _fresh(t, i0, (m, q))
 
 
@@ -190,7 +188,8 @@ cdef bint _watchable(object c):
 cdef object _keep_matrix(Tape t, object c, int64_t *o):
     """Constant matrix c for a group, as the tape keeps it (see above); writes its descriptor
     (ops.h, MM) to o and returns what the tape holds."""
-    if _referencable(c):
+    cdef bint readonly = _referencable(c)
+    if readonly:
         k = np.asarray(c)  # a plain ndarray (not a subclass such as memmap) over the same memory
     elif _watchable(c):
         k = c.view(_Watched)
@@ -202,7 +201,7 @@ cdef object _keep_matrix(Tape t, object c, int64_t *o):
         k._rv_shape = c.shape
     else:
         k = np.array(c, dtype=np.float64, order="C", copy=True)
-    o[0] = t.push_cptr(k)
+    o[0] = t.push_readonly(k) if readonly else t.push_cptr(k)
     o[1] = 0
     o[2] = k.strides[0] // 8
     o[3] = k.strides[1] // 8
@@ -449,7 +448,11 @@ cdef object _matmul2(object x, object y, Tape t):
     # for it: a group references it instead.
     if _mm_groups and (m * p > 1 or (a is None and _watchable(x)) or (b is None and _watchable(y))):
         return _emit_mm(t, x, y, a, b)
-    values = np.dot(_peek(a) if a is not None else x, _peek(b) if b is not None else y)
+    _hold(t)
+    try:
+        values = np.dot(_peek(a) if a is not None else x, _peek(b) if b is not None else y)
+    finally:
+        _unhold(t)
     I = np.arange(m, dtype=np.int64)[:, None]
     J = np.arange(p, dtype=np.int64)[None, :]
     # Each row of x and column of y is one strided line of slots. A line that several outputs

@@ -108,7 +108,14 @@ def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
 
 
 def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-    return _unop(RV_SQRT, _np_var(a, axis, dtype, out, ddof, keepdims))
+    a = _to_array(a)
+    v = _np_var(a, axis, dtype, out, ddof, keepdims)
+    axes = _norm_axes(axis, len((<Array>a).shape))
+    if _prod(tuple((<Array>a).shape[k] for k in axes)) == 1 and ddof == 0:
+        # One element: the deviation is zero whatever it is, and so is the gradient (the
+        # square root's partial at 0 would make it inf * 0 = nan).
+        return _binop(RV_MUL, v, 0.0)
+    return _unop(RV_SQRT, v)
 
 
 cdef int _no_out(str name, out) except -1:
@@ -178,7 +185,8 @@ def _np_stack(arrays, axis=0, out=None, **kw):
 def _np_hstack(tup, **kw):
     items = []
     for o in tup:
-        o = _to_array(o) if type(o) in (Array, Var) else np.atleast_1d(np.asarray(o, np.float64))
+        o = _node_or_const(o)
+        o = _to_array(o) if type(o) in (Array, Var) else np.atleast_1d(o)
         if type(o) is Array and not (<Array>o).shape:
             o = _reshape(o, (1,))
         items.append(o)
@@ -188,7 +196,8 @@ def _np_hstack(tup, **kw):
 def _np_vstack(tup, **kw):
     items = []
     for o in tup:
-        o = _to_array(o) if type(o) in (Array, Var) else np.asarray(o, np.float64)
+        o = _node_or_const(o)
+        o = _to_array(o) if type(o) in (Array, Var) else o
         s = _shape_of(o)
         if len(s) < 2:
             o = _reshape(o, (1, -1)) if type(o) is Array else np.reshape(o, (1, -1))
@@ -310,20 +319,45 @@ def _np_copy(a, order="K", subok=False):
 
 def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _no_out("trace", out)
-    a = _to_array(a)
-    if len((<Array>a).shape) != 2:
-        raise TypeError("revad: numpy.trace is supported for 2-d Arrays only")
-    n = min((<Array>a).shape)
-    idx = np.arange(n)
-    return _sum(a[idx, idx], None, False)
+    return _sum(_diagonal(a, offset, axis1, axis2), -1, False)
+
+
+def _np_diagonal(a, offset=0, axis1=0, axis2=1):
+    return _diagonal(a, offset, axis1, axis2)
 
 
 def _np_diag(v, k=0):
     a = _to_array(v)
-    if len((<Array>a).shape) != 2 or k != 0:
-        raise TypeError("revad: numpy.diag is supported for the main diagonal of a 2-d Array only")
-    idx = np.arange(min((<Array>a).shape))
-    return a[idx, idx]
+    if len((<Array>a).shape) != 2:
+        raise TypeError("revad: numpy.diag is supported for the diagonals of a 2-d Array only")
+    return _diagonal(a, k, 0, 1)
+
+
+cdef object _diagonal(object a, object offset, object axis1, object axis2):
+    """numpy.diagonal: the elements (i + max(-offset, 0), i + max(offset, 0)) of axes axis1,
+    axis2, along a new last axis; the other axes lead, in order."""
+    a = _to_array(a)
+    cdef tuple shape = (<Array>a).shape
+    cdef int nd = len(shape)
+    if nd < 2:
+        raise ValueError(f"revad: diagonal needs an array of at least two dimensions, got shape {shape}")
+    if not _is_int(offset):
+        raise TypeError(f"revad: the diagonal's offset must be an integer, got {type(offset).__name__}")
+    i, j = _single_axis(axis1, nd, "axis1"), _single_axis(axis2, nd, "axis2")
+    if i == j:
+        raise ValueError("revad: axis1 and axis2 cannot be the same")
+    rest = tuple([d for d in range(nd) if d != i and d != j])
+    r0, c0 = max(-int(offset), 0), max(int(offset), 0)
+    n = max(0, min(shape[i] - r0, shape[j] - c0))
+    k = np.arange(n)
+    return _transpose(a, rest + (i, j))[(Ellipsis, k + r0, k + c0)]
+
+
+cdef int _single_axis(object axis, int nd, str name) except -1:
+    """One axis (an integer in [-nd, nd)), as an index in [0, nd)."""
+    if not _is_int(axis):
+        raise TypeError(f"revad: {name} must be an integer, got {type(axis).__name__}")
+    return _norm_axes(axis, nd)[0]
 
 
 def _np_isclose(*args, **kw):
@@ -344,7 +378,7 @@ _FUNCTIONS = {
     np.linalg.norm: _np_norm, np.shape: _np_shape, np.ndim: _np_ndim, np.size: _np_size,
     np.zeros_like: _np_like(0.0), np.ones_like: _np_like(1.0), np.empty_like: _np_like(0.0),
     np.full_like: _np_full_like, np.copy: _np_copy, np.trace: _np_trace, np.diag: _np_diag,
-    np.diagonal: _np_diag, np.isclose: _np_isclose, np.einsum: _np_einsum,
+    np.diagonal: _np_diagonal, np.isclose: _np_isclose, np.einsum: _np_einsum,
     np.tensordot: _np_tensordot,
 }
 
@@ -375,11 +409,13 @@ def array(obj):
     """
     if type(obj) is Array:
         return obj
+    if isinstance(obj, np.ndarray) and obj.dtype == object:
+        obj = obj.tolist()  # its items: Vars, Arrays, numbers (a 0-d one: the item itself)
     if isinstance(obj, (list, tuple)) and _contains_node(obj):
         return _stack_like([array(o) if isinstance(o, (list, tuple)) else o for o in obj], 0)
     if type(obj) is Var:
         return _to_array(obj)
-    return np.array(obj, dtype=np.float64)
+    return np.array(_float64(obj), dtype=np.float64)
 
 
 cdef bint _contains_node(object seq):
@@ -391,7 +427,26 @@ cdef bint _contains_node(object seq):
     return False
 
 
-_core._register_array(Array, _apply)
+_SCALAR_IDENTITIES = frozenset([np.sum, np.prod, np.max, np.min, np.amax, np.amin, np.mean])
+
+
+def _var_function(func, types, args, kwargs):
+    """A NumPy function called on Vars (Var.__array_function__): Array's implementation, with
+    a 0-d result as a Var."""
+    if len(args) == 1 and not kwargs and func in _SCALAR_IDENTITIES:
+        return args[0]  # reducing one scalar is that scalar: nothing to record
+    impl = _FUNCTIONS.get(func)
+    if impl is None:
+        raise TypeError(f"revad: numpy.{_qualname(func)} is not supported on revad Vars "
+                        "(computing it on the values would silently drop the gradient); "
+                        "write it with supported functions or use .value for a constant")
+    r = impl(*args, **kwargs)
+    if type(r) is Array and not (<Array>r).shape:
+        return r[()]
+    return r
+
+
+_core._register_array(Array, _apply, _var_function)
 
 
 def _private_leaf(x):

@@ -119,9 +119,28 @@ cdef object _tree_reduce(object x, int code, object axis, bint keepdims, str nam
             r = _append_line(a.tape, paired, r[2 * h, ...]) if L % 2 else paired
             L = r.shape[0]
         r = r[0, ...]
+    if code != RV_MUL:
+        r = _split_ties(a, r, axes)
     if keepdims:
         r = _reshape(r, tuple(1 if d in axes else a.shape[d] for d in range(len(a.shape))))
     return r
+
+
+cdef object _split_ties(Array a, object r, tuple axes):
+    """max/min r of a over axes, with the gradient of a tie split evenly among the k elements
+    that tie (1/k each, PyTorch's rule); the pairwise tree alone gives 1/2, 1/4, ... Where a
+    (finite) tie occurs: r + sum over the ties of (x - r) / k, whose value is r exactly (each
+    x - r is 0) and whose partials are 1/k for each tied x."""
+    kshape = tuple([1 if d in axes else a.shape[d] for d in range(len(a.shape))])
+    mv = _on_values(<Array>r, np.copy).reshape(kshape)
+    ties = (_on_values(a, np.copy) == mv) & np.isfinite(mv)
+    k = ties.sum(axis=axes, keepdims=True)
+    if not (k > 1).any():
+        return r
+    w = np.where(ties, 1.0 / np.maximum(k, 1), 0.0)
+    w.setflags(write=False)  # ours alone: the tape may reference it rather than copy it
+    d = _where(ties, _binop(RV_SUB, a, _reshape(r, kshape)), 0.0)
+    return _binop(RV_ADD, r, _sum(_binop(RV_MUL, d, w), axes, False))
 
 
 cdef Array _append_line(Tape t, Array block, Array line):
@@ -181,8 +200,7 @@ cdef object _logsumexp(object x, object axis, bint keepdims):
     if type(x) is not Array:
         x = _to_array(x)
     axes = _norm_axes(axis, len((<Array>x).shape))
-    v = _peek(<Array>x)
-    m = np.max(v, axis=axes, keepdims=True) if v.size else np.zeros([1] * v.ndim)
+    m = _on_values(<Array>x, np.max, (axes, None, True)) if (<Array>x).size else np.zeros([1] * len((<Array>x).shape))
     m = np.where(np.isfinite(m), m, 0.0)
     m.setflags(write=False)  # ours alone: the tape may reference it rather than copy it
     r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m

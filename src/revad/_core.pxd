@@ -145,6 +145,13 @@ cdef class Tape:
     # parameters' indexes in blk. A lazy Array (_array.pyx) writes its group's when first used;
     # settle() writes them all, for what reads a whole tape (graphs, tangents).
     cdef set absent
+    # Loops running over the columns without the GIL (_core: _hold); growth waits for none.
+    cdef int64_t busy
+    # The recording state of the thread whose current tape this is (or was): it borrows the
+    # tape, which clears it on dying. The indexes in refs of the read-only constants referenced,
+    # not copied, that each sweep checks (check_readonly).
+    cdef object state
+    cdef list readonly
 
     cdef int write_group(self, int64_t bi) except -1
     cdef int settle(self) except -1
@@ -155,9 +162,16 @@ cdef class Tape:
     cdef int reserve_const(self, int64_t extra) except -1
     cdef int64_t push_blk(self, int64_t count) except -1
     cdef int64_t push_cptr(self, object array) except -1
+    cdef int64_t push_readonly(self, object array) except -1
+    cdef int check_readonly(self) except -1
     cdef int32_t push_const(self, double c) except -1
     cdef int32_t bind_leaf(self, Var x) except -1
     cdef int sweep(self, int32_t top) except -1
+    cdef double *_take_adjoints(self, int64_t n) except NULL
+    cdef int _reverse(self, double *buf, int64_t n, int64_t i, bint clean) except -1
+    cdef void _keep_spare(self, double *buf, int64_t n) noexcept
+    cdef int _deliver(self, double *buf, bint clean) except -1
+    cdef int _keep_adjoints(self, double *buf, int64_t n, bint clean) except -1
     cdef void clear(self)
 
 
@@ -181,3 +195,7 @@ cdef int _spent() except -1
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
                     const int64_t *ps=*, int zero=*) except -1
 cdef list _share(object fn)
+cdef int _join(list locks) except -1
+cdef bint _readonly_chain(object a)
+cdef void _hold(Tape t) noexcept
+cdef void _unhold(Tape t) noexcept

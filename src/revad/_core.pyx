@@ -55,6 +55,60 @@ cdef extern from *:
     void rv_prefer_huge_pages(void *p, size_t n) nogil
 
 
+# Threads and one tape. Loops that run without the GIL (sweeps, groups, BLAS and NumPy calls on
+# views of a column) read and write the tape's columns through raw pointers, so nothing may move
+# those columns while one runs: such a loop holds the tape (_hold, _unhold, with the GIL), and
+# every growth that reallocates a column waits, with the GIL released, until no thread holds it
+# (_wait_unheld). Slots are claimed (t.n advanced) before a loop that writes them lets go of the
+# GIL, so another thread's entries land after them. A thread that holds a tape and would grow
+# one that is held (only a bug could ask that) raises instead of waiting for itself forever.
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    #include <windows.h>
+    static __declspec(thread) long rv_holds_here;
+    static void rv_wait_unheld(volatile int64_t *busy) {
+        while (*busy) Sleep(0);
+    }
+    #else
+    #include <sched.h>
+    #include <time.h>
+    static __thread long rv_holds_here;
+    static void rv_wait_unheld(int64_t *busy) {
+        const struct timespec pause = {0, 20000};
+        for (int k = 0; __atomic_load_n(busy, __ATOMIC_ACQUIRE); k++) {
+            if (k < 64) sched_yield(); else nanosleep(&pause, NULL);
+        }
+    }
+    #endif
+    """
+    long rv_holds_here
+    void rv_wait_unheld(int64_t *busy) nogil
+
+
+cdef void _hold(Tape t) noexcept:
+    global rv_holds_here
+    t.busy += 1
+    rv_holds_here += 1
+
+
+cdef void _unhold(Tape t) noexcept:
+    global rv_holds_here
+    t.busy -= 1
+    rv_holds_here -= 1
+
+
+cdef int _wait_unheld(Tape t) except -1:
+    """Return once no loop holds t (see _hold); the GIL is held on return, so none starts."""
+    while t.busy:
+        if rv_holds_here:
+            raise RuntimeError("revad: internal error: a tape would grow while this thread runs a "
+                               "loop over it")
+        with nogil:
+            rv_wait_unheld(&t.busy)
+    return 0
+
+
 cdef int _resize(void **p, int64_t count, size_t itemsize) except -1:
     cdef void *q = realloc(p[0], <size_t>count * itemsize)
     if q == NULL:
@@ -116,6 +170,15 @@ cdef void _give_spare(Tape t):
     t.val = t.cst = t.adj = NULL
 
 
+cdef bint _readonly_chain(object a):
+    """Whether nothing can write a's memory: a and every array it views are read-only."""
+    while isinstance(a, np.ndarray):
+        if a.flags.writeable:
+            return False
+        a = a.base
+    return a is None or isinstance(a, bytes)
+
+
 # Bytes of one entry's columns: op code, two operand slots, value.
 cdef size_t _ENTRY_BYTES = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double)
 
@@ -161,8 +224,11 @@ cdef class Tape:
         self.refs = []
         self.leaf_blocks = []
         self.absent = set()
+        self.readonly = []
 
     def __dealloc__(self):
+        if self.state is not None and (<_ThreadState>self.state).tape == <PyObject *>self:
+            (<_ThreadState>self.state).tape = NULL
         self.clear()
         _give_spare(self)
         free(self.op); free(self.arg0); free(self.arg1); free(self.val); free(self.cst)
@@ -181,6 +247,7 @@ cdef class Tape:
         self.refs = []
         self.leaf_blocks = []
         self.absent = set()
+        self.readonly = []
         if self.has_adj:
             self.adj_zero = 0
         self.has_adj = False
@@ -211,6 +278,7 @@ cdef class Tape:
         cdef int64_t cap
         if self.n + extra > self.cap:
             cap = _next_cap(self.cap, self.n + extra)
+            _wait_unheld(self)
             _resize(<void **>&self.op, cap, sizeof(uint8_t))
             _resize(<void **>&self.arg0, cap, sizeof(int32_t))
             _resize(<void **>&self.arg1, cap, sizeof(int32_t))
@@ -222,6 +290,7 @@ cdef class Tape:
         cdef int64_t cap
         if self.n_cst + extra > self.cap_cst:
             cap = _next_cap(self.cap_cst, self.n_cst + extra)
+            _wait_unheld(self)
             _resize(<void **>&self.cst, cap, sizeof(double))
             self.cap_cst = cap
         return 0
@@ -234,6 +303,7 @@ cdef class Tape:
             raise OverflowError("revad: the tape's block table is full")
         if i + count > self.cap_blk:
             cap = _next_cap(self.cap_blk, i + count)
+            _wait_unheld(self)
             _resize(<void **>&self.blk, cap, sizeof(int64_t))
             self.cap_blk = cap
         self.n_blk = i + count
@@ -244,6 +314,7 @@ cdef class Tape:
         cdef int64_t cap, i = self.n_cptr
         if i == self.cap_cptr:
             cap = _next_cap(self.cap_cptr, i + 1)
+            _wait_unheld(self)
             _resize(<void **>&self.cptr, cap, sizeof(double *))
             self.cap_cptr = cap
         self.refs.append(array)
@@ -251,10 +322,31 @@ cdef class Tape:
         self.n_cptr = i + 1
         return i
 
+    cdef int64_t push_readonly(self, object array) except -1:
+        """push_cptr for a constant referenced, not copied, because nothing could write it
+        (_readonly_chain); every sweep checks that this still holds (check_readonly)."""
+        cdef int64_t i = self.push_cptr(array)
+        self.readonly.append(i)
+        return i
+
+    cdef int check_readonly(self) except -1:
+        """Raise if a referenced read-only constant was made writable since it was recorded:
+        it may have changed, and the gradient would use the new values."""
+        for i in self.readonly:
+            a = self.refs[i]
+            if not _readonly_chain(a):
+                raise RuntimeError(
+                    f"revad: a read-only array referenced by this computation (shape "
+                    f"{a.shape}) was made writable after it was recorded; it may have changed, "
+                    f"so the gradient could be wrong. Keep it read-only until backward(), or "
+                    f"record again")
+        return 0
+
     cdef int32_t push_const(self, double c) except -1:
         cdef int64_t cap
         if self.n_cst == self.cap_cst:
             cap = _next_cap(self.cap_cst, self.n_cst + 1)
+            _wait_unheld(self)
             _resize(<void **>&self.cst, cap, sizeof(double))
             self.cap_cst = cap
         self.cst[self.n_cst] = c
@@ -268,6 +360,7 @@ cdef class Tape:
         cdef int64_t cap
         if self.n_leaves == self.cap_leaves:
             cap = _next_cap(self.cap_leaves, self.n_leaves + 1)
+            _wait_unheld(self)
             _resize(<void **>&self.leaves, cap, sizeof(PyObject *))
             _resize(<void **>&self.leaf_slot, cap, sizeof(int32_t))
             self.cap_leaves = cap
@@ -283,53 +376,85 @@ cdef class Tape:
     cdef int sweep(self, int32_t top) except -1:
         """One reverse sweep seeded at slot `top`; adds into every leaf's .grad and into adj.
 
-        The sweep runs without the GIL into a buffer of its own; `adj` is only read or written
-        with the GIL held, so that backward() from several threads on one tape stays exact.
-        A private tape's first sweep is clean (ops.h, rv_backward): its buffer ends zero, ready
-        for the next tape, and the intermediates' adjoints are not kept.
+        The sweep runs without the GIL into a buffer of its own (_reverse); `adj` is only read
+        or written with the GIL held and no loop holding the tape, so that backward() from
+        several threads on one tape stays exact. A private tape's first sweep is clean (ops.h,
+        rv_backward): its buffer ends zero, ready for the next tape, and the intermediates'
+        adjoints are not kept.
         """
-        cdef int64_t n = self.n, k, first, i = rv_group_end(self.op, top), seed = i
-        cdef const int64_t *p
-        cdef const int64_t *q
-        cdef double *buf = NULL
-        cdef double[::1] g
-        cdef bint clean = self.private and not self.has_adj, assign
+        cdef int64_t n = self.n
+        cdef bint clean = self.private and not self.has_adj
+        self.check_readonly()
+        cdef double *buf = self._take_adjoints(n)
+        buf[top] = 1.0
+        _hold(self)
+        try:
+            self._reverse(buf, n, rv_group_end(self.op, top), clean)
+        except BaseException:  # (a referenced constant changed): no leaf got anything yet
+            _unhold(self)
+            self._keep_spare(buf, n)
+            raise
+        _unhold(self)
+        _wait_unheld(self)  # a thread copying adj (Array.grad) finishes before adj changes
+        self._deliver(buf, clean)
+        self._keep_adjoints(buf, n, clean)
+        return 0
+
+    cdef double *_take_adjoints(self, int64_t n) except NULL:
+        """A zeroed buffer of n adjoints: the spare one if it is free and large enough."""
+        cdef double *buf
         if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
             buf, self.adj = self.adj, NULL  # claim the spare buffer: no other sweep will see it
             if self.adj_zero < n:
                 memset(buf + self.adj_zero, 0, (n - self.adj_zero) * sizeof(double))
-        else:
-            buf = <double *>calloc(n, sizeof(double))
-            if buf == NULL:
-                raise MemoryError("revad: no memory for the adjoints of the backward pass")
-            rv_prefer_huge_pages(buf, n * sizeof(double))
-        buf[top] = 1.0
-        try:
-            while i >= 0:
-                with nogil:
-                    i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
-                                    self.cptr, buf, i, clean, _split_min, seed)
-                if i >= 0:  # a matrix product group for BLAS (NumPy takes it, with the GIL),
-                    p = self.blk + self.arg0[i]  # or a large group for threads
-                    q = NULL
-                    if self.op[i] == RV_SUMS:
-                        q = rv_sums_fused(self.op, self.arg0, self.blk, p, clean)
-                    if q != NULL:  # a sum and the elementwise group below it, swept together
-                        _run_group(q, 4, self, buf, clean, p, not rv_reads_below(
-                            self.op, self.arg0, self.arg1, self.blk, seed, i, q[0], q[0] + q[1]))
-                        memset(buf + p[0], 0, p[1] * sizeof(double))
-                        p = q
-                    elif self.op[i] == RV_MM:
-                        _mm_backward_blas(self, buf, n, p, clean)
-                    else:
-                        _run_group(p, 1 if self.op[i] == RV_EW else 3, self, buf, clean)
-                    i = p[0] - 1  # below the group
-        except BaseException:  # (a referenced constant changed): no leaf got anything yet
-            if not self.has_adj and self.adj == NULL:
-                self.adj, self.cap_adj, self.adj_zero = buf, max(n, 1), 0  # the spare again
+            return buf
+        buf = <double *>calloc(max(n, 1), sizeof(double))
+        if buf == NULL:
+            raise MemoryError("revad: no memory for the adjoints of the backward pass")
+        rv_prefer_huge_pages(buf, n * sizeof(double))
+        return buf
+
+    cdef int _reverse(self, double *buf, int64_t n, int64_t i, bint clean) except -1:
+        """The reverse sweep from entry i down into buf (n adjoints): C without the GIL,
+        stopping where a matrix product goes to BLAS (NumPy, with the GIL) or a large group to
+        the helper threads."""
+        cdef int64_t seed = i
+        cdef const int64_t *p
+        cdef const int64_t *q
+        while i >= 0:
+            with nogil:
+                i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
+                                self.cptr, buf, i, clean, _split_min, seed)
+            if i < 0:
+                break
+            p = self.blk + self.arg0[i]
+            q = NULL
+            if self.op[i] == RV_SUMS:
+                q = rv_sums_fused(self.op, self.arg0, self.blk, p, clean)
+            if q != NULL:  # a sum and the elementwise group below it, swept together
+                _run_group(q, 4, self, buf, clean, p, not rv_reads_below(
+                    self.op, self.arg0, self.arg1, self.blk, seed, i, q[0], q[0] + q[1]))
+                memset(buf + p[0], 0, p[1] * sizeof(double))
+                p = q
+            elif self.op[i] == RV_MM:
+                _mm_backward_blas(self, buf, n, p, clean)
             else:
-                free(buf)
-            raise
+                _run_group(p, 1 if self.op[i] == RV_EW else 3, self, buf, clean)
+            i = p[0] - 1  # below the group
+        return 0
+
+    cdef void _keep_spare(self, double *buf, int64_t n) noexcept:
+        """A failed sweep's buffer: the spare again, unless another has come meanwhile."""
+        if not self.has_adj and self.adj == NULL:
+            self.adj, self.cap_adj, self.adj_zero = buf, max(n, 1), 0
+        else:
+            free(buf)
+
+    cdef int _deliver(self, double *buf, bint clean) except -1:
+        """Add the leaves' adjoints into their gradients: a Var's .g, an Array leaf's ndarray."""
+        cdef int64_t k
+        cdef double[::1] g
+        cdef bint assign
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
             if clean:
@@ -338,15 +463,25 @@ cdef class Tape:
             g = grad
             assign = unset is not None and unset[0]  # a functional leaf's np.empty gradient
             if g.shape[0]:
-                rv_take_adjoints(&g[0], buf + first, g.shape[0], clean, assign)
+                rv_take_adjoints(&g[0], buf + <int64_t>first, g.shape[0], clean, assign)
             if assign:
                 unset[0] = False
-        if clean:  # every adjoint was zeroed as it was read: buf is the spare again
+        return 0
+
+    cdef int _keep_adjoints(self, double *buf, int64_t n, bint clean) except -1:
+        """After a sweep of n entries: its buffer becomes adj, is added into adj, or (clean:
+        every adjoint was zeroed as it was read) becomes the spare again."""
+        cdef int64_t k
+        if clean:
             free(self.adj)  # a spare that arrived while this sweep ran, if any
             self.adj, self.cap_adj = buf, max(n, 1)
             self.adj_zero = max(self.adj_zero, n)
             self.spent = True
         elif self.has_adj:  # an earlier backward's adjoints: add this one's in
+            if self.cap_adj < n:  # entries recorded since (by another thread) have some now
+                _resize(<void **>&self.adj, n, sizeof(double))
+                memset(self.adj + self.cap_adj, 0, (n - self.cap_adj) * sizeof(double))
+                self.cap_adj = n
             for k in range(n):
                 self.adj[k] += buf[k]
             free(buf)
@@ -515,6 +650,16 @@ cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
 
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
                     const int64_t *ps=NULL, int zero=0) except -1:
+    """_run_loops, holding the tape (_hold): the loops read its columns without the GIL."""
+    _hold(t)
+    try:
+        return _run_loops(p, kind, t, adj, clean, ps, zero)
+    finally:
+        _unhold(t)
+
+
+cdef int _run_loops(const int64_t *p, int kind, Tape t, double *adj, bint clean,
+                    const int64_t *ps, int zero) except -1:
     """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's, 4 an
     elementwise backward with the sum ps after it (ops.h, rv_sums_fused; zero: see rv_ewb_sum),
     5 a sum group's forward over the lazy elementwise group ps (ops.h, rv_sums_forward_lazy);
@@ -552,10 +697,27 @@ cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
     if not ew_backward:  # whole cache lines of outputs in each piece
         part.piece = (part.piece + 7) & ~(<int64_t>7)
     locks = _share(part.run)
-    with nogil:
-        part.pieces()
+    try:
+        with nogil:
+            part.pieces()
+    finally:
+        _join(locks)
+    return 0
+
+
+cdef int _join(list locks) except -1:
+    """Wait for every helper's share of a job: a loop that still runs must keep its tape held,
+    so an interrupt (KeyboardInterrupt) is raised only once all have finished."""
+    err = None
     for done in locks:
-        done.acquire()
+        while True:
+            try:
+                done.acquire()
+                break
+            except BaseException as e:
+                err = e
+    if err is not None:
+        raise err
     return 0
 
 
@@ -641,7 +803,9 @@ cdef inline int32_t _push(Tape t, int code, int32_t a0, int32_t a1, double v) ex
 
 @cython.final
 cdef class _ThreadState:
-    cdef Tape tape
+    # This thread's current tape, borrowed: the Vars recorded on a tape own it, and a tape that
+    # dies clears this (Tape.__dealloc__), so that its memory goes with its last Var.
+    cdef PyObject *tape
     cdef int no_grad
 
 
@@ -682,15 +846,15 @@ cdef _ThreadState _state_lookup(uint64_t tid):
 cdef Tape _current_tape():
     """The tape that ops on leaves alone record on: this thread's, renewed after backward()."""
     cdef _ThreadState st = _state()
-    if st.tape is None or st.tape.finished:
-        st.tape = Tape()
-    elif _refcnt(<PyObject *>st.tape) == 1:
-        # No Var of it is alive, so nothing can reach its entries: reuse its buffers.
-        st.tape.clear()
-        global _next_tape_id
-        st.tape.id = _next_tape_id
-        _next_tape_id += 1
-    return st.tape
+    if st.tape != NULL and not (<Tape>st.tape).finished:
+        return <Tape>st.tape
+    return _make_current(st, Tape())
+
+
+cdef Tape _make_current(_ThreadState st, Tape t):
+    t.state = st
+    st.tape = <PyObject *>t
+    return t
 
 
 cdef inline bint _recording():
@@ -711,9 +875,9 @@ def _enter_private():
     cdef _ThreadState st = _state()
     cdef Tape private = Tape()
     private.private = True
-    # `private` rides along in the tuple: held by the caller, it is never taken for abandoned.
-    saved = (st.tape, st.no_grad, private)
-    st.tape = private
+    # The tuple holds both tapes while the call runs (the thread state only borrows them).
+    saved = (<object>st.tape if st.tape != NULL else None, st.no_grad, private)
+    _make_current(st, private)
     st.no_grad = 0
     return saved
 
@@ -740,12 +904,14 @@ def _current_refs():
 
 def _exit_private(saved):
     cdef _ThreadState st = _state()
-    st.tape, st.no_grad, _ = saved
+    outer, st.no_grad, _ = saved
+    st.tape = NULL if outer is None else <PyObject *>outer
 
 
 def _on_current_tape(Var y):
     """Whether y was recorded on this thread's current tape."""
-    return y.tape is not None and y.tape is _state().tape
+    cdef _ThreadState st = _state()
+    return y.tape is not None and st.tape == <PyObject *>y.tape
 
 
 @cython.final
@@ -1028,8 +1194,8 @@ cdef class Var:
             return self.g
         if self.tape.spent:
             _spent()
-        if not self.tape.has_adj:
-            return 0.0
+        if not self.tape.has_adj or self.slot >= self.tape.cap_adj:
+            return 0.0  # (no sweep yet, or none since another thread recorded this Var)
         return self.tape.adj[self.slot]
 
     @grad.setter
@@ -1203,14 +1369,25 @@ cdef class Var:
             raise TypeError(f"revad: numpy.{name} (method {method!r}) is not "
                             "differentiable by revad; use revad's functions on Vars")
         args = []
+        cdef double c
         for o in inputs:
-            if type(o) is np.ndarray:
+            if isinstance(o, np.ndarray):
+                if type(o) is not np.ndarray:  # np.matrix and other subclasses change the rules
+                    raise TypeError(f"revad: a Var cannot be combined with a {type(o).__name__} "
+                                    "(an ndarray subclass); use a plain ndarray (np.asarray)")
                 if (<object>o).ndim > 0:
                     # Arrays of numbers or Vars: NumPy's object loops call Var per element.
                     return ufunc(*[_as_object_array(i) for i in inputs])
                 o = (<object>o)[()]  # a 0-d array: its number or Var
+            if isinstance(o, np.generic) and _as_double(o, &c):
+                o = c  # a NumPy scalar (longdouble too): its value, or it would ask us again
             args.append(o)
         return fn(*args)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy's functions (np.clip(v, 0, 1), np.where(c, v, w), ...) on a Var: the Array
+        implementation, a 0-d result handed back as a Var; unsupported ones raise."""
+        return _array_function(func, types, args, kwargs)
 
 
 def _restore_leaf(double value, double grad):
@@ -1238,10 +1415,14 @@ cdef object _array_type = None
 cdef object _array_apply = None
 
 
-def _register_array(array_type, apply):
-    """Called once by revad._array: the Array type and its apply(code, arity, args)."""
-    global _array_type, _array_apply
-    _array_type, _array_apply = array_type, apply
+cdef object _array_function = None
+
+
+def _register_array(array_type, apply, array_function):
+    """Called once by revad._array: the Array type, its apply(code, arity, args) and the
+    __array_function__ that serves Vars too."""
+    global _array_type, _array_apply, _array_function
+    _array_type, _array_apply, _array_function = array_type, apply, array_function
 cdef dict _by_ufunc = {}   # NumPy ufunc name -> Function
 
 
@@ -1566,8 +1747,13 @@ def _tangent_sweep(Var y, list leaves, tangents):
         if t is None:
             return r
         t.settle()
-        with nogil:
-            rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, t.cptr, tng, top)
+        t.check_readonly()
+        _hold(t)
+        try:
+            with nogil:
+                rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, t.cptr, tng, top)
+        finally:
+            _unhold(t)
         r = tng[y.slot]
     finally:
         free(tng)
@@ -1589,6 +1775,14 @@ def _graph_columns(Var y, vars=()):
     if t is None:
         return None
     t.settle()
+    _hold(t)  # (NumPy's copies may let go of the GIL)
+    try:
+        return _columns(t, y, vars)
+    finally:
+        _unhold(t)
+
+
+cdef dict _columns(Tape t, Var y, vars):
     cdef int64_t n = <int64_t>y.slot + 1, i, k
     cdef uint8_t[::1] reach = np.zeros(n, dtype=np.uint8)
     cdef uint8_t mask
@@ -1626,6 +1820,10 @@ def _graph_columns(Var y, vars=()):
             cur = c
         if i < n and c >= RV_MM:  # a group's carrier or placeholder (groups come last)
             show[i] = cur
+    adj = None
+    if t.has_adj:  # (entries recorded since the last sweep, by another thread, have none yet)
+        adj = np.zeros(n)
+        adj[:min(n, t.cap_adj)] = np.asarray(<double[:min(n, t.cap_adj)]>t.adj)
     return {
         "top": y.slot,
         "op": np.asarray(<uint8_t[:n]>t.op).copy(),
@@ -1633,7 +1831,7 @@ def _graph_columns(Var y, vars=()):
         "arg1": np.asarray(<int32_t[:n]>t.arg1).copy(),
         "val": np.asarray(<double[:n]>t.val).copy(),
         "cst": np.asarray(<double[:t.n_cst]>t.cst).copy() if t.n_cst else np.zeros(0),
-        "adj": np.asarray(<double[:n]>t.adj).copy() if t.has_adj else None,
+        "adj": adj,
         "reached": np.asarray(reach).astype(bool),
         "leaf_slots": np.array(leaf_slots, dtype=np.int32),
         "slots": slots,
