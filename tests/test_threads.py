@@ -151,3 +151,35 @@ def test_two_threads_record_and_sweep_one_tape():
     np.testing.assert_allclose(w.grad, want, rtol=1e-12)
     np.testing.assert_allclose(total.value, 20 * (M @ w.value).sum() + 3000 * 2 * w.value[:5].sum(),
                                rtol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_while_another_thread_runs_a_loop_on_the_tape():
+    # The child inherits the tape with a loop counted as running (by a thread it does not
+    # have): growing the tape there must not wait for it forever.
+    code = textwrap.dedent("""
+        import os, threading, numpy as np, revad
+        from revad import _core
+        a = revad.Array(np.linspace(0.1, 2.0, 2_000_000)) * 1.0001
+        b = np.sin(a) * a  # imports and helper threads started before the fork
+        go = threading.Event()
+        def big():
+            go.set()
+            for _ in range(20):
+                b = np.sin(a) * a
+        t = threading.Thread(target=big)
+        t.start()
+        go.wait()
+        pid = os.fork()
+        if pid == 0:
+            for k in range(3000):
+                c = a[:10] * 1.5  # grows the inherited tape
+            os._exit(0 if abs(c.value[0] - 0.1 * 1.0001 * 1.5) < 1e-12 else 3)
+        t.join()
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "0", (run.stdout, run.stderr)

@@ -147,6 +147,7 @@ cdef class Tape:
     cdef set absent
     # Loops running over the columns without the GIL (_core: _hold); growth waits for none.
     cdef int64_t busy
+    cdef uint64_t busy_generation  # the process (_core: _fork_generation) that counted busy
     # The recording state of the thread whose current tape this is (or was): it borrows the
     # tape, which clears it on dying. The indexes in refs of the read-only constants referenced,
     # not copied, that each sweep checks (check_readonly).

@@ -68,7 +68,7 @@ cdef extern from *:
     #include <windows.h>
     static __declspec(thread) long rv_holds_here;
     static void rv_wait_unheld(volatile int64_t *busy) {
-        while (*busy) Sleep(0);
+        while (*busy > 0) Sleep(0);
     }
     #else
     #include <sched.h>
@@ -76,7 +76,7 @@ cdef extern from *:
     static __thread long rv_holds_here;
     static void rv_wait_unheld(int64_t *busy) {
         const struct timespec pause = {0, 20000};
-        for (int k = 0; __atomic_load_n(busy, __ATOMIC_ACQUIRE); k++) {
+        for (int k = 0; __atomic_load_n(busy, __ATOMIC_ACQUIRE) > 0; k++) {
             if (k < 64) sched_yield(); else nanosleep(&pause, NULL);
         }
     }
@@ -86,21 +86,33 @@ cdef extern from *:
     void rv_wait_unheld(int64_t *busy) nogil
 
 
+cdef uint64_t _fork_generation = 0  # counts forks into this process (_after_fork_in_child)
+
+
 cdef void _hold(Tape t) noexcept:
     global rv_holds_here
+    _forget_holders_before_fork(t)
     t.busy += 1
     rv_holds_here += 1
 
 
+cdef inline void _forget_holders_before_fork(Tape t) noexcept:
+    # A fork copies no threads: holds counted before it are of threads this process lacks.
+    if t.busy_generation != _fork_generation:
+        t.busy, t.busy_generation = 0, _fork_generation
+
+
 cdef void _unhold(Tape t) noexcept:
     global rv_holds_here
-    t.busy -= 1
+    if t.busy > 0 and t.busy_generation == _fork_generation:
+        t.busy -= 1
     rv_holds_here -= 1
 
 
 cdef int _wait_unheld(Tape t) except -1:
     """Return once no loop holds t (see _hold); the GIL is held on return, so none starts."""
-    while t.busy:
+    _forget_holders_before_fork(t)
+    while t.busy > 0:
         if rv_holds_here:
             raise RuntimeError("revad: internal error: a tape would grow while this thread runs a "
                                "loop over it")
@@ -536,10 +548,11 @@ if _helpers_max == 0:
 
 
 def _after_fork_in_child():
-    # A fork copies no threads: the child starts its own helpers (_share, by the pid), and a
-    # lock another thread held at the fork would stay held.
-    global _start_lock
+    # A fork copies no threads: the child starts its own helpers (_share, by the pid), a lock
+    # another thread held at the fork would stay held, and so would its holds on tapes (_hold).
+    global _start_lock, _fork_generation
     _start_lock = threading.Lock()
+    _fork_generation += 1
 
 
 if hasattr(os, "register_at_fork"):
