@@ -214,6 +214,7 @@ def test_a_large_tape_s_memory_can_be_returned_after_its_last_var_dies():
 
 # -- clear errors ----------------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # (np.matrix itself)
 def test_var_compared_with_a_matrix_or_longdouble_does_not_recurse():
     s = Var(3.0)
     with pytest.raises(TypeError, match="matrix"):
