@@ -93,8 +93,13 @@ def _mlp_data(rng, batch=256, sizes=(784, 128, 10)):
     return (W1, np.zeros(sizes[1]), W2, np.zeros(sizes[2])), (X, Y)
 
 
+def _multigammaln(a, d):
+    """log of the multivariate gamma function (scipy.special.multigammaln), so that the
+    benchmark needs no SciPy."""
+    return d * (d - 1) / 4 * math.log(math.pi) + sum(math.lgamma(a - j / 2) for j in range(d))
+
+
 def _gmm_data(rng, d=10, K=25, n=1000):
-    from scipy.special import multigammaln
     alphas = rng.normal(size=K)
     means = rng.random(size=(K, d))
     icf = 0.1 * rng.normal(size=(K, d + d * (d - 1) // 2))
@@ -110,7 +115,7 @@ def _gmm_data(rng, d=10, K=25, n=1000):
     Lm[np.arange(len(rows)), np.array(rows) * d + np.array(cols)] = 1.0
     gamma, m = 1.0, 0
     nn = d + m + 1
-    C = nn * d * (math.log(gamma) - 0.5 * math.log(2)) - multigammaln(0.5 * nn, d)
+    C = nn * d * (math.log(gamma) - 0.5 * math.log(2)) - _multigammaln(0.5 * nn, d)
     const = -n * d * 0.5 * math.log(2 * math.pi) - K * C
     return (alphas, means, icf), (x, D, Lm, gamma, m, const)
 
