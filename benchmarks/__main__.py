@@ -24,6 +24,7 @@ from . import peers as peers_mod
 from .timing import measure, paired_ratio
 from .workloads import WORKLOADS, products
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root
 RTOL = 1e-8
 PEER_ROW_BUDGET_S = 10.0  # a peer row expected to take longer is skipped
 QUICK_PEER_ROW_BUDGET_S = 1.0
@@ -48,6 +49,36 @@ def machine_info():
         "python": sys.version.split()[0] + " (" + platform.python_implementation() + ")",
         "numpy": np.__version__,
     }
+
+
+def import_revad(root=None):
+    """revad: the source tree's when it is built (an editable install, an in-place build), else
+    the installed one.
+
+    ``python -m benchmarks`` runs from the repository root, and Python puts that folder first on
+    sys.path, so ``import revad`` finds the source tree's revad/ before the installed package.
+    After ``pip install .`` that folder holds no compiled modules (the build put them in the
+    installed copy only) and the import fails; then the repository root is left out of sys.path
+    for this one import, and the installed revad is taken. (``root``: the folder to leave
+    aside, by default the repository root.)"""
+    try:
+        import revad
+        return revad
+    except ImportError as exc:
+        first = exc
+    root = os.path.abspath(root or ROOT)
+    for name in [m for m in sys.modules if m == "revad" or m.startswith("revad.")]:
+        del sys.modules[name]  # what the failed import of the source tree's revad left
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != root]
+    try:
+        import revad
+    except ImportError as exc:
+        raise ImportError(f"the source tree's revad/ is not built ({first}), and no other revad "
+                          f"is installed ({exc})") from None
+    finally:
+        sys.path[:] = saved
+    return revad
 
 
 def fmt_time(s):
@@ -339,13 +370,17 @@ def main(argv=None):
     for key, val in info.items():
         print(f"{key:>9}: {val}")
     try:
-        import revad
+        revad = import_revad()
     except ImportError as exc:
-        print(f"error: cannot import revad ({exc}); build it with `pip install -e .`",
-              file=sys.stderr)
+        print(f"error: cannot import revad ({exc}); install it first, from the repository root:\n"
+              f"  pip install \".[bench]\" && python -m benchmarks    (or `pip install -e .` to "
+              f"develop)", file=sys.stderr)
         return 2
     info["revad"] = getattr(revad, "__version__", "?") + " at " + os.path.dirname(revad.__file__)
     print(f"{'revad':>9}: {info['revad']}")
+    source = os.path.join(ROOT, "revad")
+    if os.path.isdir(source) and os.path.dirname(os.path.abspath(revad.__file__)) != source:
+        print(f"{'':>9}  (the installed revad: the source tree's revad/ is not built)")
 
     peer_list = [] if args.no_peers else peers_mod.load_peers()
     # Importing torch and jax leaves ~240k long-lived objects that every full GC

@@ -112,3 +112,27 @@ def test_peer_chart_groups_array_workloads_and_skips_figures():
     groups = plots.peer_groups(records)
     assert groups == {"rosenbrock\nn=1,000": {"revad": 1e-3},
                       "gmm": {"revad": 0.02, "autograd": 0.05}}
+
+
+def test_the_installed_revad_when_the_source_tree_is_not_built(tmp_path):
+    """After `pip install .` the source tree's revad/ has no compiled modules, and it comes first
+    on sys.path when `python -m benchmarks` runs from the repository root: the runner takes the
+    installed revad instead of failing (issue 14)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "revad").mkdir()
+    (tmp_path / "revad" / "__init__.py").write_text(
+        "raise ImportError(\"No module named 'revad._core'\")\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__)))
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from benchmarks.__main__ import import_revad\n"
+            "print(import_revad(root=sys.argv[1]).__file__)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in [root, os.environ.get("PYTHONPATH")] if p))
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert not out.stdout.strip().startswith(str(tmp_path))
+    assert out.stdout.strip().endswith("__init__.py")
