@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import arrays as arrays_mod
-from . import modes, plots
+from . import modes, plots, progress, summary
 from . import peers as peers_mod
 from .timing import measure, paired_ratio
 from .workloads import WORKLOADS, products
@@ -182,9 +182,15 @@ class Runner:
         REVAD_TABLE.header()
         revad_runs = {}  # n -> (seconds, ops), what the peers are compared with
         counted = False
+        last = None  # (n, wall seconds) of the last row, for the next row's estimate
         for n in sizes:
             bench = self.revad_products if w.fn is None else self.revad_gradient
+            # (a row under a second is mostly fixed costs: no estimate from it)
+            progress.step(f"{w.name} n={n:,}: revad",
+                          last[1] * n / last[0] if last and last[1] > 1.0 else None)
+            t0 = time.perf_counter()
             seconds, n_ops, from_tape = bench(w, n)
+            last = n, time.perf_counter() - t0
             revad_runs[n] = seconds, n_ops
             counted |= not from_tape
         if counted:
@@ -285,6 +291,8 @@ class Runner:
                 self.peer_note(w, n, peer, "n/a: no tape outside a grad transformation")
                 return
             if last is None and n_peer >= 100:  # also warms the peer up
+                progress.step(f"{w.name} n={n_peer // 100:,}: {peer.name} (warm-up, to estimate "
+                              f"the time of n={n_peer:,})")
                 last = self.probe(w, peer, n_peer // 100)
             est = last[1] * n_peer / last[0] if last else 0.0
             repeat = self.repeat
@@ -295,8 +303,9 @@ class Runner:
             warmup = int(est < SLOW_CALL_S)  # long calls: the probe or a smaller row warmed up
             if est * (repeat + warmup) > self.budget:
                 self.peer_note(w, n_peer, peer, f"skipped: would take > {self.budget:.0f} s "
-                                                f"(~{fmt_time(est)} per call)")
+                                                f"(~{fmt_time(est)} per call)", estimate_s=est)
                 continue
+            progress.step(f"{w.name} n={n_peer:,}: {peer.name}", est * (repeat + warmup))
             stages, ref = self.peer_stages(w, peer, n_peer)
             revad_s, revad_ops = revad_runs[n]
             n_ops = revad_ops * n_peer / n  # the same op count as revad's row, for ns/op
@@ -329,9 +338,9 @@ class Runner:
         total = sum(timed(fn, repeat=1, warmup=1).median for _, fn in stages)
         return max(n, 2), total
 
-    def peer_note(self, w, n, peer, note):
+    def peer_note(self, w, n, peer, note, **extra):
         PEER_TABLE.row([n, peer.name, "", "-", "-", "-", note])
-        self.record(workload=w.name, n=n, impl=peer.name, note=note)
+        self.record(workload=w.name, n=n, impl=peer.name, note=note, **extra)
 
 
 def parse_args(argv=None):
@@ -365,6 +374,19 @@ def parse_args(argv=None):
 def main(argv=None):
     """Run the benchmarks; returns the exit status (1 if any gradient mismatched)."""
     args = parse_args(argv)
+    # Progress goes to stderr; on a terminal it is one status line, erased before each row.
+    saved = progress.current, sys.stdout
+    progress.current = progress.Progress()
+    if progress.current.live and sys.stdout.isatty():
+        sys.stdout = progress.ClearingStream(sys.stdout, progress.current)
+    try:
+        return run(args)
+    finally:
+        progress.current.clear()
+        progress.current, sys.stdout = saved
+
+
+def run(args):
     start = time.perf_counter()
     info = machine_info()
     for key, val in info.items():
@@ -376,13 +398,18 @@ def main(argv=None):
               f"  pip install \".[bench]\" && python -m benchmarks    (or `pip install -e .` to "
               f"develop)", file=sys.stderr)
         return 2
-    info["revad"] = getattr(revad, "__version__", "?") + " at " + os.path.dirname(revad.__file__)
+    info["revad_version"] = getattr(revad, "__version__", "?")
+    info["revad"] = info["revad_version"] + " at " + os.path.dirname(revad.__file__)
     print(f"{'revad':>9}: {info['revad']}")
     source = os.path.join(ROOT, "revad")
     if os.path.isdir(source) and os.path.dirname(os.path.abspath(revad.__file__)) != source:
         print(f"{'':>9}  (the installed revad: the source tree's revad/ is not built)")
 
+    if not args.no_peers:
+        progress.step("importing the peers")
     peer_list = [] if args.no_peers else peers_mod.load_peers()
+    unavailable = set() if args.no_peers else (
+        {cls.name for cls in peers_mod.ALL_PEERS} - {p.name for p in peer_list})
     # Importing torch and jax leaves ~240k long-lived objects that every full GC
     # pass would rescan (0.2 s each), billing micrograd and autograd for
     # libraries their users never load. Freezing moves what exists now out of
@@ -405,18 +432,25 @@ def main(argv=None):
         records, bad = arrays_mod.run_arrays(args.only, repeat=min(runner.repeat, 5),
                                              peers=not args.no_peers, quick=args.quick)
         runner.records += records
-        runner.mismatches += [r for r in records if r["check"] != "ok"]
+        runner.mismatches += [r for r in records if r.get("check", "ok") != "ok"]
+        unavailable |= {r["impl"] for r in records if r.get("note") == "not installed"}
     modes.run(revad, args, runner.record)
 
     elapsed = time.perf_counter() - start
     print(f"\ntotal wall time: {elapsed:.1f} s")
+    table = summary.summary_markdown(runner.records, info=info, unavailable=unavailable,
+                                     peers_run=not args.no_peers, quick=args.quick,
+                                     wall_s=elapsed)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"machine": info, "repeat": runner.repeat, "quick": args.quick,
-                       "wall_s": elapsed, "results": runner.records}, fh, indent=1)
+                       "wall_s": elapsed, "results": runner.records, "summary": table},
+                      fh, indent=1)
         print(f"results written to {args.json}")
     if args.plots:
         plots.write_all(runner.records, args.plots)
+    if table:
+        print("\n" + table)
     if runner.mismatches:
         print(f"!!! {len(runner.mismatches)} gradient MISMATCH(es), see the rows marked above")
         return 1
