@@ -5,7 +5,9 @@ Run from the repository root: ``python -m benchmarks [--quick] [--repeat N]
 (recording, backward, value_and_grad), the same code on plain floats, and every
 installed peer library, checks every gradient against the analytic one, and
 prints aligned tables; then forward vs reverse mode and numerical vs automatic
-accuracy (modes.py), and with --plots, PNG charts (plots.py, needs matplotlib).
+accuracy (modes.py), and with --plots, PNG charts (plots.py, needs matplotlib). It ends with
+a Markdown table of the headline ratios (summary.py); what it is timing meanwhile goes to stderr
+(progress.py). The README's main command installs the peers: pip install ".[bench]".
 """
 import argparse
 import gc
@@ -348,7 +350,8 @@ def parse_args(argv=None):
     names = ([w.name for w in WORKLOADS] + [w.name for w in arrays_mod.ARRAY_WORKLOADS]
              + list(modes.SECTIONS))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of a few seconds")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes: a smoke test (half a minute with the peers; CI runs it)")
     p.add_argument("--repeat", type=int, metavar="N",
                    help="samples per measurement, median reported (default 7, quick 3; "
                         f"slow peers use at most {peers_mod.SLOW_REPEAT})")
