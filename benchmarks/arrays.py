@@ -228,6 +228,10 @@ LIBRARIES = [
 ]
 
 
+# What a library's first call does besides the work (the progress line says it before it starts).
+FIRST_CALL = {"jax jit": " (the first call compiles)",
+              "jax eager": " (the first call compiles each op)"}
+
 # The peers a user would otherwise run eagerly on the same NumPy code.
 HEAD_TO_HEAD = ("autograd", "mygrad", "torch eager")
 
@@ -261,9 +265,7 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
         for name, make in LIBRARIES:
             if not peers and not name.startswith("revad"):
                 continue
-            first_call = {"jax jit": " (the first call compiles)",
-                          "jax eager": " (the first call compiles each op)"}
-            progress.step(f"{w.name}: {name}{first_call.get(name, '')}")
+            progress.step(f"{w.name}: {name}{FIRST_CALL.get(name, '')}")
             try:
                 vg = make()
             except ImportError:

@@ -118,9 +118,12 @@ def test_summary_table_of_the_headline_ratios():
     from benchmarks import summary
 
     rows = [
-        {"workload": "rosenbrock", "n": 1000, "impl": "revad", "ratio_to_plain": 1.5, "check": "ok"},
-        {"workload": "rosenbrock", "n": 10000, "impl": "revad", "ratio_to_plain": 1.7, "check": "ok"},
-        {"workload": "rosenbrock", "n": 100000, "impl": "revad", "ratio_to_plain": 1.6, "check": "ok"},
+        {"workload": "rosenbrock", "n": 1000, "impl": "revad", "ratio_to_plain": 1.5,
+         "check": "ok"},
+        {"workload": "rosenbrock", "n": 10000, "impl": "revad", "ratio_to_plain": 1.7,
+         "check": "ok"},
+        {"workload": "rosenbrock", "n": 100000, "impl": "revad", "ratio_to_plain": 1.6,
+         "check": "ok"},
         {"workload": "rosenbrock", "n": 10000, "impl": "micrograd", "stage": "",
          "ratio_to_revad": 839.4, "check": "ok"},
         {"workload": "rosenbrock", "n": 100000, "impl": "micrograd", "note": "skipped"},
@@ -174,7 +177,8 @@ def test_summary_keeps_only_columns_that_hold_something():
     assert summary.summary_markdown([], info={}) == ""
     # A peer too slow for the run's time budget at every size: the estimate that kept it out.
     rows = [
-        {"workload": "rosenbrock", "n": 1000, "impl": "revad", "ratio_to_plain": 1.5, "check": "ok"},
+        {"workload": "rosenbrock", "n": 1000, "impl": "revad", "ratio_to_plain": 1.5,
+         "check": "ok"},
         {"workload": "rosenbrock", "n": 1000, "impl": "jax (eager)", "estimate_s": 16.4,
          "note": "skipped: would take > 10 s (~16.4 s per call)"},
     ]
