@@ -5,7 +5,9 @@ Run from the repository root: ``python -m benchmarks [--quick] [--repeat N]
 (recording, backward, value_and_grad), the same code on plain floats, and every
 installed peer library, checks every gradient against the analytic one, and
 prints aligned tables; then forward vs reverse mode and numerical vs automatic
-accuracy (modes.py), and with --plots, PNG charts (plots.py, needs matplotlib).
+accuracy (modes.py), and with --plots, PNG charts (plots.py, needs matplotlib). It ends with
+a Markdown table of the headline ratios (summary.py); what it is timing meanwhile goes to stderr
+(progress.py). The README's main command installs the peers: pip install ".[bench]".
 """
 import argparse
 import gc
@@ -19,11 +21,12 @@ import time
 import numpy as np
 
 from . import arrays as arrays_mod
-from . import modes, plots
+from . import modes, plots, progress, summary
 from . import peers as peers_mod
 from .timing import measure, paired_ratio
 from .workloads import WORKLOADS, products
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root
 RTOL = 1e-8
 PEER_ROW_BUDGET_S = 10.0  # a peer row expected to take longer is skipped
 QUICK_PEER_ROW_BUDGET_S = 1.0
@@ -48,6 +51,36 @@ def machine_info():
         "python": sys.version.split()[0] + " (" + platform.python_implementation() + ")",
         "numpy": np.__version__,
     }
+
+
+def import_revad(root=None):
+    """revad: the source tree's when it is built (an editable install, an in-place build), else
+    the installed one.
+
+    ``python -m benchmarks`` runs from the repository root, and Python puts that folder first on
+    sys.path, so ``import revad`` finds the source tree's revad/ before the installed package.
+    After ``pip install .`` that folder holds no compiled modules (the build put them in the
+    installed copy only) and the import fails; then the repository root is left out of sys.path
+    for this one import, and the installed revad is taken. (``root``: the folder to leave
+    aside, by default the repository root.)"""
+    try:
+        import revad
+        return revad
+    except ImportError as exc:
+        first = exc
+    root = os.path.abspath(root or ROOT)
+    for name in [m for m in sys.modules if m == "revad" or m.startswith("revad.")]:
+        del sys.modules[name]  # what the failed import of the source tree's revad left
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != root]
+    try:
+        import revad
+    except ImportError as exc:
+        raise ImportError(f"the source tree's revad/ is not built ({first}), and no other revad "
+                          f"is installed ({exc})") from None
+    finally:
+        sys.path[:] = saved
+    return revad
 
 
 def fmt_time(s):
@@ -151,9 +184,15 @@ class Runner:
         REVAD_TABLE.header()
         revad_runs = {}  # n -> (seconds, ops), what the peers are compared with
         counted = False
+        last = None  # (n, wall seconds) of the last row, for the next row's estimate
         for n in sizes:
             bench = self.revad_products if w.fn is None else self.revad_gradient
+            # (a row under a second is mostly fixed costs: no estimate from it)
+            progress.step(f"{w.name} n={n:,}: revad",
+                          last[1] * n / last[0] if last and last[1] > 1.0 else None)
+            t0 = time.perf_counter()
             seconds, n_ops, from_tape = bench(w, n)
+            last = n, time.perf_counter() - t0
             revad_runs[n] = seconds, n_ops
             counted |= not from_tape
         if counted:
@@ -254,6 +293,8 @@ class Runner:
                 self.peer_note(w, n, peer, "n/a: no tape outside a grad transformation")
                 return
             if last is None and n_peer >= 100:  # also warms the peer up
+                progress.step(f"{w.name} n={n_peer // 100:,}: {peer.name} (warm-up, to estimate "
+                              f"the time of n={n_peer:,})")
                 last = self.probe(w, peer, n_peer // 100)
             est = last[1] * n_peer / last[0] if last else 0.0
             repeat = self.repeat
@@ -264,8 +305,9 @@ class Runner:
             warmup = int(est < SLOW_CALL_S)  # long calls: the probe or a smaller row warmed up
             if est * (repeat + warmup) > self.budget:
                 self.peer_note(w, n_peer, peer, f"skipped: would take > {self.budget:.0f} s "
-                                                f"(~{fmt_time(est)} per call)")
+                                                f"(~{fmt_time(est)} per call)", estimate_s=est)
                 continue
+            progress.step(f"{w.name} n={n_peer:,}: {peer.name}", est * (repeat + warmup))
             stages, ref = self.peer_stages(w, peer, n_peer)
             revad_s, revad_ops = revad_runs[n]
             n_ops = revad_ops * n_peer / n  # the same op count as revad's row, for ns/op
@@ -298,9 +340,9 @@ class Runner:
         total = sum(timed(fn, repeat=1, warmup=1).median for _, fn in stages)
         return max(n, 2), total
 
-    def peer_note(self, w, n, peer, note):
+    def peer_note(self, w, n, peer, note, **extra):
         PEER_TABLE.row([n, peer.name, "", "-", "-", "-", note])
-        self.record(workload=w.name, n=n, impl=peer.name, note=note)
+        self.record(workload=w.name, n=n, impl=peer.name, note=note, **extra)
 
 
 def parse_args(argv=None):
@@ -308,7 +350,8 @@ def parse_args(argv=None):
     names = ([w.name for w in WORKLOADS] + [w.name for w in arrays_mod.ARRAY_WORKLOADS]
              + list(modes.SECTIONS))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of a few seconds")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes: a smoke test (half a minute with the peers; CI runs it)")
     p.add_argument("--repeat", type=int, metavar="N",
                    help="samples per measurement, median reported (default 7, quick 3; "
                         f"slow peers use at most {peers_mod.SLOW_REPEAT})")
@@ -334,20 +377,42 @@ def parse_args(argv=None):
 def main(argv=None):
     """Run the benchmarks; returns the exit status (1 if any gradient mismatched)."""
     args = parse_args(argv)
+    # Progress goes to stderr; on a terminal it is one status line, erased before each row.
+    saved = progress.current, sys.stdout
+    progress.current = progress.Progress()
+    if progress.current.live and sys.stdout.isatty():
+        sys.stdout = progress.ClearingStream(sys.stdout, progress.current)
+    try:
+        return run(args)
+    finally:
+        progress.current.clear()
+        progress.current, sys.stdout = saved
+
+
+def run(args):
     start = time.perf_counter()
     info = machine_info()
     for key, val in info.items():
         print(f"{key:>9}: {val}")
     try:
-        import revad
+        revad = import_revad()
     except ImportError as exc:
-        print(f"error: cannot import revad ({exc}); build it with `pip install -e .`",
-              file=sys.stderr)
+        print(f"error: cannot import revad ({exc}); install it first, from the repository root:\n"
+              f"  pip install \".[bench]\" && python -m benchmarks    (or `pip install -e .` to "
+              f"develop)", file=sys.stderr)
         return 2
-    info["revad"] = getattr(revad, "__version__", "?") + " at " + os.path.dirname(revad.__file__)
+    info["revad_version"] = getattr(revad, "__version__", "?")
+    info["revad"] = info["revad_version"] + " at " + os.path.dirname(revad.__file__)
     print(f"{'revad':>9}: {info['revad']}")
+    source = os.path.join(ROOT, "revad")
+    if os.path.isdir(source) and os.path.dirname(os.path.abspath(revad.__file__)) != source:
+        print(f"{'':>9}  (the installed revad: the source tree's revad/ is not built)")
 
+    if not args.no_peers:
+        progress.step("importing the peers")
     peer_list = [] if args.no_peers else peers_mod.load_peers()
+    unavailable = set() if args.no_peers else (
+        {cls.name for cls in peers_mod.ALL_PEERS} - {p.name for p in peer_list})
     # Importing torch and jax leaves ~240k long-lived objects that every full GC
     # pass would rescan (0.2 s each), billing micrograd and autograd for
     # libraries their users never load. Freezing moves what exists now out of
@@ -370,18 +435,25 @@ def main(argv=None):
         records, bad = arrays_mod.run_arrays(args.only, repeat=min(runner.repeat, 5),
                                              peers=not args.no_peers, quick=args.quick)
         runner.records += records
-        runner.mismatches += [r for r in records if r["check"] != "ok"]
+        runner.mismatches += [r for r in records if r.get("check", "ok") != "ok"]
+        unavailable |= {r["impl"] for r in records if r.get("note") == "not installed"}
     modes.run(revad, args, runner.record)
 
     elapsed = time.perf_counter() - start
     print(f"\ntotal wall time: {elapsed:.1f} s")
+    table = summary.summary_markdown(runner.records, info=info, unavailable=unavailable,
+                                     peers_run=not args.no_peers, quick=args.quick,
+                                     wall_s=elapsed)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"machine": info, "repeat": runner.repeat, "quick": args.quick,
-                       "wall_s": elapsed, "results": runner.records}, fh, indent=1)
+                       "wall_s": elapsed, "results": runner.records, "summary": table},
+                      fh, indent=1)
         print(f"results written to {args.json}")
     if args.plots:
         plots.write_all(runner.records, args.plots)
+    if table:
+        print("\n" + table)
     if runner.mismatches:
         print(f"!!! {len(runner.mismatches)} gradient MISMATCH(es), see the rows marked above")
         return 1

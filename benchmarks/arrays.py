@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import progress
 from .timing import measure, paired_ratio, settle
 
 
@@ -93,8 +94,13 @@ def _mlp_data(rng, batch=256, sizes=(784, 128, 10)):
     return (W1, np.zeros(sizes[1]), W2, np.zeros(sizes[2])), (X, Y)
 
 
+def _multigammaln(a, d):
+    """log of the multivariate gamma function (scipy.special.multigammaln), so that the
+    benchmark needs no SciPy."""
+    return d * (d - 1) / 4 * math.log(math.pi) + sum(math.lgamma(a - j / 2) for j in range(d))
+
+
 def _gmm_data(rng, d=10, K=25, n=1000):
-    from scipy.special import multigammaln
     alphas = rng.normal(size=K)
     means = rng.random(size=(K, d))
     icf = 0.1 * rng.normal(size=(K, d + d * (d - 1) // 2))
@@ -110,7 +116,7 @@ def _gmm_data(rng, d=10, K=25, n=1000):
     Lm[np.arange(len(rows)), np.array(rows) * d + np.array(cols)] = 1.0
     gamma, m = 1.0, 0
     nn = d + m + 1
-    C = nn * d * (math.log(gamma) - 0.5 * math.log(2)) - multigammaln(0.5 * nn, d)
+    C = nn * d * (math.log(gamma) - 0.5 * math.log(2)) - _multigammaln(0.5 * nn, d)
     const = -n * d * 0.5 * math.log(2 * math.pi) - K * C
     return (alphas, means, icf), (x, D, Lm, gamma, m, const)
 
@@ -222,6 +228,10 @@ LIBRARIES = [
 ]
 
 
+# What a library's first call does besides the work (the progress line says it before it starts).
+FIRST_CALL = {"jax jit": " (the first call compiles)",
+              "jax eager": " (the first call compiles each op)"}
+
 # The peers a user would otherwise run eagerly on the same NumPy code.
 HEAD_TO_HEAD = ("autograd", "mygrad", "torch eager")
 
@@ -246,6 +256,7 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
         params, data = w.make(rng)
         if quick:
             params, data = _shrink(w.name, rng)
+        progress.step(f"{w.name}: numpy objective")
         print(f"\n== {w.name}: {w.title}")
         objective = lambda: w.fn(np, *params, *data)  # noqa: E731
         t_np = measure(objective, repeat=repeat, warmup=3).median
@@ -254,10 +265,12 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
         for name, make in LIBRARIES:
             if not peers and not name.startswith("revad"):
                 continue
+            progress.step(f"{w.name}: {name}{FIRST_CALL.get(name, '')}")
             try:
                 vg = make()
             except ImportError:
                 print(f"  {name:<24} not installed")
+                records.append({"workload": w.name, "impl": name, "note": "not installed"})
                 continue
             run = vg(w.fn, params, data)
             t0 = time.perf_counter()
@@ -269,8 +282,14 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
             mismatches += status != "ok"
             reps = repeat if t_first < 2.0 else 1
             pause = 0.0 if quick else _SETTLE_S  # (--quick checks that it runs, not speed)
+            # measure()'s warm-up call, timed here for the estimate (a first call can compile).
+            t0 = time.perf_counter()
+            run()
+            estimate = _estimate(time.perf_counter() - t0, t_np, reps, pause)
+            if estimate >= progress.LONG_S:
+                progress.step(f"{w.name}: {name}", estimate)
             settle(pause)
-            t = measure(run, repeat=reps).median
+            t = measure(run, repeat=reps, warmup=0).median
             # The ratio is timed in rounds of the objective and the gradient back to back, both
             # warm: NumPy's objective alone runs up to 2x slower while its temporaries still
             # fault in fresh pages, which would flatter every ratio. Each side's batch starts
@@ -292,14 +311,25 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
             for name in HEAD_TO_HEAD:
                 if name in runs:
                     peer, peer_reps, record = runs[name]
+                    progress.step(f"{w.name}: revad and {name} in the same rounds")
                     r = paired_ratio(peer, mine, repeat=min(reps, peer_reps), settle_s=_SETTLE_S,
                                      batch_s=_BATCH_S)
                     record["revad_over_peer"] = r
                     print(f"  {'revad / ' + name:<24} {'':9}      paired  {r:7.2f}   "
                           f"({'revad' if r < 1 else name} faster)")
-    if records:
+    if any("check" in r for r in records):
+        progress.step("tape cost")
         records += tape_costs(1000 if quick else 1_000_000)
     return records, mismatches
+
+
+def _estimate(t_call, t_objective, repeat, pause):
+    """Seconds that the timings of one library take after its first call: `repeat` samples of at
+    least timing's 2 ms, then `repeat` paired rounds (each side settled, warmed and batched)."""
+    sample = max(t_call, 2e-3)
+    rounds = 2 * pause + 2 * (t_call + t_objective) + 2 * max(_BATCH_S if pause else 2e-3,
+                                                              t_call + t_objective)
+    return repeat * sample + 2 * (t_call + t_objective) + repeat * rounds
 
 
 def _shrink(name, rng):

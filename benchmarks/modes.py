@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import progress
 from .timing import measure
 from .workloads import _rosenbrock_start, rosenbrock
 
@@ -54,7 +55,14 @@ def forward_vs_reverse(revad, sizes, repeat, record):
         return rosenbrock(v, revad)
 
     vg = revad.value_and_grad(f)
+    last = None  # (n, seconds of n jvps, seconds of n tangent sweeps) of the last row
     for n in sizes:
+        # Both grow as n^2; the jvps of a slow row are timed once, the sweeps repeat + 2 times.
+        estimate = None
+        if last:
+            scale = (n / last[0]) ** 2
+            estimate = last[1] * scale + last[2] * scale * (repeat + 2)
+        progress.step(f"modes n={n:,}: {n:,} jvps against one value_and_grad", estimate)
         x = _rosenbrock_start(n)
         basis = [[1.0 if j == i else 0.0 for j in range(n)] for i in range(n)]
         eye = np.eye(n)
@@ -90,6 +98,7 @@ def forward_vs_reverse(revad, sizes, repeat, record):
                forward_jvp_s=fwd.median, reverse_sweep_s=one_reverse.median,
                tangent_sweeps_s=sweeps.median, check=status)
         del y, leaves
+        last = n, fwd.median, sweeps.median
     print("  (forward mode's cost grows with n times the cost of one evaluation; reverse mode's "
           "stays a small multiple of one)")
 
@@ -125,6 +134,7 @@ def _exact(d, x0):
 
 def accuracy(revad, record):
     """Print the error table; pass each function's row to record(**row)."""
+    progress.step("accuracy: finite differences against revad")
     rows = []
     source = None
     for name, x0, f, d in _functions(revad):

@@ -216,6 +216,12 @@ class Casadi:
 ALL_PEERS = [Micrograd, MicrogradNoGC, Torch, Autograd, Jax, Casadi]
 
 
+# How to install a missing peer. PyTorch is not in the `bench` extra: PyPI's torch on Linux is a
+# CUDA build of several GB, and a CPU build comes from PyTorch's own index.
+TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+INSTALL_HINTS = {Torch: f"for a CPU build: {TORCH_CPU}"}
+
+
 def load_peers(log=print):
     """Instantiate every peer whose library imports; print a note for the others."""
     loaded = []
@@ -223,7 +229,8 @@ def load_peers(log=print):
         try:
             loaded.append(cls())
         except ImportError as exc:
-            log(f"note: peer {cls.name} skipped (not installed: {exc})")
+            hint = INSTALL_HINTS.get(cls, 'pip install ".[bench]"')
+            log(f"note: peer {cls.name} skipped (not installed: {exc}; {hint})")
         except Exception as exc:  # a broken install must not stop the benchmark
             log(f"note: peer {cls.name} skipped (import failed: {exc!r})")
     return loaded

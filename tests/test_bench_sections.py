@@ -112,3 +112,125 @@ def test_peer_chart_groups_array_workloads_and_skips_figures():
     groups = plots.peer_groups(records)
     assert groups == {"rosenbrock\nn=1,000": {"revad": 1e-3},
                       "gmm": {"revad": 0.02, "autograd": 0.05}}
+
+
+def test_summary_table_of_the_headline_ratios():
+    from benchmarks import summary
+
+    rows = [
+        {"workload": "rosenbrock", "n": 1000, "impl": "revad", "ratio_to_plain": 1.5,
+         "check": "ok"},
+        {"workload": "rosenbrock", "n": 10000, "impl": "revad", "ratio_to_plain": 1.7,
+         "check": "ok"},
+        {"workload": "rosenbrock", "n": 100000, "impl": "revad", "ratio_to_plain": 1.6,
+         "check": "ok"},
+        {"workload": "rosenbrock", "n": 10000, "impl": "micrograd", "stage": "",
+         "ratio_to_revad": 839.4, "check": "ok"},
+        {"workload": "rosenbrock", "n": 100000, "impl": "micrograd", "note": "skipped"},
+        {"workload": "rosenbrock", "n": 1000, "impl": "jax (eager)", "stage": "",
+         "ratio_to_revad": 18600.0, "check": "ok"},
+        {"workload": "rosenbrock", "n": 10000, "impl": "jax (eager)", "note": "skipped: > 10 s"},
+        {"workload": "rosenbrock", "n": 10000, "impl": "casadi SX", "stage": "build",
+         "ratio_to_revad": 471.0, "check": "-"},
+        {"workload": "rosenbrock", "n": 10000, "impl": "casadi SX", "stage": "eval",
+         "ratio_to_revad": 1.7, "check": "ok"},
+        {"workload": "rosenbrock", "n": 10000, "impl": "autograd", "stage": "",
+         "ratio_to_revad": 1570.0, "check": "!!! MISMATCH: rel err value 1, grad 1"},
+        {"workload": "gmm", "impl": "revad", "seconds": 0.01, "ratio": 0.6, "check": "ok"},
+        {"workload": "gmm", "impl": "autograd", "seconds": 0.05, "ratio": 3.0, "check": "ok",
+         "revad_over_peer": 0.2},
+        {"workload": "gmm", "impl": "mygrad", "seconds": 0.05, "ratio": 2.7, "check": "ok"},
+        {"workload": "gmm", "impl": "torch eager", "note": "not installed"},
+        {"workload": "gmm", "impl": "jax jit", "seconds": 0.02, "ratio": 2.4, "check": "ok"},
+        {"workload": "tape_cost", "impl": "revad", "bytes_per_element_unary": 9.0, "check": "ok"},
+    ]
+    info = {"revad_version": "0.1.0", "python": "3.11.7", "numpy": "2.4.6", "cores": 2,
+            "cpu": "AMD EPYC"}
+    text = summary.summary_markdown(rows, info=info, wall_s=185.0,
+                                    unavailable={"torch (0-d tensors)", "torch eager"})
+    lines = text.splitlines()
+    assert lines[0] == "### revad benchmark summary"
+    assert "revad 0.1.0" in lines[2] and "full run, 3 min 05 s" in lines[2]
+    table = [line for line in lines if line.startswith("|")]
+    assert table[0] == ("| workload | revad vs plain | micrograd | autograd | mygrad | PyTorch | "
+                        "JAX | CasADi |")
+    assert table[1] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    # The loop's row is at the largest n a peer ran; a peer skipped there shows its largest n;
+    # CasADi adds its build and its evaluation; a wrong gradient is never a ratio.
+    assert table[2] == ("| Rosenbrock loop, n = 10,000 | 1.7x | 839x | MISMATCH | – | "
+                        "not installed | 18,600x (n = 1,000) | 473x |")
+    # Arrays: the paired head-to-head ratio where there is one, else the two ratios to NumPy.
+    assert table[3] == "| GMM log-likelihood | 0.6x | – | 5x | 4.5x | not installed | 4x | – |"
+    assert len(table) == 4
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in text
+
+
+def test_summary_keeps_only_columns_that_hold_something():
+    from benchmarks import summary
+
+    rows = [{"workload": "mlp", "impl": "revad", "seconds": 0.01, "ratio": 2.2, "check": "ok"}]
+    text = summary.summary_markdown(rows, info={}, peers_run=False, quick=True)
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert table[0] == "| workload | revad vs plain |"  # --no-peers
+    assert table[2] == "| MLP, batch 256 | 2.2x |"
+    assert "quick run" in text
+    assert summary.summary_markdown([], info={}) == ""
+    # A peer too slow for the run's time budget at every size: the estimate that kept it out.
+    rows = [
+        {"workload": "rosenbrock", "n": 1000, "impl": "revad", "ratio_to_plain": 1.5,
+         "check": "ok"},
+        {"workload": "rosenbrock", "n": 1000, "impl": "jax (eager)", "estimate_s": 16.4,
+         "note": "skipped: would take > 10 s (~16.4 s per call)"},
+    ]
+    table = [line for line in summary.summary_markdown(rows, info={}).splitlines()
+             if line.startswith("|")]
+    assert table[2] == ("| Rosenbrock loop, n = 1,000 | 1.5x | - | - | - | "
+                        "not run: ~16 s a call at n = 1,000 | - |")
+
+
+def test_progress_names_each_step_and_long_ones_say_how_long(capsys):
+    import io
+
+    from benchmarks import progress
+
+    log = io.StringIO()
+    p = progress.Progress(stream=log, live=False)
+    p.step("rosenbrock n=10,000: autograd", 5.2)
+    p.step("rosenbrock n=1,000: revad", 0.3)
+    lines = log.getvalue().splitlines()
+    assert lines[0].endswith("rosenbrock n=10,000: autograd (about 5 s)")
+    assert lines[1].endswith("rosenbrock n=1,000: revad")
+    # On a terminal, one status line, erased before a result row is written under it.
+    screen = io.StringIO()
+    live = progress.Progress(stream=screen, live=True)
+    out = progress.ClearingStream(io.StringIO(), live)
+    live.step("gmm: mygrad")
+    out.write("row\n")
+    assert screen.getvalue().endswith("gmm: mygrad ...\r\x1b[K")
+    # Quiet unless the runner turned it on.
+    progress.step("nothing")
+    assert capsys.readouterr().err == ""
+
+
+def test_the_installed_revad_when_the_source_tree_is_not_built(tmp_path):
+    """After `pip install .` the source tree's revad/ has no compiled modules, and it comes first
+    on sys.path when `python -m benchmarks` runs from the repository root: the runner takes the
+    installed revad instead of failing (issue 14)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "revad").mkdir()
+    (tmp_path / "revad" / "__init__.py").write_text(
+        "raise ImportError(\"No module named 'revad._core'\")\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__)))
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from benchmarks.__main__ import import_revad\n"
+            "print(import_revad(root=sys.argv[1]).__file__)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in [root, os.environ.get("PYTHONPATH")] if p))
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert not out.stdout.strip().startswith(str(tmp_path))
+    assert out.stdout.strip().endswith("__init__.py")
