@@ -209,7 +209,8 @@ def test_a_large_tape_s_memory_can_be_returned_after_its_last_var_dies():
     assert run.returncode == 0, run.stderr
     freed, dropped = map(int, run.stdout.split())
     assert freed >= 3 * 10**6 * 25  # the columns and the adjoints, at least 25 bytes an entry
-    assert dropped >= 50 * 2**20  # and the process's memory shrinks by tens of MB
+    if "ASAN_OPTIONS" not in os.environ:  # (AddressSanitizer keeps freed memory in quarantine)
+        assert dropped >= freed // 2  # and the process's memory shrinks by about that much
 
 
 # -- clear errors ----------------------------------------------------------------------------------
