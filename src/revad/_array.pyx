@@ -15,6 +15,7 @@
 # _array_numpy.pxi (NumPy's protocols and the functions behind them).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
+from cpython.slice cimport PySlice_GetIndicesEx
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
@@ -41,6 +42,7 @@ import numpy as np
 
 # NumPy >= 1.25 keeps it in numpy.exceptions; older ones (down to our floor, 1.23) at the top.
 _AxisError = getattr(np, "exceptions", np).AxisError
+cdef object _np_integer = np.integer
 
 from revad import _core
 
@@ -198,8 +200,9 @@ cdef class Array:
     def __iter__(self):
         if not self.shape:
             raise TypeError("iteration over a 0-d revad Array")
-        for i in range(self.shape[0]):
-            yield self[i]
+        cdef _Iter it = _Iter.__new__(_Iter)
+        it.a, it.n = self, self.shape[0]
+        return it
 
     def __repr__(self):
         return f"Array(value={self.value!r})"
@@ -215,6 +218,15 @@ cdef class Array:
     # -- indexing ----------------------------------------------------------------------------
 
     def __getitem__(self, key):
+        # Scalar code over an ndarray argument indexes a 1-d Array once per use of an element:
+        # an integer or a slice there takes the short way (_array_index.pxi).
+        if len(self.shape) == 1:
+            if type(key) is int:
+                return _item_1d(self, key)
+            if type(key) is slice:
+                return _slice_1d(self, key)
+            if isinstance(key, _np_integer):
+                return _item_1d(self, key)
         return _getitem(self, key)
 
     def __setitem__(self, key, value):
