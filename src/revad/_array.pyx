@@ -15,6 +15,7 @@
 # _array_numpy.pxi (NumPy's protocols and the functions behind them).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.slice cimport PySlice_GetIndicesEx
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -31,7 +32,7 @@ from revad._core cimport (
     RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
-    Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _spent, _var_at, _var_leaf,
+    Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording, _raise_finished, _spent, _var_at, _var_leaf,
     _run_group, _share, _var_slot, rv_binary, rv_claim, rv_block_forward, rv_ew_arity, rv_ew_width,
     rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over)
 
@@ -565,4 +566,7 @@ include "_array_join.pxi"
 
 
 include "_array_numpy.pxi"
+
+
+include "_array_functional.pxi"
 
