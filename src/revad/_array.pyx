@@ -32,7 +32,7 @@ from revad._core cimport (
     RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
-    Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording, _raise_finished, _spent, _var_at, _var_leaf,
+    Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording, _nd_data, _nd_flat, _raise_finished, _spent, _var_at, _var_leaf,
     _run_group, _share, _var_slot, rv_binary, rv_claim, rv_block_forward, rv_ew_arity, rv_ew_width,
     rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over)
 
@@ -55,6 +55,7 @@ include "_array_shapes.pxi"
 # The Array type
 
 @cython.final
+@cython.freelist(64)  # views and a functional call's leaves come and go by the thousand
 cdef class Array:
     """An n-dimensional array whose elements are recorded on revad's tape.
 
@@ -457,7 +458,7 @@ cdef int64_t _bind(Array a, Tape t) except -1:
     i0 = t.n
     if n:
         _fill_entries(t, i0, n, RV_LEAF)
-        memcpy(t.val + i0, _dptr(a._value), n * sizeof(double))
+        memcpy(t.val + i0, _nd_data(a._value), n * sizeof(double))
     t.n = i0 + n
     t.leaf_blocks.append((a._grad, i0, a._unset))
     a.bound = t.id

@@ -12,6 +12,7 @@ cdef object _box_other = None       # _functional._box(x, where) -> (boxed, leav
 cdef object _scalar_other = None    # _functional._scalar_output(out)
 cdef object _not_private = None     # _functional._check_private(out): raises
 cdef object _np_empty = np.empty
+cdef object _ndarray = np.ndarray
 cdef object _float64 = np.dtype(np.float64)
 cdef tuple _UNIT_STRIDE = (1,)
 
@@ -62,7 +63,7 @@ cdef object _box_arg(Tape t, object x, Py_ssize_t k, _Box b):
                 leaves[i] = v
             b.kind, b.leaves, b.unbox = _REALS, leaves, kind
             return leaves if kind is list else tuple(leaves)
-    elif kind is np.ndarray and x.dtype is _float64:
+    elif kind is _ndarray and x.dtype is _float64:
         b.kind, b.leaves = _NDARRAY, _ndarray_leaf(x)
         return b.leaves
     boxed, leaves, unbox = _box_other(x, f"argument {k}")
@@ -73,12 +74,8 @@ cdef object _box_arg(Tape t, object x, Py_ssize_t k, _Box b):
 cdef Array _ndarray_leaf(object x):
     """_private_leaf(x) for a float64 ndarray x; a 1-d contiguous one is the leaf's values as it
     is (np.asarray and reshape(-1) would each return x or a view of it), in C."""
-    cdef Py_buffer view
-    PyObject_GetBuffer(x, &view, PyBUF_STRIDES)
-    cdef Py_ssize_t n = view.shape[0] if view.ndim == 1 else 0
-    cdef bint flat = view.ndim == 1 and (n < 2 or view.strides[0] == sizeof(double))
-    PyBuffer_Release(&view)
-    if not flat:
+    cdef Py_ssize_t n = _nd_flat(x, sizeof(double))
+    if n < 0:
         return _private_leaf(x)
     cdef Array r = Array.__new__(Array)
     r.shape = (n,)

@@ -181,5 +181,7 @@ cdef int _spent() except -1
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
                     const int64_t *ps=*, int zero=*) except -1
 cdef list _share(object fn)
+cdef char *_nd_data(object a) except? NULL
+cdef Py_ssize_t _nd_flat(object a, Py_ssize_t itemsize) except -2
 cdef tuple _begin_private()
 cdef int _end_private(tuple saved) except -1

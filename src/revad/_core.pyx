@@ -4,6 +4,7 @@
 # reverse sweep is plain C (ops.h) over those columns, run without the GIL. Nothing here keeps a
 # Python object per node except the Var the user holds.
 cimport cython
+from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
@@ -65,6 +66,88 @@ cdef int _resize(void **p, int64_t count, size_t itemsize) except -1:
 
 
 cdef uint64_t _next_tape_id = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy arrays' data and layout, read where a small functional call would pay more for asking
+# than for its arithmetic: the buffer protocol costs about 150 ns an array, a typed memoryview
+# 350. An ndarray begins with these fields in every NumPy since 1.7, 2.x too (ndarraytypes.h,
+# PyArrayObject_fields), which NumPy's own C API macros (PyArray_DATA, PyArray_DIMS) read;
+# revad builds without NumPy's headers, so it names them here and checks them against the buffer
+# protocol at import, which it keeps to if they disagree.
+cdef extern from *:
+    """
+    typedef struct {
+        PyObject_HEAD
+        char *data;
+        int nd;
+        Py_ssize_t *dimensions;
+        Py_ssize_t *strides;
+    } rv_ndarray_head;
+    """
+    ctypedef struct rv_ndarray_head:
+        char *data
+        int nd
+        Py_ssize_t *dimensions
+        Py_ssize_t *strides
+
+
+cdef bint _nd_fields = False  # the fields above agree with the buffer protocol
+cdef object _ndarray = np.ndarray
+
+
+cdef char *_nd_data(object a) except? NULL:
+    """The data pointer of ndarray a (the caller keeps a alive)."""
+    cdef Py_buffer view
+    if _nd_fields and type(a) is _ndarray:
+        return (<rv_ndarray_head *><PyObject *>a).data
+    PyObject_GetBuffer(a, &view, PyBUF_STRIDES)
+    cdef char *p = <char *>view.buf
+    PyBuffer_Release(&view)
+    return p
+
+
+cdef Py_ssize_t _nd_flat(object a, Py_ssize_t itemsize) except -2:
+    """The length of ndarray a if it is 1-d with consecutive items of itemsize bytes, else -1."""
+    cdef Py_buffer view
+    cdef rv_ndarray_head *h
+    cdef Py_ssize_t n
+    if _nd_fields and type(a) is _ndarray:
+        h = <rv_ndarray_head *><PyObject *>a
+        if h.nd != 1:
+            return -1
+        n = h.dimensions[0]
+        return n if n < 2 or h.strides[0] == itemsize else -1
+    PyObject_GetBuffer(a, &view, PyBUF_STRIDES)
+    n = view.shape[0] if view.ndim == 1 and (view.shape[0] < 2 or view.strides[0] == itemsize) else -1
+    PyBuffer_Release(&view)
+    return n
+
+
+cdef bint _check_nd_fields() except -1:
+    cdef Py_buffer view
+    cdef rv_ndarray_head *h
+    cdef int d
+    m = np.arange(24.0).reshape(2, 3, 4)
+    for a in (m, m[:, ::-1, 1::2], m[1, 1], np.empty(0), np.float32([1.0, 2.0])[::-1]):
+        PyObject_GetBuffer(a, &view, PyBUF_STRIDES)
+        h = <rv_ndarray_head *><PyObject *>a
+        ok = view.buf == <void *>h.data and view.ndim == h.nd
+        for d in range(view.ndim if ok else 0):  # (a stride along a length 0 or 1 is free)
+            ok = ok and view.shape[d] == h.dimensions[d] and (
+                view.shape[d] < 2 or view.strides[d] == h.strides[d])
+        PyBuffer_Release(&view)
+        if not ok:
+            return False
+    return True
+
+
+_nd_fields = _check_nd_fields()
+
+
+def _reads_ndarray_fields():
+    """Testing hook: whether revad reads ndarrays' data and layout from their fields."""
+    return _nd_fields
 
 
 # The buffers of the last tape that died, handed to the next tape made: a training loop then
@@ -304,7 +387,6 @@ cdef class Tape:
         cdef const int64_t *p
         cdef const int64_t *q
         cdef double *buf = NULL
-        cdef double[::1] g
         cdef bint clean = self.private and not self.has_adj, assign
         if not self.has_adj and self.adj != NULL and self.cap_adj >= n:
             buf, self.adj = self.adj, NULL  # claim the spare buffer: no other sweep will see it
@@ -346,11 +428,11 @@ cdef class Tape:
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
             if clean:
                 buf[self.leaf_slot[k]] = 0.0
-        for grad, first, unset in self.leaf_blocks:
-            g = grad
+        for grad, first, unset in self.leaf_blocks:  # (grad: a 1-d float64 ndarray of ours)
             assign = unset is not None and unset[0]  # a functional leaf's np.empty gradient
-            if g.shape[0]:
-                rv_take_adjoints(&g[0], buf + first, g.shape[0], clean, assign)
+            k = _nd_flat(grad, sizeof(double))
+            if k > 0:
+                rv_take_adjoints(<double *>_nd_data(grad), buf + first, k, clean, assign)
             if assign:
                 unset[0] = False
         if clean:  # every adjoint was zeroed as it was read: buf is the spare again
