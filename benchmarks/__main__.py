@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import arrays as arrays_mod
-from . import modes, plots
+from . import modes, plots, scalar_args
 from . import peers as peers_mod
 from .timing import measure, paired_ratio
 from .workloads import WORKLOADS, products
@@ -306,7 +306,7 @@ class Runner:
 def parse_args(argv=None):
     """The command line, with --only resolved to a set of workload names."""
     names = ([w.name for w in WORKLOADS] + [w.name for w in arrays_mod.ARRAY_WORKLOADS]
-             + list(modes.SECTIONS))
+             + list(modes.SECTIONS) + list(scalar_args.SECTIONS))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of a few seconds")
     p.add_argument("--repeat", type=int, metavar="N",
@@ -372,6 +372,7 @@ def main(argv=None):
         runner.records += records
         runner.mismatches += [r for r in records if r["check"] != "ok"]
     modes.run(revad, args, runner.record)
+    scalar_args.run(revad, args, runner.record)
 
     elapsed = time.perf_counter() - start
     print(f"\ntotal wall time: {elapsed:.1f} s")
