@@ -833,7 +833,8 @@ cdef int _end_private(tuple saved) except -1:
     cdef Tape private = <Tape>saved[2]
     st.tape, st.no_grad = saved[0], saved[1]
     if (st.spare_private is None and _refcnt(<PyObject *>private) == 2
-            and private.cap <= _KEEP_PRIVATE_ENTRIES):
+            and private.cap <= _KEEP_PRIVATE_ENTRIES and private.cap_adj <= _KEEP_PRIVATE_ENTRIES
+            and private.cap_cst <= _KEEP_PRIVATE_ENTRIES and private.cap_blk <= _KEEP_PRIVATE_ENTRIES):
         private.clear()
         # A new id: leaves bound to the old one (a Var the user keeps) must bind again.
         private.id = _next_tape_id
