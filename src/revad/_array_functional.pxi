@@ -1,10 +1,10 @@
 # The functional API's call (revad/_functional.py: value_and_grad), in C.
 # Part of revad._array (included textually by _array.pyx: one module, several files).
 #
-# A call on a small function (the seed's neuron) costs a few microseconds, most of them the
-# Python around f: boxing the arguments, the private tape, the sweep, unboxing. Here the common
-# arguments (a number, a list or tuple of numbers, an ndarray of reals) are boxed and unboxed
-# without a Python call; any other argument, a result that is not a Var, and every error go
+# In a call on a small function (the seed's neuron) most of the time would be the Python around
+# f: boxing the arguments, the private tape, the sweep, unboxing. Here the common arguments (a
+# number, a list or tuple of numbers, a float64 ndarray) are boxed and unboxed without a Python
+# call; any other argument, a result that is not a Var, and every error go
 # through _functional.py's own functions (set by _set_functional_hooks), so that the messages
 # and the nested structures stay in one place.
 

@@ -70,11 +70,11 @@ cdef uint64_t _next_tape_id = 1
 
 # ---------------------------------------------------------------------------------------------
 # NumPy arrays' data and layout, read where a small functional call would pay more for asking
-# than for its arithmetic: the buffer protocol costs about 150 ns an array, a typed memoryview
-# 350. An ndarray begins with these fields in every NumPy since 1.7, 2.x too (ndarraytypes.h,
-# PyArrayObject_fields), which NumPy's own C API macros (PyArray_DATA, PyArray_DIMS) read;
-# revad builds without NumPy's headers, so it names them here and checks them against the buffer
-# protocol at import, which it keeps to if they disagree.
+# (a buffer-protocol request, a typed memoryview) than for its own arithmetic. An ndarray begins
+# with these fields in every NumPy since 1.7, 2.x too (ndarraytypes.h, PyArrayObject_fields),
+# which NumPy's own C API macros (PyArray_DATA, PyArray_DIMS) read; revad builds without
+# NumPy's headers, so it names them here and checks them against the buffer protocol at import,
+# which it keeps to if they disagree.
 cdef extern from *:
     """
     typedef struct {
@@ -801,10 +801,10 @@ cdef int _spent() except -1:
                        "call are not kept; call .backward() on a result of your own to read them")
 
 
-# A functional call on a small function costs a few microseconds, and making and freeing its
-# tape (the object, its containers, its leaf table) was a sixth of that: a thread keeps its last
-# private tape, cleared, for its next call when nothing of that call is alive any more. Only a
-# small one: a large tape's columns go back to the shared spare (_give_spare) as before.
+# A functional call on a small function costs about as much as making and freeing its tape (the
+# object, its containers, its leaf table) and the rest of its bookkeeping: a thread keeps its
+# last private tape, cleared, for its next call when nothing of that call is alive any more.
+# Only a small one: a large tape's columns go back to the shared spare (_give_spare) as before.
 cdef enum:
     _KEEP_PRIVATE_ENTRIES = 1 << 16
 
