@@ -4,9 +4,9 @@
 # In a call on a small function (the seed's neuron) most of the time would be the Python around
 # f: boxing the arguments, the private tape, the sweep, unboxing. Here the common arguments (a
 # number, a list or tuple of numbers, a float64 ndarray) are boxed and unboxed without a Python
-# call; any other argument, a result that is not a Var, and every error go
-# through _functional.py's own functions (set by _set_functional_hooks), so that the messages
-# and the nested structures stay in one place.
+# call; any other argument, a result that is not a Var, and every error go through
+# _functional.py's own functions (set by _set_functional_hooks), so that the messages and the
+# nested structures stay in one place.
 
 cdef object _box_other = None       # _functional._box(x, where) -> (boxed, leaves, unbox)
 cdef object _scalar_other = None    # _functional._scalar_output(out)
