@@ -8,7 +8,7 @@ import functools
 import numpy as np
 
 from revad import _core
-from revad._array import Array, _private_grad, _private_leaf
+from revad._array import Array, _private_grad, _private_leaf, _set_functional_hooks, _value_and_grad_call
 from revad._core import Var
 
 _REAL_KINDS = "biuf"
@@ -138,48 +138,14 @@ def value_and_grad(f, argnums=0):
     nums = _argnums(argnums)
     single = isinstance(argnums, int)
 
+    # The call runs in C (_array_functional.pxi): it boxes the arguments (a repeated argnum
+    # once, as in JAX), records f on a private tape, sweeps back from its result and unboxes
+    # the gradients, calling _box, _scalar_output and _check_private below for everything else.
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
-        for k in nums:
-            if not -len(args) <= k < len(args):
-                raise TypeError(f"revad: argnums={argnums!r} but the function was called with "
-                                f"{len(args)} positional argument(s)")
-        args = list(args)
-        saved = _core._enter_private()
-        try:
-            boxes = []
-            boxed = {}  # argument index -> its box: a repeated argnum is boxed once, as in JAX
-            for k in nums:
-                k %= len(args)
-                if k not in boxed:
-                    args[k], leaves, unbox = _box(args[k], f"argument {k}")
-                    boxed[k] = leaves, unbox
-                boxes.append(boxed[k])
-            out = _scalar_output(f(*args, **kwargs))
-            if type(out) is Var:
-                value = out.value
-                _backward_private(out, boxes)
-            else:
-                value = out
-            grads = tuple([unbox() for _, unbox in boxes])
-        finally:
-            _core._exit_private(saved)
-        return value, (grads[0] if single else grads)
+        return _value_and_grad_call(f, args, kwargs, argnums, nums, single)
 
     return value_and_grad_f
-
-
-def _backward_private(out, trees):
-    if out.is_leaf:
-        # f returned one of its inputs unchanged (or a constant Var): d out/d out = 1.
-        for leaves, _ in trees:
-            for leaf in leaves:
-                if leaf is out:
-                    leaf.grad = 1.0
-                    return
-        return
-    _check_private(out)
-    out.backward()
 
 
 def _check_private(out):
@@ -189,6 +155,9 @@ def _check_private(out):
                          "tape: it combines the arguments with a Var computed outside the "
                          "function. Pass that Var as an argument, or detach() it to use it as a "
                          "constant")
+
+
+_set_functional_hooks(_box, _scalar_output, _check_private)
 
 
 def grad(f, argnums=0):

@@ -354,6 +354,70 @@ def test_element_of_a_1d_array_is_a_var_and_iteration():
         revad.grad(lambda a: a[0, 0])(np.ones(3))
 
 
+def _same_outcome(get, key):
+    """(kind, what) of get(key): a Var's value and slot, an Array's values and shape, or the
+    exception's type and message."""
+    try:
+        r = get(key)
+    except Exception as exc:  # noqa: BLE001 - the outcome compared is the exception itself
+        return "raised", (type(exc), str(exc))
+    if type(r) is revad.Var:
+        return "var", (r.value, r.is_leaf)
+    return "array", (r.shape, r.value.tolist(), r.is_leaf)
+
+
+def test_1d_integer_and_slice_keys_agree_with_the_general_path():
+    # a[i] and a[i:j:k] of a 1-d Array take a short way; a[(i,)] takes the general one.
+    keys = [k for i in range(-7, 7) for k in (i, np.int64(i), np.int8(i), np.intp(i))]
+    keys += [np.uint8(2), np.uint64(5), True, False, np.True_, 2**70, -2**70, 2.0, "0"]
+    keys += [slice(*s) for s in [(None,), (1, None), (None, -1), (None, None, -1), (4, 0, -2),
+                                 (-9, 9), (3, 3), (9, 20), (None, None, 3), (np.int64(1), 4),
+                                 (0, 5, np.int8(-1))]]
+    x = np.arange(5.0) * 1.5
+
+    def f(a):
+        views = (a, a[::-1], a[1:4], (a * 1.0)[::2])  # a leaf, views, a lazy group's view
+        for view in views if isinstance(a, revad.Array) else ():
+            for key in keys:
+                fast, general = _same_outcome(view.__getitem__, key), _same_outcome(
+                    lambda k: view[(k,)], key)
+                assert fast == general, (view.shape, key, fast, general)
+        if isinstance(a, revad.Array):
+            for k in (0, -1, np.int64(2)):
+                assert a[k].value == x[k] and a[1:][k].value == x[1:][k]
+            with pytest.raises(ValueError, match="slice step cannot be zero"):
+                a[::0]
+            with pytest.raises(TypeError, match="slice indices must be integers"):
+                a[1.0:2]
+        return a[-1] * a[np.int32(0)] + sum(a[1:]) + sum(e * e for e in a[::-2])
+    check(f, x)
+    with revad.no_grad():  # a leaf's elements, recording nothing
+        a = revad.Array(x)
+        for key in keys:
+            fast, general = _same_outcome(a.__getitem__, key), _same_outcome(lambda k: a[(k,)], key)
+            assert fast == general, (key, fast, general)
+        assert [type(e) for e in a] == [revad.Var] * 5 and all(e.is_leaf for e in a)
+    a = revad.Array(x)  # outside any grad call: the element's Var binds a to this thread's tape
+    y = a[-2] * 3.0 + a[1:3][np.int64(0)]
+    y.backward()
+    np.testing.assert_array_equal(a.grad, [0.0, 1.0, 0.0, 3.0, 0.0])
+
+
+def test_iterating_takes_each_element_when_asked():
+    a = revad.Array([1.0, 2.0, 3.0])
+    it = iter(a)
+    assert next(it).value == 1.0 and it.__length_hint__() == 2
+    with revad.no_grad():
+        assert next(it).is_leaf  # taken under no_grad: a leaf holding the value
+    assert not next(it).is_leaf
+    with pytest.raises(StopIteration):
+        next(it)
+    rows = list(revad.Array(np.ones((2, 3))))  # rows of a 2-d Array are views
+    assert [type(r) for r in rows] == [revad.Array] * 2 and rows[1].shape == (3,)
+    with pytest.raises(TypeError, match="iteration over a 0-d"):
+        iter(revad.Array(1.0))
+
+
 def test_reshape_ravel_transpose_squeeze_expand():
     x = RNG.normal(size=(2, 3, 4))
     check(lambda a: a.reshape(6, 4) @ np.ones(4), x)

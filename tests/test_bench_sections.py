@@ -11,7 +11,7 @@ import revad
 # run (from outside the source tree) has nothing of them to check.
 pytest.importorskip("benchmarks", reason="the benchmark runner is not installed with the wheel")
 from benchmarks import __main__ as runner  # noqa: E402
-from benchmarks import modes, plots  # noqa: E402
+from benchmarks import modes, plots, scalar_args  # noqa: E402
 
 
 def collect():
@@ -100,6 +100,21 @@ def test_sections_run_selection():
     args = argparse.Namespace(only={"accuracy"}, quick=True, repeat=1)
     modes.run(revad, args, record)
     assert {r["workload"] for r in rows} == {"accuracy"}
+
+
+def test_scalar_args_section_pairs_lists_with_ndarrays(capsys):
+    rows, record = collect()
+    scalar_args.run(revad, argparse.Namespace(only={"scalar_args"}, quick=True, repeat=1), record)
+    out = capsys.readouterr().out
+    assert "[scalar_args]" in out and "MISMATCH" not in out
+    assert [r["loop"] for r in rows] == [name for name, _ in scalar_args.LOOPS] + ["neuron"]
+    assert all(r["check"] == "ok" for r in rows)
+    assert all(r["list_to_plain"] > 0 and r["ndarray_to_list"] > 0 for r in rows[:-1])
+    assert rows[-1]["list_s"] > 0 and rows[-1]["ndarray_s"] > 0
+    assert plots.peer_groups(rows) == {}  # figures of their own, not bars in the peer chart
+    rows.clear()
+    scalar_args.run(revad, argparse.Namespace(only={"modes"}, quick=True, repeat=1), record)
+    assert rows == []
 
 
 def test_peer_chart_groups_array_workloads_and_skips_figures():

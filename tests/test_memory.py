@@ -101,3 +101,14 @@ def test_release_memory_hands_the_kept_columns_back():
     assert revad.release_memory() == 0
     g2 = revad.grad(lambda v: np.sum(np.sin(v) * v))(x)   # and recording still works
     np.testing.assert_array_equal(g2, g)
+
+
+def test_a_thread_keeps_a_small_private_tape_and_hands_a_large_ones_columns_on():
+    revad.release_memory()
+    assert revad.grad(lambda x: x * x)(3.0) == 6.0
+    kept = revad.release_memory()  # the small tape kept for this thread's next call
+    assert 0 < kept < 2 ** 21
+    assert revad.release_memory() == 0
+    revad.grad(lambda v: np.sum(v * v))(np.ones(200_000))
+    assert revad.release_memory() > 17 * 3 * 200_000  # not kept: in the shared spare
+    assert revad.release_memory() == 0

@@ -15,6 +15,8 @@
 # _array_numpy.pxi (NumPy's protocols and the functions behind them).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.slice cimport PySlice_GetIndicesEx
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
@@ -30,9 +32,10 @@ from revad._core cimport (
     RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
-    Tape, Var, _as_double, _current_tape, _is_recording, _raise_finished, _spent, _var_at, _var_leaf,
-    _hold, _unhold, _readonly_chain, _run_group, _share, _var_slot, rv_binary, rv_claim,
-    rv_block_forward, rv_ew_arity, rv_ew_width,
+    Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording, _nd_data,
+    _nd_flat, _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
+    _run_group, _share, _var_slot, rv_binary, rv_claim, rv_block_forward, rv_ew_arity,
+    rv_ew_width,
     rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over)
 
 import operator
@@ -42,6 +45,7 @@ import numpy as np
 
 # NumPy >= 1.25 keeps it in numpy.exceptions; older ones (down to our floor, 1.23) at the top.
 _AxisError = getattr(np, "exceptions", np).AxisError
+cdef object _np_integer = np.integer
 
 from revad import _core
 
@@ -53,6 +57,7 @@ include "_array_shapes.pxi"
 # The Array type
 
 @cython.final
+@cython.freelist(64)  # views and a functional call's leaves come and go by the thousand
 cdef class Array:
     """An n-dimensional array whose elements are recorded on revad's tape.
 
@@ -199,8 +204,9 @@ cdef class Array:
     def __iter__(self):
         if not self.shape:
             raise TypeError("iteration over a 0-d revad Array")
-        for i in range(self.shape[0]):
-            yield self[i]
+        cdef _Iter it = _Iter.__new__(_Iter)
+        it.a, it.n = self, self.shape[0]
+        return it
 
     def __repr__(self):
         return f"Array(value={self.value!r})"
@@ -216,6 +222,15 @@ cdef class Array:
     # -- indexing ----------------------------------------------------------------------------
 
     def __getitem__(self, key):
+        # Scalar code over an ndarray argument indexes a 1-d Array once per use of an element:
+        # an integer or a slice there takes the short way (_array_index.pxi).
+        if len(self.shape) == 1:
+            if type(key) is int:
+                return _item_1d(self, key)
+            if type(key) is slice:
+                return _slice_1d(self, key)
+            if isinstance(key, _np_integer):
+                return _item_1d(self, key)
         return _getitem(self, key)
 
     def __setitem__(self, key, value):
@@ -445,7 +460,7 @@ cdef int64_t _bind(Array a, Tape t) except -1:
     i0 = t.n
     if n:
         _fill_entries(t, i0, n, RV_LEAF)
-        memcpy(t.val + i0, _dptr(a._value), n * sizeof(double))
+        memcpy(t.val + i0, _nd_data(a._value), n * sizeof(double))
     t.n = i0 + n
     t.leaf_blocks.append((a._grad, i0, a._unset))
     a.bound = t.id
@@ -607,4 +622,7 @@ include "_array_join.pxi"
 
 
 include "_array_numpy.pxi"
+
+
+include "_array_functional.pxi"
 

@@ -115,6 +115,70 @@ cdef object _getitem(Array self, object key):
     return _view(a.tape, first, tuple(shape), tuple(strides))
 
 
+cdef object _item_1d(Array self, object key):
+    """self[key] for a 1-d Array and an integer key: as _getitem gives it, without building a key
+    tuple, lists or a bound view. Scalar code over an ndarray argument does this once per use of
+    an element."""
+    if self.tape is None and not _is_recording():
+        return _getitem(self, key)  # no_grad: NumPy indexes the values (and words the errors)
+    return _element(self, key)
+
+
+cdef object _element(Array self, int64_t i):
+    """self[i] of a 1-d Array: the element's Var, the index checked before any slot is read."""
+    cdef int64_t n = self.size
+    if i < -n or i >= n:
+        raise IndexError(f"index {i} is out of bounds for axis 0 with size {n}")
+    if i < 0:
+        i += n
+    cdef Tape t = self.tape
+    cdef int64_t slot
+    if t is None:  # a leaf (C-contiguous): bound to this thread's tape, as _bound does
+        if not _is_recording():
+            return _var_leaf(_dptr(self._value)[i])
+        t = _current_tape()
+        slot = _bind(self, t) + i
+    else:
+        slot = _slot0(self) + i * <int64_t>self.strides[0]
+    return _var_at(t, <int32_t>slot, t.val[slot])
+
+
+cdef Array _slice_1d(Array self, slice key):
+    """self[key] for a 1-d Array and a slice: the view _getitem makes, without its lists."""
+    cdef Py_ssize_t start, stop, step, length
+    PySlice_GetIndicesEx(key, self.size, &start, &stop, &step, &length)
+    cdef Array a = _bound(self)
+    if a is None:  # no_grad: indexing the values
+        return _const_leaf(self._value[key])
+    cdef int64_t first = _slot0(a), st = a.strides[0]
+    if length:
+        first += start * st
+    return _view(a.tape, first, (length,), (st * step,))
+
+
+@cython.final
+cdef class _Iter:
+    """Iteration over an Array's first axis: a[0], a[1], ... (Vars of a 1-d Array), each taken
+    when asked for, as a generator of a[i] would."""
+    cdef Array a
+    cdef Py_ssize_t k, n
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef Py_ssize_t k = self.k
+        if k >= self.n:
+            raise StopIteration
+        self.k = k + 1
+        if len(self.a.shape) == 1:
+            return _element(self.a, k)
+        return _getitem(self.a, k)
+
+    def __length_hint__(self):
+        return self.n - self.k
+
+
 cdef bint _has_ellipsis(object key):
     return key is Ellipsis or (type(key) is tuple and any(k is Ellipsis for k in key))
 

@@ -200,3 +200,7 @@ cdef int _join(list locks) except -1
 cdef bint _readonly_chain(object a)
 cdef void _hold(Tape t) noexcept
 cdef void _unhold(Tape t) noexcept
+cdef char *_nd_data(object a) except? NULL
+cdef Py_ssize_t _nd_flat(object a, Py_ssize_t itemsize) except -2
+cdef tuple _begin_private()
+cdef int _end_private(tuple saved) except -1

@@ -4,6 +4,7 @@
 # reverse sweep is plain C (ops.h) over those columns, run without the GIL. Nothing here keeps a
 # Python object per node except the Var the user holds.
 cimport cython
+from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
@@ -133,6 +134,88 @@ cdef int _resize(void **p, int64_t count, size_t itemsize) except -1:
 cdef uint64_t _next_tape_id = 1
 
 
+# ---------------------------------------------------------------------------------------------
+# NumPy arrays' data and layout, read where a small functional call would pay more for asking
+# (a buffer-protocol request, a typed memoryview) than for its own arithmetic. An ndarray begins
+# with these fields in every NumPy since 1.7, 2.x too (ndarraytypes.h, PyArrayObject_fields),
+# which NumPy's own C API macros (PyArray_DATA, PyArray_DIMS) read; revad builds without
+# NumPy's headers, so it names them here and checks them against the buffer protocol at import,
+# which it keeps to if they disagree.
+cdef extern from *:
+    """
+    typedef struct {
+        PyObject_HEAD
+        char *data;
+        int nd;
+        Py_ssize_t *dimensions;
+        Py_ssize_t *strides;
+    } rv_ndarray_head;
+    """
+    ctypedef struct rv_ndarray_head:
+        char *data
+        int nd
+        Py_ssize_t *dimensions
+        Py_ssize_t *strides
+
+
+cdef bint _nd_fields = False  # the fields above agree with the buffer protocol
+cdef object _ndarray = np.ndarray
+
+
+cdef char *_nd_data(object a) except? NULL:
+    """The data pointer of ndarray a (the caller keeps a alive)."""
+    cdef Py_buffer view
+    if _nd_fields and type(a) is _ndarray:
+        return (<rv_ndarray_head *><PyObject *>a).data
+    PyObject_GetBuffer(a, &view, PyBUF_STRIDES)
+    cdef char *p = <char *>view.buf
+    PyBuffer_Release(&view)
+    return p
+
+
+cdef Py_ssize_t _nd_flat(object a, Py_ssize_t itemsize) except -2:
+    """The length of ndarray a if it is 1-d with consecutive items of itemsize bytes, else -1."""
+    cdef Py_buffer view
+    cdef rv_ndarray_head *h
+    cdef Py_ssize_t n
+    if _nd_fields and type(a) is _ndarray:
+        h = <rv_ndarray_head *><PyObject *>a
+        if h.nd != 1:
+            return -1
+        n = h.dimensions[0]
+        return n if n < 2 or h.strides[0] == itemsize else -1
+    PyObject_GetBuffer(a, &view, PyBUF_STRIDES)
+    n = view.shape[0] if view.ndim == 1 and (view.shape[0] < 2 or view.strides[0] == itemsize) else -1
+    PyBuffer_Release(&view)
+    return n
+
+
+cdef bint _check_nd_fields() except -1:
+    cdef Py_buffer view
+    cdef rv_ndarray_head *h
+    cdef int d
+    m = np.arange(24.0).reshape(2, 3, 4)
+    for a in (m, m[:, ::-1, 1::2], m[1, 1], np.empty(0), np.float32([1.0, 2.0])[::-1]):
+        PyObject_GetBuffer(a, &view, PyBUF_STRIDES)
+        h = <rv_ndarray_head *><PyObject *>a
+        ok = view.buf == <void *>h.data and view.ndim == h.nd
+        for d in range(view.ndim if ok else 0):  # (a stride along a length 0 or 1 is free)
+            ok = ok and view.shape[d] == h.dimensions[d] and (
+                view.shape[d] < 2 or view.strides[d] == h.strides[d])
+        PyBuffer_Release(&view)
+        if not ok:
+            return False
+    return True
+
+
+_nd_fields = _check_nd_fields()
+
+
+def _reads_ndarray_fields():
+    """Testing hook: whether revad reads ndarrays' data and layout from their fields."""
+    return _nd_fields
+
+
 # The buffers of the last tape that died, handed to the next tape made: a training loop then
 # records into warm memory instead of growing (copying) and page-faulting fresh columns each step.
 cdef struct _Spare:
@@ -209,8 +292,16 @@ def release_memory():
     >>> revad.release_memory()
     0
     """
-    cdef size_t nbytes = (_spare.cap * _ENTRY_BYTES
-                          + (_spare.cap_cst + _spare.cap_adj) * sizeof(double))
+    cdef size_t nbytes = 0
+    cdef _ThreadState st = _state()
+    cdef Tape kept = st.spare_private  # this thread's private tape, kept for its next call
+    if kept is not None:
+        st.spare_private = None
+        nbytes = kept.cap * _ENTRY_BYTES + (kept.cap_cst + kept.cap_adj) * sizeof(double)
+        kept.cap = 0  # (empty since cleared): its buffers are freed, not made the spare
+        kept = None
+    nbytes += (_spare.cap * _ENTRY_BYTES
+               + (_spare.cap_cst + _spare.cap_adj) * sizeof(double))
     _free_spare()
     return nbytes
 
@@ -256,10 +347,15 @@ cdef class Tape:
         self.n_cst = 0
         self.n_blk = 0
         self.n_cptr = 0
-        self.refs = []
-        self.leaf_blocks = []
-        self.absent = set()
-        self.readonly = []
+        # Fresh containers only where something is in them: nothing else holds them.
+        if self.refs:
+            self.refs = []
+        if self.leaf_blocks:
+            self.leaf_blocks = []
+        if self.absent:
+            self.absent = set()
+        if self.readonly:
+            self.readonly = []
         if self.has_adj:
             self.adj_zero = 0
         self.has_adj = False
@@ -465,17 +561,16 @@ cdef class Tape:
     cdef int _deliver(self, double *buf, bint clean) except -1:
         """Add the leaves' adjoints into their gradients: a Var's .g, an Array leaf's ndarray."""
         cdef int64_t k
-        cdef double[::1] g
         cdef bint assign
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
             if clean:
                 buf[self.leaf_slot[k]] = 0.0
-        for grad, first, unset in self.leaf_blocks:
-            g = grad
+        for grad, first, unset in self.leaf_blocks:  # (grad: a 1-d float64 ndarray of ours)
             assign = unset is not None and unset[0]  # a functional leaf's np.empty gradient
-            if g.shape[0]:
-                rv_take_adjoints(&g[0], buf + <int64_t>first, g.shape[0], clean, assign)
+            k = _nd_flat(grad, sizeof(double))
+            if k > 0:
+                rv_take_adjoints(<double *>_nd_data(grad), buf + <int64_t>first, k, clean, assign)
             if assign:
                 unset[0] = False
         return 0
@@ -820,6 +915,7 @@ cdef class _ThreadState:
     # dies clears this (Tape.__dealloc__), so that its memory goes with its last Var.
     cdef PyObject *tape
     cdef int no_grad
+    cdef Tape spare_private  # a cleared private tape for this thread's next functional call
 
 
 cdef extern from "Python.h":
@@ -883,16 +979,52 @@ cdef int _spent() except -1:
                        "call are not kept; call .backward() on a result of your own to read them")
 
 
-def _enter_private():
-    """Start a private tape for one functional-API call; returns what _exit_private restores."""
+# A functional call on a small function costs about as much as making and freeing its tape (the
+# object, its containers, its leaf table) and the rest of its bookkeeping: a thread keeps its
+# last private tape, cleared, for its next call when nothing of that call is alive any more.
+# Only a small one: a large tape's columns go back to the shared spare (_give_spare) as before.
+cdef enum:
+    _KEEP_PRIVATE_ENTRIES = 1 << 16
+
+
+cdef tuple _begin_private():
+    """Start a private tape for one functional-API call; returns what _end_private restores."""
     cdef _ThreadState st = _state()
-    cdef Tape private = Tape()
+    cdef Tape private = st.spare_private
+    if private is not None and _refcnt(<PyObject *>private) == 2:  # the cache and `private`
+        st.spare_private = None  # (a call nested in this one makes its own)
+    else:
+        private = Tape()
     private.private = True
     # The tuple holds both tapes while the call runs (the thread state only borrows them).
     saved = (<object>st.tape if st.tape != NULL else None, st.no_grad, private)
     _make_current(st, private)
     st.no_grad = 0
     return saved
+
+
+cdef int _end_private(tuple saved) except -1:
+    """Restore what _begin_private saved; keep its tape for the next call if no Var, Array or
+    frame of this call holds it any more (only `saved` and `private` below do)."""
+    global _next_tape_id
+    cdef _ThreadState st = _state()
+    cdef Tape private = <Tape>saved[2]
+    st.tape = NULL if saved[0] is None else <PyObject *>saved[0]
+    st.no_grad = saved[1]
+    if (st.spare_private is None and _refcnt(<PyObject *>private) == 2
+            and private.cap <= _KEEP_PRIVATE_ENTRIES and private.cap_adj <= _KEEP_PRIVATE_ENTRIES
+            and private.cap_cst <= _KEEP_PRIVATE_ENTRIES and private.cap_blk <= _KEEP_PRIVATE_ENTRIES):
+        private.clear()
+        # A new id: leaves bound to the old one (a Var the user keeps) must bind again.
+        private.id = _next_tape_id
+        _next_tape_id += 1
+        st.spare_private = private
+    return 0
+
+
+def _enter_private():
+    """Start a private tape for one functional-API call; returns what _exit_private restores."""
+    return _begin_private()
 
 
 def _lazy_rows():
@@ -904,10 +1036,13 @@ def _lazy_rows():
 
 
 def _spare_adjoints():
-    """Testing hook: (n, all zero) for the first n adjoints of the spare buffer, the ones a
-    clean sweep left known to be zero."""
-    cdef int64_t n = _spare.adj_zero if _spare.adj != NULL else 0
-    return n, bool(n == 0 or not np.asarray(<double[:n]>_spare.adj).any())
+    """Testing hook: (n, all zero) for the first n adjoints of the buffer the next functional
+    call sweeps into (this thread's kept private tape's, else the spare), the ones a clean sweep
+    left known to be zero."""
+    cdef Tape kept = _state().spare_private
+    cdef double *adj = _spare.adj if kept is None else kept.adj
+    cdef int64_t n = 0 if adj == NULL else (_spare.adj_zero if kept is None else kept.adj_zero)
+    return n, bool(n == 0 or not np.asarray(<double[:n]>adj).any())
 
 
 def _current_refs():
@@ -915,10 +1050,8 @@ def _current_refs():
     return list(_current_tape().refs)
 
 
-def _exit_private(saved):
-    cdef _ThreadState st = _state()
-    outer, st.no_grad, _ = saved
-    st.tape = NULL if outer is None else <PyObject *>outer
+def _exit_private(tuple saved):
+    _end_private(saved)
 
 
 def _on_current_tape(Var y):

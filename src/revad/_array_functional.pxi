@@ -1,0 +1,189 @@
+# The functional API's call (revad/_functional.py: value_and_grad), in C.
+# Part of revad._array (included textually by _array.pyx: one module, several files).
+#
+# In a call on a small function (the seed's neuron) most of the time would be the Python around
+# f: boxing the arguments, the private tape, the sweep, unboxing. Here the common arguments (a
+# number, a list or tuple of numbers, a float64 ndarray) are boxed and unboxed without a Python
+# call; any other argument, a result that is not a Var, and every error go through
+# _functional.py's own functions (set by _set_functional_hooks), so that the messages and the
+# nested structures stay in one place.
+
+cdef object _box_other = None       # _functional._box(x, where) -> (boxed, leaves, unbox)
+cdef object _scalar_other = None    # _functional._scalar_output(out)
+cdef object _not_private = None     # _functional._check_private(out): raises
+cdef object _np_empty = np.empty
+cdef object _ndarray = np.ndarray
+cdef object _F64 = np.dtype(np.float64)
+cdef tuple _UNIT_STRIDE = (1,)
+
+
+def _set_functional_hooks(box, scalar_output, check_private):
+    global _box_other, _scalar_other, _not_private
+    _box_other, _scalar_other, _not_private = box, scalar_output, check_private
+
+
+cdef enum:
+    _NUMBER, _REALS, _NDARRAY, _OTHER
+
+
+@cython.final
+@cython.freelist(8)
+cdef class _Box:
+    """One differentiated argument: its leaves, and how its gradient comes back."""
+    cdef int kind
+    cdef object leaves   # _NUMBER: the Var; _REALS: list of Vars; _NDARRAY: the Array leaf;
+                         # _OTHER: the list _box gave
+    cdef object unbox    # _REALS: list or tuple; _OTHER: _box's unbox()
+    cdef bint taken      # _NDARRAY: its gradient was handed out once already
+
+
+cdef object _box_arg(Tape t, object x, Py_ssize_t k, _Box b):
+    """Box argument x (number k) into b; returns what f receives in its place."""
+    cdef object kind = type(x)
+    cdef double c
+    cdef Py_ssize_t i, n
+    cdef Var v
+    if kind is float or kind is int:
+        _as_double(x, &c)
+        v = _var_leaf(c)
+        t.bind_leaf(v)
+        b.kind, b.leaves = _NUMBER, v
+        return v
+    if kind is list or kind is tuple:
+        n = len(x)
+        for i in range(n):  # all numbers, or the general path (no leaf made yet)
+            if not _as_double(x[i], &c):
+                break
+        else:
+            leaves = [None] * n
+            for i in range(n):
+                _as_double(x[i], &c)
+                v = _var_leaf(c)
+                t.bind_leaf(v)
+                leaves[i] = v
+            b.kind, b.leaves, b.unbox = _REALS, leaves, kind
+            return leaves if kind is list else tuple(leaves)
+    elif kind is _ndarray and x.dtype is _F64:
+        b.kind, b.leaves = _NDARRAY, _ndarray_leaf(x)
+        return b.leaves
+    boxed, leaves, unbox = _box_other(x, f"argument {k}")
+    b.kind, b.leaves, b.unbox = _OTHER, leaves, unbox
+    return boxed
+
+
+cdef Array _ndarray_leaf(object x):
+    """_private_leaf(x) for a float64 ndarray x; a 1-d contiguous one is the leaf's values as it
+    is (np.asarray and reshape(-1) would each return x or a view of it), in C."""
+    cdef Py_ssize_t n = _nd_flat(x, sizeof(double))
+    if n < 0:
+        return _private_leaf(x)
+    cdef Array r = Array.__new__(Array)
+    r.shape = (n,)
+    r.strides = _UNIT_STRIDE
+    r.size = n
+    r._value = x
+    r._grad = _np_empty(n)  # written whole by the sweep, or zeroed by _leaf_grad
+    r._unset = [True]
+    return r
+
+
+cdef object _leaf_grad(Array a):
+    """_private_grad(a): the gradient of a functional call's ndarray leaf, its own buffer."""
+    if a._unset[0]:  # no sweep reached it (f did not depend on it, or returned a constant)
+        a._grad[...] = 0.0
+        a._unset[0] = False
+    return a._grad if len(a.shape) == 1 else a._grad.reshape(a.shape)
+
+
+cdef object _unbox(_Box b):
+    cdef Py_ssize_t i, n
+    if b.kind == _NUMBER:
+        return (<Var>b.leaves).g
+    if b.kind == _REALS:
+        n = len(b.leaves)
+        out = [None] * n
+        for i in range(n):
+            out[i] = (<Var>b.leaves[i]).g
+        return out if b.unbox is list else tuple(out)
+    if b.kind == _NDARRAY:
+        g = _leaf_grad(<Array>b.leaves)
+        if b.taken:  # the argument named twice in argnums: a second view, as before
+            return g.reshape(g.shape)
+        b.taken = True
+        return g
+    return b.unbox()
+
+
+cdef int _seed_leaf(Var out, list boxes) except -1:
+    """f returned one of its inputs unchanged (or a constant Var): d out/d out = 1."""
+    cdef _Box b
+    for b in boxes:
+        if b.kind == _NUMBER:
+            leaves = (b.leaves,)
+        elif b.kind == _NDARRAY:
+            continue
+        else:
+            leaves = b.leaves
+        for leaf in leaves:
+            if leaf is out:
+                out.g = 1.0
+                return 0
+    return 0
+
+
+def _value_and_grad_call(f, tuple args, dict kwargs, object argnums, tuple nums, bint single):
+    """(f(*args, **kwargs), its gradient with respect to args[nums]) on a private tape, as
+    _functional.value_and_grad documents; argnums is the caller's spelling, for the message."""
+    cdef Py_ssize_t n = len(args), m = len(nums), i, j, k
+    for num in nums:
+        if not -n <= num < n:
+            raise TypeError(f"revad: argnums={argnums!r} but the function was called with "
+                            f"{n} positional argument(s)")
+    cdef list a = list(args)
+    cdef list boxes = [None] * m
+    cdef Py_ssize_t *ks = <Py_ssize_t *>PyMem_Malloc(m * sizeof(Py_ssize_t)) if m > 4 else NULL
+    cdef Py_ssize_t small[4]
+    if m > 4 and ks == NULL:
+        raise MemoryError()
+    if ks == NULL:
+        ks = &small[0]
+    cdef tuple saved = _begin_private()
+    cdef Tape t = <Tape>saved[2]
+    cdef _Box b
+    try:
+        for i in range(m):
+            k = nums[i]
+            if k < 0:
+                k += n
+            ks[i] = k
+            for j in range(i):  # a repeated argnum is boxed once, as in JAX
+                if ks[j] == k:
+                    boxes[i] = boxes[j]
+                    break
+            else:
+                b = _Box.__new__(_Box)
+                a[k] = _box_arg(t, a[k], k, b)
+                boxes[i] = b
+        out = f(*a, **kwargs)
+        a = None
+        if type(out) is not Var:
+            out = _scalar_other(out)
+        if type(out) is Var:
+            value = (<Var>out).v
+            if (<Var>out).tape is None:
+                _seed_leaf(<Var>out, boxes)
+            elif (<Var>out).tape is not t:
+                _not_private(out)
+            else:
+                t.finished = True
+                t.sweep((<Var>out).slot)
+        else:
+            value = out
+        out = None
+        t = None
+        grads = tuple([_unbox(<_Box>b) for b in boxes])
+    finally:
+        if ks != &small[0]:
+            PyMem_Free(ks)
+        _end_private(saved)
+    return value, (grads[0] if single else grads)
