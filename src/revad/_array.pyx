@@ -396,7 +396,7 @@ cdef inline int64_t _slot0(Array a) except? -1:
     return a._first
 
 
-def _is_lazy(Array a):
+def _is_lazy(Array a not None):
     """Testing hook: whether a's values are still unwritten."""
     return a.lazy != 0 and (a.lazy - 1) in a.tape.absent
 

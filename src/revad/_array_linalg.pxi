@@ -394,7 +394,7 @@ cdef class _Blocks:
             self.failed = 1
 
 
-def _check_constants(Var y):
+def _check_constants(Var y not None):
     """Raise if a large constant referenced by y's tape changed since it was recorded: for a
     sweep that reads constants other than through BLAS (forward mode)."""
     if y.tape is not None:

@@ -9,6 +9,8 @@ for _name, _fn in _core.functions.items():
     _UFUNC_CODES[_name] = (_fn.code, _fn.arity)
 for _name, _target in _core._aliases.items():
     _UFUNC_CODES[_name] = _UFUNC_CODES[_target]
+# The (code, arity) pairs _apply accepts: the op table's functions.
+_APPLY_ROWS = frozenset(_UFUNC_CODES.values())
 
 _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
@@ -406,7 +408,7 @@ def _private_leaf(x):
     return r
 
 
-def _private_grad(Array a):
+def _private_grad(Array a not None):
     """The gradient of a _private_leaf, as an ndarray of its shape (its own buffer: no copy)."""
     if a._unset[0]:  # no sweep reached it (f did not depend on it, or returned a constant)
         a._grad[...] = 0.0
@@ -414,7 +416,7 @@ def _private_grad(Array a):
     return a._grad.reshape(a.shape)
 
 
-def _leaf_binding(Array a):
+def _leaf_binding(Array a not None):
     """(id of the tape a leaf Array is bound to, its first slot, its size), for forward mode."""
     if a.tape is not None:
         raise TypeError("revad: only a leaf Array has a binding")

@@ -743,7 +743,7 @@ def _exit_private(saved):
     st.tape, st.no_grad, _ = saved
 
 
-def _on_current_tape(Var y):
+def _on_current_tape(Var y not None):
     """Whether y was recorded on this thread's current tape."""
     return y.tape is not None and y.tape is _state().tape
 
@@ -1418,7 +1418,7 @@ _by_ufunc.update(less=operator.lt, less_equal=operator.le, greater=operator.gt,
 # ---------------------------------------------------------------------------------------------
 # Bulk helpers for the functional API: one C loop per argument, not one Python call per element.
 
-def _make_leaves(list values):
+def _make_leaves(list values not None):
     """Leaves for a list of real numbers, bound to this thread's current tape."""
     cdef Tape t = _current_tape()
     cdef Py_ssize_t k, n = len(values)
@@ -1435,16 +1435,16 @@ def _make_leaves(list values):
     return out
 
 
-def _leaf_grads(list leaves):
+def _leaf_grads(list leaves not None):
     """The .grad of each leaf in a list, as a list of floats."""
     cdef Py_ssize_t k, n = len(leaves)
     out = [None] * n
     for k in range(n):
-        out[k] = PyFloat_FromDouble((<Var>leaves[k]).g)
+        out[k] = PyFloat_FromDouble((<Var?>leaves[k]).g)  # checked: a list from anywhere
     return out
 
 
-def tape_info(Var y):
+def tape_info(Var y not None):
     """Size of the tape that recorded y: entries, constants, leaves and bytes held.
 
     ``nbytes`` counts what the tape has written and holds: per entry its columns (op code, two
@@ -1519,7 +1519,7 @@ cdef void _init_op_kinds():
 _init_op_kinds()
 
 
-def _tangent_sweep(Var y, list leaves, tangents):
+def _tangent_sweep(Var y not None, list leaves not None, tangents):
     """d(y) along a direction in which the leaves move at rates `tangents`: one forward sweep.
 
     ``leaves`` holds Var leaves (one tangent each) and Array leaves (one per element, in C
@@ -1574,7 +1574,7 @@ def _tangent_sweep(Var y, list leaves, tangents):
     return r
 
 
-def _graph_columns(Var y, vars=()):
+def _graph_columns(Var y not None, vars=()):
     """The tape that recorded y, up to y's slot, as NumPy columns; None for a leaf.
 
     Keys: ``top`` (y's slot), ``op``, ``arg0``, ``arg1``, ``val`` (one entry per slot),
