@@ -15,7 +15,7 @@
 # _array_numpy.pxi (NumPy's protocols and the functions behind them).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT32_MAX, INT64_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
 cdef extern from "fingerprint.h" nogil:
@@ -230,20 +230,33 @@ cdef class Array:
         return _transpose(self, axes if axes else None)
 
     def reshape(self, *shape, order="C"):
-        """The same elements in a new shape (a view when they are evenly spaced)."""
-        if order != "C":
-            raise TypeError("revad: reshape supports order='C' only")
+        """The same elements in a new shape (a view when they are evenly spaced); order 'C'
+        reads and writes the elements in row-major order, 'F' in column-major order."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
+        if order == "F":  # column-major: reversed axes in, reversed axes out
+            return _transpose(_reshape(_transpose(self, None), _dims(shape, "reshape")[::-1]),
+                              None)
+        if order != "C":
+            _check_order(order, "reshape")
+            _resolve_shape(_dims(shape, "reshape"), self.size, self.shape)
+            if order == "K":
+                raise ValueError("revad: order 'K' is not permitted for reshaping")
+            raise TypeError("revad: reshape in order 'A' (by memory layout) is not supported; "
+                            "use order 'C' or 'F'")
         return _reshape(self, tuple(shape))
 
-    def ravel(self):
-        """The elements as a 1-d Array (a view when they are evenly spaced)."""
-        return _reshape(self, (-1,))
+    def ravel(self, order="C"):
+        """The elements as a 1-d Array (a view when they are evenly spaced), in order 'C' or 'F'."""
+        _check_order(order, "ravel")
+        if order not in ("C", "F"):
+            raise TypeError(f"revad: ravel in order {order!r} (by memory layout) is not supported; "
+                            "use order 'C' or 'F'")
+        return self.reshape((-1,), order=order)
 
-    def flatten(self):
+    def flatten(self, order="C"):
         """As ravel."""
-        return _reshape(self, (-1,))
+        return self.ravel(order)
 
     def squeeze(self, axis=None):
         """Drop dimensions of size 1 (a view)."""
@@ -355,6 +368,12 @@ cdef class Array:
                             "(computing it on the values would silently drop the gradient); "
                             "write it with supported functions or use .value for a constant")
         return impl(*args, **kwargs)
+
+
+cdef int _check_order(object order, str what) except -1:
+    if not (isinstance(order, str) and order in ("C", "F", "A", "K")):
+        raise ValueError(f"revad: {what}: order must be one of 'C', 'F', 'A' or 'K', got {order!r}")
+    return 0
 
 
 cdef str _qualname(func):

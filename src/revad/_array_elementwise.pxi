@@ -153,6 +153,7 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
         raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")
     if n == 0:
         return _fresh(t, t.n, out_shape)
+    _check_entries(n)  # before a constant operand is copied
     _ew_operand(t, out_shape, a, ca, q0, st0)
     if arity == 2:
         _ew_operand(t, out_shape, b, cb, q1, st1)

@@ -144,20 +144,33 @@ def _np_einsum(subscripts, *operands, out=None, optimize=False, **kw):
 
 
 def _np_tensordot(a, b, axes=2):
-    na, nb = len(_shape_of(_operand(a))), len(_shape_of(_operand(b)))
-    if isinstance(axes, (int, np.integer)):
-        ax_a, ax_b = list(range(na - int(axes), na)), list(range(int(axes)))
+    sa, sb = _shape_of(_operand(a)), _shape_of(_operand(b))
+    na, nb = len(sa), len(sb)
+    if _is_int(axes):
+        k = int(axes)
+        if k < 0 or k > min(na, nb):
+            raise _AxisError(f"revad: tensordot: axes={k} for operands of {na} and {nb} "
+                             "dimensions")
+        ax_a, ax_b = list(range(na - k, na)), list(range(k))
     else:
-        ax_a, ax_b = axes
-        ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
-        ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
+        try:
+            ax_a, ax_b = axes
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"revad: tensordot: axes must be an integer or a pair of axis "
+                          f"sequences, got {axes!r}") from None
+        ax_a = list(_axis_tuple(ax_a, na, "tensordot axes"))
+        ax_b = list(_axis_tuple(ax_b, nb, "tensordot axes"))
     if len(ax_a) != len(ax_b) or na + nb > 52:
         raise ValueError(f"revad: tensordot: axes {axes} do not pair up dimensions of the operands")
+    for i, j in zip(ax_a, ax_b):
+        if sa[i] != sb[j]:
+            raise ValueError(f"revad: tensordot: shape-mismatch for sum (axis {i} of size "
+                             f"{sa[i]} against axis {j} of size {sb[j]})")
     letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     ta = list(letters[:na])
     tb = list(letters[na:na + nb])
     for i, j in zip(ax_a, ax_b):
-        tb[int(j) % nb] = ta[int(i) % na]
+        tb[j] = ta[i]
     out = [c for c in ta if c not in tb] + [c for c in tb if c not in ta]
     return _einsum("".join(ta) + "," + "".join(tb) + "->" + "".join(out), (a, b))
 
@@ -213,18 +226,19 @@ def _np_clip(a, a_min=None, a_max=None, out=None, **kw):
 
 def _np_take(a, indices, axis=None, out=None, mode="raise"):
     _no_out("take", out)
-    return _take(a, indices, axis)
+    return _take(a, indices, axis, mode)
 
 
 def _np_reshape(a, *args, **kw):
     shape = kw.pop("newshape", kw.pop("shape", None))
     if shape is None:
         shape = args[0]
-    return _to_array(a).reshape(shape)
+    order = kw.pop("order", args[1] if len(args) > 1 else "C")
+    return _to_array(a).reshape(shape, order=order)
 
 
 def _np_ravel(a, order="C"):
-    return _to_array(a).ravel()
+    return _to_array(a).ravel(order)
 
 
 def _np_transpose(a, axes=None):
@@ -242,7 +256,7 @@ def _np_expand_dims(a, axis):
 def _np_swapaxes(a, axis1, axis2):
     a = _to_array(a)
     axes = list(range(len((<Array>a).shape)))
-    i, j = _norm_axes(axis1, len(axes))[0], _norm_axes(axis2, len(axes))[0]
+    i, j = _axis_index(axis1, len(axes), "axis1"), _axis_index(axis2, len(axes), "axis2")
     axes[i], axes[j] = axes[j], axes[i]
     return _transpose(a, tuple(axes))
 
@@ -250,10 +264,11 @@ def _np_swapaxes(a, axis1, axis2):
 def _np_moveaxis(a, source, destination):
     a = _to_array(a)
     nd = len((<Array>a).shape)
-    src = (source,) if _is_int(source) else tuple(source)
-    dst = (destination,) if _is_int(destination) else tuple(destination)
-    src = [s % nd for s in src]
-    dst = [d % nd for d in dst]
+    src = _axis_tuple(source, nd, "source")
+    dst = _axis_tuple(destination, nd, "destination")
+    if len(src) != len(dst):
+        raise ValueError("revad: moveaxis: `source` and `destination` arguments must have the "
+                         "same number of elements")
     order = [n for n in range(nd) if n not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -292,7 +307,7 @@ def _np_ndim(a):
 
 def _np_size(a, axis=None):
     a = _to_array(a)
-    return a.size if axis is None else a.shape[axis]
+    return a.size if axis is None else a.shape[_axis_index(axis, len(a.shape), "axis")]
 
 
 def _np_like(fill):
@@ -315,6 +330,9 @@ def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     a = _to_array(a)
     if len((<Array>a).shape) != 2:
         raise TypeError("revad: numpy.trace is supported for 2-d Arrays only")
+    # (of a 2-d Array the trace is the same for either order of the two axes)
+    if _axis_index(axis1, 2, "axis1") == _axis_index(axis2, 2, "axis2"):
+        raise ValueError("revad: numpy.trace: axis1 and axis2 cannot be the same")
     n = min((<Array>a).shape)
     idx = np.arange(n)
     return _sum(a[idx, idx], None, False)
