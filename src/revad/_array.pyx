@@ -275,29 +275,30 @@ cdef class Array:
 
     # -- reductions and products as methods ---------------------------------------------------
 
-    def sum(self, axis=None, keepdims=False):
+    # NumPy's signatures, positional arguments included: a.sum(0, np.float64) names a dtype.
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
         """Sum over axis (None: all), one tape entry per output element."""
-        return _sum(self, axis, keepdims)
+        return _np_sum(self, axis, dtype, out, keepdims, **kw)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
         """Mean over axis (None: all)."""
-        return _mean(self, axis, keepdims)
+        return _np_mean(self, axis, dtype, out, keepdims, **kw)
 
-    def prod(self, axis=None, keepdims=False):
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
         """Product over axis (None: all)."""
-        return _tree_reduce(self, RV_MUL, axis, keepdims, "prod")
+        return _np_prod(self, axis, dtype, out, keepdims, **kw)
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis=None, out=None, keepdims=False, **kw):
         """Maximum over axis (None: all); ties split the gradient."""
-        return _tree_reduce(self, RV_MAXIMUM, axis, keepdims, "max")
+        return _np_max(self, axis, out, keepdims, **kw)
 
-    def min(self, axis=None, keepdims=False):
+    def min(self, axis=None, out=None, keepdims=False, **kw):
         """Minimum over axis (None: all); ties split the gradient."""
-        return _tree_reduce(self, RV_MINIMUM, axis, keepdims, "min")
+        return _np_min(self, axis, out, keepdims, **kw)
 
-    def cumsum(self, axis=None):
+    def cumsum(self, axis=None, dtype=None, out=None):
         """Cumulative sum along axis (None: of the flattened Array)."""
-        return _cumsum(self, axis)
+        return _np_cumsum(self, axis, dtype, out)
 
     def dot(self, other):
         """As numpy.dot."""

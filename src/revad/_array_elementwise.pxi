@@ -237,6 +237,8 @@ cdef object _compare(int code, object x, object y):
     cdef Array a = _as_view(x, t)
     cdef Array b = _as_view(y, t)
     r = _emit_ew(t, code, _broadcast(_shape_or_const(a, cx), _shape_or_const(b, cy)), a, cx, b, cy)
+    if r.size == 0:  # (a memoryview of an empty tape cannot be made)
+        return np.zeros(r.shape, dtype=bool)
     return np.asarray(<double[:t.n]>t.val)[_slot0(r):_slot0(r) + r.size].reshape(r.shape) != 0.0
 
 

@@ -40,6 +40,12 @@ _UFUNC_CONST = {"sign", "floor", "ceil", "rint", "trunc", "isnan", "isinf", "isf
 cdef object _logaddexp(object x, object y):
     m = _binop(RV_MAXIMUM, x, y)
     d = _unop(RV_ABS, _binop(RV_SUB, x, y))
+    # Where x and y are the same infinity, x - y is nan but the answer is that infinity (NumPy):
+    # d = 0 there gives m + log(2).
+    vx, vy = np.asarray(_values(x), np.float64), np.asarray(_values(y), np.float64)
+    same_inf = np.isinf(vx) & (vx == vy)
+    if same_inf.any():
+        d = _where(same_inf, 0.0, d)
     return _binop(RV_ADD, m, _core.functions["log1p"](_unop(RV_EXP, _unop(RV_NEG, d))))
 
 
@@ -61,6 +67,7 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
         if name in _UFUNC_CONST:
             return ufunc(*[np.asarray(_values(i)) for i in inputs])
     elif method == "reduce" and len(inputs) == 1 and not set(kwargs) - {"axis", "keepdims", "dtype"}:
+        _no_extras(f"{name}.reduce", kwargs.get("dtype"), {})
         axis = kwargs.get("axis", 0)
         keepdims = kwargs.get("keepdims", False)
         if name == "add":
@@ -70,46 +77,61 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
         if red is not None:
             return _tree_reduce(inputs[0], red[0], axis, keepdims, red[1])
     elif method == "accumulate" and name == "add" and len(inputs) == 1:
-        return _cumsum(inputs[0], kwargs.get("axis", 0))
+        _no_extras("add.accumulate", kwargs.pop("dtype", None), {})
+        axis = kwargs.pop("axis", 0)
+        if isinstance(axis, (tuple, list)) and len(axis) == 1:
+            axis = axis[0]
+        if axis is None or isinstance(axis, (tuple, list)):
+            raise ValueError(f"revad: numpy.add.accumulate takes one axis, got {axis!r}")
+        if not kwargs:
+            return _cumsum(inputs[0], axis)
     raise TypeError(f"revad: numpy.{name} (method {method!r}) is not differentiable by revad "
                     "on Arrays; computing it on the values would silently drop the gradient")
 
 
 def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     _no_out("sum", out)
+    _no_extras("sum", dtype, kw)
     return _sum(_to_array(a), axis, keepdims)
 
 
 def _np_mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     _no_out("mean", out)
+    _no_extras("mean", dtype, kw)
     return _mean(_to_array(a), axis, keepdims)
 
 
 def _np_prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     _no_out("prod", out)
+    _no_extras("prod", dtype, kw)
     return _tree_reduce(_to_array(a), RV_MUL, axis, keepdims, "prod")
 
 
 def _np_max(a, axis=None, out=None, keepdims=False, **kw):
     _no_out("max", out)
+    _no_extras("max", None, kw)
     return _tree_reduce(_to_array(a), RV_MAXIMUM, axis, keepdims, "max")
 
 
 def _np_min(a, axis=None, out=None, keepdims=False, **kw):
     _no_out("min", out)
+    _no_extras("min", None, kw)
     return _tree_reduce(_to_array(a), RV_MINIMUM, axis, keepdims, "min")
 
 
 def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     _no_out("var", out)
+    _no_extras("var", dtype, kw)
     a = _to_array(a)
     d = _binop(RV_SUB, a, _mean(a, axis, True))
     axes = _norm_axes(axis, len((<Array>a).shape))
     cdef int64_t n = _prod(tuple((<Array>a).shape[k] for k in axes))
-    return _binop(RV_DIV, _sum(_unop(RV_SQUARE, d), axis, keepdims), float(n - ddof))
+    # As NumPy: ddof past the count divides by zero (inf or nan), never by a negative number.
+    return _binop(RV_DIV, _sum(_unop(RV_SQUARE, d), axis, keepdims), max(float(n - ddof), 0.0))
 
 
 def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    _no_extras("std", dtype, kw)
     return _unop(RV_SQRT, _np_var(a, axis, dtype, out, ddof, keepdims))
 
 
@@ -119,8 +141,23 @@ cdef int _no_out(str name, out) except -1:
     return 0
 
 
+cdef int _no_extras(str name, object dtype, dict kw) except -1:
+    """Raise for the arguments revad does not implement, which ignored would give another number
+    than NumPy's (where=, initial=, correction=, an integer dtype)."""
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise TypeError(f"revad: numpy.{name} with dtype={np.dtype(dtype)} is not supported on "
+                        "revad Arrays (their values are float64)")
+    extra = sorted([k for k, v in kw.items() if not (k == "where" and v is True)
+                    and not (k == "casting" and v == "same_kind")])
+    if extra:
+        raise TypeError(f"revad: numpy.{name} with arguments {extra} is not supported on revad "
+                        "Arrays")
+    return 0
+
+
 def _np_cumsum(a, axis=None, dtype=None, out=None):
     _no_out("cumsum", out)
+    _no_extras("cumsum", dtype, {})
     return _cumsum(_to_array(a), axis)
 
 
@@ -182,11 +219,16 @@ def _np_outer(a, b, out=None):
 
 def _np_concatenate(arrays, axis=0, out=None, **kw):
     _no_out("concatenate", out)
+    _no_extras("concatenate", kw.pop("dtype", None), kw)
+    if axis is not None:
+        _axis_index(axis, 64, "axis")  # its type; its range is NumPy's to check, on the slot maps
     return _concatenate(arrays, axis)
 
 
 def _np_stack(arrays, axis=0, out=None, **kw):
     _no_out("stack", out)
+    _no_extras("stack", kw.pop("dtype", None), kw)
+    _axis_index(axis, 64, "axis")  # its type; its range is NumPy's to check, on the slot maps
     return _stack_like(list(arrays), axis)
 
 
