@@ -922,6 +922,13 @@ cdef inline object _binary(int code, object x, object y):
     return _cv(code, c, <Var>y)
 
 
+cdef object _method2(int code, str name, Var x, object other):
+    """x.maximum(other) and the like: an operator's NotImplemented (for an array operand) is
+    not a result a method may return; the function applies elementwise instead."""
+    r = _binary(code, x, other)
+    return functions[name](x, other) if r is NotImplemented else r
+
+
 # Python would turn these into confusing messages (str * Var: "can't multiply sequence").
 cdef tuple _never_operands = (str, bytes, type(None), list, tuple, dict, set)
 
@@ -1186,10 +1193,10 @@ cdef class Var:
     def erf(self): return _unary(RV_ERF, self)
     def negative(self): return _unary(RV_NEG, self)
     def absolute(self): return _unary(RV_ABS, self)
-    def arctan2(self, other): return _binary(RV_ARCTAN2, self, other)
-    def hypot(self, other): return _binary(RV_HYPOT, self, other)
-    def maximum(self, other): return _binary(RV_MAXIMUM, self, other)
-    def minimum(self, other): return _binary(RV_MINIMUM, self, other)
+    def arctan2(self, other): return _method2(RV_ARCTAN2, "arctan2", self, other)
+    def hypot(self, other): return _method2(RV_HYPOT, "hypot", self, other)
+    def maximum(self, other): return _method2(RV_MAXIMUM, "maximum", self, other)
+    def minimum(self, other): return _method2(RV_MINIMUM, "minimum", self, other)
 
     # -- NumPy: np.exp(v), np.float64(2) * v, and arrays holding Vars ------------------------
 
