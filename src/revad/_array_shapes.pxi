@@ -37,10 +37,10 @@ cdef int64_t _prod(tuple shape):
 
 cdef int _check_entries(int64_t n) except -1:
     """Raise unless n new entries fit on a tape (int32 slots): before any is reserved, since a
-    size near INT64_MAX would wrap the tape's own check around."""
+    size near INT64_MAX would wrap the tape's own check around. (OverflowError, as the tape's.)"""
     if n > INT32_MAX:
-        raise ValueError(f"revad: an op with {n} elements is larger than a tape holds "
-                         "(2**31 - 1 entries)")
+        raise OverflowError(f"revad: an op with {n} elements is larger than a tape holds "
+                            "(a tape holds at most 2**31 - 1 entries)")
     return 0
 
 
