@@ -1440,3 +1440,38 @@ def test_former_crash(name, where):
         return
     assert not ok and isinstance(r, ERRORS), r
     assert "revad" in str(r), r
+
+
+# ---------------------------------------------------------------------------------------------
+# The thread's current tape freed by the cyclic garbage collector (it is only reachable from
+# garbage that holds an Array recorded on it): the next op must start a fresh tape, not record
+# on freed memory. A subprocess, so that a crash fails this test and not the session.
+
+GC_CYCLE = r"""
+import gc, numpy as np, revad
+def make(k):
+    x = revad.Array(np.ones(3))
+    y = x * 2.0                    # x binds to a fresh current tape; y holds it
+    cyc = {"y": y, "k": k}
+    cyc["self"] = cyc              # cyclic garbage that holds the tape
+    try:
+        raise ValueError("x")
+    except ValueError as e:
+        cyc["e"] = e
+for k in range(50):
+    make(k)
+    gc.collect()
+    z = revad.Array(np.ones(3)) * 3.0
+    assert float(np.sum(z).value) == 9.0
+    np.sum(z).backward()
+print("ok")
+"""
+
+
+def test_current_tape_freed_by_the_garbage_collector():
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(revad.__file__)))
+    p = subprocess.run([sys.executable, "-c", GC_CYCLE], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", (p.returncode, p.stderr[-2000:])
