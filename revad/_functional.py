@@ -4,6 +4,7 @@ Each call records f on a private tape: its arguments become leaves, the result i
 and the gradients come back in the structure of the arguments.
 """
 import functools
+import operator
 
 import numpy as np
 
@@ -113,7 +114,10 @@ def _scalar_output(out):
 
 
 def _argnums(argnums):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    try:
+        nums = (operator.index(argnums),) if not isinstance(argnums, (tuple, list)) else tuple(argnums)
+    except TypeError:
+        nums = ()
     if not nums or not all(isinstance(k, int) for k in nums):
         raise TypeError(f"revad: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
     return nums
@@ -136,7 +140,7 @@ def value_and_grad(f, argnums=0):
     (100.0, [-400.0, 200.0])
     """
     nums = _argnums(argnums)
-    single = isinstance(argnums, int)
+    single = not isinstance(argnums, (tuple, list))
 
     # The call runs in C (_array_functional.pxi): it boxes the arguments (a repeated argnum
     # once, as in JAX), records f on a private tape, sweeps back from its result and unboxes

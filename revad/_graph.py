@@ -73,7 +73,12 @@ def to_dot(y, names=None, *, max_nodes=200, precision=6):
         raise TypeError(f"revad.to_dot draws the graph of a Var, got {type(y).__name__}")
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
         raise ValueError(f"revad: max_nodes must be a positive integer, got {max_nodes!r}")
-    names = dict(names or {})
+    if isinstance(precision, bool) or not isinstance(precision, (int, np.integer)) or not 1 <= precision <= 17:
+        raise ValueError(f"revad: precision must be an integer from 1 to 17, got {precision!r}")
+    try:
+        names = dict(names or {})
+    except (TypeError, ValueError):
+        raise TypeError(f"revad: names maps labels to Vars, got {type(names).__name__}") from None
     for label, v in names.items():
         if type(v) is not Var:
             raise TypeError(f"revad: names maps labels to Vars; {label!r} maps to a "

@@ -116,6 +116,8 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
     nums = tuple(k % len(args) if -len(args) <= k < len(args) else k for k in nums)
     if any(not 0 <= k < len(args) for k in nums):
         raise TypeError(f"revad: argnums={argnums!r} but there are {len(args)} argument(s)")
+    if not _core._is_real(eps) or isinstance(eps, bool):
+        raise TypeError(f"revad: eps must be a real number, got {type(eps).__name__}")
     if not eps > 0:
         raise ValueError(f"revad: eps must be positive, got {eps!r}")
     _, grads = value_and_grad(f, argnums=nums)(*args)
@@ -177,6 +179,8 @@ def assert_grad_close(f: Callable[..., Any], args: Any, argnums: Any = None, *, 
       index     revad               finite diff.        abs error   rel error
       (number)  3                   6...                3           0.5
     """
+    if not _core._is_real(rtol) or isinstance(rtol, bool):
+        raise TypeError(f"revad: rtol must be a real number, got {type(rtol).__name__}")
     result = check_grad(f, args, argnums, eps=eps, worst=worst)
     if not result.max_rel_error <= rtol:  # also catches nan
         raise AssertionError(f"revad's gradient differs from finite differences: max relative "

@@ -17,7 +17,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.slice cimport PySlice_GetIndicesEx
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT32_MAX, INT64_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
 cdef extern from "fingerprint.h" nogil:
@@ -225,12 +225,13 @@ cdef class Array:
         # Scalar code over an ndarray argument indexes a 1-d Array once per use of an element:
         # an integer or a slice there takes the short way (_array_index.pxi).
         if len(self.shape) == 1:
-            if type(key) is int:
-                return _item_1d(self, key)
             if type(key) is slice:
                 return _slice_1d(self, key)
-            if isinstance(key, _np_integer):
-                return _item_1d(self, key)
+            if type(key) is int or isinstance(key, _np_integer):
+                try:
+                    return _item_1d(self, key)
+                except OverflowError:  # past int64: the general way words NumPy's IndexError
+                    pass
         return _getitem(self, key)
 
     def __setitem__(self, key, value):
@@ -246,20 +247,33 @@ cdef class Array:
         return _transpose(self, axes if axes else None)
 
     def reshape(self, *shape, order="C"):
-        """The same elements in a new shape (a view when they are evenly spaced)."""
-        if order != "C":
-            raise TypeError("revad: reshape supports order='C' only")
+        """The same elements in a new shape (a view when they are evenly spaced); order 'C'
+        reads and writes the elements in row-major order, 'F' in column-major order."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
+        if order == "F":  # column-major: reversed axes in, reversed axes out
+            return _transpose(_reshape(_transpose(self, None), _dims(shape, "reshape")[::-1]),
+                              None)
+        if order != "C":
+            _check_order(order, "reshape")
+            _resolve_shape(_dims(shape, "reshape"), self.size, self.shape)
+            if order == "K":
+                raise ValueError("revad: order 'K' is not permitted for reshaping")
+            raise TypeError("revad: reshape in order 'A' (by memory layout) is not supported; "
+                            "use order 'C' or 'F'")
         return _reshape(self, tuple(shape))
 
-    def ravel(self):
-        """The elements as a 1-d Array (a view when they are evenly spaced)."""
-        return _reshape(self, (-1,))
+    def ravel(self, order="C"):
+        """The elements as a 1-d Array (a view when they are evenly spaced), in order 'C' or 'F'."""
+        _check_order(order, "ravel")
+        if order not in ("C", "F"):
+            raise TypeError(f"revad: ravel in order {order!r} (by memory layout) is not supported; "
+                            "use order 'C' or 'F'")
+        return self.reshape((-1,), order=order)
 
-    def flatten(self):
+    def flatten(self, order="C"):
         """As ravel."""
-        return _reshape(self, (-1,))
+        return self.ravel(order)
 
     def squeeze(self, axis=None):
         """Drop dimensions of size 1 (a view)."""
@@ -278,29 +292,30 @@ cdef class Array:
 
     # -- reductions and products as methods ---------------------------------------------------
 
-    def sum(self, axis=None, keepdims=False):
+    # NumPy's signatures, positional arguments included: a.sum(0, np.float64) names a dtype.
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
         """Sum over axis (None: all), one tape entry per output element."""
-        return _sum(self, axis, keepdims)
+        return _np_sum(self, axis, dtype, out, keepdims, **kw)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
         """Mean over axis (None: all)."""
-        return _mean(self, axis, keepdims)
+        return _np_mean(self, axis, dtype, out, keepdims, **kw)
 
-    def prod(self, axis=None, keepdims=False):
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
         """Product over axis (None: all)."""
-        return _tree_reduce(self, RV_MUL, axis, keepdims, "prod")
+        return _np_prod(self, axis, dtype, out, keepdims, **kw)
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis=None, out=None, keepdims=False, **kw):
         """Maximum over axis (None: all); ties split the gradient."""
-        return _tree_reduce(self, RV_MAXIMUM, axis, keepdims, "max")
+        return _np_max(self, axis, out, keepdims, **kw)
 
-    def min(self, axis=None, keepdims=False):
+    def min(self, axis=None, out=None, keepdims=False, **kw):
         """Minimum over axis (None: all); ties split the gradient."""
-        return _tree_reduce(self, RV_MINIMUM, axis, keepdims, "min")
+        return _np_min(self, axis, out, keepdims, **kw)
 
-    def cumsum(self, axis=None):
+    def cumsum(self, axis=None, dtype=None, out=None):
         """Cumulative sum along axis (None: of the flattened Array)."""
-        return _cumsum(self, axis)
+        return _np_cumsum(self, axis, dtype, out)
 
     def dot(self, other):
         """As numpy.dot."""
@@ -373,6 +388,12 @@ cdef class Array:
         return impl(*args, **kwargs)
 
 
+cdef int _check_order(object order, str what) except -1:
+    if not (isinstance(order, str) and order in ("C", "F", "A", "K")):
+        raise ValueError(f"revad: {what}: order must be one of 'C', 'F', 'A' or 'K', got {order!r}")
+    return 0
+
+
 cdef str _qualname(func):
     mod = getattr(func, "__module__", "") or ""
     name = getattr(func, "__name__", repr(func))
@@ -412,7 +433,7 @@ cdef inline int64_t _slot0(Array a) except? -1:
     return a._first
 
 
-def _is_lazy(Array a):
+def _is_lazy(Array a not None):
     """Testing hook: whether a's values are still unwritten."""
     return a.lazy != 0 and (a.lazy - 1) in a.tape.absent
 

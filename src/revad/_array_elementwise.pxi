@@ -157,6 +157,7 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
         raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")
     if n == 0:
         return _fresh(t, t.n, out_shape)
+    _check_entries(n)  # before a constant operand is copied
     _ew_operand(t, out_shape, a, ca, q0, st0)
     if arity == 2:
         _ew_operand(t, out_shape, b, cb, q1, st1)
@@ -204,8 +205,11 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
     return r
 
 
-def _apply(int code, int arity, tuple args):
+def _apply(int code, int arity, tuple args not None):
     """revad's Function objects hand Array arguments here (registered with _core)."""
+    if (code, arity) not in _APPLY_ROWS or len(args) != arity:  # the code reaches C unchecked
+        raise ValueError(f"revad: _apply: no elementwise op {code} of arity {arity} taking "
+                         f"{len(args)} argument(s)")
     if arity == 1:
         return _unop(code, args[0])
     r = _binop(code, args[0], args[1])

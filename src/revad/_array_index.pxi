@@ -61,7 +61,11 @@ cdef bint _is_int(object k):
 cdef object _getitem(Array self, object key):
     cdef Array a = _bound(self)
     if a is None:  # no_grad: indexing the values
-        r = self._value.reshape(self.shape)[key]
+        try:
+            r = self._value.reshape(self.shape)[key]
+        except OverflowError:  # as recorded indexing says it
+            raise IndexError(f"revad: index {key!r:.60} is out of bounds for an Array of shape "
+                             f"{self.shape}") from None
         return _var_leaf(float(r)) if np.ndim(r) == 0 and not _has_ellipsis(key) else _const_leaf(r)
     if type(key) is not tuple:
         key = (key,)
@@ -95,13 +99,15 @@ cdef object _getitem(Array self, object key):
             if length:
                 first += start * st
             shape.append(length)
-            strides.append(st * step)
+            # A step past the axis (up to 2**63 and beyond) takes one element at most: its
+            # stride is then never used, and must not overflow.
+            strides.append(st * step if length > 1 else st)
             d += 1
         else:
             n = a.shape[d]
+            if not -n <= k < n:  # in Python ints: k may not fit in C
+                raise IndexError(f"revad: index {k} is out of bounds for axis {d} with size {n}")
             i = k
-            if i < -n or i >= n:
-                raise IndexError(f"index {i} is out of bounds for axis {d} with size {n}")
             if i < 0:
                 i += n
             first += i * a.strides[d]
@@ -128,7 +134,7 @@ cdef object _element(Array self, int64_t i):
     """self[i] of a 1-d Array: the element's Var, the index checked before any slot is read."""
     cdef int64_t n = self.size
     if i < -n or i >= n:
-        raise IndexError(f"index {i} is out of bounds for axis 0 with size {n}")
+        raise IndexError(f"revad: index {i} is out of bounds for axis 0 with size {n}")
     if i < 0:
         i += n
     cdef Tape t = self.tape
@@ -196,9 +202,14 @@ cdef Array _transpose(Array self, axes):
     cdef int nd = len(self.shape)
     if axes is None:
         axes = tuple(range(nd - 1, -1, -1))
-    axes = tuple(int(ax) + nd if int(ax) < 0 else int(ax) for ax in axes)
-    if sorted(axes) != list(range(nd)):
-        raise ValueError(f"revad: axes {axes} don't match an Array of shape {self.shape}")
+    else:
+        if not isinstance(axes, (tuple, list)):
+            axes = (axes,)
+        for ax in axes:
+            _axis_index(ax, max(nd, len(axes)), "axes")  # the type first, as NumPy
+        if len(axes) != nd:
+            raise ValueError(f"revad: axes {axes!r} don't match an Array of shape {self.shape}")
+        axes = _axis_tuple(axes, nd, "axes")
     a = _bound(self)
     if a is None:
         return _const_leaf(np.transpose(self.value, axes))
@@ -206,16 +217,39 @@ cdef Array _transpose(Array self, axes):
                  tuple(a.strides[ax] for ax in axes))
 
 
+cdef tuple _dims(object shape, str what):
+    """A shape a user gives (an integer or a sequence of them), as a tuple of Python ints."""
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    out = []
+    for s in dims:
+        if isinstance(s, (bool, np.bool_)):
+            raise TypeError(f"revad: {what}: a dimension must be an integer, got {s!r}")
+        try:
+            out.append(operator.index(s))
+        except TypeError:
+            raise TypeError(f"revad: {what}: a dimension must be an integer, got "
+                            f"{type(s).__name__} {s!r:.40}") from None
+    return tuple(out)
+
+
+cdef object _py_prod(tuple shape):
+    """The product of Python ints, exact (a C product may wrap around)."""
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
 cdef tuple _resolve_shape(tuple shape, int64_t size, tuple old):
-    shape = tuple(int(s) for s in shape)
+    shape = _dims(shape, "reshape")
     if shape.count(-1) > 1 or any(s < -1 for s in shape):
         raise ValueError(f"revad: cannot reshape an Array of shape {old} into shape {shape}")
     if -1 in shape:
-        rest = _prod(tuple(s for s in shape if s != -1))
+        rest = _py_prod(tuple(s for s in shape if s != -1))
         if rest == 0 or size % rest:
             raise ValueError(f"revad: cannot reshape an Array of shape {old} into shape {shape}")
         shape = tuple(size // rest if s == -1 else s for s in shape)
-    if _prod(shape) != size:
+    if _py_prod(shape) != size:
         raise ValueError(f"revad: cannot reshape an Array of shape {old} into shape {shape}")
     return shape
 
@@ -230,20 +264,41 @@ cdef Array _reshape(Array self, tuple shape):
     return _from_slots(a.tape, _slot_map(_slot0(a), a.shape, a.strides).reshape(shape))
 
 
-cdef tuple _norm_axes(object axis, int ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
+cdef object _axis_index(object ax, Py_ssize_t ndim, str argname):
+    """One axis as NumPy takes it (an integer, not a bool; -ndim <= ax < ndim), as 0..ndim-1.
+    Every axis a user names comes through here: shapes and strides are read at it unchecked."""
+    if isinstance(ax, (bool, np.bool_)):
+        raise TypeError(f"revad: {argname} must be an integer, got {ax!r}")
+    try:
+        i = operator.index(ax)
+    except TypeError:
+        raise TypeError(f"revad: {argname} must be an integer, got "
+                        f"{type(ax).__name__} {ax!r:.40}") from None
+    if not -ndim <= i < ndim:
+        raise _AxisError(f"revad: {argname} {i} is out of bounds for an Array of dimension {ndim}")
+    return i + ndim if i < 0 else i
+
+
+cdef tuple _axis_tuple(object axis, Py_ssize_t ndim, str argname):
+    """An axis or a tuple (list) of them, normalised, in the order given; repeats raise."""
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     out = []
     for ax in axes:
-        if not _is_int(ax) or not -ndim <= ax < max(ndim, 1) or (ndim == 0):
-            raise _AxisError(f"revad: axis {ax} is out of bounds for an Array of "
-                                          f"dimension {ndim}")
-        ax = int(ax) % ndim
+        ax = _axis_index(ax, ndim, argname)
         if ax in out:
-            raise ValueError(f"revad: repeated axis {ax}")
+            raise ValueError(f"revad: repeated axis {ax} in {argname} {axis!r}")
         out.append(ax)
-    return tuple(sorted(out))
+    return tuple(out)
+
+
+cdef tuple _norm_axes(object axis, Py_ssize_t ndim):
+    """The axes a reduction runs over, sorted: None for all of them."""
+    if axis is None:
+        return tuple(range(ndim))
+    if ndim == 0 and not isinstance(axis, (tuple, list)):
+        _axis_index(axis, 1, "axis")  # as NumPy: one axis, 0 or -1, of a 0-d Array is all of it
+        return ()
+    return tuple(sorted(_axis_tuple(axis, ndim, "axis")))
 
 
 cdef Array _squeeze(Array self, axis):
@@ -276,7 +331,12 @@ cdef Array _expand_dims(Array self, axis):
 
 
 cdef Array _broadcast_to(Array self, shape):
-    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+    shape = _dims(shape, "broadcast_to")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"revad: broadcast_to: all elements of the shape {shape} must be "
+                         "non-negative")
+    if _py_prod(shape) > _MAX_ELEMENTS:
+        raise ValueError(f"revad: broadcast_to: an Array of shape {shape} is too big")
     if _broadcast(self.shape, shape) != shape:
         raise ValueError(f"revad: cannot broadcast an Array of shape {self.shape} to {shape}")
     a = _bound(self)

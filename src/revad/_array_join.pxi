@@ -136,23 +136,71 @@ cdef object _clip(object a, object lo, object hi):
     return _where(inside, a, c)
 
 
-cdef object _take(object a, object indices, object axis):
+cdef object _take(object a, object indices, object axis, object mode):
     a = _to_array(a)
     if axis is None:
-        return _reshape(a, (-1,))[np.asarray(indices)]
-    ax = _norm_axes(axis, len((<Array>a).shape))[0]
-    return a[(slice(None),) * ax + (np.asarray(indices),)]
+        a = _reshape(a, (-1,))
+        ax = 0
+    else:
+        ax = _axis_index(axis, len((<Array>a).shape), "axis")
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"revad: numpy.take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+    idx = np.asarray(indices)
+    if idx.dtype.kind == "O":  # Python ints past int64, or not integers at all
+        try:
+            idx = np.asarray(indices, dtype=np.intp)
+        except OverflowError:
+            raise IndexError(f"revad: numpy.take: an index of {indices!r:.60} is out of bounds") from None
+        except (TypeError, ValueError):
+            raise TypeError(f"revad: numpy.take needs integer indices, got {indices!r:.60}") from None
+    # As NumPy: booleans are the integers 0 and 1 (not a mask), unsigned ones are cast to intp.
+    if idx.dtype.kind in "bu":
+        idx = idx.astype(np.intp)
+    if idx.dtype.kind != "i":
+        raise TypeError(f"revad: numpy.take needs integer indices, got {idx.dtype}")
+    n = (<Array>a).shape[ax]
+    if mode != "raise":
+        if n == 0 and idx.size:
+            raise IndexError("revad: numpy.take: cannot do a non-empty take from an empty axis")
+        idx = idx % n if mode == "wrap" else np.clip(idx, 0, n - 1)
+    return a[(slice(None),) * ax + (idx,)]
 
 
 cdef object _norm(object x, object ord, object axis, bint keepdims):
+    """numpy.linalg.norm: a vector norm over one axis, a matrix norm over two (as NumPy, the
+    matrix 1- and inf-norms are the largest column and row sums, not sums of all elements)."""
     x = _to_array(x)
-    if ord is None or ord == 2 or ord == "fro":
-        if ord == 2 and (axis is None and len((<Array>x).shape) == 2 or isinstance(axis, tuple) and len(axis) == 2):
-            raise TypeError("revad: numpy.linalg.norm with ord=2 of a matrix (its largest "
-                            "singular value) is not supported; use ord='fro'")
-        return _unop(RV_SQRT, _sum(_unop(RV_SQUARE, x), axis, keepdims))
-    if ord == 1:
-        return _sum(_unop(RV_ABS, x), axis, keepdims)
-    if ord == np.inf:
-        return _tree_reduce(_unop(RV_ABS, x), RV_MAXIMUM, axis, keepdims, "max")
-    raise TypeError(f"revad: numpy.linalg.norm with ord={ord!r} is not supported")
+    cdef Py_ssize_t nd = len((<Array>x).shape)
+    if axis is None:
+        if ord is None:
+            return _unop(RV_SQRT, _sum(_unop(RV_SQUARE, x), None, keepdims))
+        if nd != 1 and nd != 2:
+            raise ValueError(f"revad: numpy.linalg.norm of order {ord!r} needs a 1-d or 2-d "
+                             f"Array or an axis, got {nd} dimensions")
+        axes = tuple(range(nd))
+    else:
+        axes = _axis_tuple(axis, nd, "axis")
+    if len(axes) == 1:
+        if isinstance(ord, str):
+            raise ValueError(f"revad: numpy.linalg.norm: invalid norm order {ord!r} for vectors")
+        if ord is None or ord == 2:
+            return _unop(RV_SQRT, _sum(_unop(RV_SQUARE, x), axes, keepdims))
+        if ord == 1:
+            return _sum(_unop(RV_ABS, x), axes, keepdims)
+        if ord == np.inf:
+            return _tree_reduce(_unop(RV_ABS, x), RV_MAXIMUM, axes, keepdims, "max")
+    elif len(axes) == 2:
+        if ord is None or (isinstance(ord, str) and ord == "fro"):
+            return _unop(RV_SQRT, _sum(_unop(RV_SQUARE, x), axes, keepdims))
+        rows, cols = axes
+        if not isinstance(ord, str) and (ord == 1 or ord == np.inf):
+            inner, outer = (rows, cols) if ord == 1 else (cols, rows)
+            r = _tree_reduce(_sum(_unop(RV_ABS, x), inner, True), RV_MAXIMUM, outer, True, "max")
+            return r if keepdims else _squeeze(r, axes)
+        if not (isinstance(ord, str) and ord == "nuc" or not isinstance(ord, str)
+                and ord in (2, -2, -1, -np.inf)):
+            raise ValueError(f"revad: numpy.linalg.norm: invalid norm order {ord!r} for matrices")
+    else:
+        raise ValueError(f"revad: numpy.linalg.norm: improper number of axes {axis!r}")
+    raise TypeError(f"revad: numpy.linalg.norm of order {ord!r} over {len(axes)} axes is not "
+                    "supported (orders None, 1, 2, inf; of a matrix None, 'fro', 1, inf)")

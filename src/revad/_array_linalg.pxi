@@ -393,7 +393,7 @@ cdef class _Blocks:
             self.failed = 1
 
 
-def _check_constants(Var y):
+def _check_constants(Var y not None):
     """Raise if a large constant referenced by y's tape changed since it was recorded: for a
     sweep that reads constants other than through BLAS (forward mode)."""
     if y.tape is not None:
@@ -567,7 +567,7 @@ cdef object _matmul_stack(object x, object y, tuple sx, tuple sy):
     if sx[-1] != sy[-2]:
         raise ValueError(f"revad: matmul: shapes {x0} and {y0} do not align ({sx[-1]} != {sy[-2]})")
     try:
-        batch = tuple(np.broadcast_shapes(sx[:-2], sy[:-2]))
+        batch = _broadcast(sx[:-2], sy[:-2])  # (NumPy's broadcast_shapes stops at 32 dimensions)
     except ValueError:
         raise ValueError(f"revad: matmul: the stacks of shapes {x0} and {y0} do not broadcast") from None
     m, p = sx[-2], sy[-1]
@@ -611,6 +611,10 @@ cdef object _einsum(str subscripts, tuple operands):
     if "." in subscripts:
         raise TypeError("revad: numpy.einsum with '...' is not supported on revad Arrays")
     spec = subscripts.replace(" ", "")
+    for c in spec:
+        if not (c.isascii() and c.isalpha()) and c not in ",->":
+            raise ValueError(f"revad: einsum: invalid subscript {c!r} in {subscripts!r}: "
+                             "subscripts are letters a-z and A-Z")
     ins, arrow, out = spec.partition("->")
     terms = ins.split(",")
     if len(terms) != len(operands) or len(operands) not in (1, 2):

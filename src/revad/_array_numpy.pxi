@@ -9,6 +9,8 @@ for _name, _fn in _core.functions.items():
     _UFUNC_CODES[_name] = (_fn.code, _fn.arity)
 for _name, _target in _core._aliases.items():
     _UFUNC_CODES[_name] = _UFUNC_CODES[_target]
+# The (code, arity) pairs _apply accepts: the op table's functions.
+_APPLY_ROWS = frozenset(_UFUNC_CODES.values())
 
 _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
@@ -38,6 +40,12 @@ _UFUNC_CONST = {"sign", "floor", "ceil", "rint", "trunc", "isnan", "isinf", "isf
 cdef object _logaddexp(object x, object y):
     m = _binop(RV_MAXIMUM, x, y)
     d = _unop(RV_ABS, _binop(RV_SUB, x, y))
+    # Where x and y are the same infinity, x - y is nan but the answer is that infinity (NumPy):
+    # d = 0 there gives m + log(2).
+    vx, vy = np.asarray(_values(x), np.float64), np.asarray(_values(y), np.float64)
+    same_inf = np.isinf(vx) & (vx == vy)
+    if same_inf.any():
+        d = _where(same_inf, 0.0, d)
     return _binop(RV_ADD, m, _core.functions["log1p"](_unop(RV_EXP, _unop(RV_NEG, d))))
 
 
@@ -59,6 +67,7 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
         if name in _UFUNC_CONST:
             return ufunc(*[np.asarray(_values(i)) for i in inputs])
     elif method == "reduce" and len(inputs) == 1 and not set(kwargs) - {"axis", "keepdims", "dtype"}:
+        _no_extras(f"{name}.reduce", kwargs.get("dtype"), {})
         axis = kwargs.get("axis", 0)
         keepdims = kwargs.get("keepdims", False)
         if name == "add":
@@ -68,46 +77,61 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
         if red is not None:
             return _tree_reduce(inputs[0], red[0], axis, keepdims, red[1])
     elif method == "accumulate" and name == "add" and len(inputs) == 1:
-        return _cumsum(inputs[0], kwargs.get("axis", 0))
+        _no_extras("add.accumulate", kwargs.pop("dtype", None), {})
+        axis = kwargs.pop("axis", 0)
+        if isinstance(axis, (tuple, list)) and len(axis) == 1:
+            axis = axis[0]
+        if axis is None or isinstance(axis, (tuple, list)):
+            raise ValueError(f"revad: numpy.add.accumulate takes one axis, got {axis!r}")
+        if not kwargs:
+            return _cumsum(inputs[0], axis)
     raise TypeError(f"revad: numpy.{name} (method {method!r}) is not differentiable by revad "
                     "on Arrays; computing it on the values would silently drop the gradient")
 
 
 def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     _no_out("sum", out)
+    _no_extras("sum", dtype, kw)
     return _sum(_to_array(a), axis, keepdims)
 
 
 def _np_mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     _no_out("mean", out)
+    _no_extras("mean", dtype, kw)
     return _mean(_to_array(a), axis, keepdims)
 
 
 def _np_prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     _no_out("prod", out)
+    _no_extras("prod", dtype, kw)
     return _tree_reduce(_to_array(a), RV_MUL, axis, keepdims, "prod")
 
 
 def _np_max(a, axis=None, out=None, keepdims=False, **kw):
     _no_out("max", out)
+    _no_extras("max", None, kw)
     return _tree_reduce(_to_array(a), RV_MAXIMUM, axis, keepdims, "max")
 
 
 def _np_min(a, axis=None, out=None, keepdims=False, **kw):
     _no_out("min", out)
+    _no_extras("min", None, kw)
     return _tree_reduce(_to_array(a), RV_MINIMUM, axis, keepdims, "min")
 
 
 def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     _no_out("var", out)
+    _no_extras("var", dtype, kw)
     a = _to_array(a)
     d = _binop(RV_SUB, a, _mean(a, axis, True))
     axes = _norm_axes(axis, len((<Array>a).shape))
     cdef int64_t n = _prod(tuple((<Array>a).shape[k] for k in axes))
-    return _binop(RV_DIV, _sum(_unop(RV_SQUARE, d), axis, keepdims), float(n - ddof))
+    # As NumPy: ddof past the count divides by zero (inf or nan), never by a negative number.
+    return _binop(RV_DIV, _sum(_unop(RV_SQUARE, d), axis, keepdims), max(float(n - ddof), 0.0))
 
 
 def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    _no_extras("std", dtype, kw)
     a = _to_array(a)
     v = _np_var(a, axis, dtype, out, ddof, keepdims)
     axes = _norm_axes(axis, len((<Array>a).shape))
@@ -124,8 +148,23 @@ cdef int _no_out(str name, out) except -1:
     return 0
 
 
+cdef int _no_extras(str name, object dtype, dict kw) except -1:
+    """Raise for the arguments revad does not implement, which ignored would give another number
+    than NumPy's (where=, initial=, correction=, an integer dtype)."""
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise TypeError(f"revad: numpy.{name} with dtype={np.dtype(dtype)} is not supported on "
+                        "revad Arrays (their values are float64)")
+    extra = sorted([k for k, v in kw.items() if not (k == "where" and v is True)
+                    and not (k == "casting" and v == "same_kind")])
+    if extra:
+        raise TypeError(f"revad: numpy.{name} with arguments {extra} is not supported on revad "
+                        "Arrays")
+    return 0
+
+
 def _np_cumsum(a, axis=None, dtype=None, out=None):
     _no_out("cumsum", out)
+    _no_extras("cumsum", dtype, {})
     return _cumsum(_to_array(a), axis)
 
 
@@ -149,20 +188,33 @@ def _np_einsum(subscripts, *operands, out=None, optimize=False, **kw):
 
 
 def _np_tensordot(a, b, axes=2):
-    na, nb = len(_shape_of(_operand(a))), len(_shape_of(_operand(b)))
-    if isinstance(axes, (int, np.integer)):
-        ax_a, ax_b = list(range(na - int(axes), na)), list(range(int(axes)))
+    sa, sb = _shape_of(_operand(a)), _shape_of(_operand(b))
+    na, nb = len(sa), len(sb)
+    if _is_int(axes):
+        k = int(axes)
+        if k < 0 or k > min(na, nb):
+            raise _AxisError(f"revad: tensordot: axes={k} for operands of {na} and {nb} "
+                             "dimensions")
+        ax_a, ax_b = list(range(na - k, na)), list(range(k))
     else:
-        ax_a, ax_b = axes
-        ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
-        ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
+        try:
+            ax_a, ax_b = axes
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"revad: tensordot: axes must be an integer or a pair of axis "
+                          f"sequences, got {axes!r}") from None
+        ax_a = list(_axis_tuple(ax_a, na, "tensordot axes"))
+        ax_b = list(_axis_tuple(ax_b, nb, "tensordot axes"))
     if len(ax_a) != len(ax_b) or na + nb > 52:
         raise ValueError(f"revad: tensordot: axes {axes} do not pair up dimensions of the operands")
+    for i, j in zip(ax_a, ax_b):
+        if sa[i] != sb[j]:
+            raise ValueError(f"revad: tensordot: shape-mismatch for sum (axis {i} of size "
+                             f"{sa[i]} against axis {j} of size {sb[j]})")
     letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     ta = list(letters[:na])
     tb = list(letters[na:na + nb])
     for i, j in zip(ax_a, ax_b):
-        tb[int(j) % nb] = ta[int(i) % na]
+        tb[j] = ta[i]
     out = [c for c in ta if c not in tb] + [c for c in tb if c not in ta]
     return _einsum("".join(ta) + "," + "".join(tb) + "->" + "".join(out), (a, b))
 
@@ -174,11 +226,16 @@ def _np_outer(a, b, out=None):
 
 def _np_concatenate(arrays, axis=0, out=None, **kw):
     _no_out("concatenate", out)
+    _no_extras("concatenate", kw.pop("dtype", None), kw)
+    if axis is not None:
+        _axis_index(axis, 64, "axis")  # its type; its range is NumPy's to check, on the slot maps
     return _concatenate(arrays, axis)
 
 
 def _np_stack(arrays, axis=0, out=None, **kw):
     _no_out("stack", out)
+    _no_extras("stack", kw.pop("dtype", None), kw)
+    _axis_index(axis, 64, "axis")  # its type; its range is NumPy's to check, on the slot maps
     return _stack_like(list(arrays), axis)
 
 
@@ -220,18 +277,19 @@ def _np_clip(a, a_min=None, a_max=None, out=None, **kw):
 
 def _np_take(a, indices, axis=None, out=None, mode="raise"):
     _no_out("take", out)
-    return _take(a, indices, axis)
+    return _take(a, indices, axis, mode)
 
 
 def _np_reshape(a, *args, **kw):
     shape = kw.pop("newshape", kw.pop("shape", None))
     if shape is None:
         shape = args[0]
-    return _to_array(a).reshape(shape)
+    order = kw.pop("order", args[1] if len(args) > 1 else "C")
+    return _to_array(a).reshape(shape, order=order)
 
 
 def _np_ravel(a, order="C"):
-    return _to_array(a).ravel()
+    return _to_array(a).ravel(order)
 
 
 def _np_transpose(a, axes=None):
@@ -249,7 +307,7 @@ def _np_expand_dims(a, axis):
 def _np_swapaxes(a, axis1, axis2):
     a = _to_array(a)
     axes = list(range(len((<Array>a).shape)))
-    i, j = _norm_axes(axis1, len(axes))[0], _norm_axes(axis2, len(axes))[0]
+    i, j = _axis_index(axis1, len(axes), "axis1"), _axis_index(axis2, len(axes), "axis2")
     axes[i], axes[j] = axes[j], axes[i]
     return _transpose(a, tuple(axes))
 
@@ -257,10 +315,11 @@ def _np_swapaxes(a, axis1, axis2):
 def _np_moveaxis(a, source, destination):
     a = _to_array(a)
     nd = len((<Array>a).shape)
-    src = (source,) if _is_int(source) else tuple(source)
-    dst = (destination,) if _is_int(destination) else tuple(destination)
-    src = [s % nd for s in src]
-    dst = [d % nd for d in dst]
+    src = _axis_tuple(source, nd, "source")
+    dst = _axis_tuple(destination, nd, "destination")
+    if len(src) != len(dst):
+        raise ValueError("revad: moveaxis: `source` and `destination` arguments must have the "
+                         "same number of elements")
     order = [n for n in range(nd) if n not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -299,7 +358,7 @@ def _np_ndim(a):
 
 def _np_size(a, axis=None):
     a = _to_array(a)
-    return a.size if axis is None else a.shape[axis]
+    return a.size if axis is None else a.shape[_axis_index(axis, len(a.shape), "axis")]
 
 
 def _np_like(fill):
@@ -343,7 +402,7 @@ cdef object _diagonal(object a, object offset, object axis1, object axis2):
         raise ValueError(f"revad: diagonal needs an array of at least two dimensions, got shape {shape}")
     if not _is_int(offset):
         raise TypeError(f"revad: the diagonal's offset must be an integer, got {type(offset).__name__}")
-    i, j = _single_axis(axis1, nd, "axis1"), _single_axis(axis2, nd, "axis2")
+    i, j = _axis_index(axis1, nd, "axis1"), _axis_index(axis2, nd, "axis2")
     if i == j:
         raise ValueError("revad: axis1 and axis2 cannot be the same")
     rest = tuple([d for d in range(nd) if d != i and d != j])
@@ -351,13 +410,6 @@ cdef object _diagonal(object a, object offset, object axis1, object axis2):
     n = max(0, min(shape[i] - r0, shape[j] - c0))
     k = np.arange(n)
     return _transpose(a, rest + (i, j))[(Ellipsis, k + r0, k + c0)]
-
-
-cdef int _single_axis(object axis, int nd, str name) except -1:
-    """One axis (an integer in [-nd, nd)), as an index in [0, nd)."""
-    if not _is_int(axis):
-        raise TypeError(f"revad: {name} must be an integer, got {type(axis).__name__}")
-    return _norm_axes(axis, nd)[0]
 
 
 def _np_isclose(*args, **kw):
@@ -461,7 +513,7 @@ def _private_leaf(x):
     return r
 
 
-def _private_grad(Array a):
+def _private_grad(Array a not None):
     """The gradient of a _private_leaf, as an ndarray of its shape (its own buffer: no copy)."""
     if a._unset[0]:  # no sweep reached it (f did not depend on it, or returned a constant)
         a._grad[...] = 0.0
@@ -469,7 +521,7 @@ def _private_grad(Array a):
     return a._grad.reshape(a.shape)
 
 
-def _leaf_binding(Array a):
+def _leaf_binding(Array a not None):
     """(id of the tape a leaf Array is bound to, its first slot, its size), for forward mode."""
     if a.tape is not None:
         raise TypeError("revad: only a leaf Array has a binding")

@@ -15,6 +15,7 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
         raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")
     if n == 0:
         return _fresh(t, t.n, out_shape)
+    _check_entries(n)
     w = rv_sums_width(nd)
     t.reserve(n)
     bi = t.push_blk(w)
@@ -157,10 +158,12 @@ cdef object _cumsum(object x, object axis):
     if type(x) is not Array:
         x = _to_array(x)
     cdef Array self = <Array>x
-    if axis is None:
+    if axis is None or not self.shape:  # (as NumPy: a 0-d Array's one axis is 0 or -1)
+        if axis is not None:
+            _axis_index(axis, 1, "axis")
         self = _reshape(self, (-1,))
         axis = 0
-    ax = _norm_axes(axis, len(self.shape))[0]
+    ax = _axis_index(axis, len(self.shape), "axis")
     cdef Array a = _bound(self)
     if a is None:
         return _const_leaf(np.cumsum(self.value, axis=ax))

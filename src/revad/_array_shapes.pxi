@@ -15,11 +15,33 @@ cdef tuple _c_strides(tuple shape):
     return tuple(st)
 
 
+# The most elements an Array may have (NumPy's bound for float64: its bytes fit in an intp).
+cdef object _MAX_ELEMENTS = 1 << 60
+
+
 cdef int64_t _prod(tuple shape):
-    cdef int64_t n = 1
+    """The number of elements of a shape; one too large for int64 (two broadcast views, say)
+    gives INT64_MAX, which no tape can reserve, rather than wrapping around."""
+    cdef int64_t n = 1, m
+    cdef bint big = False
     for s in shape:
-        n *= <int64_t>s
-    return n
+        m = <int64_t>s
+        if m == 0:
+            return 0
+        if n > INT64_MAX // m:
+            big = True
+        else:
+            n *= m
+    return INT64_MAX if big else n
+
+
+cdef int _check_entries(int64_t n) except -1:
+    """Raise unless n new entries fit on a tape (int32 slots): before any is reserved, since a
+    size near INT64_MAX would wrap the tape's own check around. (OverflowError, as the tape's.)"""
+    if n > INT32_MAX:
+        raise OverflowError(f"revad: an op with {n} elements is larger than a tape holds "
+                            "(a tape holds at most 2**31 - 1 entries)")
+    return 0
 
 
 cdef bint _is_contiguous(tuple shape, tuple strides):

@@ -307,6 +307,9 @@ def release_memory():
 
 
 @cython.final
+# The cyclic collector must not clear `state` before __dealloc__ reads it: a dead tape still
+# borrowed by its thread's state would be recorded on (the lists it holds break any cycle).
+@cython.no_gc_clear
 cdef class Tape:
     """The record of one computation: flat columns of op codes, operand slots and values.
 
@@ -1054,7 +1057,7 @@ def _exit_private(tuple saved):
     _end_private(saved)
 
 
-def _on_current_tape(Var y):
+def _on_current_tape(Var y not None):
     """Whether y was recorded on this thread's current tape."""
     cdef _ThreadState st = _state()
     return y.tape is not None and st.tape == <PyObject *>y.tape
@@ -1232,6 +1235,13 @@ cdef inline object _binary(int code, object x, object y):
     if not _as_double(x, &c):
         return _foreign(x)
     return _cv(code, c, <Var>y)
+
+
+cdef object _method2(int code, str name, Var x, object other):
+    """x.maximum(other) and the like: an operator's NotImplemented (for an array operand) is
+    not a result a method may return; the function applies elementwise instead."""
+    r = _binary(code, x, other)
+    return functions[name](x, other) if r is NotImplemented else r
 
 
 # Python would turn these into confusing messages (str * Var: "can't multiply sequence").
@@ -1498,10 +1508,10 @@ cdef class Var:
     def erf(self): return _unary(RV_ERF, self)
     def negative(self): return _unary(RV_NEG, self)
     def absolute(self): return _unary(RV_ABS, self)
-    def arctan2(self, other): return _binary(RV_ARCTAN2, self, other)
-    def hypot(self, other): return _binary(RV_HYPOT, self, other)
-    def maximum(self, other): return _binary(RV_MAXIMUM, self, other)
-    def minimum(self, other): return _binary(RV_MINIMUM, self, other)
+    def arctan2(self, other): return _method2(RV_ARCTAN2, "arctan2", self, other)
+    def hypot(self, other): return _method2(RV_HYPOT, "hypot", self, other)
+    def maximum(self, other): return _method2(RV_MAXIMUM, "maximum", self, other)
+    def minimum(self, other): return _method2(RV_MINIMUM, "minimum", self, other)
 
     # -- NumPy: np.exp(v), np.float64(2) * v, and arrays holding Vars ------------------------
 
@@ -1745,7 +1755,7 @@ _by_ufunc.update(less=operator.lt, less_equal=operator.le, greater=operator.gt,
 # ---------------------------------------------------------------------------------------------
 # Bulk helpers for the functional API: one C loop per argument, not one Python call per element.
 
-def _make_leaves(list values):
+def _make_leaves(list values not None):
     """Leaves for a list of real numbers, bound to this thread's current tape."""
     cdef Tape t = _current_tape()
     cdef Py_ssize_t k, n = len(values)
@@ -1762,16 +1772,16 @@ def _make_leaves(list values):
     return out
 
 
-def _leaf_grads(list leaves):
+def _leaf_grads(list leaves not None):
     """The .grad of each leaf in a list, as a list of floats."""
     cdef Py_ssize_t k, n = len(leaves)
     out = [None] * n
     for k in range(n):
-        out[k] = PyFloat_FromDouble((<Var>leaves[k]).g)
+        out[k] = PyFloat_FromDouble((<Var?>leaves[k]).g)  # checked: a list from anywhere
     return out
 
 
-def tape_info(Var y):
+def tape_info(Var y not None):
     """Size of the tape that recorded y: entries, constants, leaves and bytes held.
 
     ``nbytes`` counts what the tape has written and holds: per entry its columns (op code, two
@@ -1846,7 +1856,7 @@ cdef void _init_op_kinds():
 _init_op_kinds()
 
 
-def _tangent_sweep(Var y, list leaves, tangents):
+def _tangent_sweep(Var y not None, list leaves not None, tangents):
     """d(y) along a direction in which the leaves move at rates `tangents`: one forward sweep.
 
     ``leaves`` holds Var leaves (one tangent each) and Array leaves (one per element, in C
@@ -1906,7 +1916,7 @@ def _tangent_sweep(Var y, list leaves, tangents):
     return r
 
 
-def _graph_columns(Var y, vars=()):
+def _graph_columns(Var y not None, vars=()):
     """The tape that recorded y, up to y's slot, as NumPy columns; None for a leaf.
 
     Keys: ``top`` (y's slot), ``op``, ``arg0``, ``arg1``, ``val`` (one entry per slot),

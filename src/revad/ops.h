@@ -78,7 +78,7 @@ static inline double rv_dmax(double a, double b) { return a > b ? 1.0 : (a == b 
     U(COSH,     "cosh",     cosh(a),           sinh(a),                            "") \
     U(TANH,     "tanh",     rv_vm_tanh(a),     rv_vm_dtanh(a),                     "") \
     U(SIGMOID,  "sigmoid",  rv_sigmoid(a),     rv_dsigmoid(a, y),                  "") \
-    U(RELU,     "relu",     a > 0 ? a : 0.0,   a > 0 ? 1.0 : 0.0,                  "relu'(0) = 0, as PyTorch") \
+    U(RELU,     "relu",     (a > 0 || a != a) ? a : 0.0, a > 0 ? 1.0 : 0.0, "relu'(0) = 0, relu(nan) = nan") \
     U(SOFTPLUS, "softplus", rv_softplus(a),    rv_sigmoid(a),                      "") \
     U(ERF,      "erf",      erf(a),            1.1283791670955126 * exp(-a * a),   "") \
     U(COPY,     "_copy",    a,                 1.0,                                "internal: the gather of an array element")
