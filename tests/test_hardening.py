@@ -70,6 +70,15 @@ def test_object_array_of_vars_becomes_an_array():
     assert (a.grad, b.grad) == (4.0, 3.0)
 
 
+def test_revad_numpy_array_of_object_arrays_of_vars():
+    # Items that are object ndarrays of Vars (with no Var or list beside them) are recorded too.
+    a, b = Var(2.0), Var(5.0)
+    y = rnp.array([np.array([a * a, b]), np.array([b, 1.0], dtype=object)])
+    assert type(y) is revad.Array and y.shape == (2, 2)
+    np.sum(y * np.array([[1.0, 3.0], [5.0, 7.0]])).backward()
+    assert (a.grad, b.grad) == (4.0, 8.0)
+
+
 def test_object_arrays_that_are_not_numbers_raise():
     X = revad.Array(np.ones(2))
     with pytest.raises(TypeError, match="revad"):
