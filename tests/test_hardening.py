@@ -79,6 +79,16 @@ def test_revad_numpy_array_of_object_arrays_of_vars():
     assert (a.grad, b.grad) == (4.0, 8.0)
 
 
+def test_object_array_of_plain_numbers_is_a_constant_beside_an_array():
+    # np.clip or np.maximum of Vars with constants can leave an object array of floats only.
+    X = revad.Array([1.0, 4.0])
+    c = np.array([3.0, 2.0], dtype=object)
+    for y in (X + c, c * X, np.maximum(X, c)):
+        assert type(y) is revad.Array
+    np.sum(np.maximum(X, c) + X * c).backward()
+    np.testing.assert_array_equal(X.grad, [3.0, 3.0])
+
+
 def test_object_arrays_that_are_not_numbers_raise():
     X = revad.Array(np.ones(2))
     with pytest.raises(TypeError, match="revad"):

@@ -20,6 +20,11 @@ cdef object _as_const(object o):
         return c
     if isinstance(o, (np.ndarray, list, tuple)):
         a = np.asarray(o)
+        if a.dtype == object and not _holds_nodes(a):
+            try:
+                a = a.astype(np.float64)  # an object array of plain numbers: a constant
+            except (TypeError, ValueError):
+                pass
         if a.dtype.kind not in "biuf":
             if a.dtype == object:
                 raise TypeError("revad: an object array (of Vars?) cannot be combined with a "
