@@ -89,6 +89,18 @@ def test_object_array_of_plain_numbers_is_a_constant_beside_an_array():
     np.testing.assert_array_equal(X.grad, [3.0, 3.0])
 
 
+@pytest.mark.parametrize("red", [np.std, np.var])
+def test_std_and_var_of_an_object_array_of_vars(red):
+    # NumPy's var on an object array calls each item's conjugate().
+    a, b = Var(1.0), Var(4.0)
+    v = red(np.array([a, b]))
+    assert type(v) is Var and v.value == red([1.0, 4.0])
+    v.backward()
+    # std = |a - b| / 2, var = (a - b)^2 / 4
+    want = (-0.5, 0.5) if red is np.std else (-1.5, 1.5)
+    assert (a.grad, b.grad) == want
+
+
 def test_object_arrays_that_are_not_numbers_raise():
     X = revad.Array(np.ones(2))
     with pytest.raises(TypeError, match="revad"):

@@ -1356,6 +1356,8 @@ cdef class Var:
     def hypot(self, other): return _binary(RV_HYPOT, self, other)
     def maximum(self, other): return _binary(RV_MAXIMUM, self, other)
     def minimum(self, other): return _binary(RV_MINIMUM, self, other)
+    # A real number is its own conjugate: NumPy's var and std on object arrays call it.
+    def conjugate(self): return self
 
     # -- NumPy: np.exp(v), np.float64(2) * v, and arrays holding Vars ------------------------
 
