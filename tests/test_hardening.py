@@ -101,6 +101,20 @@ def test_std_and_var_of_an_object_array_of_vars(red):
     assert (a.grad, b.grad) == want
 
 
+def test_clip_of_a_constant_with_a_constant_lower_bound_and_a_node_upper_bound():
+    # clip is maximum(a, lo) then minimum(., hi): with a and lo constants and hi a node, the first
+    # was recorded as an elementwise group of two constants, whose backward sent the adjoints
+    # of the entries taken from lo to other slots of the tape (here hi's: [1, 0, 3] below).
+    a, lo = np.array([1.0, 2.5, 0.0]), np.array([2.0, 2.0, 2.0])
+    v, g = revad.value_and_grad(lambda t: np.sum(np.clip(a, lo, t)))(3.0)
+    assert (v, g) == (2.0 + 2.5 + 2.0, 0.0)
+    v, g = revad.value_and_grad(lambda t: np.sum(np.clip(a, lo, t)))(2.2)
+    assert (v, g) == (pytest.approx(2.0 + 2.2 + 2.0), 1.0)
+    assert revad.grad(lambda t: np.clip(1.0, 2.0, t))(3.0) == 0.0
+    gh = revad.grad(lambda h: np.sum(np.clip(a, lo, h) * np.array([1.0, 2.0, 3.0])))(np.full(3, 2.2))
+    np.testing.assert_array_equal(gh, [0.0, 2.0, 0.0])
+
+
 def test_object_arrays_that_are_not_numbers_raise():
     X = revad.Array(np.ones(2))
     with pytest.raises(TypeError, match="revad"):
