@@ -1,5 +1,36 @@
-"""Shared test helpers: central finite differences on plain floats."""
+"""Shared test helpers: central finite differences on plain floats, and the settings and the
+count of the property (Hypothesis) tests."""
 import math
+import os
+
+from hypothesis import HealthCheck, settings
+
+# Every property test's max_examples is multiplied by REVAD_PROPERTY_SCALE (default 1): a slower
+# build (a sanitizer job) runs the same tests with e.g. 0.1, a long soak with e.g. 10.
+PROPERTY_SCALE = float(os.environ.get("REVAD_PROPERTY_SCALE", "1"))
+if not (PROPERTY_SCALE > 0 and math.isfinite(PROPERTY_SCALE)):
+    raise ValueError(f"REVAD_PROPERTY_SCALE must be a positive number, got {PROPERTY_SCALE!r}")
+
+# How many random programs the property tests checked in this run (value and gradient, each
+# program once however it was batched), for the line the terminal summary prints.
+_PROGRAMS = {"checked": 0}
+
+
+def property_settings(max_examples):
+    """Hypothesis settings for a property test: max_examples scaled by REVAD_PROPERTY_SCALE (at
+    least 1), no deadline (a shared CI machine's timings vary), no health check on slow data."""
+    return settings(max_examples=max(1, round(max_examples * PROPERTY_SCALE)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def count_programs(n=1):
+    """Call once a property test has checked n random programs (after their asserts passed)."""
+    _PROGRAMS["checked"] += n
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"revad property programs: {_PROGRAMS['checked']} "
+                                f"(REVAD_PROPERTY_SCALE={PROPERTY_SCALE:g})")
 
 
 def central_diff(f, x, h=None):

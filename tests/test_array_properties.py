@@ -3,11 +3,12 @@ operands against central finite differences of the same program on ndarrays (rev
 take both), and against the scalar path on Vars."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import revad
 
+from conftest import count_programs, property_settings
 from test_properties import BINARY, CONST, UNARY
 
 # How an input enters the program: (base shape of the leaf, the view taken of it). Every view
@@ -84,7 +85,7 @@ def central_differences(f, xs, k, rel=1e-6):
     return g
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@property_settings(150)
 @given(programs())
 def test_random_array_programs_match_finite_differences(program):
     xs = program[3]
@@ -96,9 +97,10 @@ def test_random_array_programs_match_finite_differences(program):
         assert np.all(np.isfinite(g))
         np.testing.assert_allclose(g, central_differences(lambda *a: run(program, *a), xs, k),
                                    rtol=1e-5, atol=1e-6)
+    count_programs()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@property_settings(60)
 @given(programs())
 def test_random_array_programs_match_the_scalar_path(program):
     # The same program on object arrays of Vars records one scalar entry per element: the
@@ -113,3 +115,4 @@ def test_random_array_programs_match_the_scalar_path(program):
     for g, v in zip(grads, vs):
         ref = np.array([e.grad for e in np.ravel(v)]).reshape(np.shape(v))
         np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-14)
+    count_programs()

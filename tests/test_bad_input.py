@@ -1082,9 +1082,11 @@ def _var_method(name, key):
             got = call_revad(lambda: m(other))
             assert not got[0] and isinstance(got[1], TypeError)
         return
-    # backward, detach, item: no arguments
+    # backward, conjugate, detach, item: no arguments
     got = call_revad(lambda: m())
     assert got[0], got[1]
+    if name == "conjugate":
+        assert got[1] is x  # a real number is its own conjugate
     got = call_revad(lambda: m(other))
     assert not got[0] and isinstance(got[1], TypeError), got
 
@@ -1304,7 +1306,8 @@ def test_every_array_method_is_walked():
 def test_every_var_method_is_walked():
     for name in VAR_METHODS:
         m = getattr(revad.Var(1.0), name)
-        assert not callable(m) or name in FUNCTIONS or name in ("absolute", "backward", "detach", "item")
+        assert not callable(m) or name in FUNCTIONS or name in ("absolute", "backward", "conjugate",
+                                                                "detach", "item")
 
 
 def test_the_catalogue_is_large():

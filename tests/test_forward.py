@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 import revad
 from revad import Var
 
-from conftest import central_diff, fd_gradient, sin_chain
+from conftest import central_diff, count_programs, fd_gradient, property_settings, sin_chain
 from test_properties import programs, run
 
 FUNCTIONS = revad._core.functions
@@ -100,7 +100,7 @@ def test_seed_example2_by_forward_mode():
         [-0.197, -0.393, 0.197]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@property_settings(150)
 @given(programs())
 def test_random_graphs_basis_tangents_equal_the_gradient(program):
     xs = program[3]
@@ -117,6 +117,7 @@ def test_random_graphs_basis_tangents_equal_the_gradient(program):
     direction = [(-1.0) ** i * (i + 1) / len(xs) for i in range(len(xs))]
     expected = sum(d * gi for d, gi in zip(direction, fd))
     assert revad.jvp(f, xs, direction)[1] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    count_programs()
 
 
 def test_structures_of_arguments_and_tangents():

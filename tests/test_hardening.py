@@ -70,6 +70,51 @@ def test_object_array_of_vars_becomes_an_array():
     assert (a.grad, b.grad) == (4.0, 3.0)
 
 
+def test_revad_numpy_array_of_object_arrays_of_vars():
+    # Items that are object ndarrays of Vars (with no Var or list beside them) are recorded too.
+    a, b = Var(2.0), Var(5.0)
+    y = rnp.array([np.array([a * a, b]), np.array([b, 1.0], dtype=object)])
+    assert type(y) is revad.Array and y.shape == (2, 2)
+    np.sum(y * np.array([[1.0, 3.0], [5.0, 7.0]])).backward()
+    assert (a.grad, b.grad) == (4.0, 8.0)
+
+
+def test_object_array_of_plain_numbers_is_a_constant_beside_an_array():
+    # np.clip or np.maximum of Vars with constants can leave an object array of floats only.
+    X = revad.Array([1.0, 4.0])
+    c = np.array([3.0, 2.0], dtype=object)
+    for y in (X + c, c * X, np.maximum(X, c)):
+        assert type(y) is revad.Array
+    np.sum(np.maximum(X, c) + X * c).backward()
+    np.testing.assert_array_equal(X.grad, [3.0, 3.0])
+
+
+@pytest.mark.parametrize("red", [np.std, np.var])
+def test_std_and_var_of_an_object_array_of_vars(red):
+    # NumPy's var on an object array calls each item's conjugate().
+    a, b = Var(1.0), Var(4.0)
+    v = red(np.array([a, b]))
+    assert type(v) is Var and v.value == red([1.0, 4.0])
+    v.backward()
+    # std = |a - b| / 2, var = (a - b)^2 / 4
+    want = (-0.5, 0.5) if red is np.std else (-1.5, 1.5)
+    assert (a.grad, b.grad) == want
+
+
+def test_clip_of_a_constant_with_a_constant_lower_bound_and_a_node_upper_bound():
+    # clip is maximum(a, lo) then minimum(., hi): with a and lo constants and hi a node, the first
+    # was recorded as an elementwise group of two constants, whose backward sent the adjoints
+    # of the entries taken from lo to other slots of the tape (here hi's: [1, 0, 3] below).
+    a, lo = np.array([1.0, 2.5, 0.0]), np.array([2.0, 2.0, 2.0])
+    v, g = revad.value_and_grad(lambda t: np.sum(np.clip(a, lo, t)))(3.0)
+    assert (v, g) == (2.0 + 2.5 + 2.0, 0.0)
+    v, g = revad.value_and_grad(lambda t: np.sum(np.clip(a, lo, t)))(2.2)
+    assert (v, g) == (pytest.approx(2.0 + 2.2 + 2.0), 1.0)
+    assert revad.grad(lambda t: np.clip(1.0, 2.0, t))(3.0) == 0.0
+    gh = revad.grad(lambda h: np.sum(np.clip(a, lo, h) * np.array([1.0, 2.0, 3.0])))(np.full(3, 2.2))
+    np.testing.assert_array_equal(gh, [0.0, 2.0, 0.0])
+
+
 def test_object_arrays_that_are_not_numbers_raise():
     X = revad.Array(np.ones(2))
     with pytest.raises(TypeError, match="revad"):

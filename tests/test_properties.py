@@ -4,13 +4,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import revad
 
 
-from conftest import fd_gradient, sin_chain
+from conftest import count_programs, fd_gradient, property_settings, sin_chain
 
 # Ops that are smooth on all of R (or made so), so that finite differences are a fair reference.
 UNARY = [
@@ -72,7 +72,7 @@ def run(program, xs, lib=None):
     return total
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@property_settings(300)
 @given(programs())
 def test_random_graphs_match_finite_differences(program):
     xs = program[3]
@@ -82,11 +82,12 @@ def test_random_graphs_match_finite_differences(program):
     for a, b in zip(g, fd):
         assert math.isfinite(a)
         assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
+    count_programs()
 
 
 
 
-@settings(max_examples=100, deadline=None)
+@property_settings(100)
 @given(programs())
 def test_random_graphs_match_pytorch_float64(program):
     torch = pytest.importorskip("torch")
@@ -120,6 +121,7 @@ def test_random_graphs_match_pytorch_float64(program):
     tg = torch.autograd.grad(total, tx, allow_unused=True)
     for a, t in zip(g, tg):
         assert a == pytest.approx(0.0 if t is None else t.item(), rel=1e-10, abs=1e-12)
+    count_programs()
 
 
 def test_deep_chain_of_100k_ops_has_no_recursion_limit():

@@ -607,15 +607,26 @@ cdef object _float64(object o):
     a = np.asarray(o)
     if a.dtype.kind in "biuf":
         return a.astype(np.float64, copy=False)
-    if a.dtype == object and not _holds_nodes(a):
-        try:
-            return a.astype(np.float64)
-        except (TypeError, ValueError):
-            pass
     if a.dtype == object:
+        r = _real_items(a)
+        if r is not None:
+            return r  # an object array of plain numbers (np.clip of Vars may leave one)
         raise TypeError("revad: expected real numbers, got an object array; an array of Vars "
                         "becomes an Array with revad.numpy.array")
     raise TypeError(f"revad: expected real numbers, got an array of dtype {a.dtype}")
+
+
+cdef object _real_items(object a):
+    """Object ndarray a as float64 if every item is a real number, else None (None, strings,
+    Vars: float() would take None for nan and a Var for its value)."""
+    cdef double c
+    out = np.empty(a.shape)
+    flat = out.reshape(-1)
+    for k, e in enumerate(a.reshape(-1).tolist()):
+        if not _as_double(e, &c):
+            return None
+        flat[k] = c
+    return out
 
 
 cdef object _values(object o):

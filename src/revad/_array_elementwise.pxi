@@ -19,15 +19,8 @@ cdef object _as_const(object o):
     if _as_double(o, &c):
         return c
     if isinstance(o, (np.ndarray, list, tuple)):
-        a = np.asarray(o)
-        if a.dtype.kind not in "biuf":
-            if a.dtype == object:
-                raise TypeError("revad: an object array (of Vars?) cannot be combined with a "
-                                "revad Array; make it an Array (revad.numpy.array)")
-            raise TypeError(f"revad: cannot combine a revad Array with an array of dtype {a.dtype}")
-        if a.ndim == 0:
-            return float(a)
-        return a.astype(np.float64, copy=False)
+        a = _float64(o)
+        return float(a) if a.ndim == 0 else a
     return NotImplemented
 
 
@@ -65,7 +58,8 @@ cdef object _values_binary(int code, object a, object b):
 
 
 cdef object _binop(int code, object x, object y):
-    """x op y with NumPy broadcasting; at least one of x, y is an Array."""
+    """x op y with NumPy broadcasting; x, y Arrays, Vars or constants (two constants, as clip's
+    maximum(a, lo) when only hi is a node, give a constant)."""
     cdef double c
     if _holds_nodes(x):
         x = array(x)
@@ -78,7 +72,7 @@ cdef object _binop(int code, object x, object y):
     if cx is NotImplemented or cy is NotImplemented:
         return NotImplemented
     cdef Tape t = _tape_for((x, y))
-    if t is None:
+    if t is None or (cx is not None and cy is not None):  # under no_grad, or two constants
         return _const_leaf(_values_binary(code, _values(x) if cx is None else cx,
                                           _values(y) if cy is None else cy))
     cdef Array a = _as_view(x, t)

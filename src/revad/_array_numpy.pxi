@@ -476,6 +476,8 @@ cdef bint _contains_node(object seq):
             return True
         if isinstance(o, (list, tuple)) and _contains_node(o):
             return True
+        if isinstance(o, np.ndarray) and o.dtype == object and _contains_node(o.reshape(-1).tolist()):
+            return True  # an object ndarray of Vars among the items (np.array([s, t]))
     return False
 
 

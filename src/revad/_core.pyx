@@ -1512,6 +1512,8 @@ cdef class Var:
     def hypot(self, other): return _method2(RV_HYPOT, "hypot", self, other)
     def maximum(self, other): return _method2(RV_MAXIMUM, "maximum", self, other)
     def minimum(self, other): return _method2(RV_MINIMUM, "minimum", self, other)
+    # A real number is its own conjugate: NumPy's var and std on object arrays call it.
+    def conjugate(self): return self
 
     # -- NumPy: np.exp(v), np.float64(2) * v, and arrays holding Vars ------------------------
 
