@@ -147,6 +147,10 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
     cdef int64_t q0[2]
     cdef int64_t q1[2]
     cdef int64_t *p
+    if a is None and (arity == 1 or b is None):
+        # No operand on the tape: a constant. (A group's backward loops take one operand to be
+        # a slot: without one they would add into unrelated adjoints.)
+        return _const_leaf(_values_unary(code, ca) if arity == 1 else _values_binary(code, ca, cb))
     if nd0 > RV_EW_MAXD:
         raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")
     if n == 0:
