@@ -13,7 +13,6 @@ import revad
 import revad.numpy as rnp
 from revad import Var
 
-
 # -- object arrays of Vars are recorded, never taken as constants --------------------------------
 
 def _pair(s):
@@ -39,7 +38,8 @@ JOINS = {
                    lambda X, s: (np.zeros(2), 3.0)),
     "Array + object array": (lambda X, s: np.sum((X + _pair(s)) * np.array([1.0, 2.0])),
                              lambda X, s: (np.array([1.0, 2.0]), 2.0 + 2.0)),
-    "object array * Array": (lambda X, s: np.sum(_pair(s) * X), lambda X, s: (_pair(s).astype(float), 2 * 1.0 + 1.0)),
+    "object array * Array": (lambda X, s: np.sum(_pair(s) * X),
+                             lambda X, s: (_pair(s).astype(float), 2 * 1.0 + 1.0)),
     "list of Vars in concatenate": (lambda X, s: np.sum(np.concatenate([X, [s * 2.0, s]])),
                                     lambda X, s: (np.ones(2), 3.0)),
 }

@@ -114,6 +114,7 @@ def test_two_threads_record_on_one_tape_with_large_loops():
     # table). Before the fix the loops read freed memory (AddressSanitizer: heap-use-after-free
     # in rv_ew_forward_part) and the values came out wrong or the process died.
     import numpy as np
+
     import revad
 
     x = np.linspace(0.1, 2.0, 400_000)
@@ -133,6 +134,7 @@ def test_two_threads_record_and_sweep_one_tape():
     # Products through BLAS (one thread) and a growing tape (the other), then one backward over
     # both threads' entries: every gradient is the analytic one.
     import numpy as np
+
     import revad
 
     rng = np.random.default_rng(3)

@@ -76,7 +76,6 @@ def _matmul_config(groups=None, blas_work=None, watch_block=None, watch_chunks=N
     return old
 
 
-
 cdef Array _mm_block(Tape t, Array a, int64_t *o):
     """a (2-d) as a group operand: rows or columns of one contiguous block of slots (gathered
     into one if it is neither); writes its descriptor (ops.h, MM) to o and returns it."""

@@ -203,7 +203,10 @@ cdef object _logsumexp(object x, object axis, bint keepdims):
     if type(x) is not Array:
         x = _to_array(x)
     axes = _norm_axes(axis, len((<Array>x).shape))
-    m = _on_values(<Array>x, np.max, (axes, None, True)) if (<Array>x).size else np.zeros([1] * len((<Array>x).shape))
+    if (<Array>x).size:
+        m = _on_values(<Array>x, np.max, (axes, None, True))
+    else:
+        m = np.zeros([1] * len((<Array>x).shape))
     m = np.where(np.isfinite(m), m, 0.0)
     m.setflags(write=False)  # ours alone: the tape may reference it rather than copy it
     r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
