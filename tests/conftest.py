@@ -51,6 +51,19 @@ def fd_gradient(f, xs, rel_step=1e-6):
     return g
 
 
+def fd_array_gradient(loss, x, rel_step=1e-6):
+    """d loss(x) / d x by central differences, element by element, for a float64 ndarray x."""
+    import numpy as np
+    g = np.zeros(x.shape)
+    for idx in np.ndindex(*x.shape):
+        step = rel_step * max(1.0, abs(x[idx]))
+        up, down = x.copy(), x.copy()
+        up[idx] += step
+        down[idx] -= step
+        g[idx] = (loss(up) - loss(down)) / (2 * step)
+    return g
+
+
 def close(a, b, rtol=1e-6, atol=1e-9):
     return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
 

@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import fd_array_gradient
 
 import revad
 import revad.testing
@@ -130,24 +131,12 @@ def call_revad(fn):
     return attempt(fn)
 
 
-def fd_grad(loss, x, h=1e-6):
-    """Central differences of scalar loss(x) at float64 array x."""
-    g = np.zeros(x.shape)
-    for idx in np.ndindex(*x.shape):
-        step = h * max(1.0, abs(x[idx]))
-        up, down = x.copy(), x.copy()
-        up[idx] += step
-        down[idx] -= step
-        g[idx] = (loss(up) - loss(down)) / (2 * step)
-    return g
-
-
 def check_gradient(f_np, f_rv, x, what):
     """revad's gradient of sum(f(x) * w) against central differences of NumPy's f."""
     out = np.asarray(f_np(x), dtype=np.float64)
     w = RNG.uniform(0.5, 1.5, size=out.shape)
     with np.errstate(all="ignore"):
-        want = fd_grad(lambda v: float(np.sum(np.asarray(f_np(v), dtype=np.float64) * w)), x)
+        want = fd_array_gradient(lambda v: float(np.sum(np.asarray(f_np(v), dtype=np.float64) * w)), x)
     CALLS[0] += 1
     got = revad.grad(lambda a: np.sum(f_rv(a) * w))(x)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{what}: gradient")

@@ -204,12 +204,18 @@ def test_a_read_only_constant_kept_read_only_is_fine():
 
 # -- a tape's memory goes with its last Var ----------------------------------------------------------
 
-def test_a_finished_tape_goes_with_its_last_var():
+def _chain(n=1000):
+    """A fresh leaf and a chain of n products on this thread's tape, after emptying the spare."""
     revad.release_memory()
     x = Var(1.0)
     y = x
-    for _ in range(1000):
+    for _ in range(n):
         y = y * 1.001
+    return x, y
+
+
+def test_a_finished_tape_goes_with_its_last_var():
+    x, y = _chain()
     y.backward()
     assert revad.release_memory() == 0  # y's tape is alive: nothing is spare
     del y
@@ -222,11 +228,7 @@ def test_a_finished_tape_goes_with_its_last_var():
 
 
 def test_an_abandoned_unfinished_tape_goes_too():
-    revad.release_memory()
-    x = Var(1.0)
-    y = x
-    for _ in range(1000):
-        y = y * 1.001
+    x, y = _chain()
     del y
     assert revad.release_memory() >= 1000 * 25
 
