@@ -601,6 +601,11 @@ cdef bint _holds_nodes(object o):
     return False
 
 
+cdef inline object _lift(object o):
+    """o, or the recorded Array it stands for if it holds Vars or Arrays (_holds_nodes)."""
+    return array(o) if _holds_nodes(o) else o
+
+
 cdef object _float64(object o):
     """A constant operand as a float64 ndarray; TypeError for anything but real numbers (an
     object array of Vars among them: float() would take their values as constants)."""

@@ -59,12 +59,9 @@ cdef object _values_binary(int code, object a, object b):
 
 cdef object _binop(int code, object x, object y):
     """x op y with NumPy broadcasting; x, y Arrays, Vars or constants (two constants, as clip's
-    maximum(a, lo) when only hi is a node, give a constant)."""
+    maximum(a, lo) when only hi is a node, give a constant: _emit_ew)."""
     cdef double c
-    if _holds_nodes(x):
-        x = array(x)
-    if _holds_nodes(y):
-        y = array(y)
+    x, y = _lift(x), _lift(y)
     if code == RV_POW and type(x) is Array and _as_double(y, &c) and c == 2.0:
         return _unop(RV_SQUARE, x)  # x**2 is everywhere; its partial needs no pow()
     cx = None if type(x) is Array or type(x) is Var else _as_const(x)
@@ -72,7 +69,7 @@ cdef object _binop(int code, object x, object y):
     if cx is NotImplemented or cy is NotImplemented:
         return NotImplemented
     cdef Tape t = _tape_for((x, y))
-    if t is None or (cx is not None and cy is not None):  # under no_grad, or two constants
+    if t is None:
         return _const_leaf(_values_binary(code, _values(x) if cx is None else cx,
                                           _values(y) if cy is None else cy))
     cdef Array a = _as_view(x, t)
@@ -225,10 +222,7 @@ cdef object _compare(int code, object x, object y):
     """A comparison: a bool ndarray from the values, with no gradient. While recording, it is
     also recorded (an elementwise group of the table's comparison row), as a Var comparison is,
     so that a replayed tape can check that it takes the branches the recording took."""
-    if _holds_nodes(x):
-        x = array(x)
-    if _holds_nodes(y):
-        y = array(y)
+    x, y = _lift(x), _lift(y)
     cx = None if type(x) is Array or type(x) is Var else _as_const(x)
     cy = None if type(y) is Array or type(y) is Var else _as_const(y)
     if cx is NotImplemented or cy is NotImplemented:

@@ -14,8 +14,9 @@ cdef object _to_array(object o):
         if t is None:
             return _const_leaf((<Var>o).v)
         return _view(t, _var_slot(<Var>o, t), (), ())
-    if _holds_nodes(o):
-        return array(o)
+    o = _lift(o)
+    if type(o) is Array:
+        return o
     if isinstance(o, (list, tuple)):
         return _stack_like(list(o), 0)
     c = _as_const(o)
@@ -86,11 +87,8 @@ cdef object _node_or_const(object o):
     """An operand of a join, where or clip: an Array or Var as it is; a sequence or object
     ndarray holding Vars or Arrays as a recorded Array (np.array of Vars is how autograd users
     build vectors: its items must not turn into constants); anything else a float64 ndarray."""
-    if type(o) is Array or type(o) is Var:
-        return o
-    if _holds_nodes(o):
-        return array(o)
-    return _float64(o)
+    o = _lift(o)
+    return o if type(o) is Array or type(o) is Var else _float64(o)
 
 
 cdef object _where(object cond, object x, object y):
