@@ -5,6 +5,7 @@ reference value and the finite differences) and, through grad(), on revad Arrays
 """
 import numpy as np
 import pytest
+from conftest import fd_array_gradient
 
 import revad
 
@@ -13,19 +14,7 @@ RNG = np.random.default_rng(1234)
 
 def fd(loss, xs, k, h=1e-6):
     """Central differences of loss(*xs) with respect to xs[k] (an ndarray), element by element."""
-    x = xs[k]
-    g = np.zeros(x.shape)
-    for idx in np.ndindex(*x.shape):
-        step = h * max(1.0, abs(x[idx]))
-        up, down = x.copy(), x.copy()
-        up[idx] += step
-        down[idx] -= step
-        a = list(xs)
-        a[k] = up
-        fu = loss(*a)
-        a[k] = down
-        g[idx] = (fu - loss(*a)) / (2 * step)
-    return g
+    return fd_array_gradient(lambda x: loss(*xs[:k], x, *xs[k + 1:]), xs[k], h)
 
 
 def check(f, *xs, rtol=1e-5, atol=1e-7):

@@ -10,7 +10,7 @@ Programs whose float run comes near a kink (max/min with a runner-up close to th
 abs near their switch point, std near 0) or grows huge are drawn again, not counted."""
 import numpy as np
 import pytest
-from conftest import count_programs, property_settings
+from conftest import count_programs, fd_array_gradient, fd_gradient, property_settings
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 from test_properties import BINARY, CONST, UNARY
@@ -387,22 +387,15 @@ def finite_differences(program, rel=1e-6):
     """d loss / d input by central differences, for each input: the scalars, then the arrays."""
     xs, arrays = list(program["scalars"]), program["arrays"]
     f = lambda s, a: reference(program, s, a)[0]  # noqa: E731
-    grads = []
-    for i, x in enumerate(xs):
-        h = rel * max(1.0, abs(x))
-        up, down = list(xs), list(xs)
-        up[i] += h
-        down[i] -= h
-        grads.append(np.float64((f(up, arrays) - f(down, arrays)) / (2 * h)))
+    grads = [np.float64(g) for g in fd_gradient(lambda s: f(s, arrays), xs, rel)]
     for k, a in enumerate(arrays):
-        g = np.zeros(a.shape)
-        for idx in np.ndindex(*a.shape):
-            h = rel * max(1.0, abs(a[idx]))
-            up, down = [b.copy() for b in arrays], [b.copy() for b in arrays]
-            up[k][idx] += h
-            down[k][idx] -= h
-            g[idx] = (f(xs, up) - f(xs, down)) / (2 * h)
-        grads.append(g)
+        others = list(arrays)
+
+        def loss(b, k=k, others=others):
+            others[k] = b
+            return f(xs, others)
+
+        grads.append(fd_array_gradient(loss, a, rel))
     return grads
 
 
