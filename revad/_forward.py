@@ -1,7 +1,7 @@
 """Forward mode on the same tape: JAX's ``jvp``, one tangent sweep in C.
 
 f is recorded once on a private tape, as ``grad`` records it; then ``rv_forward_tangent``
-(ops.h, generated from the same rows as the reverse sweep) carries the tangents from the leaves
+(sweep.h, generated from the same rows as the reverse sweep) carries the tangents from the leaves
 to the output.
 """
 import numpy as np

@@ -1,4 +1,4 @@
-"""Elementwise groups: one tape entry per array op (ops.h, EW), read by every sweep.
+"""Elementwise groups: one tape entry per array op (group_ew.h, EW), read by every sweep.
 
 An array op records its n values on n slots but only one entry, at its last slot; the other
 slots are placeholders. These tests pin what that layout must not change: gradients equal to

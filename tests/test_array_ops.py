@@ -133,7 +133,7 @@ def test_reduction_methods_and_0d(red):
 
 
 def _pairwise_sum(v):
-    """ops.h's rv_sum_line in Python: NumPy's pairwise order (eight running sums in blocks of
+    """group_sums.h's rv_sum_line in Python: NumPy's pairwise order (eight running sums in blocks of
     up to 128, halves above), the order a replay of the tape repeats bit for bit."""
     n = len(v)
     if n < 8:

@@ -24,7 +24,7 @@ FORMS = [
     ((1, 2, 3), lambda a: a[0]),                # a leading unit dimension dropped
 ]
 VIEWS = [lambda a: a[..., ::-1] if np.ndim(a) else a, lambda a: a[::-1] if np.ndim(a) else a,
-         # a sum over the last axis: of a lazy group (+, -, *), from its operands (ops.h,
+         # a sum over the last axis: of a lazy group (+, -, *), from its operands (group_sums.h,
          # rv_sums_forward_lazy), which a later step may still read
          lambda a: np.sum(a, axis=-1, keepdims=True) if np.ndim(a) else a]
 

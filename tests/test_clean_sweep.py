@@ -1,4 +1,4 @@
-"""The functional API's clean sweep (ops.h, rv_backward): every adjoint is zeroed as it is read,
+"""The functional API's clean sweep (sweep.h, rv_backward): every adjoint is zeroed as it is read,
 so the next call's sweep needs no pass to zero its buffer first. A slot missed would add a stale
 adjoint into the next call's gradient: these tests look at the buffer itself and at gradients of
 calls that follow each other."""

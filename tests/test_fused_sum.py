@@ -1,5 +1,5 @@
 """A sum over the last axis (or over all) right after an elementwise op is swept with it in one
-pass by the functional API's clean sweep (ops.h, rv_sums_fused). The user's own backward() keeps
+pass by the functional API's clean sweep (group_sums.h, rv_sums_fused). The user's own backward() keeps
 every intermediate adjoint, so it never fuses: it is the reference here, bit for bit, along with
 finite differences where the sum's group has other readers."""
 import gc
@@ -101,7 +101,7 @@ def _chain(v, n):
 @pytest.mark.parametrize("name", list(READERS))
 def test_every_kind_of_reader_after_the_sum_is_seen(name):
     # the sweep skips reading the op's own adjoints only when no entry above the sum reads its
-    # outputs (ops.h, rv_reads_below): each kind of entry must be seen as a reader
+    # outputs (sweep.h, rv_reads_below): each kind of entry must be seen as a reader
     reader = READERS[name]
 
     def f(x, y):

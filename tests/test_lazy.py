@@ -1,4 +1,4 @@
-"""Lazy elementwise groups (ops.h, rv_ew_lazy): the rows whose partials read only the operands
+"""Lazy elementwise groups (group_ew.h, rv_ew_lazy): the rows whose partials read only the operands
 leave their values unwritten until something reads them, and a sum over their lines computes
 them on the fly (rv_sums_forward_lazy) without writing them. Every test starts on a tape whose
 slots hold nan from the call before (its buffers are reused), so a value read before it is

@@ -1,4 +1,4 @@
-"""Matrix-product groups (ops.h, MM): ``A @ W`` as one group of m*q output slots whose backward
+"""Matrix-product groups (group_products.h, MM): ``A @ W`` as one group of m*q output slots whose backward
 is one BLAS call per operand (or the group's C loops, for small products).
 
 Each product is checked three ways: the reference path (one DOTC/DOT entry per output), the

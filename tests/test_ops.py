@@ -52,7 +52,7 @@ BINARY = {
 
 
 def test_table_and_api_cover_the_same_ops():
-    # Each op of ops.h's table is a revad function and a Var method, and maps a NumPy ufunc.
+    # Each op of ops_table.h's table is a revad function and a Var method, and maps a NumPy ufunc.
     names = {name for name, fn in vars(revad).items() if isinstance(fn, revad.Function)}
     assert names == set(UNARY) | set(BINARY)
     for name in set(UNARY) - {"abs"}:

@@ -2,7 +2,7 @@
 # revad.Array: a view over node slots of a tape, like a NumPy array is a view over memory.
 #
 # An Array is (tape, first slot, shape, strides in slots). Views (slicing, .T, reshape of a
-# contiguous array) record nothing. An elementwise op is one group (ops.h, EW): its values on
+# contiguous array) record nothing. An elementwise op is one group (group_ew.h, EW): its values on
 # consecutive new slots, one entry at the last of them naming the table row and the operands'
 # strides (broadcast, strided or reversed), and the sweeps run the row's formulas in one loop
 # per line. Sums along axes are groups too; a dot product with one output is a block entry; a
@@ -84,7 +84,7 @@ cdef class Array:
     cdef Tape tape            # None for a leaf
     cdef int64_t _first       # slot of element (0, ..., 0); for a leaf, where it is bound.
                               # Read it with _slot0(), which writes a lazy group's values first
-    cdef int64_t lazy         # 1 + the index in tape.blk of the lazy group (ops.h, rv_ew_lazy)
+    cdef int64_t lazy         # 1 + the index in tape.blk of the lazy group (group_ew.h, rv_ew_lazy)
                               # that made this Array, while its values may be unwritten; else 0
     cdef readonly tuple shape
     cdef tuple strides        # in slots; may be 0 (broadcast) or negative
@@ -445,7 +445,7 @@ cdef int _settle(Array a) except -1:
 
 
 cdef inline void _close_group(Tape t, int64_t i0, int64_t n, int code, int64_t bi) noexcept:
-    """Entries i0 .. i0+n-1 (reserved, values written or about to be) become one group (ops.h):
+    """Entries i0 .. i0+n-1 (reserved, values written or about to be) become one group (group_ew.h):
     placeholders whose operand columns stay unwritten, and the carrier `code` at the last,
     whose arg0 is its parameters' index bi in the block table."""
     memset(t.op + i0, RV_MMP, <size_t>(n - 1))

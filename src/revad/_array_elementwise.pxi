@@ -1,4 +1,4 @@
-# Elementwise ops and comparisons: one group (ops.h, EW) per op.
+# Elementwise ops and comparisons: one group (group_ew.h, EW) per op.
 # Part of revad._array (included textually by _array.pyx: one module, several files).
 
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ cdef int64_t _EW_POOL_MAX = 64
 
 
 cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int64_t *st) except -1:
-    """Describe one operand of an elementwise group (ops.h, EW): its base and offset into q[0:2],
+    """Describe one operand of an elementwise group (group_ew.h, EW): its base and offset into q[0:2],
     its strides aligned to out_shape (0 where broadcast) into st."""
     cdef Py_ssize_t nd = len(out_shape), lead, d
     cdef int64_t k, m, c0
@@ -130,10 +130,10 @@ cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int
 
 
 cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array b, object cb):
-    """One elementwise group (ops.h, EW): code over out_shape with broadcast operands, each an
+    """One elementwise group (group_ew.h, EW): code over out_shape with broadcast operands, each an
     Array view (a, b) or a constant (ca, cb: a float or a float64 ndarray); b/cb unused for a
     unary code. Its n values are computed here by the same C loop a replay runs, or, for a lazy
-    row (ops.h, rv_ew_lazy), when something first reads them (_slot0); a sum over them computes
+    row (group_ew.h, rv_ew_lazy), when something first reads them (_slot0); a sum over them computes
     them on the fly instead (_sum)."""
     cdef int arity = rv_ew_arity(code)
     cdef Array r

@@ -52,7 +52,7 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
     return _fresh(t, i0, starts0.shape)
 
 
-# A product with more than one output is one matrix-product group (ops.h, MM) whose backward
+# A product with more than one output is one matrix-product group (group_products.h, MM) whose backward
 # is one BLAS call per operand once it has at least _mm_blas_work multiply-adds (below that the
 # group's C loops beat NumPy's call overhead). A single output (a dot of two vectors) stays one
 # DOT or DOTC entry. _mm_groups off records DOTC/DOT entries throughout (the reference path).
@@ -78,7 +78,7 @@ def _matmul_config(groups=None, blas_work=None, watch_block=None, watch_chunks=N
 
 cdef Array _mm_block(Tape t, Array a, int64_t *o):
     """a (2-d) as a group operand: rows or columns of one contiguous block of slots (gathered
-    into one if it is neither); writes its descriptor (ops.h, MM) to o and returns it."""
+    into one if it is neither); writes its descriptor (group_products.h, MM) to o and returns it."""
     rows, cols = a.shape
     if not _is_contiguous(a.shape, a.strides) and not _is_contiguous((cols, rows), (a.strides[1], a.strides[0])):
         a = _emit_gather(t, _slot_map(_slot0(a), a.shape, a.strides), None)
@@ -186,7 +186,7 @@ cdef bint _watchable(object c):
 
 cdef object _keep_matrix(Tape t, object c, int64_t *o):
     """Constant matrix c for a group, as the tape keeps it (see above); writes its descriptor
-    (ops.h, MM) to o and returns what the tape holds."""
+    (group_products.h, MM) to o and returns what the tape holds."""
     cdef bint readonly = _referencable(c)
     if readonly:
         k = np.asarray(c)  # a plain ndarray (not a subclass such as memmap) over the same memory
@@ -285,7 +285,7 @@ cdef int64_t _WATCH_PARTS_BYTES = 32 << 20   # at most this much for the chunks'
 @cython.final
 cdef class _Blocks:
     """One fingerprinted product (see _watched_product): its blocks of rows of M, in chunks of
-    per_chunk consecutive blocks that threads claim one at a time (ops.h, rv_claim)."""
+    per_chunk consecutive blocks that threads claim one at a time (engine_common.h, rv_claim)."""
     cdef object M, Z, out, digests, zv, parts
     cdef list bad                  # an exception from a thread
     cdef bint left, te, direct, verify, fused

@@ -1,4 +1,4 @@
-# Reductions: sum groups (ops.h, SUMS) and trees of elementwise groups.
+# Reductions: sum groups (group_sums.h, SUMS) and trees of elementwise groups.
 # Part of revad._array (included textually by _array.pyx: one module, several files).
 
 # ---------------------------------------------------------------------------------------------
@@ -6,7 +6,7 @@
 
 cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, int64_t stride,
                      int64_t count, Array src=None):
-    """One sum group (ops.h, SUMS): for each element of out_shape, the sum of the `count` slots
+    """One sum group (group_sums.h, SUMS): for each element of out_shape, the sum of the `count` slots
     `stride` apart from first + (the element's index . out_strides). src: the Array summed, if it
     may be lazy (first is then its raw first slot): a sum over its lines computes its values on
     the fly and leaves them unwritten; any other writes them first."""

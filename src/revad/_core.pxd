@@ -4,8 +4,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from cpython.ref cimport PyObject
 
 
-cdef extern from "ops.h" nogil:
-    # The op codes the core names directly (methods, operators); ops.h defines them all.
+cdef extern from "revad.h" nogil:
+    # The op codes the core names directly (methods, operators); ops_table.h defines them all.
     enum:
         RV_LEAF
         RV_NEG
@@ -112,7 +112,7 @@ cdef extern from "ops.h" nogil:
 
 cdef class Tape:
     # Structure of arrays, node = slot, in recording (= topological) order.
-    cdef uint8_t *op          # op code (ops.h)
+    cdef uint8_t *op          # op code (ops_table.h)
     cdef int32_t *arg0        # operand slots, or an index into cst for a constant operand
     cdef int32_t *arg1
     cdef double *val          # saved output value
@@ -123,14 +123,14 @@ cdef class Tape:
     cdef int64_t cap_adj
     cdef int64_t adj_zero     # adj[:adj_zero] is known to be zero (a clean sweep's buffer)
     cdef bint has_adj
-    # A functional-API call's tape (revad._functional): its sweep is clean (ops.h, rv_backward),
+    # A functional-API call's tape (revad._functional): its sweep is clean (sweep.h, rv_backward),
     # and then its intermediates' adjoints are gone (spent).
     cdef bint private, spent
     # The leaf Vars recorded here (owned references) and their slots, to hand gradients back.
     cdef PyObject **leaves
     cdef int32_t *leaf_slot
     cdef int64_t n_leaves, cap_leaves
-    # Block entries' parameters (ops.h), and the constant arrays they read: `refs` keeps each
+    # Block entries' parameters (group_products.h, group_ew.h, group_sums.h), and the constant arrays they read: `refs` keeps each
     # alive, `cptr` holds its data pointer for the sweep.
     cdef int64_t *blk
     cdef int64_t n_blk, cap_blk
@@ -141,7 +141,7 @@ cdef class Tape:
     cdef list leaf_blocks
     cdef uint64_t id          # unique for the process's lifetime: leaves remember where they are bound
     cdef bint finished        # set by backward(): recording on this tape is over
-    # Lazy elementwise groups (ops.h, rv_ew_lazy) whose values are not written yet: their
+    # Lazy elementwise groups (group_ew.h, rv_ew_lazy) whose values are not written yet: their
     # parameters' indexes in blk. A lazy Array (_array.pyx) writes its group's when first used;
     # settle() writes them all, for what reads a whole tape (graphs, tangents).
     cdef set absent

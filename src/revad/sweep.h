@@ -1,0 +1,216 @@
+/* The sweeps over a tape's flat columns: reverse (with the fusion walk, rv_reads_below) and
+ * tangent (forward mode), and the hand-over of leaf adjoints. */
+#ifndef REVAD_SWEEP_H
+#define REVAD_SWEEP_H
+
+#include "group_products.h"
+#include "group_sums.h"
+#include "parallel.h"
+
+/* Whether an entry that a sweep from slot `top` meets before it reaches slot `stop` may read a
+ * slot in [a, b): that is, may add to their adjoints. It looks at a few thousand entries at most
+ * (leaves apart), and counts an entry it does not know, or one past that, as a reader. */
+static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                                 const int64_t *blk, int64_t top, int64_t stop, int64_t a,
+                                 int64_t b) {
+    int64_t budget = 4096, lo, hi;
+    for (int64_t i = top; i > stop; --i) {
+        const int c = op[i];
+        if (c == RV_LEAF) continue;
+        if (--budget < 0) return 1;
+        if (c >= RV_MM) {
+            if (c == RV_MMP) return 1;  /* not met: a walk steps from group to group */
+            const int64_t *p = blk + arg0[i];
+            if (c == RV_EW) {
+                const int64_t nd = p[3], *q = p + 4 + nd;
+                for (int j = 0; j < rv_ew_arity(p[2]); ++j, q += 2 + nd)
+                    if (q[0] == -1 && rv_view_span(q[1], nd, p + 4, q + 2, &lo, &hi)
+                        && RV_MEETS(lo, hi, a, b)) return 1;
+            } else if (c == RV_SUMS) {
+                const int64_t nd = p[2], count = p[4 + 2 * nd], stride = p[5 + 2 * nd];
+                if (rv_view_span(p[3 + nd], nd, p + 3, p + 4 + nd, &lo, &hi) && count > 0) {
+                    const int64_t r = stride * (count - 1);
+                    if (r < 0) lo += r; else hi += r;
+                    if (RV_MEETS(lo, hi, a, b)) return 1;
+                }
+            } else {  /* MM: A (m, n) at p + 4, B (n, q) at p + 8 */
+                const int64_t sa[2] = {p[1], p[2]}, sb[2] = {p[2], p[3]};
+                if (p[4] < 0 && rv_view_span(p[5], 2, sa, p + 6, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                    return 1;
+                if (p[8] < 0 && rv_view_span(p[9], 2, sb, p + 10, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                    return 1;
+            }
+            i = p[0];
+            continue;
+        }
+        if (c == RV_CONST) continue;
+        if (c < RV_ADD) {  /* unary */
+            if (arg0[i] >= a && arg0[i] < b) return 1;
+        } else if (c < RV_CONST) {  /* binary and comparisons: VV, VC (arg1 a constant), CV */
+            const int k = (c - RV_ADD) % 3;
+            if (k != 2 && arg0[i] >= a && arg0[i] < b) return 1;
+            if (k != 1 && arg1[i] >= a && arg1[i] < b) return 1;
+        } else if (c == RV_DOTC || c == RV_DOT) {
+            const int64_t *p = blk + arg0[i], n = c == RV_DOT ? p[4] : p[2];
+            if (rv_view_span(p[0], 1, &n, p + 1, &lo, &hi) && RV_MEETS(lo, hi, a, b)) return 1;
+            if (c == RV_DOT && rv_view_span(p[2], 1, &n, p + 3, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                return 1;
+        } else {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The last slot of the group that slot i belongs to (i itself if it is an ordinary entry): a
+ * sweep seeded at a group's output must start where the group is carried. */
+static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
+    while (op[i] == RV_MMP) ++i;
+    return i;
+}
+
+/* The reverse sweep over a tape's flat columns, from slot `top` down to 0.
+ * adj[i] holds dOutput/dNode_i; an entry whose adjoint is zero has nothing to pass down.
+ * Reads only plain arrays: it runs without the GIL. Argument slots are always below i. */
+#define RV_BWD_U(N, name, f, da, ...) \
+    case RV_##N: { \
+        const int32_t i0 = arg0[i]; const double a = val[i0]; (void)a; \
+        adj[i0] += g * (da); \
+    } break;
+#define RV_BWD_B(N, name, f, da, db, ...) \
+    case RV_##N: { \
+        const int32_t i0 = arg0[i], i1 = arg1[i]; const double a = val[i0], b = val[i1]; (void)a; (void)b; \
+        const double pa = (da), pb = (db); \
+        adj[i0] += g * pa; adj[i1] += g * pb; \
+    } break; \
+    case RV_##N##_VC: { \
+        const int32_t i0 = arg0[i]; const double a = val[i0], b = cst[arg1[i]]; (void)a; (void)b; \
+        adj[i0] += g * (da); \
+    } break; \
+    case RV_##N##_CV: { \
+        const int32_t i1 = arg1[i]; const double a = cst[arg0[i]], b = val[i1]; (void)a; (void)b; \
+        adj[i1] += g * (db); \
+    } break;
+
+/* Returns -1 when done, or the slot of a group it stopped at (not taken: the caller takes it,
+ * then resumes the sweep just below it): a BLAS matrix-product group, or an elementwise or sum
+ * group of at least `split` outputs (a sum fused with the elementwise group below it: when
+ * that group has), which the caller shares out to threads where it may (rv_ew_split_dim,
+ * rv_sums_splittable).
+ *
+ * `seed`: the slot the sweep started at (rv_reads_below walks down from it).
+ *
+ * `clean`: zero each adjoint once it has been read (every slot but the leaves', which the
+ * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
+ * API's) then leaves its buffer zero for the next one, instead of the next one zeroing it all
+ * first: an extra pass over memory as large as the tape's values. */
+static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                                  const double *val, const double *cst, const int64_t *blk,
+                                  const double *const *cptr, double *adj, int64_t top, int clean,
+                                  int64_t split, int64_t seed) {
+    for (int64_t i = top; i >= 0; --i) {
+        const int c = op[i];
+        /* Groups (their codes come last) before the zero test: the group's other outputs may
+         * be nonzero. Done, the sweep jumps below the group (i = its first slot, then --i).
+         * One comparison keeps them off the path of ordinary entries. */
+        if (c >= RV_MM) {
+            if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
+            const int64_t *p = blk + arg0[i];
+            const int64_t *q = c == RV_SUMS ? rv_sums_fused(op, arg0, blk, p, clean) : NULL;
+            if (q) {  /* the sum and the elementwise group below it, in one pass */
+                if (q[1] >= split) return i;
+                rv_ew_backward(q, val, cst, cptr, adj, clean, p,
+                               !rv_reads_below(op, arg0, arg1, blk, seed, i, q[0], q[0] + q[1]));
+                memset(adj + p[0], 0, (size_t)p[1] * sizeof(double));
+                i = q[0];
+                continue;
+            }
+            if (c != RV_MM && p[1] >= split) return i;  /* for threads, if it splits */
+            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean, NULL, 0);
+            else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
+            else {
+                if (p[12]) return i;
+                rv_mm_backward(p, val, cptr, adj, clean);
+            }
+            i = p[0];
+            continue;
+        }
+        if (c == RV_LEAF) { /* leaves pass nothing down: skip a run of them (an Array leaf's
+                             * block) eight op codes (zero bytes) at a time */
+            uint64_t w;
+            while (i >= 8 && (memcpy(&w, op + i - 8, 8), w == 0)) i -= 8;
+            continue;
+        }
+        const double g = adj[i];
+        if (g == 0.0) continue;
+        if (clean) adj[i] = 0.0;
+        const double y = val[i];
+        (void)y;
+        switch (c) {
+            REVAD_UNARY_OPS(RV_BWD_U)
+            REVAD_BINARY_OPS(RV_BWD_B)
+            case RV_DOTC: case RV_DOT:
+                rv_block_backward(c, blk + arg0[i], g, val, cptr, adj);
+                break;
+            default: break; /* leaves, constants, comparisons and placeholders pass nothing down */
+        }
+    }
+    return -1;
+}
+
+/* A leaf block's adjoints added into its gradient (or, `assign`, written over a gradient not
+ * yet set); after a clean sweep, zeroed as they are read. */
+static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign) {
+    if (assign && clean) { RV_IVDEP for (int64_t k = 0; k < n; ++k) { grad[k] = adj[k]; adj[k] = 0.0; } }
+    else if (assign) memcpy(grad, adj, (size_t)n * sizeof(double));
+    else if (clean) { RV_IVDEP for (int64_t k = 0; k < n; ++k) { grad[k] += adj[k]; adj[k] = 0.0; } }
+    else { RV_IVDEP for (int64_t k = 0; k < n; ++k) grad[k] += adj[k]; }
+}
+
+/* The tangent (forward-mode) sweep over the same columns, from slot 0 up to `top`: the same
+ * local partials applied the other way, tng[i] = da * tng[a0] + db * tng[a1]. The caller seeds
+ * the leaves' tangents and zeroes the rest; constant operands have tangent zero. A zero tangent
+ * passes nothing on, as a zero adjoint does in rv_backward: an input held still never turns an
+ * infinite partial (sqrt at 0) into nan, and jvp along e_i equals the reverse sweep's dy/dx_i. */
+#define RV_TAN_U(N, name, f, da, ...) \
+    case RV_##N: { \
+        const double a = val[arg0[i]]; (void)a; \
+        tng[i] = RV_TNG(tng[arg0[i]], (da)); \
+    } break;
+#define RV_TAN_B(N, name, f, da, db, ...) \
+    case RV_##N: { \
+        const double a = val[arg0[i]], b = val[arg1[i]]; (void)a; (void)b; \
+        tng[i] = RV_TNG(tng[arg0[i]], (da)) + RV_TNG(tng[arg1[i]], (db)); \
+    } break; \
+    case RV_##N##_VC: { \
+        const double a = val[arg0[i]], b = cst[arg1[i]]; (void)a; (void)b; \
+        tng[i] = RV_TNG(tng[arg0[i]], (da)); \
+    } break; \
+    case RV_##N##_CV: { \
+        const double a = cst[arg0[i]], b = val[arg1[i]]; (void)a; (void)b; \
+        tng[i] = RV_TNG(tng[arg1[i]], (db)); \
+    } break;
+
+static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                                      const double *val, const double *cst, const int64_t *blk,
+                                      const double *const *cptr, double *tng, int64_t top) {
+    for (int64_t i = 0; i <= top; ++i) {
+        const double y = val[i];
+        (void)y;
+        switch (op[i]) {
+            case RV_LEAF: break; /* seeded by the caller */
+            REVAD_UNARY_OPS(RV_TAN_U)
+            REVAD_BINARY_OPS(RV_TAN_B)
+            case RV_DOTC: case RV_DOT:
+                tng[i] = rv_block_tangent(op[i], blk + arg0[i], val, cptr, tng);
+                break;
+            case RV_MM: rv_mm_tangent(blk + arg0[i], val, cptr, tng); break;
+            case RV_EW: rv_ew_tangent(blk + arg0[i], val, cst, cptr, tng); break;
+            case RV_SUMS: rv_sums_tangent(blk + arg0[i], tng); break;
+            case RV_MMP: break; /* set by the group's last slot, before anything reads it */
+            default: tng[i] = 0.0; break; /* constants and comparisons carry no derivative */
+        }
+    }
+}
+
+#endif
