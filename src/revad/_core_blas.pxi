@@ -59,16 +59,3 @@ cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p, bin
     if clean:
         G[...] = 0.0
     return 0
-
-
-cdef inline int32_t _push(Tape t, int code, int32_t a0, int32_t a1, double v) except -1:
-    """Append one entry; the hot path of recording, inlined into every op."""
-    cdef int64_t i = t.n
-    if i == t.cap:
-        t.grow()
-    t.op[i] = <uint8_t>code
-    t.arg0[i] = a0
-    t.arg1[i] = a1
-    t.val[i] = v
-    t.n = i + 1
-    return <int32_t>i

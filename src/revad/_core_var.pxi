@@ -1,6 +1,21 @@
 # Operands and the Var type: the scalar API that records one entry per op.
 # Part of revad._core (included textually by _core.pyx: one module, several files).
 
+# Recording's hot path.
+
+cdef inline int32_t _push(Tape t, int code, int32_t a0, int32_t a1, double v) except -1:
+    """Append one entry; the hot path of recording, inlined into every op."""
+    cdef int64_t i = t.n
+    if i == t.cap:
+        t.grow()
+    t.op[i] = <uint8_t>code
+    t.arg0[i] = a0
+    t.arg1[i] = a1
+    t.val[i] = v
+    t.n = i + 1
+    return <int32_t>i
+
+
 # Operands. A number (int, float, bool, NumPy real scalar, 0-d real array) is an immediate.
 
 cdef object _np_real = (np.floating, np.integer, np.bool_)
