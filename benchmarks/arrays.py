@@ -8,15 +8,14 @@ cheap-gradient bound is about 5; issue 3's target for revad is 3).
 """
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 
 from . import progress
 from .timing import measure, paired_ratio, settle
-
 
 # Idle time before each timed batch, for the threads of whatever ran before to stop spinning
 # (timing.settle): OpenBLAS's spin for about 0.1 s.

@@ -1,5 +1,6 @@
 # Type stub for the compiled Array module (src/revad/_array.pyx): what Python sees.
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -9,7 +9,13 @@ import operator
 import numpy as np
 
 from revad import _core
-from revad._array import Array, _private_grad, _private_leaf, _set_functional_hooks, _value_and_grad_call
+from revad._array import (
+    Array,
+    _private_grad,
+    _private_leaf,
+    _set_functional_hooks,
+    _value_and_grad_call,
+)
 from revad._core import Var
 
 _REAL_KINDS = "biuf"

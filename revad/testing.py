@@ -6,7 +6,8 @@ a function that detaches a value, mixes in a float taken from a Var, or calls co
 see gets a wrong gradient without any error, and this is how one finds out.
 """
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 

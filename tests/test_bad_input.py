@@ -25,11 +25,12 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import fd_array_gradient
 
 import revad
 import revad.testing
 from revad import _array, _core
+
+from conftest import fd_array_gradient
 
 AxisError = getattr(np, "exceptions", np).AxisError
 ERRORS = (TypeError, ValueError, IndexError)
@@ -55,7 +56,7 @@ def attempt(fn):
         warnings.simplefilter("ignore")
         try:
             return True, fn()
-        except Exception as exc:  # noqa: BLE001 (the exception is the result)
+        except Exception as exc:  # the exception is the result
             return False, exc
 
 

@@ -10,8 +10,8 @@ import revad
 # The benchmarks live beside the tests in a source checkout, not in the wheel: a wheel's test
 # run (from outside the source tree) has nothing of them to check.
 pytest.importorskip("benchmarks", reason="the benchmark runner is not installed with the wheel")
-from benchmarks import __main__ as runner  # noqa: E402
-from benchmarks import modes, plots, scalar_args  # noqa: E402
+from benchmarks import __main__ as runner
+from benchmarks import modes, plots, scalar_args
 
 
 def collect():

@@ -10,13 +10,14 @@ Programs whose float run comes near a kink (max/min with a runner-up close to th
 abs near their switch point, std near 0) or grows huge are drawn again, not counted."""
 import numpy as np
 import pytest
-from conftest import count_programs, fd_array_gradient, fd_gradient, property_settings
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
-from test_properties import BINARY, CONST, UNARY
 
 import revad
 import revad.numpy as rnp
+
+from conftest import count_programs, fd_array_gradient, fd_gradient, property_settings
+from test_properties import BINARY, CONST, UNARY
 
 # How a list of scalars becomes a vector, and how R rows become a matrix.
 BUILDS = ("np.array", "np.array(object)", "rnp.array")

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 import revad
 
-
 from conftest import count_programs, fd_gradient, property_settings, sin_chain
 
 # Ops that are smooth on all of R (or made so), so that finite differences are a fair reference.

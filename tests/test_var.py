@@ -216,7 +216,7 @@ def micrograd_loss(model, X, y):
     scores = [model(list(map(Var, xrow))) for xrow in X]
     losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
     data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = 1e-4 * sum((p * p for p in model.parameters()))
+    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
     return data_loss + reg_loss
 
 
