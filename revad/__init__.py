@@ -25,5 +25,5 @@ from revad.testing import check_grad
 globals().update(_functions)
 
 __all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "elementwise_grad",
-           "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot", "draw",
-           *sorted(_functions)]
+           "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
+           "draw", *sorted(_functions)]
