@@ -31,9 +31,9 @@ def _fmt_time(s):
 
 
 def _row(cells, widths):
-    cells = (str(c).rjust(w) if w > 0 else str(c).ljust(-w)
-             for c, w in zip(cells, widths, strict=True))
-    print("  ".join(cells).rstrip(), flush=True)
+    padded = (str(c).rjust(w) if w > 0 else str(c).ljust(-w)
+              for c, w in zip(cells, widths, strict=True))
+    print("  ".join(padded).rstrip(), flush=True)
 
 
 # --- forward vs reverse ----------------------------------------------------------------------
