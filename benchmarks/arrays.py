@@ -8,15 +8,14 @@ cheap-gradient bound is about 5; issue 3's target for revad is 3).
 """
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 
 from . import progress
 from .timing import measure, paired_ratio, settle
-
 
 # Idle time before each timed batch, for the threads of whatever ran before to stop spinning
 # (timing.settle): OpenBLAS's spin for about 0.1 s.
@@ -61,7 +60,8 @@ def gmm(B, alphas, means, icf, x, D, Lm, wishart_gamma, wishart_m, const):
     Lx = B.sum(B.reshape(Q, (1, K, d, d)) * B.reshape(xc, (n, K, 1, d)), axis=3)
     inner = alphas + sum_qs - 0.5 * B.sum(Lx * Lx, axis=2)
     slse = B.sum(_logsumexp(B, inner, 1))
-    prior = B.sum(0.5 * wishart_gamma ** 2 * (B.sum(qdiag * qdiag, axis=1) + B.sum(ltri * ltri, axis=1))
+    prior = B.sum(0.5 * wishart_gamma ** 2
+                  * (B.sum(qdiag * qdiag, axis=1) + B.sum(ltri * ltri, axis=1))
                   - wishart_m * sum_qs)
     return const + slse - n * _logsumexp(B, B.reshape(alphas, (1, K)), 1)[0] + prior
 
@@ -123,8 +123,10 @@ def _gmm_data(rng, d=10, K=25, n=1000):
 
 ARRAY_WORKLOADS = [
     ArrayWorkload("rosenbrock_vec", "vectorised Rosenbrock, n = 10^6", rosenbrock, _rosen_data),
-    ArrayWorkload("logreg", "logistic regression loss, 10^4 samples x 10^3 features", logreg, _logreg_data),
-    ArrayWorkload("mlp", "two-layer MLP loss, batch 256, 784-128-10 (tanh, softmax CE)", mlp, _mlp_data),
+    ArrayWorkload("logreg", "logistic regression loss, 10^4 samples x 10^3 features", logreg,
+                  _logreg_data),
+    ArrayWorkload("mlp", "two-layer MLP loss, batch 256, 784-128-10 (tanh, softmax CE)", mlp,
+                  _mlp_data),
     ArrayWorkload("gmm", "GMM log-likelihood, ADBench objective, d=10 K=25 n=1000", gmm, _gmm_data),
 ]
 
@@ -181,9 +183,12 @@ def _torch():
     class T:
         sum = staticmethod(lambda x, axis=None, keepdims=False: torch.sum(x) if axis is None
                            else torch.sum(x, dim=axis, keepdim=keepdims))
-        mean = staticmethod(lambda x, axis=None: torch.mean(x) if axis is None else torch.mean(x, dim=axis))
-        max = staticmethod(lambda x, axis=None, keepdims=False: torch.amax(x, dim=axis, keepdim=keepdims))
-        exp, log, log1p, tanh, reshape = torch.exp, torch.log, torch.log1p, torch.tanh, torch.reshape
+        mean = staticmethod(lambda x, axis=None: torch.mean(x) if axis is None
+                            else torch.mean(x, dim=axis))
+        max = staticmethod(lambda x, axis=None, keepdims=False:
+                           torch.amax(x, dim=axis, keepdim=keepdims))
+        exp, log, log1p, tanh = torch.exp, torch.log, torch.log1p, torch.tanh
+        reshape = torch.reshape
 
     def vg(fn, params, data):
         tdata = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in data)
@@ -240,8 +245,10 @@ def _check(ref, got):
     v, g = got
     rv, rg = ref
     g = [np.asarray(a) for a in (g if isinstance(g, (list, tuple)) else [g])]
+    if len(g) != len(rg):
+        return f"!!! MISMATCH {len(g)} gradients, not {len(rg)}"
     err = abs(float(v) - rv) / max(1.0, abs(rv))
-    for a, b in zip(g, rg):
+    for a, b in zip(g, rg, strict=True):
         err = max(err, float(np.max(np.abs(a - b))) / max(1.0, float(np.max(np.abs(b)))))
     return "ok" if err < 1e-8 else f"!!! MISMATCH rel err {err:.2g}"
 
@@ -277,7 +284,8 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
             first = run()
             t_first = time.perf_counter() - t0
             if ref is None:
-                ref = (float(first[0]), [np.asarray(a) for a in (first[1] if isinstance(first[1], (list, tuple)) else [first[1]])])
+                grads = first[1] if isinstance(first[1], (list, tuple)) else [first[1]]
+                ref = (float(first[0]), [np.asarray(a) for a in grads])
             status = _check(ref, first)
             mismatches += status != "ok"
             reps = repeat if t_first < 2.0 else 1
@@ -380,7 +388,9 @@ def tape_costs(n=1_000_000):
     entries, nbytes = entry_count_of_matvec()
     print(f"\n== tape cost: elementwise op {b_exp / n:.2f} bytes/element (times a number "
           f"{b_num / n:.2f}, times a writable ndarray {b_arr / n:.2f}); A @ w with A 10^4 x 10^3: "
-          f"{entries:,} slots in one group, {nbytes / 1e3:.0f} kB (A itself referenced, not copied)")
+          f"{entries:,} slots in one group, {nbytes / 1e3:.0f} kB "
+          "(A itself referenced, not copied)")
     return [{"workload": "tape_cost", "impl": "revad", "bytes_per_element_unary": b_exp / n,
-             "bytes_per_element_scalar_const": b_num / n, "bytes_per_element_array_const": b_arr / n,
+             "bytes_per_element_scalar_const": b_num / n,
+             "bytes_per_element_array_const": b_arr / n,
              "matvec_slots": entries, "matvec_nbytes": nbytes, "check": "ok"}]

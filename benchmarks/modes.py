@@ -31,14 +31,16 @@ def _fmt_time(s):
 
 
 def _row(cells, widths):
-    print("  ".join(str(c).rjust(w) if w > 0 else str(c).ljust(-w) for c, w in zip(cells, widths)).rstrip(),
-          flush=True)
+    padded = (str(c).rjust(w) if w > 0 else str(c).ljust(-w)
+              for c, w in zip(cells, widths, strict=True))
+    print("  ".join(padded).rstrip(), flush=True)
 
 
 # --- forward vs reverse ----------------------------------------------------------------------
 
-MODE_COLUMNS = [("n", 6), ("ops", 7), ("reverse: grad", 13), ("forward: n x jvp", 16), ("fwd/rev", 8),
-                ("1 reverse sweep", 15), ("n tangent sweeps", 16), ("fwd/rev", 8), ("check", -5)]
+MODE_COLUMNS = [("n", 6), ("ops", 7), ("reverse: grad", 13), ("forward: n x jvp", 16),
+                ("fwd/rev", 8), ("1 reverse sweep", 15), ("n tangent sweeps", 16), ("fwd/rev", 8),
+                ("check", -5)]
 
 
 def forward_vs_reverse(revad, sizes, repeat, record):
@@ -89,15 +91,17 @@ def forward_vs_reverse(revad, sizes, repeat, record):
         g_fwd = np.array(fwd.result)
         g_sweeps = np.array(sweeps.result)
         scale = max(1.0, float(np.max(np.abs(g_rev))))
-        err = max(float(np.max(np.abs(g_fwd - g_rev))), float(np.max(np.abs(g_sweeps - g_rev)))) / scale
+        err = max(float(np.max(np.abs(g_fwd - g_rev))),
+                  float(np.max(np.abs(g_sweeps - g_rev)))) / scale
         status = "ok" if err <= 1e-12 else f"!!! MISMATCH: rel err {err:.2g}"
-        _row([n, n_ops, _fmt_time(rev.median), _fmt_time(fwd.median), f"{fwd.median / rev.median:.3g}x",
-              _fmt_time(one_reverse.median), _fmt_time(sweeps.median),
+        _row([n, n_ops, _fmt_time(rev.median), _fmt_time(fwd.median),
+              f"{fwd.median / rev.median:.3g}x", _fmt_time(one_reverse.median),
+              _fmt_time(sweeps.median),
               f"{sweeps.median / one_reverse.median:.3g}x", status], widths)
         record(workload="modes", n=n, impl="revad", n_ops=n_ops, reverse_s=rev.median,
                forward_jvp_s=fwd.median, reverse_sweep_s=one_reverse.median,
                tangent_sweeps_s=sweeps.median, check=status)
-        del y, leaves
+        y = leaves = None  # the tape, freed before the next row
         last = n, fwd.median, sweeps.median
     print("  (forward mode's cost grows with n times the cost of one evaluation; reverse mode's "
           "stays a small multiple of one)")

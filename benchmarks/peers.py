@@ -36,8 +36,9 @@ class Micrograd:
     slow = True
 
     def __init__(self):
-        from micrograd.engine import Value
         from importlib.metadata import version
+
+        from micrograd.engine import Value
 
         self.Value = Value
         self.version = version("micrograd")
@@ -125,9 +126,10 @@ class Autograd:
     slow = True
 
     def __init__(self):
+        from importlib.metadata import version
+
         import autograd
         import autograd.numpy as anp
-        from importlib.metadata import version
 
         self.value_and_grad = autograd.value_and_grad
         self.anp = anp

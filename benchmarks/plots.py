@@ -57,7 +57,8 @@ def plot_peers(plt, records, path):
     width = 0.8 / len(libs)
     cmap = plt.get_cmap("tab20")
     for j, lib in enumerate(libs):
-        xs = [i + (j - (len(libs) - 1) / 2) * width for i, g in enumerate(groups.values()) if lib in g]
+        xs = [i + (j - (len(libs) - 1) / 2) * width
+              for i, g in enumerate(groups.values()) if lib in g]
         ys = [g[lib] for g in groups.values() if lib in g]
         ax.bar(xs, ys, width, label=lib, color=cmap(j % 20),
                edgecolor="black" if lib == "revad" else "none", linewidth=0.8)

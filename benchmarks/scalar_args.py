@@ -47,7 +47,7 @@ def rosenbrock_negative(x, m):
 
 def rosenbrock_pairs(x, m):
     total = 0.0
-    for a, b in zip(x[:-1], x[1:]):
+    for a, b in zip(x[:-1], x[1:], strict=True):
         total = total + 100 * (b - a ** 2) ** 2 + (1 - a) ** 2
     return total
 
@@ -107,7 +107,9 @@ def run(revad, args, record):
     for name, fn in LOOPS:
         vg = revad.value_and_grad(lambda x, fn=fn: fn(x, revad))
         ok = _close(vg(xl), ref) and _close(vg(xa), ref)
-        plain = (lambda fn=fn: fn(xl, math))
+        def plain(fn=fn):
+            return fn(xl, math)
+
         on_list = paired(plain, lambda: vg(xl), repeat)
         on_array = paired(plain, lambda: vg(xa), repeat)
         array_list = paired(lambda: vg(xl), lambda: vg(xa), repeat)

@@ -5,8 +5,9 @@ what users of a Python-object graph pay, so hiding it would flatter some peers.
 """
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 # Short calls are repeated inside one sample until a sample lasts this long, so
 # that perf_counter's resolution and overhead do not dominate.
@@ -43,7 +44,7 @@ _OVERHEAD = _timer_overhead()
 def measure(
     fn: Callable,
     *,
-    setup: Optional[Callable[[], Any]] = None,
+    setup: Callable[[], Any] | None = None,
     repeat: int = 5,
     warmup: int = 1,
 ) -> Timing:

@@ -7,8 +7,8 @@ the elementary functions (``exp``) for that scalar type: ``math`` for floats,
 Only operators and ``m.exp`` are used, so the same code runs everywhere.
 """
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -82,9 +82,9 @@ class Workload:
 
     name: str
     title: str
-    fn: Optional[Callable]
+    fn: Callable | None
     inputs: Callable[[int], list]
-    reference: Optional[Callable]  # x -> (value, gradient ndarray)
+    reference: Callable | None  # x -> (value, gradient ndarray)
     n_ops: Callable[[int], int]
     sizes: Sequence[int]
     quick_sizes: Sequence[int]

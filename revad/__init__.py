@@ -12,9 +12,9 @@ gives every partial derivative.
 >>> revad.grad(lambda x, y: 2 * x * y + y + 3, argnums=(0, 1))(40.0, 4.0)
 (8.0, 81.0)
 """
+from revad._array import Array, logsumexp
 from revad._core import Function, Var, no_grad, release_memory, tape_info
 from revad._core import functions as _functions
-from revad._array import Array, logsumexp
 from revad._forward import jvp
 from revad._functional import elementwise_grad, grad, value_and_grad
 from revad._graph import draw, to_dot
@@ -25,5 +25,5 @@ from revad.testing import check_grad
 globals().update(_functions)
 
 __all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "elementwise_grad",
-           "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot", "draw",
-           *sorted(_functions)]
+           "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
+           "draw", *sorted(_functions)]

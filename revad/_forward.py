@@ -56,7 +56,7 @@ def _flat_like(x, v, where):
         if type(v) not in (list, tuple) or len(v) != len(x):
             raise ValueError(f"revad: {where} must be a list or tuple of {len(x)} like its "
                              f"argument, got {_describe(v)}")
-        return [t for k, (e, ve) in enumerate(zip(x, v))
+        return [t for k, (e, ve) in enumerate(zip(x, v, strict=True))
                 for t in _flat_like(e, ve, f"{where}[{k}]")]
     if type(x) is dict:
         if type(v) is not dict or v.keys() != x.keys():
@@ -73,7 +73,7 @@ def _flat_like(x, v, where):
 
 
 def jvp(f, primals, tangents):
-    """Forward mode: ``(f(*primals), directional derivative of f along tangents)``, as JAX's ``jvp``.
+    """Forward mode: ``(f(*primals), the derivative of f along tangents)``, as JAX's ``jvp``.
 
     ``primals`` is a tuple of f's positional arguments (as in JAX); anything that is not a
     tuple is f's only argument, so ``jvp(f, x, v)`` works for a number, an array, a list or a
@@ -99,7 +99,7 @@ def jvp(f, primals, tangents):
     saved = _core._enter_private()
     try:
         boxed, leaves, flat = [], [], []
-        for k, (x, v) in enumerate(zip(args, tans)):
+        for k, (x, v) in enumerate(zip(args, tans, strict=True)):
             b, lv, _ = _box(x, f"argument {k}")
             boxed.append(b)
             leaves.extend(lv)

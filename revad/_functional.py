@@ -9,7 +9,13 @@ import operator
 import numpy as np
 
 from revad import _core
-from revad._array import Array, _private_grad, _private_leaf, _set_functional_hooks, _value_and_grad_call
+from revad._array import (
+    Array,
+    _private_grad,
+    _private_leaf,
+    _set_functional_hooks,
+    _value_and_grad_call,
+)
 from revad._core import Var
 
 _REAL_KINDS = "biuf"
@@ -30,7 +36,8 @@ def _box(x, where):
         return leaves[0], leaves, lambda: leaves[0].grad
     if (kind is list or kind is tuple) and _core._all_real(x):
         leaves = _core._make_leaves(list(x))
-        return (leaves if kind is list else tuple(leaves)), leaves, lambda: kind(_core._leaf_grads(leaves))
+        boxed = leaves if kind is list else tuple(leaves)
+        return boxed, leaves, lambda: kind(_core._leaf_grads(leaves))
     if kind is np.ndarray:
         leaf = _array_leaf(x, where)
         return leaf, [leaf], lambda: _private_grad(leaf)
@@ -115,11 +122,15 @@ def _scalar_output(out):
 
 def _argnums(argnums):
     try:
-        nums = (operator.index(argnums),) if not isinstance(argnums, (tuple, list)) else tuple(argnums)
+        if isinstance(argnums, (tuple, list)):
+            nums = tuple(argnums)
+        else:
+            nums = (operator.index(argnums),)
     except TypeError:
         nums = ()
     if not nums or not all(isinstance(k, int) for k in nums):
-        raise TypeError(f"revad: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+        raise TypeError("revad: argnums must be an int or a non-empty tuple of ints, "
+                        f"got {argnums!r}")
     return nums
 
 
@@ -134,7 +145,8 @@ def value_and_grad(f, argnums=0):
 
     >>> import revad
     >>> def rosenbrock(x):
-    ...     return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+    ...     return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+    ...                for i in range(len(x) - 1))
     >>> value, g = revad.value_and_grad(rosenbrock)([1.0, 2.0])
     >>> value, g
     (100.0, [-400.0, 200.0])
@@ -165,14 +177,15 @@ _set_functional_hooks(_box, _scalar_output, _check_private)
 
 
 def grad(f, argnums=0):
-    """Return a function computing the gradient of scalar-valued ``f`` (autograd's / JAX's ``grad``).
+    """Return a function computing the gradient of scalar-valued ``f``.
 
-    See ``value_and_grad`` for the structure of the result.
+    As autograd's / JAX's ``grad``; see ``value_and_grad`` for the structure of the result.
 
     >>> import numpy as np, revad
     >>> def loss(w, x):
     ...     return revad.sigmoid(w[0] * x[0] + w[1] * x[1] + w[2])   # the seed's example 2
-    >>> dw, dx = revad.grad(loss, argnums=(0, 1))(np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0]))
+    >>> w, x = np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0])
+    >>> dw, dx = revad.grad(loss, argnums=(0, 1))(w, x)
     >>> np.round(dw, 3), np.round(dx, 3)
     (array([-0.197, -0.393,  0.197]), array([ 0.393, -0.59 ]))
     """

@@ -73,7 +73,8 @@ def to_dot(y, names=None, *, max_nodes=200, precision=6):
         raise TypeError(f"revad.to_dot draws the graph of a Var, got {type(y).__name__}")
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
         raise ValueError(f"revad: max_nodes must be a positive integer, got {max_nodes!r}")
-    if isinstance(precision, bool) or not isinstance(precision, (int, np.integer)) or not 1 <= precision <= 17:
+    if (isinstance(precision, bool) or not isinstance(precision, (int, np.integer))
+            or not 1 <= precision <= 17):
         raise ValueError(f"revad: precision must be an integer from 1 to 17, got {precision!r}")
     try:
         names = dict(names or {})
@@ -98,7 +99,7 @@ def to_dot(y, names=None, *, max_nodes=200, precision=6):
         return "\n".join(out)
 
     label_of = {}
-    for label, s in zip(names, cols["slots"]):
+    for label, s in zip(names, cols["slots"], strict=True):
         if s >= 0:
             label_of.setdefault(s, str(label))
     op, arg0, arg1, val, cst, adj = (cols[k] for k in ("op", "arg0", "arg1", "val", "cst", "adj"))
@@ -141,7 +142,8 @@ def to_dot(y, names=None, *, max_nodes=200, precision=6):
                 continue
             body.append(f"  {nid} -> n{s}{attrs};")
     if hidden:
-        note = _lines([f"{hidden} more node{'s' if hidden != 1 else ''}", f"(max_nodes={max_nodes})"])
+        note = _lines([f"{hidden} more node{'s' if hidden != 1 else ''}",
+                       f"(max_nodes={max_nodes})"])
         out.append(f"  more [label={_quote(note)}, {_MORE_STYLE}];")
         body.extend(f"  more -> n{s}{attrs};" for s, attrs in more_edges)
     out.extend(body)

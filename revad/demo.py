@@ -81,13 +81,15 @@ def example2():
     xs = [Var(-1.0), Var(-2.0)]
     fs = revad.sigmoid(ws[0] * xs[0] + ws[1] * xs[1] + ws[2])
     fs.backward()
-    same = all(math.isclose(a.grad, b.grad, rel_tol=1e-12) for a, b in zip(ws + xs, w + x))
+    same = all(math.isclose(a.grad, b.grad, rel_tol=1e-12)
+               for a, b in zip(ws + xs, w + x, strict=True))
     lines.append("  the same neuron as one sigmoid node, whose local gradient y(1 - y) = "
                  f"{fs.value * (1 - fs.value):.3f}")
     lines.append("  comes from its saved output y:")
     lines.append(f"    f = {fs.value:.3f}, df/dw = ({', '.join(f'{v.grad:.3f}' for v in ws)}), "
                  f"df/dx = ({', '.join(f'{v.grad:.3f}' for v in xs)})")
-    lines.append(f"    {'the same gradients as the decomposed graph' if same else 'DIFFERENT gradients!'}")
+    verdict = "the same gradients as the decomposed graph" if same else "DIFFERENT gradients!"
+    lines.append(f"    {verdict}")
     names_s = {"w0": ws[0], "w1": ws[1], "w2": ws[2], "x0": xs[0], "x1": xs[1], "f": fs}
     return lines, [("example2", f, names), ("example2_sigmoid", fs, names_s)]
 
@@ -100,7 +102,8 @@ def main(argv=None):
                                             "graphs drawn with Graphviz.")
     p.add_argument("--out", default=".", metavar="DIR",
                    help="folder for the graph images (default: the current directory)")
-    p.add_argument("--format", default="svg", help="image format for Graphviz: svg (default), png, pdf")
+    p.add_argument("--format", default="svg",
+                   help="image format for Graphviz: svg (default), png, pdf")
     p.add_argument("--no-draw", action="store_true", help="print the numbers only")
     args = p.parse_args(argv)
 

@@ -11,10 +11,10 @@ A NumPy function revad does not support raises a TypeError naming it.
 array([ 0.726862, -1.007065])
 """
 import numpy as _np
-from numpy import *  # noqa: F401,F403  (the namespace users expect)
+from numpy import *  # noqa: F403  (the namespace users expect)
 from numpy import linalg, random  # noqa: F401
 
-from revad._array import array, logsumexp  # noqa: F401
+from revad._array import array, logsumexp  # type: ignore[no-redef]  # noqa: F401
 
 
 def __getattr__(name):

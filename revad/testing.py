@@ -6,7 +6,8 @@ a function that detaches a value, mixes in a float taken from a Var, or calls co
 see gets a wrong gradient without any error, and this is how one finds out.
 """
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,7 +43,8 @@ class GradCheck(NamedTuple):
         return self.report
 
     def __repr__(self):
-        return f"GradCheck(max_rel_error={self.max_rel_error:.3g}, report=<{len(self.report.splitlines())} lines>)"
+        return (f"GradCheck(max_rel_error={self.max_rel_error:.3g}, "
+                f"report=<{len(self.report.splitlines())} lines>)")
 
 
 def _as_args(args):
@@ -80,7 +82,8 @@ def _paths(x, where=""):
 def _rel_error(a, b, floor):
     if a == b or (math.isnan(a) and math.isnan(b)):  # equal infinities and nans agree
         return 0.0
-    if not (math.isfinite(a) and math.isfinite(b)):  # one side nan or infinite, or opposite infinities
+    # One side nan or infinite, or opposite infinities.
+    if not (math.isfinite(a) and math.isfinite(b)):
         return math.inf
     return abs(a - b) / max(abs(a), abs(b), floor)
 
@@ -102,7 +105,8 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
     >>> import numpy as np, revad
     >>> def neuron(w, x):
     ...     return revad.sigmoid(w[0] * x[0] + w[1] * x[1] + w[2])
-    >>> err, report = revad.check_grad(neuron, (np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0])))
+    >>> w, x = np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0])
+    >>> err, report = revad.check_grad(neuron, (w, x))
     >>> err < 1e-8
     True
     >>> print(report)                                 # doctest: +ELLIPSIS
@@ -110,7 +114,7 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
     argument 0, shape (3,): worst 3 of 3
       index     revad               finite diff.        abs error   rel error
       [...]     ...
-    """
+    """  # noqa: E501 (the example prints its report lines whole)
     args = _as_args(args)
     nums = tuple(range(len(args))) if argnums is None else _argnums(argnums)
     nums = tuple(k % len(args) if -len(args) <= k < len(args) else k for k in nums)
@@ -123,7 +127,7 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
     _, grads = value_and_grad(f, argnums=nums)(*args)
 
     rows = []  # per argument: (k, shape text, [(path, revad, fd)])
-    for k, g in zip(nums, grads):
+    for k, g in zip(nums, grads, strict=True):
         flat, build = _tree(args[k], f"argument {k}")
         flat = [float(v) for v in flat]
         ad = [float(v) for v in _tree(g, "gradient")[0]]
@@ -138,8 +142,11 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
             moved[k] = build(iter(down), True)
             f_down = _value(f, moved, nums)
             fd.append((f_up - f_down) / (up[i] - down[i]))
-        shape = f"shape {np.shape(args[k])}" if isinstance(args[k], np.ndarray) else type(args[k]).__name__
-        rows.append((k, shape, list(zip(_paths(args[k]), ad, fd))))
+        if isinstance(args[k], np.ndarray):
+            shape = f"shape {np.shape(args[k])}"
+        else:
+            shape = type(args[k]).__name__
+        rows.append((k, shape, list(zip(_paths(args[k]), ad, fd, strict=True))))
 
     scale = max((max(abs(a), abs(b)) for _, _, es in rows for _, a, b in es
                  if math.isfinite(a) and math.isfinite(b)), default=0.0)
@@ -150,10 +157,11 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
 
     lines = [f"check_grad: max relative error {max_err:.3g} over {n} partial{'s' * (n != 1)} "
              f"(central differences, h = {eps:g} * max(1, |x|))"]
-    for (k, shape, es), er in zip(rows, errs):
+    for (k, shape, es), er in zip(rows, errs, strict=True):
         order = sorted(range(len(es)), key=lambda i: -er[i])[:worst]
         lines.append(f"argument {k}, {shape}: worst {len(order)} of {len(es)}")
-        lines.append(f"  {'index':<9} {'revad':<19} {'finite diff.':<19} {'abs error':<11} rel error")
+        lines.append(f"  {'index':<9} {'revad':<19} {'finite diff.':<19} {'abs error':<11} "
+                     "rel error")
         for i in order:
             path, a, b = es[i]
             lines.append(f"  {path:<9} {a:<19.12g} {b:<19.12g} {abs(a - b):<11.2g} {er[i]:.2g}")
@@ -178,7 +186,7 @@ def assert_grad_close(f: Callable[..., Any], args: Any, argnums: Any = None, *, 
     argument 0, float: worst 1 of 1
       index     revad               finite diff.        abs error   rel error
       (number)  3                   6...                3           0.5
-    """
+    """  # noqa: E501 (the example prints its report lines whole)
     if not _core._is_real(rtol) or isinstance(rtol, bool):
         raise TypeError(f"revad: rtol must be a real number, got {type(rtol).__name__}")
     result = check_grad(f, args, argnums, eps=eps, worst=worst)

@@ -25,7 +25,8 @@ def logistic_predictions(weights, inputs):
     return sigmoid(np.dot(inputs, weights))
 
 
-INPUTS = onp.array([[0.52, 1.12, 0.77], [0.88, -1.08, 0.15], [0.52, 0.06, -1.30], [0.74, -2.49, 1.39]])
+INPUTS = onp.array([[0.52, 1.12, 0.77], [0.88, -1.08, 0.15], [0.52, 0.06, -1.30],
+                    [0.74, -2.49, 1.39]])
 TARGETS = onp.array([True, True, False, True])
 
 
@@ -89,7 +90,8 @@ def test_scipy_minimize_rosenbrock_100d():
 
 def test_elementwise_grad():
     x = onp.linspace(-2, 2, 9)
-    onp.testing.assert_allclose(revad.elementwise_grad(np.tanh)(x), 1 - onp.tanh(x) ** 2, rtol=1e-14)
+    onp.testing.assert_allclose(revad.elementwise_grad(np.tanh)(x), 1 - onp.tanh(x) ** 2,
+                                rtol=1e-14)
     onp.testing.assert_allclose(revad.elementwise_grad(lambda v: v ** 3 + np.sin(v))(x),
                                 3 * x ** 2 + onp.cos(x), rtol=1e-14)
 
@@ -122,4 +124,5 @@ def test_scalar_style_code_still_works_on_arrays():
     def loop_rosenbrock(x):
         return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
     x = onp.array([-1.2, 1.0, 0.5, 0.3])
-    onp.testing.assert_allclose(revad.grad(loop_rosenbrock)(x), revad.grad(rosenbrock)(x), rtol=1e-14)
+    onp.testing.assert_allclose(revad.grad(loop_rosenbrock)(x), revad.grad(rosenbrock)(x),
+                                rtol=1e-14)

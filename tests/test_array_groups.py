@@ -113,7 +113,9 @@ def test_a_zero_adjoint_passes_nothing_down_as_on_scalars():
     # sqrt'(0) is inf; an output whose adjoint is 0 passes nothing on, so no 0 * inf = nan.
     x = np.array([0.0, 4.0, 0.0, 9.0])
     w = np.array([0.0, 1.0, 0.0, 2.0])
-    f = lambda v: (np.sqrt(v) * w).sum()
+    def f(v):
+        return (np.sqrt(v) * w).sum()
+
     g = revad.grad(f)(x)
     np.testing.assert_array_equal(g, [0.0, 0.25, 0.0, 2.0 / 6.0])
     np.testing.assert_array_equal(g, scalar_grad(f, x))
@@ -121,7 +123,9 @@ def test_a_zero_adjoint_passes_nothing_down_as_on_scalars():
 
 def test_broadcast_operands_sum_their_gradients():
     X, v, u = RNG.normal(size=(4, 5)), RNG.normal(size=4), RNG.normal(size=5)
-    f = lambda X, v, u: np.sum(np.exp(X * v[:, None] + u) * 0.5)
+    def f(X, v, u):
+        return np.sum(np.exp(X * v[:, None] + u) * 0.5)
+
     gX, gv, gu = revad.grad(f, argnums=(0, 1, 2))(X, v, u)
     E = 0.5 * np.exp(X * v[:, None] + u)
     np.testing.assert_allclose(gX, E * v[:, None], rtol=1e-14)
@@ -132,7 +136,9 @@ def test_broadcast_operands_sum_their_gradients():
 def test_unit_and_mergeable_dimensions_collapse_without_changing_results():
     x = RNG.normal(size=(2, 1, 3, 4))
     c = RNG.normal(size=(1, 1, 3, 1))
-    f = lambda x: np.sum(np.sin(x.transpose(0, 1, 3, 2)[:, :, ::-1, :] * c.transpose(0, 1, 3, 2)) ** 2)
+    def f(x):
+        return np.sum(np.sin(x.transpose(0, 1, 3, 2)[:, :, ::-1, :] * c.transpose(0, 1, 3, 2)) ** 2)
+
     got = revad.grad(f)(x)
     xs = np.transpose(x, (0, 1, 3, 2))[:, :, ::-1, :]
     ct = c.transpose(0, 1, 3, 2)
@@ -203,7 +209,7 @@ def test_comparisons_answer_from_the_values_and_are_recorded():
 
 def test_comparisons_of_mismatched_shapes_name_them():
     with pytest.raises(ValueError, match=r"\(3,\) \(2,\)"):
-        revad.Array(np.ones(3)) < np.ones(2)
+        revad.Array(np.ones(3)) < np.ones(2)  # noqa: B015
 
 
 # -- drawing -------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ reference value and the finite differences) and, through grad(), on revad Arrays
 """
 import numpy as np
 import pytest
-from conftest import fd_array_gradient
 
 import revad
+
+from conftest import fd_array_gradient
 
 RNG = np.random.default_rng(1234)
 
@@ -28,7 +29,7 @@ def check(f, *xs, rtol=1e-5, atol=1e-7):
 
     value, grads = revad.value_and_grad(loss, argnums=tuple(range(len(xs))))(*xs)
     assert value == pytest.approx(float(np.sum(out * w)), rel=1e-12, abs=1e-12)
-    for k, (x, g) in enumerate(zip(xs, grads)):
+    for k, (x, g) in enumerate(zip(xs, grads, strict=True)):
         assert isinstance(g, np.ndarray) and g.shape == x.shape and g.dtype == np.float64
         np.testing.assert_allclose(g, fd(lambda *a: float(loss(*a)), xs, k), rtol=rtol, atol=atol)
     return value, grads
@@ -41,7 +42,8 @@ UNARY = {  # name: (function usable on ndarrays and Arrays, input range)
     "cos": (np.cos, (-2, 2)), "tan": (np.tan, (-1, 1)), "arcsin": (np.arcsin, (-0.8, 0.8)),
     "arccos": (np.arccos, (-0.8, 0.8)), "arctan": (np.arctan, (-2, 2)), "sinh": (np.sinh, (-2, 2)),
     "cosh": (np.cosh, (-2, 2)), "tanh": (np.tanh, (-2, 2)), "sigmoid": (revad.sigmoid, (-3, 3)),
-    "relu": (revad.relu, (0.1, 2)), "softplus": (revad.softplus, (-3, 3)), "erf": (revad.erf, (-2, 2)),
+    "relu": (revad.relu, (0.1, 2)), "softplus": (revad.softplus, (-3, 3)),
+    "erf": (revad.erf, (-2, 2)),
     "log2": (np.log2, (0.2, 3)), "log10": (np.log10, (0.2, 3)), "exp2": (np.exp2, (-2, 2)),
     "reciprocal": (np.reciprocal, (0.5, 2)),
 }
@@ -81,7 +83,8 @@ def test_binary_array_array(name, shapes):
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
-@pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((3,), (2, 3)), ((4,), ()), ((), (4,))], ids=str)
+@pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((3,), (2, 3)), ((4,), ()), ((), (4,))],
+                         ids=str)
 def test_binary_with_constants(name, shapes):
     sa, sb = shapes
     c = RNG.uniform(0.5, 2, size=sb)
@@ -106,7 +109,8 @@ def test_var_with_array():
 
 
 def test_revad_functions_take_arrays():
-    check(lambda x: revad.exp(x) + revad.arctan2(x, 2.0) + revad.maximum(1.0, x), RNG.uniform(0.5, 2, size=(3,)))
+    check(lambda x: revad.exp(x) + revad.arctan2(x, 2.0) + revad.maximum(1.0, x),
+          RNG.uniform(0.5, 2, size=(3,)))
 
 
 # -- reductions --------------------------------------------------------------------------------
@@ -348,7 +352,7 @@ def _same_outcome(get, key):
     exception's type and message."""
     try:
         r = get(key)
-    except Exception as exc:  # noqa: BLE001 - the outcome compared is the exception itself
+    except Exception as exc:  # the outcome compared is the exception itself
         return "raised", (type(exc), str(exc))
     if type(r) is revad.Var:
         return "var", (r.value, r.is_leaf)
@@ -531,6 +535,7 @@ def test_elementwise_walks_broadcast_and_strided_operands_without_slot_maps():
     # The slots of broadcast, strided and reversed operands are walked in C order in C: a 4-d
     # broadcast of views on both sides, against NumPy's values and finite differences.
     q, x = RNG.normal(size=(3, 4, 5)), RNG.normal(size=(6, 3, 5))
-    check(lambda Q, X: np.exp(Q.reshape(1, 3, 4, 5)[:, ::-1, 1:, ::2] * X[::2, :, None, ::-2] - Q[0, 0, 0]),
+    check(lambda Q, X: np.exp(Q.reshape(1, 3, 4, 5)[:, ::-1, 1:, ::2] * X[::2, :, None, ::-2]
+                              - Q[0, 0, 0]),
           q, x)
     check(lambda Q: np.tanh(Q.transpose(2, 1, 0)[::-1]) + 1.5 * Q.T, q)

@@ -41,7 +41,8 @@ def programs(draw):
         if kind == "u":
             steps.append(("u", draw(st.integers(0, len(UNARY) - 1)), i))
         elif kind == "b":
-            steps.append(("b", draw(st.integers(0, len(BINARY) - 1)), i, draw(st.integers(0, avail - 1))))
+            steps.append(("b", draw(st.integers(0, len(BINARY) - 1)), i,
+                          draw(st.integers(0, avail - 1))))
         elif kind == "c":
             c = draw(st.floats(0.25, 3.0) | st.floats(-3.0, -0.25))
             steps.append(("c", draw(st.integers(0, len(CONST) - 1)), i, c))
@@ -57,7 +58,7 @@ def programs(draw):
 def run(program, *leaves):
     """The program on ndarrays or on revad Arrays: the same code."""
     forms, steps, outs, _ = program
-    nodes = [FORMS[f][1](x) for f, x in zip(forms, leaves)]
+    nodes = [FORMS[f][1](x) for f, x in zip(forms, leaves, strict=True)]
     for step in steps:
         if step[0] == "u":
             nodes.append(UNARY[step[1]][1](nodes[step[2]]))
@@ -112,7 +113,7 @@ def test_random_array_programs_match_the_scalar_path(program):
           for x in xs]
     out = run(program, *vs)
     out.backward()
-    for g, v in zip(grads, vs):
+    for g, v in zip(grads, vs, strict=True):
         ref = np.array([e.grad for e in np.ravel(v)]).reshape(np.shape(v))
         np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-14)
     count_programs()

@@ -24,7 +24,9 @@ def check(f, *xs):
     """f returns an array; the loss is sum(sin(f) * w), so every output element matters."""
     out = np.asarray(f(*xs))
     w = RNG.normal(size=out.shape)
-    loss = lambda *a: np.sum(np.sin(f(*a)) * w)
+    def loss(*a):
+        return np.sum(np.sin(f(*a)) * w)
+
     value, grads = revad.value_and_grad(loss, argnums=tuple(range(len(xs))))(*xs)
     assert value == pytest.approx(loss(*xs), rel=1e-12, abs=1e-12)
     for k, g in enumerate(grads):
@@ -123,6 +125,6 @@ def test_einsum_errors():
     ((1, 0), (3, 4, 5), (4, 5, 3))])
 def test_tensordot(axes, sa, sb):
     a, b = RNG.normal(size=sa), RNG.normal(size=sb)
-    np.testing.assert_allclose(np.tensordot(revad.Array(a), b, axes).value, np.tensordot(a, b, axes),
-                               rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(np.tensordot(revad.Array(a), b, axes).value,
+                               np.tensordot(a, b, axes), rtol=1e-13, atol=1e-14)
     check(lambda a, b: np.tensordot(a, b, axes), a, b)

@@ -10,8 +10,8 @@ import revad
 # The benchmarks live beside the tests in a source checkout, not in the wheel: a wheel's test
 # run (from outside the source tree) has nothing of them to check.
 pytest.importorskip("benchmarks", reason="the benchmark runner is not installed with the wheel")
-from benchmarks import __main__ as runner  # noqa: E402
-from benchmarks import modes, plots, scalar_args  # noqa: E402
+from benchmarks import __main__ as runner
+from benchmarks import modes, plots, scalar_args
 
 
 def collect():
@@ -85,7 +85,8 @@ def test_peer_groups_from_runner_rows():
         {"workload": "seed1", "n": 2, "impl": "casadi SX", "stage": "eval", "seconds": 1e-4},
         {"workload": "seed1", "n": 2, "impl": "jax", "note": "skipped"},
         {"workload": "product", "n": 1_000_000, "impl": "revad", "record_s": 0.3},
-        {"workload": "product", "n": 10_000, "impl": "micrograd", "stage": "record", "seconds": 0.1},
+        {"workload": "product", "n": 10_000, "impl": "micrograd", "stage": "record",
+         "seconds": 0.1},
         {"workload": "modes", "n": 10, "impl": "revad", "reverse_s": 1.0},
     ]
     groups = plots.peer_groups(rows)

@@ -41,7 +41,7 @@ def test_calls_that_follow_each_other_give_the_first_calls_gradient():
     for _ in range(3):
         revad.grad(lambda z: np.sum(np.exp(z) * z[::-1]))(x)  # a different tape in between
         again = revad.grad(_every_kind_of_entry, argnums=(0, 1))(x, W)
-        for a, b in zip(first, again):
+        for a, b in zip(first, again, strict=True):
             np.testing.assert_array_equal(a, b)
     revad.testing.assert_grad_close(_every_kind_of_entry, (x, W), argnums=0)
 
@@ -70,7 +70,7 @@ def test_the_intermediate_gradients_of_a_functional_call_are_not_kept():
 
     revad.grad(f)(np.ones(5))
     with pytest.raises(RuntimeError, match="intermediate values of a grad/value_and_grad"):
-        kept[0].grad
+        kept[0].grad  # noqa: B018
     kept.clear()
 
     def g(x):
@@ -80,7 +80,7 @@ def test_the_intermediate_gradients_of_a_functional_call_are_not_kept():
 
     revad.grad(g)(np.ones(5))
     with pytest.raises(RuntimeError, match="not kept"):
-        kept[0].grad
+        kept[0].grad  # noqa: B018
 
 
 @pytest.mark.parametrize("f, df", [

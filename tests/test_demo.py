@@ -18,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def numbers_after_equals(text):
     """The number ending each 'name = number' line, in order."""
-    return [m[1] for line in text.splitlines() if (m := re.fullmatch(r"\s+\S.* = (-?[\d.]+)", line))]
+    return [m[1] for line in text.splitlines()
+            if (m := re.fullmatch(r"\s+\S.* = (-?[\d.]+)", line))]
 
 
 def test_demo_prints_the_seeds_numbers_in_the_seeds_order(capsys):

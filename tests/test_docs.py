@@ -24,11 +24,13 @@ DOCS = list(public_docstrings())
 
 def test_every_public_name_has_a_runnable_example():
     missing = [name for name, doc in DOCS
-               if (name.count(".") == 1 and name != "revad.__version__") and (not doc or ">>>" not in doc)]
+               if (name.count(".") == 1 and name != "revad.__version__")
+               and (not doc or ">>>" not in doc)]
     assert not missing, missing
 
 
-@pytest.mark.parametrize("name, doc", [d for d in DOCS if d[1] and ">>>" in d[1]], ids=lambda v: v if isinstance(v, str) and v.startswith("revad") else "")
+@pytest.mark.parametrize("name, doc", [d for d in DOCS if d[1] and ">>>" in d[1]],
+                         ids=lambda v: v if isinstance(v, str) and v.startswith("revad") else "")
 def test_docstring_examples(name, doc):
     parser = doctest.DocTestParser()
     test = parser.get_doctest(doc, {}, name, None, 0)

@@ -58,7 +58,8 @@ def test_binary_jvp_equals_reverse_partials_and_finite_differences(name):
         da, db = revad.grad(fn, argnums=(0, 1))(a, b)
         assert revad.jvp(fn, (a, b), (1.0, 0.0)) == (fn(a, b), da)
         assert revad.jvp(fn, (a, b), (0.0, 1.0)) == (fn(a, b), db)
-        assert revad.jvp(fn, (a, b), (0.5, -2.0))[1] == pytest.approx(0.5 * da - 2.0 * db, rel=1e-14)
+        assert revad.jvp(fn, (a, b), (0.5, -2.0))[1] == pytest.approx(0.5 * da - 2.0 * db,
+                                                                      rel=1e-14)
         assert da == pytest.approx(central_diff(lambda s: fn(s, b), a), rel=1e-6, abs=1e-9)
         assert db == pytest.approx(central_diff(lambda s: fn(a, s), b), rel=1e-6, abs=1e-9)
 
@@ -95,7 +96,8 @@ def test_seed_example2_by_forward_mode():
         assert value == pytest.approx(0.7310585786300049, rel=1e-15)
         assert t == pytest.approx(dw[i], rel=1e-14)
     for i in range(2):
-        assert revad.jvp(neuron, (w, x), (np.zeros(3), np.eye(2)[i]))[1] == pytest.approx(dx[i], rel=1e-14)
+        assert revad.jvp(neuron, (w, x), (np.zeros(3), np.eye(2)[i]))[1] == \
+            pytest.approx(dx[i], rel=1e-14)
     assert [round(revad.jvp(neuron, (w, x), (e, np.zeros(2)))[1], 3) for e in np.eye(3)] == \
         [-0.197, -0.393, 0.197]
 
@@ -115,7 +117,7 @@ def test_random_graphs_basis_tangents_equal_the_gradient(program):
         assert t == pytest.approx(g[i], rel=1e-12, abs=1e-14)
     fd = fd_gradient(f, xs)
     direction = [(-1.0) ** i * (i + 1) / len(xs) for i in range(len(xs))]
-    expected = sum(d * gi for d, gi in zip(direction, fd))
+    expected = sum(d * gi for d, gi in zip(direction, fd, strict=True))
     assert revad.jvp(f, xs, direction)[1] == pytest.approx(expected, rel=1e-5, abs=1e-6)
     count_programs()
 

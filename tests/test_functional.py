@@ -158,7 +158,7 @@ def test_a_kept_private_tape_is_reused_only_when_nothing_of_its_call_is_alive():
     assert [y.value for y in kept] == [0.0, 3.0]  # their tapes were never cleared under them
     assert revad.tape_info(kept[0])["n_ops"] == revad.tape_info(kept[1])["n_ops"] == 4
     with pytest.raises(RuntimeError, match="intermediate values"):
-        kept[1].grad
+        kept[1].grad  # noqa: B018
     # A call that raised, and one nested inside another, leave the next call right.
     with pytest.raises(ZeroDivisionError):
         revad.grad(lambda x: x / 0.0 if False else 1 / 0)(1.0)
@@ -240,7 +240,7 @@ def test_four_threads_give_the_serial_answers():
     for t in threads:
         t.join()
     assert not errors
-    for (k, i), runs in results.items():
+    for (_, i), runs in results.items():
         for v, g in runs:
             assert v == serial[i][0]
             np.testing.assert_array_equal(g, serial[i][1])

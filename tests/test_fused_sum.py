@@ -36,12 +36,16 @@ CASES = {
     "square, last axis": (lambda x: np.sum(np.sum(x * x, axis=-1) ** 3), [(6, 5)]),
     "exp, all": (lambda x: np.sum(np.exp(x)), [(7, 3)]),
     "tanh times a constant, keepdims": (
-        lambda x: np.sum(np.sum(np.tanh(x) * np.arange(4.0), axis=-1, keepdims=True) ** 2), [(3, 4)]),
+        lambda x: np.sum(np.sum(np.tanh(x) * np.arange(4.0), axis=-1, keepdims=True) ** 2),
+        [(3, 4)]),
     "1-d": (lambda x: np.sum(np.sin(x)) ** 2, [(9,)]),
-    "sum of a reshaped view": (lambda x: np.sum(np.sum((x * x).reshape(-1, 2), axis=1) ** 2), [(4, 6)]),
+    "sum of a reshaped view": (lambda x: np.sum(np.sum((x * x).reshape(-1, 2), axis=1) ** 2),
+                               [(4, 6)]),
     "broadcast operands (GMM)": (_gmm_like, [(3, 4, 4), (5, 3, 4)]),
-    "subtract, operands both slots": (lambda x, y: np.sum(np.sum(x - y, axis=-1) ** 2), [(4, 5), (4, 5)]),
-    "large enough for threads": (lambda x: np.sum(np.sum(np.exp(x) * x, axis=-1) ** 2), [(300, 400)]),
+    "subtract, operands both slots": (lambda x, y: np.sum(np.sum(x - y, axis=-1) ** 2),
+                                      [(4, 5), (4, 5)]),
+    "large enough for threads": (lambda x: np.sum(np.sum(np.exp(x) * x, axis=-1) ** 2),
+                                 [(300, 400)]),
     "GMM large enough for threads": (_gmm_like, [(25, 10, 10), (500, 25, 10)]),
 }
 
@@ -57,7 +61,7 @@ def test_a_fused_sum_gives_the_unfused_gradient_bit_for_bit(name, split):
         got = _fused(f, args)
     finally:
         _core._set_split_min(old)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -77,7 +81,7 @@ def test_readers_of_the_summed_values_after_the_sum_add_their_part():
     gP[0, 0] += x[1, 2] * y[1, 2]
     np.testing.assert_allclose(got[0], gP * y, rtol=1e-13)
     np.testing.assert_allclose(got[1], gP * x, rtol=1e-13)
-    for a, b in zip(got, _unfused(f, args)):
+    for a, b in zip(got, _unfused(f, args), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -110,7 +114,7 @@ def test_every_kind_of_reader_after_the_sum_is_seen(name):
 
     args = [RNG.normal(size=(3, 4)) * 0.5, RNG.normal(size=(3, 4))]
     got = _fused(f, args)
-    for a, b in zip(got, _unfused(f, args)):
+    for a, b in zip(got, _unfused(f, args), strict=True):
         np.testing.assert_array_equal(a, b)
     revad.testing.assert_grad_close(f, tuple(args), argnums=(0, 1))
 
@@ -136,7 +140,7 @@ def test_a_reader_between_the_op_and_the_sum_is_not_lost():
 ])
 def test_sums_that_do_not_fuse_stay_right(f):
     x = RNG.normal(size=(3, 4))
-    for a, b in zip(_fused(f, [x]), _unfused(f, [x])):
+    for a, b in zip(_fused(f, [x]), _unfused(f, [x]), strict=True):
         np.testing.assert_array_equal(a, b)
     revad.testing.assert_grad_close(f, (x,))
 
@@ -166,6 +170,6 @@ def test_a_fused_sweep_leaves_every_adjoint_zero_and_the_next_call_right():
     n, zero = _core._spare_adjoints()
     assert n > 2 * 40 * 30 and zero
     again = _fused(f, args)
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
     revad.testing.assert_grad_close(f, tuple(args), argnums=(0, 1))

@@ -77,7 +77,8 @@ def test_seed_example1_nodes_edges_values_and_gradients():
     assert sorted(consts.values()) == ["2", "3"]
     assert {nid for nid, a in nodes.items() if is_input(a)} == {by_label(nodes)[("x", "value 40")],
                                                                   by_label(nodes)[("y", "value 4")]}
-    n = {key[1].split()[1]: nid for key, nid in by_label(nodes).items() if not is_constant(nodes[nid])}
+    n = {key[1].split()[1]: nid for key, nid in by_label(nodes).items()
+         if not is_constant(nodes[nid])}
     c = {label: nid for nid, label in consts.items()}
     assert sorted((s, d) for s, d, _ in edges) == sorted([
         (c["2"], n["80"]), (n["40"], n["80"]),        # 2 * x
@@ -162,7 +163,8 @@ def test_only_what_the_output_depends_on_is_drawn():
     y = revad.sin(x) + 1.0
     after = y * u  # recorded after y, not part of y either
     nodes, edges = parse_dot(revad.to_dot(y))
-    assert [label_lines(a)[0] for a in nodes.values() if not is_constant(a)] == ["input", "sin", "add"]
+    labels = [label_lines(a)[0] for a in nodes.values() if not is_constant(a)]
+    assert labels == ["input", "sin", "add"]
     assert len(edges) == 3
     assert len(parse_dot(revad.to_dot(after))[0]) == 6  # x, sin, add and its constant, u, multiply
     del before

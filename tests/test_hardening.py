@@ -16,7 +16,8 @@ from revad import Var
 # -- object arrays of Vars are recorded, never taken as constants --------------------------------
 
 def _pair(s):
-    return np.array([s * 2.0, s])  # an object ndarray holding two Vars: how autograd users build one
+    # An object ndarray holding two Vars: how autograd users build one.
+    return np.array([s * 2.0, s])
 
 
 JOINS = {
@@ -111,7 +112,8 @@ def test_clip_of_a_constant_with_a_constant_lower_bound_and_a_node_upper_bound()
     v, g = revad.value_and_grad(lambda t: np.sum(np.clip(a, lo, t)))(2.2)
     assert (v, g) == (pytest.approx(2.0 + 2.2 + 2.0), 1.0)
     assert revad.grad(lambda t: np.clip(1.0, 2.0, t))(3.0) == 0.0
-    gh = revad.grad(lambda h: np.sum(np.clip(a, lo, h) * np.array([1.0, 2.0, 3.0])))(np.full(3, 2.2))
+    gh = revad.grad(lambda h: np.sum(np.clip(a, lo, h) * np.array([1.0, 2.0, 3.0])))(
+        np.full(3, 2.2))
     np.testing.assert_array_equal(gh, [0.0, 2.0, 0.0])
 
 
@@ -162,7 +164,8 @@ def test_std_over_an_axis_of_length_one_has_zero_gradient():
 @pytest.mark.parametrize("k", [2, 3, 4, 5, 7, 49])
 @pytest.mark.parametrize("red", [np.max, np.min])
 def test_max_min_split_ties_evenly(k, red):
-    x = np.concatenate([np.full(k, 1.0), [0.0 if red is np.max else 2.0, 0.5 if red is np.max else 3.0]])
+    x = np.concatenate([np.full(k, 1.0),
+                        [0.0 if red is np.max else 2.0, 0.5 if red is np.max else 3.0]])
     v, g = revad.value_and_grad(lambda a: red(a))(x)
     assert v == 1.0
     np.testing.assert_allclose(g, np.concatenate([np.full(k, 1.0 / k), [0.0, 0.0]]), rtol=1e-14,
@@ -202,7 +205,7 @@ def test_a_read_only_constant_kept_read_only_is_fine():
     np.testing.assert_array_equal(g, A.sum(axis=0))
 
 
-# -- a tape's memory goes with its last Var ----------------------------------------------------------
+# -- a tape's memory goes with its last Var -----------------------------------------------------
 
 def _chain(n=1000):
     """A fresh leaf and a chain of n products on this thread's tape, after emptying the spare."""

@@ -60,7 +60,7 @@ def test_a_sum_over_a_lazy_group_leaves_it_unwritten_and_gives_the_same_bits(nam
     total = np.sum(P)                       # over all: one line
     assert _array._is_lazy(P)
     P2 = op(revad.Array(x), revad.Array(y))
-    P2.value                                # written first: the ordinary sum
+    _ = P2.value                            # written first: the ordinary sum
     assert not _array._is_lazy(P2)
     np.testing.assert_array_equal(S.value, np.sum(P2, axis=-1).value)
     np.testing.assert_array_equal(total.value, np.sum(P2).value)
@@ -105,7 +105,8 @@ FUNCTIONS = {
     "a lazy group used again after its sum": (
         lambda x, y: np.sum(np.sum(x * y, axis=-1) ** 2) + np.sum(np.exp(x * y)), [(3, 4), (3, 4)]),
     "a lazy group no sum reads": (lambda x: np.sum(np.exp(-x) * (x - 1.0)), [(5, 2)]),
-    "lazy over lazy": (lambda x, y: np.sum(np.sum((x + y) * (x - y), axis=1) ** 2), [(3, 6), (3, 6)]),
+    "lazy over lazy": (lambda x, y: np.sum(np.sum((x + y) * (x - y), axis=1) ** 2),
+                       [(3, 6), (3, 6)]),
 }
 
 
@@ -119,7 +120,7 @@ def test_gradients_through_lazy_groups(name):
     revad.testing.assert_grad_close(f, args, argnums=argnums)
     leaves = [revad.Array(a) for a in args]   # Array.backward(): a sweep that keeps every adjoint
     f(*leaves).backward()
-    for g, leaf in zip(grads, leaves):
+    for g, leaf in zip(grads, leaves, strict=True):
         np.testing.assert_array_equal(g, leaf.grad)
 
 
@@ -133,7 +134,7 @@ def test_a_lazy_sum_cut_among_threads_gives_the_same_bits():
     finally:
         _core._set_split_min(old)
     assert got[0] == ref[0]
-    for a, b in zip(got[1], ref[1]):
+    for a, b in zip(got[1], ref[1], strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(ref[0], _gmm_like(Q, xc), rtol=1e-12)
 
@@ -150,7 +151,9 @@ def test_what_reads_a_whole_tape_writes_every_lazy_group_first():
 
 
 def test_a_jvp_through_a_lazy_group():
-    f = lambda x: np.sum(np.sum(x * x, axis=-1) * (x[:, 0] - 2.0))
+    def f(x):
+        return np.sum(np.sum(x * x, axis=-1) * (x[:, 0] - 2.0))
+
     x, v = RNG.normal(size=(3, 4)), RNG.normal(size=(3, 4))
     value, tangent = revad.jvp(f, x, v)
     np.testing.assert_allclose(value, f(x), rtol=1e-13)

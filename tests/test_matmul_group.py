@@ -36,7 +36,7 @@ def grads_on_every_path(f, *xs):
             _array._matmul_config(*old)
     for value, grads in out[1:]:
         assert value == pytest.approx(out[0][0], rel=1e-12, abs=1e-12)
-        for g, g0 in zip(grads, out[0][1]):
+        for g, g0 in zip(grads, out[0][1], strict=True):
             np.testing.assert_allclose(g, g0, rtol=1e-12, atol=1e-12)
     return out[0]
 
@@ -88,7 +88,8 @@ def test_a_group_is_one_entry_per_output_and_its_outputs_are_contiguous():
     info = revad.tape_info(y[0])
     assert info["n_ops"] == 20 + 50  # the leaves, the outputs
     z = w.reshape(4, 5).T @ w.reshape(4, 5)
-    assert z.shape == (5, 5) and np.allclose(z.value, w.value.reshape(4, 5).T @ w.value.reshape(4, 5))
+    assert z.shape == (5, 5)
+    assert np.allclose(z.value, w.value.reshape(4, 5).T @ w.value.reshape(4, 5))
 
 
 def test_group_outputs_used_many_times(path):
@@ -210,13 +211,14 @@ def test_changing_a_large_constant_after_recording_raises(name):
 def test_a_sign_flip_of_two_elements_is_seen():
     C = big()
     W0 = RNG.normal(size=(400, 2))
-    for (i, j), (k, l) in [((0, 0), (0, 1)), ((5, 7), (5, 9)), ((3, 3), (390, 1)), ((0, 0), (399, 399))]:
+    for (i, j), (k, m) in [((0, 0), (0, 1)), ((5, 7), (5, 9)), ((3, 3), (390, 1)),
+                           ((0, 0), (399, 399))]:
         w = revad.Array(W0)
         y = np.sum(np.tanh(C @ w))
-        C[i, j], C[k, l] = -C[i, j], -C[k, l]
+        C[i, j], C[k, m] = -C[i, j], -C[k, m]
         with pytest.raises(RuntimeError, match=MODIFIED):
             y.backward()
-        C[i, j], C[k, l] = -C[i, j], -C[k, l]
+        C[i, j], C[k, m] = -C[i, j], -C[k, m]
         y.backward()  # restored: no error
         np.testing.assert_allclose(w.grad, C.T @ (1 - np.tanh(C @ W0) ** 2), rtol=1e-12)
 

@@ -24,8 +24,9 @@ def test_training_loop_of_100k_iterations_runs_in_bounded_memory():
 
     def loss():
         total = 0.0
-        for row, t in zip(data, target):
-            pred = revad.tanh(params[0] * row[0] + params[1] * row[1] + params[2] * row[2] + params[3])
+        for row, t in zip(data, target, strict=True):
+            pred = revad.tanh(params[0] * row[0] + params[1] * row[1] + params[2] * row[2]
+                              + params[3])
             total = total + (pred - t) ** 2
         return total
 

@@ -8,15 +8,18 @@ floats and float ndarrays, where every build is a float array. The values must a
 gradient with respect to every input must match central differences of the float program.
 Programs whose float run comes near a kink (max/min with a runner-up close to the top, clip or
 abs near their switch point, std near 0) or grows huge are drawn again, not counted."""
+import itertools
+
 import numpy as np
 import pytest
-from conftest import count_programs, fd_array_gradient, fd_gradient, property_settings
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
-from test_properties import BINARY, CONST, UNARY
 
 import revad
 import revad.numpy as rnp
+
+from conftest import count_programs, fd_array_gradient, fd_gradient, property_settings
+from test_properties import BINARY, CONST, UNARY
 
 # How a list of scalars becomes a vector, and how R rows become a matrix.
 BUILDS = ("np.array", "np.array(object)", "rnp.array")
@@ -102,7 +105,8 @@ def make_program(c):
     for _ in range(c.int(1, 10)):
         has_v, has_vm = pick("V") is not None, pick("V", "M") is not None
         op = OPS[c.int(0, len(OPS) - 1)]
-        if (op in ("unary", "clip", "index", "reduce") and not has_vm) or (op == "dot" and not has_v):
+        if ((op in ("unary", "clip", "index", "reduce") and not has_vm)
+                or (op == "dot" and not has_v)):
             op = "build"  # a vector from scalars first
         if op == "scalar":
             steps.append(("eu", c.int(0, len(UNARY) - 1), pick("S")))
@@ -126,7 +130,7 @@ def make_program(c):
             # A vector joined from pieces: slices of vector nodes and lists of scalars.
             cuts = sorted({0, L, *(c.int(1, L - 1) for _ in range(c.int(0, 2)))})
             parts = []
-            for a, b in zip(cuts, cuts[1:]):
+            for a, b in itertools.pairwise(cuts):
                 j = pick("V") if c.int(0, 1) else None
                 parts.append(("slice", j, a, b) if j is not None else ("l", elements(b - a)))
             steps.append(("join", JOINS[c.int(0, 1)], parts))
@@ -134,8 +138,8 @@ def make_program(c):
         elif op == "stack":
             # R rows, vector nodes or lists of scalars (only lists for NumPy's own np.array).
             how = STACKS[c.int(0, 3)]
-            rows = [("n", pick("V")) if how != "np.array" and has_v and c.int(0, 1) else ("l", elements(L))
-                    for _ in range(R)]
+            rows = [("n", pick("V")) if how != "np.array" and has_v and c.int(0, 1)
+                    else ("l", elements(L)) for _ in range(R)]
             steps.append(("stack", how, rows))
             kinds.append("M")
         elif op == "where":
@@ -231,6 +235,9 @@ class Revad:
         pass
 
 
+REVAD = Revad()
+
+
 def item(x):
     return x[()] if type(x) is revad.Array else x
 
@@ -274,7 +281,10 @@ class Reference:
             self.apart(*args)
         elif what in ("max", "min"):
             x, axis = np.asarray(args[0], dtype=np.float64), args[1]
-            rows = [x.ravel()] if axis is None else np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis])
+            if axis is None:
+                rows = [x.ravel()]
+            else:
+                rows = np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis])
             for row in rows:
                 u = np.unique(row)
                 if u.size > 1:
@@ -284,11 +294,13 @@ class Reference:
 
     def grown(self, x):
         x = np.asarray(x, dtype=np.float64)
-        self.largest = max(self.largest, float(np.max(np.abs(x))) if np.all(np.isfinite(x)) else np.inf)
+        size = float(np.max(np.abs(x))) if np.all(np.isfinite(x)) else np.inf
+        self.largest = max(self.largest, size)
 
 
-def run(program, scalars, arrays, mode=Revad()):
-    """The program on (scalar Vars, Array leaves) or, with a Reference mode, on (floats, ndarrays)."""
+def run(program, scalars, arrays, mode=REVAD):
+    """The program on (scalar Vars, Array leaves) or, with a Reference mode, on (floats,
+    ndarrays)."""
     nodes = list(scalars) + list(arrays)
 
     def element(spec):
@@ -404,19 +416,19 @@ def check(program, value, g_scalars, g_arrays):
     want, _ = reference(program)
     assert value == pytest.approx(want, rel=1e-11, abs=1e-11)
     got = list(g_scalars) + list(g_arrays)
-    for g, x in zip(got, program["scalars"] + program["arrays"]):
+    for g, x in zip(got, program["scalars"] + program["arrays"], strict=True):
         assert np.shape(g) == np.shape(x)
         assert np.all(np.isfinite(g))
     # The differences' rounding error grows with |loss| / h: the absolute tolerance does too.
     rtol, atol = 1e-5, 1e-6 * max(1.0, abs(want))
     fd = finite_differences(program)
-    if not all(np.allclose(g, f, rtol=rtol, atol=atol) for g, f in zip(got, fd)):
+    if not all(np.allclose(g, f, rtol=rtol, atol=atol) for g, f in zip(got, fd, strict=True)):
         # A strongly curved program, whose central differences are off by h^2/6 times the third
         # derivative (-3787.016 for -3787.074, seen once in 10^4 programs): Richardson's
         # extrapolation from steps h and h/2 cancels that term.
         half = finite_differences(program, rel=0.5e-6)
-        fd = [(4 * b - a) / 3 for a, b in zip(fd, half)]
-    for g, f in zip(got, fd):
+        fd = [(4 * b - a) / 3 for a, b in zip(fd, half, strict=True)]
+    for g, f in zip(got, fd, strict=True):
         np.testing.assert_allclose(g, f, rtol=rtol, atol=atol)
 
 
@@ -435,7 +447,7 @@ def test_mixed_programs_match_finite_differences(program):
     args, argnums = (*program["scalars"], *program["arrays"]), tuple(range(n_s + n_a))
     value, grads = revad.value_and_grad(f, argnums=argnums)(*args)
     check(program, float(value), grads[:n_s], grads[n_s:])
-    for g, again in zip(grads, revad.grad(f, argnums=argnums)(*args)):
+    for g, again in zip(grads, revad.grad(f, argnums=argnums)(*args), strict=True):
         np.testing.assert_array_equal(g, again)  # the same tape and sweep: bit for bit
     count_programs()
 
@@ -464,7 +476,7 @@ def test_batches_of_mixed_programs_on_one_tape_match_finite_differences(seed):
     total = sum(losses)
     if isinstance(total, (revad.Var, revad.Array)):
         total.backward()
-    for k, (program, (s, a), loss) in enumerate(zip(batch, leaves, losses)):
+    for k, (program, (s, a), loss) in enumerate(zip(batch, leaves, losses, strict=True)):
         note(f"program {k} of the batch: {program}")
         check(program, float(loss), [v.grad for v in s], [x.grad for x in a])
     count_programs(len(batch))

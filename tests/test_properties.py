@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 import revad
 
-
 from conftest import count_programs, fd_gradient, property_settings, sin_chain
 
 # Ops that are smooth on all of R (or made so), so that finite differences are a fair reference.
@@ -45,7 +44,8 @@ def programs(draw):
         if kind == "u":
             steps.append(("u", draw(st.integers(0, len(UNARY) - 1)), i))
         elif kind == "b":
-            steps.append(("b", draw(st.integers(0, len(BINARY) - 1)), i, draw(st.integers(0, avail - 1))))
+            steps.append(("b", draw(st.integers(0, len(BINARY) - 1)), i,
+                          draw(st.integers(0, avail - 1))))
         else:
             c = draw(st.floats(0.25, 3.0) | st.floats(-3.0, -0.25))
             steps.append(("c", draw(st.integers(0, len(CONST) - 1)), i, c))
@@ -79,7 +79,7 @@ def test_random_graphs_match_finite_differences(program):
     value, g = revad.value_and_grad(lambda v: run(program, v))(xs)
     assert value == pytest.approx(run(program, xs), rel=1e-15, abs=1e-300)
     fd = fd_gradient(lambda v: run(program, v), xs)
-    for a, b in zip(g, fd):
+    for a, b in zip(g, fd, strict=True):
         assert math.isfinite(a)
         assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
     count_programs()
@@ -119,7 +119,7 @@ def test_random_graphs_match_pytorch_float64(program):
             nodes.append(cops[CONST[step[1]][0]](nodes[step[2]], step[3]))
     total = sum(torch.tanh(nodes[k]) * 0.5 + nodes[k] * 0.1 for k in program[2])
     tg = torch.autograd.grad(total, tx, allow_unused=True)
-    for a, t in zip(g, tg):
+    for a, t in zip(g, tg, strict=True):
         assert a == pytest.approx(0.0 if t is None else t.item(), rel=1e-10, abs=1e-12)
     count_programs()
 

@@ -60,7 +60,7 @@ def same_line(got, want):
     g, w = _NUMBER.split(got.rstrip()), _NUMBER.split(want.rstrip())
     if len(g) != len(w):
         return False
-    for k, (a, b) in enumerate(zip(g, w)):
+    for k, (a, b) in enumerate(zip(g, w, strict=True)):
         if k % 2 == 0:
             if a != b:
                 return False
@@ -92,7 +92,7 @@ def test_readme_block_runs_and_prints_what_it_says(line, source, tmp_path, monke
     got = buf.getvalue().splitlines()
     want = expected_output(source)
     assert len(got) == len(want), f"printed {got}, the README says {want}"
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert same_line(g, w), f"printed {g!r}, the README says {w!r}"
 
 

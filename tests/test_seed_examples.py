@@ -62,7 +62,7 @@ def test_example2_decomposed_graph_equals_sigmoid_node():
     w, x = np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0])
     g1 = revad.grad(neuron, argnums=(0, 1))(w, x)
     g2 = revad.grad(neuron_sigmoid, argnums=(0, 1))(w, x)
-    for a, b in zip(g1, g2):
+    for a, b in zip(g1, g2, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14)
 
 

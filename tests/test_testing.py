@@ -20,7 +20,8 @@ W, X = np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0])
 
 
 def test_module_docstrings_run():
-    result = doctest.testmod(revad.testing, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(revad.testing,
+                             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
 
 

@@ -27,18 +27,21 @@ def _one_thread(f, *args, argnums=0):
         _core._set_split_min(old)
 
 
+# The constant of "constant operand", drawn once, before the arguments of any program.
+CONSTANT = RNG.normal(size=500)
 PROGRAMS = {
     "rosenbrock": (lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2),
                    lambda: (RNG.normal(size=1001),)),
     "broadcast": (lambda Q, xc: np.sum(np.sum(Q[None] * xc[:, :, None, :], axis=3) ** 2),
                   lambda: (RNG.normal(size=(5, 3, 3)), RNG.normal(size=(7, 5, 3)))),
-    "same operand": (lambda x: np.sum(np.exp(x * x) / (1.0 + x)), lambda: (RNG.uniform(0, 1, 333),)),
+    "same operand": (lambda x: np.sum(np.exp(x * x) / (1.0 + x)),
+                     lambda: (RNG.uniform(0, 1, 333),)),
     "strided, reversed": (lambda x: np.sum(np.tanh(x[::3] - x[::-3]) * x[1::3]),
                           lambda: (RNG.normal(size=300),)),
     "sums along axes": (lambda A: np.sum(np.log1p(np.sum(A * A, axis=0)) + np.max(A, axis=1).sum()),
                         lambda: (RNG.normal(size=(37, 19)),)),
     "transposed": (lambda A: np.sum(A.T * A[:, ::-1].T ** 2), lambda: (RNG.normal(size=(40, 30)),)),
-    "constant operand": (lambda x, c=RNG.normal(size=500): np.sum(np.sin(c - x) * (x / c)),
+    "constant operand": (lambda x, c=CONSTANT: np.sum(np.sin(c - x) * (x / c)),
                          lambda: (RNG.normal(size=500),)),
 }
 
@@ -51,7 +54,7 @@ def test_two_threads_give_one_threads_bits(name, split_everything):
     v1, g1 = _one_thread(f, *args, argnums=argnums)
     v2, g2 = revad.value_and_grad(f, argnums=argnums)(*args)
     assert v1 == v2
-    for a, b in zip(g1, g2):
+    for a, b in zip(g1, g2, strict=True):
         np.testing.assert_array_equal(a, b)
     assert any(t.name == "revad-worker" for t in threading.enumerate())
 
@@ -91,7 +94,7 @@ def test_gradients_from_several_user_threads_at_once(split_everything):
         t.join()
     assert not errors and len(results) == 60
     for r in results:
-        for a, b in zip(r, expected):
+        for a, b in zip(r, expected, strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -118,7 +121,8 @@ def test_revad_num_threads_chooses_one_thread_or_two(setting, split):
     import subprocess
     import sys
     code = ("import warnings; warnings.simplefilter('error', RuntimeWarning)\n"
-            "try:\n    import revad._core as c\nexcept RuntimeWarning as w:\n    print('warned', w); raise SystemExit\n"
+            "try:\n    import revad._core as c\n"
+            "except RuntimeWarning as w:\n    print('warned', w); raise SystemExit\n"
             "print(c._set_split_min(None) is not None)")
     env = dict(__import__("os").environ, REVAD_NUM_THREADS=setting)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
@@ -162,7 +166,9 @@ def test_operands_that_meet_in_both_halves_are_not_cut():
     # x * x[::-1]: output k writes x[k] and x[n-1-k], so both halves write every slot. Cut in
     # two, the threads (really concurrent at this size) would lose each other's additions.
     x = RNG.normal(size=2_000_001)
-    f = lambda v: np.sum(v * v[::-1] * 1.5)
+    def f(v):
+        return np.sum(v * v[::-1] * 1.5)
+
     g1 = _one_thread(f, x)[1]
     for _ in range(3):
         np.testing.assert_array_equal(revad.grad(f)(x), g1)

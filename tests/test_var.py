@@ -189,7 +189,7 @@ class Neuron:
         self.nonlin = nonlin
 
     def __call__(self, x):
-        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        act = sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b)
         return act.relu() if self.nonlin else act
 
     def parameters(self):
@@ -214,9 +214,9 @@ class MLP:
 
 def micrograd_loss(model, X, y):
     scores = [model(list(map(Var, xrow))) for xrow in X]
-    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores, strict=True)]
     data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = 1e-4 * sum((p * p for p in model.parameters()))
+    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
     return data_loss + reg_loss
 
 

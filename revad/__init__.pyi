@@ -1,0 +1,118 @@
+# Type stub for the revad package: what type checkers see of `import revad`. Written by hand
+# because revad/__init__.py installs the op table's functions (revad.exp, revad.add, ...) with
+# globals().update, which no type checker follows. .ci/lint checks this file against the built
+# module with mypy's stubtest; a new public name or op fails it until it is declared here.
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias, overload, type_check_only
+
+import numpy as np
+
+from revad import testing as testing
+from revad._array import Array as Array
+from revad._array import logsumexp as logsumexp
+from revad._core import Function as Function
+from revad._core import Var as Var
+from revad._core import no_grad as no_grad
+from revad._core import release_memory as release_memory
+from revad._core import tape_info as tape_info
+from revad.testing import check_grad as check_grad
+
+__version__: str
+__all__ = [
+    "Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "elementwise_grad",
+    "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
+    "draw",
+    # the op table, sorted
+    "abs", "add", "arccos", "arcsin", "arctan", "arctan2", "cos", "cosh", "divide", "erf", "exp",
+    "expm1", "hypot", "log", "log1p", "maximum", "minimum", "multiply", "negative", "power",
+    "relu", "sigmoid", "sin", "sinh", "softplus", "sqrt", "square", "subtract", "tan", "tanh",
+]
+
+# A plain real number: a function of the op table gives a float for it.
+_Number: TypeAlias = float | int | np.floating[Any] | np.integer[Any]
+_Argnums: TypeAlias = int | Sequence[int]
+
+# The op table's functions are instances of revad.Function; these two stub-only subclasses
+# give their calls the types that their arity allows (an ndarray or a list gives an ndarray, or
+# a float for a 0-d array: Any). Function's own __call__ takes one or two operands, so each
+# narrows it: hence the ignore[override].
+@type_check_only
+class _UnaryFunction(Function):
+    @overload  # type: ignore[override]
+    def __call__(self, x: Var, /) -> Var: ...
+    @overload
+    def __call__(self, x: Array, /) -> Array: ...
+    @overload
+    def __call__(self, x: _Number, /) -> float: ...
+    @overload
+    def __call__(self, x: Any, /) -> Any: ...
+
+@type_check_only
+class _BinaryFunction(Function):
+    @overload  # type: ignore[override]
+    def __call__(self, x: Array, y: Any, /) -> Array: ...
+    @overload
+    def __call__(self, x: Any, y: Array, /) -> Array: ...
+    @overload
+    def __call__(self, x: Var, y: Var | _Number, /) -> Var: ...
+    @overload
+    def __call__(self, x: _Number, y: Var, /) -> Var: ...
+    @overload
+    def __call__(self, x: _Number, y: _Number, /) -> float: ...
+    @overload
+    def __call__(self, x: Any, y: Any, /) -> Any: ...
+
+# The functional API (revad/_functional.py, revad/_forward.py).
+def value_and_grad(
+    f: Callable[..., Any], argnums: _Argnums = 0
+) -> Callable[..., tuple[float, Any]]: ...
+def grad(f: Callable[..., Any], argnums: _Argnums = 0) -> Callable[..., Any]: ...
+def elementwise_grad(f: Callable[..., Any], argnums: _Argnums = 0) -> Callable[..., Any]: ...
+def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[float, float]: ...
+
+# The graph drawing (revad/_graph.py).
+def to_dot(
+    y: Var, names: Mapping[Any, Var] | None = None, *, max_nodes: int = 200, precision: int = 6
+) -> str: ...
+def draw(
+    y: Var,
+    path: str | os.PathLike[str],
+    names: Mapping[Any, Var] | None = None,
+    *,
+    format: str | None = None,
+    max_nodes: int = 200,
+    precision: int = 6,
+) -> str: ...
+
+# The op table (revad._core.functions), one name per entry.
+abs: _UnaryFunction
+arccos: _UnaryFunction
+arcsin: _UnaryFunction
+arctan: _UnaryFunction
+cos: _UnaryFunction
+cosh: _UnaryFunction
+erf: _UnaryFunction
+exp: _UnaryFunction
+expm1: _UnaryFunction
+log: _UnaryFunction
+log1p: _UnaryFunction
+negative: _UnaryFunction
+relu: _UnaryFunction
+sigmoid: _UnaryFunction
+sin: _UnaryFunction
+sinh: _UnaryFunction
+softplus: _UnaryFunction
+sqrt: _UnaryFunction
+square: _UnaryFunction
+tan: _UnaryFunction
+tanh: _UnaryFunction
+add: _BinaryFunction
+arctan2: _BinaryFunction
+divide: _BinaryFunction
+hypot: _BinaryFunction
+maximum: _BinaryFunction
+minimum: _BinaryFunction
+multiply: _BinaryFunction
+power: _BinaryFunction
+subtract: _BinaryFunction
