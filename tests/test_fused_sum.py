@@ -1,5 +1,5 @@
-"""A sum over the last axis (or over all) right after an elementwise op is swept with it in one
-pass by the functional API's clean sweep (group_sums.h, rv_sums_fused). The user's own backward() keeps
+"""A sum over the last axis (or over all) right after an elementwise op is swept with it in one pass
+by the functional API's clean sweep (group_sums.h, rv_sums_fused). The user's own backward() keeps
 every intermediate adjoint, so it never fuses: it is the reference here, bit for bit, along with
 finite differences where the sum's group has other readers."""
 import gc

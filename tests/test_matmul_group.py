@@ -1,5 +1,5 @@
-"""Matrix-product groups (group_products.h, MM): ``A @ W`` as one group of m*q output slots whose backward
-is one BLAS call per operand (or the group's C loops, for small products).
+"""Matrix-product groups (group_products.h, MM): ``A @ W`` as one group of m*q output slots whose
+backward is one BLAS call per operand (or the group's C loops, for small products).
 
 Each product is checked three ways: the reference path (one DOTC/DOT entry per output), the
 group with its C loops, and the group through NumPy's BLAS; all against finite differences.

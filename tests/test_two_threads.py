@@ -1,6 +1,7 @@
-"""Large array groups are shared by two threads (src/revad/_core_threads.pxi, _run_group): each thread
-runs its part of the outputs in C. The parts must give the bits one thread gives, and a backward
-is only shared where no adjoint is written from both parts (parallel.h, rv_ew_split_dim)."""
+"""Large array groups are shared by two threads (src/revad/_core_threads.pxi, _run_group): each
+thread runs its part of the outputs in C. The parts must give the bits one thread gives, and a
+backward is only shared where no adjoint is written from both parts (parallel.h,
+rv_ew_split_dim)."""
 import threading
 
 import numpy as np
