@@ -146,15 +146,12 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
 # by block of rows (about 2 MiB each) and hashes each block while it is in cache; each backward
 # product does the same and adds its result to the adjoints only if every block is unchanged. A
 # changed one raises (as PyTorch does for a tensor modified in place after it was saved for
-# backward). Block size, measured on the 10^4 x 10^3 logreg and the MLP's 256 x 784 data (2
-# cores, one busy elsewhere): 1 MiB splits the MLP's 1.6 MB matrix in two and doubles its BLAS
-# calls (twice as slow on BLAS's threads); from 4 MiB up OpenBLAS threads each block's gemv,
-# which lost 5-10x while the other core was busy; one block of all 80 MB is hashed from memory,
-# not cache (+40%). A matrix-vector product (logistic regression's X @ w and X.T @ g) does not
-# call BLAS: fingerprint.h's rv_fp_matvec multiplies and hashes each stripe from one load, so
-# that the hash's arithmetic hides in the memory's time (measured on that 80 MB matrix: value
-# and gradient 13-16 ms with BLAS and a hash after it; 7.4-8.1 ms so, two rows at a time, where
-# read-only data through BLAS took 8.1-8.3 and NumPy's own X @ w and X.T @ g 7.3-7.8).
+# backward). A block is about 2 MiB of rows: small enough to stay in cache while it is multiplied
+# and hashed, and below the size from which OpenBLAS threads a block's product (which loses
+# several times over when another process holds a core); large enough that a matrix of a few MB
+# takes few BLAS calls. A matrix-vector product (X @ w, X.T @ g) does not call BLAS:
+# fingerprint.h's rv_fp_matvec multiplies and hashes each stripe from one load, so that the
+# hash's arithmetic hides in the time the memory takes.
 cdef int64_t _WATCH_MIN_BYTES = 1 << 20
 cdef int64_t _WATCH_BLOCK_BYTES = 1 << 21
 
@@ -362,7 +359,7 @@ cdef class _Blocks:
                 while blk < last:
                     r0 = blk * self.rows
                     r1 = min(self.nrows, r0 + self.rows)
-                    # np.dot, not np.matmul: two threads' matmul calls ran one at a time (measured)
+                    # np.dot, not np.matmul: NumPy runs two threads' matmul calls one at a time
                     Mb = M[r0:r1]
                     if Z is not None and self.direct:
                         res = out[r0:r1] if self.left else out[:, r0:r1]

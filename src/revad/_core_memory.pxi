@@ -15,8 +15,8 @@ cdef int64_t _next_cap(int64_t cap, int64_t need) except -1:
 
 
 # Large columns are written once per entry and swept once: on 4 KiB pages, faulting them in
-# costs as much as the sweep itself (measured: a 10^6-element vectorised Rosenbrock records
-# 8 * 10^6 entries, 200 MB). Where the kernel offers transparent huge pages on request, ask.
+# costs as much as the sweep itself. Where the kernel offers transparent huge pages on request,
+# ask.
 cdef extern from *:
     """
     #if defined(__linux__)
@@ -220,8 +220,9 @@ cdef void _take_spare(Tape t):
 
 
 # Larger buffers go back to the system: the spare must not pin a huge tape's memory for good.
-# The bound fits a 10^6-element vectorised objective (8 * 10^6 entries): re-growing and
-# faulting in its 200 MB every step cost more than recording and sweeping it (measured 3x).
+# The bound keeps the columns of a 10^6-element vectorised objective (8 * 10^6 entries): one
+# that re-grew and faulted in its 200 MB on every call would spend more on that than on
+# recording and sweeping.
 cdef enum:
     _SPARE_MAX_ENTRIES = 1 << 24  # about 400 MiB of columns
 

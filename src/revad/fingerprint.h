@@ -275,8 +275,7 @@ static uint64_t rv_fp_rows(const void *data, int64_t nrows, size_t rowbytes, uin
  * afterwards, even from cache, costs as much again; here each 64-byte stripe is loaded once and
  * goes both into the product and into the hash, whose arithmetic then hides in the time the
  * memory takes. Row i and row i + nrows / 2 are read side by side: two streams from memory keep
- * more loads in flight than one (measured on a 10^4 x 10^3 matrix, one thread: 5.2 ms against
- * 7.0 for one row at a time; OpenBLAS's gemv reads four rows at once). For a block of rows of
+ * more loads in flight than one (OpenBLAS's gemv reads four rows at once). For a block of rows of
  * C-order M (ncols doubles each, ncols % 8 == 0, so that each row is whole stripes):
  *   dot  (axpy == 0): y[i] = M[i, :] . v
  *   axpy (axpy == 1): y[:] += v[i] * M[i, :]   (rows i and i + nrows / 2 added together)

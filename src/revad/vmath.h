@@ -1,6 +1,6 @@
 /* tanh, and the exp inside tanh's derivative, as arithmetic the compiler can vectorise. libm's
- * are calls, one element at a time: tanh took 19 ns an element here (NumPy's np.tanh calls the
- * same libm), an eighth of the MLP's value and gradient on one thread.
+ * are calls, one element at a time (NumPy's np.tanh calls the same libm), which makes tanh the
+ * dearest row of a network's value and gradient.
  *
  * No branches, only doubles and their bits: x = k ln2 + r with |r| <= ln2 / 2 (ln2 in two
  * parts, so that k ln2 is exact), expm1(r) by its Taylor polynomial to r^13 (the next term is
