@@ -250,3 +250,29 @@ def test_the_installed_revad_when_the_source_tree_is_not_built(tmp_path):
     assert out.returncode == 0, out.stderr
     assert not out.stdout.strip().startswith(str(tmp_path))
     assert out.stdout.strip().endswith("__init__.py")
+
+
+def test_against_pairs_the_timed_quantities_of_two_runs(tmp_path, monkeypatch, capsys):
+    """benchmarks.against: one row per timed quantity, the ratio this / other of each round."""
+    from benchmarks import against
+
+    def fake_run(tree, args, out):
+        scale = 2.0 if tree else 1.0  # the other tree takes twice as long
+        return f"revad at {tree or 'here'}", [
+            {"workload": "seed1", "impl": "revad", "n": 2, "record_s": 1e-6 * scale,
+             "n_ops": 6, "check": "ok"},
+            {"workload": "scalar_args", "impl": "revad", "loop": "neuron", "list_s": 3e-6 * scale,
+             "ndarray_to_list": 1.1}]
+
+    monkeypatch.setattr(against, "run_once", fake_run)
+    assert against.main([str(tmp_path), "--rounds", "3"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| s")]
+    assert rows == ["| scalar_args | revad | neuron | list_s | 0.500 | 0.500-0.500 |",
+                    "| seed1 | revad | 2 | record_s | 0.500 | 0.500-0.500 |"]
+
+
+def test_against_keys_only_times():
+    from benchmarks import against
+    rows = [{"workload": "w", "impl": "revad", "n": 5, "record_s": 2e-6, "n_ops": 9,
+             "ratio_to_plain": 3.0, "check": "ok"}]
+    assert against.keyed(rows) == {("w", "revad", "5", "record_s"): 2e-6}
