@@ -2,7 +2,8 @@
 
 revad's Arrays implement NumPy's own protocols (``__array_ufunc__``, ``__array_function__``), so
 NumPy's functions already differentiate them; this module is NumPy's namespace with the few
-names that need revad: ``array`` (which stacks Vars and Arrays on the tape) and ``logsumexp``.
+names that need revad: ``array`` and ``asarray`` (which stack Vars and Arrays on the tape,
+and give NumPy's own result for plain data) and ``logsumexp``.
 A NumPy function revad does not support raises a TypeError naming it.
 
 >>> import revad
@@ -14,7 +15,7 @@ import numpy as _np
 from numpy import *  # noqa: F403  (the namespace users expect)
 from numpy import linalg, random  # noqa: F401
 
-from revad._array import array, logsumexp  # type: ignore[no-redef]  # noqa: F401
+from revad._array import array, asarray, logsumexp  # type: ignore[no-redef]  # noqa: F401
 
 
 def __getattr__(name):

@@ -126,3 +126,31 @@ def test_scalar_style_code_still_works_on_arrays():
     x = onp.array([-1.2, 1.0, 0.5, 0.3])
     onp.testing.assert_allclose(revad.grad(loop_rosenbrock)(x), revad.grad(rosenbrock)(x),
                                 rtol=1e-14)
+
+
+@pytest.mark.parametrize("data, kw", [
+    ([1, 2, 3], {}), ([[1, 2], [3, 4]], {}), ([1, 2], {"dtype": float}),
+    ([1.5, 2.5], {"dtype": onp.float32}), ([True, False], {}), (3, {}), ([1, 2], {"ndmin": 3}),
+    (onp.arange(6).reshape(2, 3), {"order": "F"}), ([], {})])
+def test_array_of_plain_data_is_numpys(data, kw):
+    # autograd programs index and count with np.array of ints: the dtype must stay NumPy's
+    for fn, ref in ((np.array, onp.array), (np.asarray, onp.asarray)):
+        kw = {k: v for k, v in kw.items() if fn is np.array or k in ("dtype", "order")}
+        got, want = fn(data, **kw), ref(data, **kw)
+        assert type(got) is onp.ndarray and got.dtype == want.dtype
+        onp.testing.assert_array_equal(got, want)
+
+
+def test_array_of_vars_is_recorded_and_refuses_another_dtype():
+    x = revad.Var(2.0)
+    a = np.array([[x, 1], [3, x * x]], ndmin=3)
+    assert isinstance(a, revad.Array) and a.shape == (1, 2, 2)
+    y = np.sum(a * onp.arange(4.0).reshape(2, 2))
+    y.backward()
+    assert x.grad == 12.0  # d/dx (0 x + 1 + 2 * 3 + 3 x^2) at x = 2
+    assert np.array([x, x], dtype=float).shape == (2,)
+    with pytest.raises(TypeError, match=r"dtype=int64\) of Vars or Arrays would drop"):
+        np.array([x, x], dtype=int)
+    b = revad.Array([1.0, 2.0])
+    assert np.asarray(b) is b and np.array(b) is b
+    assert isinstance(np.asarray([b, b]), revad.Array)

@@ -453,21 +453,71 @@ def logsumexp(a, axis=None, keepdims=False):
     return _logsumexp(_to_array(a), axis, keepdims)
 
 
-def array(obj):
-    """An Array from nested sequences of numbers, Vars and Arrays (recorded), or an ndarray.
+def array(obj, dtype=None, *, copy=True, order="K", ndmin=0):
+    """numpy.array, except that sequences holding Vars or Arrays are stacked on the tape.
 
-    Sequences holding Vars or Arrays are stacked on the tape; plain numbers give a float64
-    ndarray, as numpy.array does.
+    Plain data gives exactly what ``numpy.array`` gives (a list of ints stays int, ``dtype=``
+    is honoured), so that code written for ``autograd.numpy`` indexes and counts with it as
+    before. Data holding Vars or Arrays gives a float64 revad Array (``ndmin`` adds leading
+    axes); another ``dtype`` would drop the gradient, and raises.
+
+    >>> import revad, revad.numpy as np
+    >>> np.array([1, 2, 3]).dtype
+    dtype('int64')
+    >>> x = revad.Var(2.0)
+    >>> y = np.sum(np.array([x, x * x]) * np.array([1.0, 3.0]))
+    >>> y.backward()
+    >>> x.grad
+    13.0
     """
+    if not _holds_node(obj):
+        return np.array(obj, dtype=dtype, copy=copy, order=order, ndmin=ndmin)
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        raise TypeError(f"revad: array(..., dtype={np.dtype(dtype)}) of Vars or Arrays would drop "
+                        "their gradient; revad records float64 (leave dtype out)")
+    r = _node_array(obj)
+    if ndmin > len(r.shape):
+        r = r.reshape((1,) * (ndmin - len(r.shape)) + r.shape)
+    return r
+
+
+def asarray(obj, dtype=None, order=None):
+    """numpy.asarray, except that a revad Array is returned as it is and sequences holding Vars
+    or Arrays are stacked on the tape (as ``array`` does).
+
+    >>> import revad, revad.numpy as np
+    >>> a = revad.Array([1.0, 2.0])
+    >>> np.asarray(a) is a, np.asarray([1, 2]).dtype
+    (True, dtype('int64'))
+    """
+    if not _holds_node(obj):
+        return np.asarray(obj, dtype=dtype, order=order)
+    return array(obj, dtype=dtype)
+
+
+cdef bint _holds_node(object obj):
+    """Whether obj is or holds a Var or an Array (in nested lists, tuples or object arrays)."""
+    if type(obj) is Array or type(obj) is Var:
+        return True
+    if isinstance(obj, (list, tuple)):
+        return _contains_node(obj)
+    return (isinstance(obj, np.ndarray) and obj.dtype == object
+            and _contains_node(obj.reshape(-1).tolist()))
+
+
+cdef object _node_array(object obj):
+    """The Array of nested sequences (or an object ndarray) holding Vars or Arrays."""
     if type(obj) is Array:
         return obj
-    if isinstance(obj, np.ndarray) and obj.dtype == object:
-        obj = obj.tolist()  # its items: Vars, Arrays, numbers (a 0-d one: the item itself)
-    if isinstance(obj, (list, tuple)) and _contains_node(obj):
-        return _stack_like([array(o) if isinstance(o, (list, tuple)) else o for o in obj], 0)
     if type(obj) is Var:
         return _to_array(obj)
-    return np.array(_float64(obj), dtype=np.float64)
+    if isinstance(obj, np.ndarray) and obj.dtype == object:
+        obj = obj.tolist()  # its items: Vars, Arrays, numbers (a 0-d one: the item itself)
+        if not isinstance(obj, list):
+            return _node_array(obj)
+    return _stack_like([_node_array(o) if _holds_node(o)
+                        else np.array(_float64(o), dtype=np.float64)
+                        if isinstance(o, (list, tuple)) else o for o in obj], 0)
 
 
 cdef bint _contains_node(object seq):
