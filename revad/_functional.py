@@ -101,17 +101,14 @@ def _tree(x, where):
 
 
 def _scalar_output(out):
-    """The Var (or, for a result that ignores the inputs, the float) that f returned."""
-    if type(out) is Array:
-        if out.shape != ():
-            raise TypeError(f"revad: the function must return a scalar, but it returned an Array "
+    """The Var (or, for a result that ignores the inputs, the float) that f returned: a scalar,
+    or an array of one element whatever its shape, as autograd accepts ((1,) and (1, 1))."""
+    if type(out) is Array or isinstance(out, np.ndarray):
+        if out.size != 1:
+            kind = "an Array" if type(out) is Array else "an array"
+            raise TypeError(f"revad: the function must return a scalar, but it returned {kind} "
                             f"of shape {out.shape}; reduce it (e.g. sum) before differentiating")
-        return out[()]
-    if isinstance(out, np.ndarray):
-        if out.shape != ():
-            raise TypeError(f"revad: the function must return a scalar, but it returned an array "
-                            f"of shape {out.shape}; reduce it (e.g. sum) before differentiating")
-        out = out[()]
+        out = out.reshape(())[()]
     if type(out) is Var:
         return out
     if _core._is_real(out):

@@ -1,5 +1,6 @@
 """The functional API (autograd / JAX style): structures, argnums, outputs, errors, threads."""
 import math
+import re
 import threading
 
 import numpy as np
@@ -275,3 +276,20 @@ def test_scipy_style_optimizer_usage():
         v, g = vg(x)
         x = x - 1e-3 * g
     assert v < 0.5 and math.isfinite(v)
+
+
+@pytest.mark.parametrize("shape", [(1,), (1, 1), (1, 1, 1)])
+def test_an_output_of_one_element_is_a_scalar_whatever_its_shape(shape):
+    # autograd's grad takes any output of size 1 (its vspace size): programs return x.reshape(1)
+    x = np.array([0.3, -1.2, 2.0])
+    value, g = revad.value_and_grad(lambda x: np.sum(x * x * x).reshape(shape))(x)
+    assert value == pytest.approx(np.sum(x ** 3), rel=1e-15)
+    np.testing.assert_allclose(g, 3 * x * x, rtol=1e-15)
+    assert revad.grad(lambda t: np.array([[t * t]]).reshape(shape))(1.5) == 3.0
+
+
+@pytest.mark.parametrize("out", [np.zeros(2), revad.Array([1.0, 2.0]), np.zeros((1, 2))])
+def test_an_output_of_several_elements_is_refused_with_its_shape(out):
+    shape = re.escape(str(out.shape))
+    with pytest.raises(TypeError, match=rf"returned an (Array|array) of shape {shape}"):
+        revad.grad(lambda x: out + 0.0 * x)(1.0)
