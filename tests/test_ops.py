@@ -61,6 +61,19 @@ def test_table_and_api_cover_the_same_ops():
         assert callable(getattr(Var(1.0), name)), name
 
 
+def test_every_row_reads_cleanly():
+    # A malformed EXAMPLE column is reported here, by row, rather than at import.
+    assert not revad._core._row_problems(), "\n".join(revad._core._row_problems())
+
+
+def test_every_row_shows_its_example_and_formulas():
+    # tests/test_docs.py runs the examples; here, that each row has one.
+    for name, fn in revad._core.functions.items():
+        call = f"revad.{name}(x, y)" if fn.arity == 2 else f"revad.{name}(x)"
+        assert f" = {call}\n" in fn.__doc__, name
+        assert "d/da:" in fn.__doc__, name
+
+
 def _mp_derivative(f, x):
     # A step relative to x keeps the stencil inside the domain near 0 (log at 1e-300).
     x = mp.mpf(x)

@@ -65,6 +65,8 @@ cdef extern from "revad.h" nogil:
         const char *d_da
         const char *d_db
         const char *note
+        const char *example
+        int lazy
     const rv_op_info rv_op_table[]
     const int rv_n_op_table
     double rv_unary(int op, double a)

@@ -321,11 +321,10 @@ static RV_NOINLINE void rv_ew_tangent(const int64_t *p, const double *val, const
  * (_array.pyx: a lazy Array computes them when it is first used), and a sum over its outputs
  * computes them on the fly instead (rv_sums_forward_lazy): GMM's (n, K, d, d) product then never
  * writes its 20 MB nor reads them back. Of those rows (log, sin, tanh, ... qualify too), the
- * cheap arithmetic: a value a sum made and something reads later is computed twice, and only
- * these rows have a loop in the lazy sums. tests/test_lazy.py checks their partials. */
-static inline int rv_ew_lazy(int64_t op) {
-    return op == RV_NEG || op == RV_SQUARE || op == RV_ADD || op == RV_SUB || op == RV_MUL;
-}
+ * cheap arithmetic, marked `lazy` in ops_table.h: a value a sum made and something reads later
+ * is computed twice, and only these rows have a loop in the lazy sums. tests/test_lazy.py
+ * checks their partials. */
+static inline int rv_ew_lazy(int64_t op) { return rv_op_lazy(op); }
 
 /* The next n elements of the group (C order, from the cursor) into Y; the rows that are not
  * lazy fold away. */

@@ -4,14 +4,23 @@
  * C expressions in the operands `a`, `b` and the saved output `y` (ops whose local gradient is
  * cheapest from their output, like exp, tanh and sigmoid, use `y`: the tape saves it anyway).
  * Everything else -- the op-code enum, the forward functions used while recording, the
- * reverse sweep, the forward-mode tangent sweep, the names and formulas shown in docstrings --
- * is generated from these rows.
+ * reverse sweep, the forward-mode tangent sweep, the array loops, and on the Python side the
+ * functions (revad.exp), the Var methods (x.exp()), the NumPy ufunc map (np.exp(x)) and the
+ * docstrings with their examples -- is generated from these rows, so adding an op is one row
+ * here and its reference row in tests/test_ops.py.
  *
- * Where an op is not differentiable we follow PyTorch; the NOTE column says what we chose.
+ * U(CODE, name, forward(a), d/da, LAZY, EXAMPLE, NOTE)
+ * B(CODE, name, forward(a, b), d/da, d/db, LAZY, EXAMPLE, NOTE)
+ *
+ * LAZY is `lazy` or `eager`. `lazy` lets an array op leave its values unwritten until something
+ * reads them, and lets a sum over it compute them on the fly (group_ew.h, rv_ew_lazy): only
+ * for rows whose partials read the operands, never y, and whose forward is cheap enough to
+ * compute twice (tests/test_lazy.py checks the first).
+ * EXAMPLE is the docstring's example, "x -> value d/dx" or "x, y -> value d/dx d/dy" with the
+ * results printed to 6 decimals and computed independently (mpmath, not revad); the docstring
+ * runs it as a doctest. Internal rows take "".
+ * NOTE says what we chose where the op is not differentiable (we follow PyTorch), or "".
  * A name starting with "_" is internal: it gets no public function.
- *
- * UNARY(CODE, name, forward(a), d/da, note)
- * BINARY(CODE, name, forward(a, b), d/da, d/db, note)
  */
 #ifndef REVAD_OPS_TABLE_H
 #define REVAD_OPS_TABLE_H
@@ -52,39 +61,39 @@ static inline double rv_min(double a, double b) { return (a < b || a != a) ? a :
 static inline double rv_dmax(double a, double b) { return a > b ? 1.0 : (a == b ? 0.5 : 0.0); }
 
 #define REVAD_UNARY_OPS(U) \
-    U(NEG,      "negative", -a,                -1.0,                               "") \
-    U(ABS,      "abs",      fabs(a),           rv_sign(a),                         "abs'(0) = 0, as PyTorch") \
-    U(SQUARE,   "square",   a * a,             2.0 * a,                            "") \
-    U(EXP,      "exp",      exp(a),            y,                                  "") \
-    U(LOG,      "log",      log(a),            1.0 / a,                            "log(0) = -inf and log of a negative is nan, as NumPy") \
-    U(LOG1P,    "log1p",    log1p(a),          1.0 / (1.0 + a),                    "") \
-    U(EXPM1,    "expm1",    expm1(a),          exp(a),                             "") \
-    U(SQRT,     "sqrt",     sqrt(a),           0.5 / y,                            "sqrt'(0) = inf, as PyTorch") \
-    U(SIN,      "sin",      sin(a),            cos(a),                             "") \
-    U(COS,      "cos",      cos(a),            -sin(a),                            "") \
-    U(TAN,      "tan",      tan(a),            1.0 + y * y,                        "") \
-    U(ARCSIN,   "arcsin",   asin(a),           1.0 / sqrt(1.0 - a * a),            "derivative is inf at +-1") \
-    U(ARCCOS,   "arccos",   acos(a),           -1.0 / sqrt(1.0 - a * a),           "derivative is -inf at +-1") \
-    U(ARCTAN,   "arctan",   atan(a),           1.0 / (1.0 + a * a),                "") \
-    U(SINH,     "sinh",     sinh(a),           cosh(a),                            "") \
-    U(COSH,     "cosh",     cosh(a),           sinh(a),                            "") \
-    U(TANH,     "tanh",     rv_vm_tanh(a),     rv_vm_dtanh(a),                     "") \
-    U(SIGMOID,  "sigmoid",  rv_sigmoid(a),     rv_dsigmoid(a, y),                  "") \
-    U(RELU,     "relu",     (a > 0 || a != a) ? a : 0.0, a > 0 ? 1.0 : 0.0, "relu'(0) = 0, relu(nan) = nan") \
-    U(SOFTPLUS, "softplus", rv_softplus(a),    rv_sigmoid(a),                      "") \
-    U(ERF,      "erf",      erf(a),            1.1283791670955126 * exp(-a * a),   "") \
-    U(COPY,     "_copy",    a,                 1.0,                                "internal: the gather of an array element")
+    U(NEG,      "negative", -a,                -1.0,                             lazy,  "0.5 -> -0.500000 -1.000000", "") \
+    U(ABS,      "abs",      fabs(a),           rv_sign(a),                       eager, "-0.5 -> 0.500000 -1.000000", "abs'(0) = 0, as PyTorch") \
+    U(SQUARE,   "square",   a * a,             2.0 * a,                          lazy,  "0.5 -> 0.250000 1.000000",   "") \
+    U(EXP,      "exp",      exp(a),            y,                                eager, "0.5 -> 1.648721 1.648721",   "") \
+    U(LOG,      "log",      log(a),            1.0 / a,                          eager, "2.0 -> 0.693147 0.500000",   "log(0) = -inf and log of a negative is nan, as NumPy") \
+    U(LOG1P,    "log1p",    log1p(a),          1.0 / (1.0 + a),                  eager, "0.5 -> 0.405465 0.666667",   "") \
+    U(EXPM1,    "expm1",    expm1(a),          exp(a),                           eager, "0.5 -> 0.648721 1.648721",   "") \
+    U(SQRT,     "sqrt",     sqrt(a),           0.5 / y,                          eager, "4.0 -> 2.000000 0.250000",   "sqrt'(0) = inf, as PyTorch") \
+    U(SIN,      "sin",      sin(a),            cos(a),                           eager, "0.5 -> 0.479426 0.877583",   "") \
+    U(COS,      "cos",      cos(a),            -sin(a),                          eager, "0.5 -> 0.877583 -0.479426",  "") \
+    U(TAN,      "tan",      tan(a),            1.0 + y * y,                      eager, "0.5 -> 0.546302 1.298446",   "") \
+    U(ARCSIN,   "arcsin",   asin(a),           1.0 / sqrt(1.0 - a * a),          eager, "0.5 -> 0.523599 1.154701",   "derivative is inf at +-1") \
+    U(ARCCOS,   "arccos",   acos(a),           -1.0 / sqrt(1.0 - a * a),         eager, "0.5 -> 1.047198 -1.154701",  "derivative is -inf at +-1") \
+    U(ARCTAN,   "arctan",   atan(a),           1.0 / (1.0 + a * a),              eager, "0.5 -> 0.463648 0.800000",   "") \
+    U(SINH,     "sinh",     sinh(a),           cosh(a),                          eager, "0.5 -> 0.521095 1.127626",   "") \
+    U(COSH,     "cosh",     cosh(a),           sinh(a),                          eager, "0.5 -> 1.127626 0.521095",   "") \
+    U(TANH,     "tanh",     rv_vm_tanh(a),     rv_vm_dtanh(a),                   eager, "0.5 -> 0.462117 0.786448",   "") \
+    U(SIGMOID,  "sigmoid",  rv_sigmoid(a),     rv_dsigmoid(a, y),                eager, "0.5 -> 0.622459 0.235004",   "") \
+    U(RELU,     "relu",     (a > 0 || a != a) ? a : 0.0, a > 0 ? 1.0 : 0.0,      eager, "-0.5 -> 0.000000 0.000000",  "relu'(0) = 0, relu(nan) = nan") \
+    U(SOFTPLUS, "softplus", rv_softplus(a),    rv_sigmoid(a),                    eager, "0.5 -> 0.974077 0.622459",   "") \
+    U(ERF,      "erf",      erf(a),            1.1283791670955126 * exp(-a * a), eager, "0.5 -> 0.520500 0.878783",   "") \
+    U(COPY,     "_copy",    a,                 1.0,                              eager, "",                           "internal: the gather of an array element")
 
 #define REVAD_BINARY_OPS(B) \
-    B(ADD,     "add",      a + b,          1.0,                     1.0,                          "") \
-    B(SUB,     "subtract", a - b,          1.0,                     -1.0,                         "") \
-    B(MUL,     "multiply", a * b,          b,                       a,                            "") \
-    B(DIV,     "divide",   a / b,          1.0 / b,                 -y / b,                       "") \
-    B(POW,     "power",    pow(a, b),      rv_dpow_da(a, b),        rv_dpow_db(a, b, y),          "d/da = 0 where b == 0; d/db = 0 where a == 0 and b >= 0, as PyTorch") \
-    B(MAXIMUM, "maximum",  rv_max(a, b),   rv_dmax(a, b),           1.0 - rv_dmax(a, b),          "at a tie the gradient is split evenly, as PyTorch; nan propagates") \
-    B(MINIMUM, "minimum",  rv_min(a, b),   1.0 - rv_dmax(a, b),     rv_dmax(a, b),                "at a tie the gradient is split evenly, as PyTorch; nan propagates") \
-    B(ARCTAN2, "arctan2",  atan2(a, b),    b / (a * a + b * b),     -a / (a * a + b * b),         "the gradient at (0, 0) is nan, as PyTorch") \
-    B(HYPOT,   "hypot",    hypot(a, b),    a / y,                   b / y,                        "the gradient at (0, 0) is nan, as PyTorch")
+    B(ADD,     "add",      a + b,        1.0,                 1.0,                   lazy,  "1.0, 2.0 -> 3.000000 1.000000 1.000000",   "") \
+    B(SUB,     "subtract", a - b,        1.0,                 -1.0,                  lazy,  "1.0, 2.0 -> -1.000000 1.000000 -1.000000", "") \
+    B(MUL,     "multiply", a * b,        b,                   a,                     lazy,  "3.0, 2.0 -> 6.000000 2.000000 3.000000",   "") \
+    B(DIV,     "divide",   a / b,        1.0 / b,             -y / b,                eager, "3.0, 2.0 -> 1.500000 0.500000 -0.750000",  "") \
+    B(POW,     "power",    pow(a, b),    rv_dpow_da(a, b),    rv_dpow_db(a, b, y),   eager, "3.0, 2.0 -> 9.000000 6.000000 9.887511",   "d/da = 0 where b == 0; d/db = 0 where a == 0 and b >= 0, as PyTorch") \
+    B(MAXIMUM, "maximum",  rv_max(a, b), rv_dmax(a, b),       1.0 - rv_dmax(a, b),   eager, "1.0, 2.0 -> 2.000000 0.000000 1.000000",   "at a tie the gradient is split evenly, as PyTorch; nan propagates") \
+    B(MINIMUM, "minimum",  rv_min(a, b), 1.0 - rv_dmax(a, b), rv_dmax(a, b),         eager, "1.0, 2.0 -> 1.000000 1.000000 0.000000",   "at a tie the gradient is split evenly, as PyTorch; nan propagates") \
+    B(ARCTAN2, "arctan2",  atan2(a, b),  b / (a * a + b * b), -a / (a * a + b * b),  eager, "1.0, 2.0 -> 0.463648 0.400000 -0.200000",  "the gradient at (0, 0) is nan, as PyTorch") \
+    B(HYPOT,   "hypot",    hypot(a, b),  a / y,               b / y,                 eager, "3.0, 4.0 -> 5.000000 0.600000 0.800000",   "the gradient at (0, 0) is nan, as PyTorch")
 
 /* Comparisons carry no gradient; they are recorded so that a replayed tape can check that it
  * takes the branches the recording took. */
@@ -133,14 +142,34 @@ static inline double rv_binary(int op, double a, double b) {
     }
 }
 
-/* Names and formulas as text, for docstrings and error messages. */
-#define RV_NAME_U(N, name, f, da, note) {RV_##N, 1, name, #f, #da, "", note},
-#define RV_NAME_B(N, name, f, da, db, note) {RV_##N, 2, name, #f, #da, #db, note},
-#define RV_NAME_C(N, name, f) {RV_##N, 0, name, #f, "0", "0", "no gradient"},
+/* The LAZY column as a number. A value other than `lazy` or `eager` fails to compile here,
+ * naming itself (RV_LAZY_<value> undeclared). */
+#define RV_LAZY_lazy 1
+#define RV_LAZY_eager 0
+#define RV_LAZY_U(N, name, f, da, lazy, ...) case RV_##N: return RV_LAZY_##lazy;
+#define RV_LAZY_B(N, name, f, da, db, lazy, ...) case RV_##N: return RV_LAZY_##lazy;
+/* Whether a row is marked lazy; with a constant op code it folds to the row's flag. */
+static inline int rv_op_lazy(int64_t op) {
+    switch (op) {
+        REVAD_UNARY_OPS(RV_LAZY_U)
+        REVAD_BINARY_OPS(RV_LAZY_B)
+        default: return 0;
+    }
+}
+
+/* Every row as text and flags, for the Python side: the functions, the Var methods, the ufunc
+ * map, docstrings and error messages are built from this at import (_core_functions.pxi). */
+#define RV_NAME_U(N, name, f, da, lazy, example, note) \
+    {RV_##N, 1, name, #f, #da, "", note, example, RV_LAZY_##lazy},
+#define RV_NAME_B(N, name, f, da, db, lazy, example, note) \
+    {RV_##N, 2, name, #f, #da, #db, note, example, RV_LAZY_##lazy},
+#define RV_NAME_C(N, name, f) {RV_##N, 0, name, #f, "0", "0", "no gradient", "", 0},
 typedef struct {
     int code;
     int arity; /* 0 marks a comparison */
     const char *name, *forward, *d_da, *d_db, *note;
+    const char *example; /* "x -> value d/dx" or "x, y -> value d/dx d/dy"; "" for internal rows */
+    int lazy;
 } rv_op_info;
 static const rv_op_info rv_op_table[] = {
     REVAD_UNARY_OPS(RV_NAME_U)
