@@ -1,6 +1,8 @@
 """Every op of the table: its value and local derivative against mpmath (50 digits, independent
 of revad's formulas) and central finite differences, including the edges of its domain."""
+import ast
 import math
+import os
 
 import mpmath as mp
 import numpy as np
@@ -52,17 +54,21 @@ BINARY = {
 
 
 def test_table_and_api_cover_the_same_ops():
-    # Each op of ops_table.h's table is a revad function and a Var method, and maps a NumPy ufunc.
+    # Each public row of ops_table.h is a revad function with a reference row here, and a Var
+    # method unless Python spells it as an operator (x + y).
     names = {name for name, fn in vars(revad).items() if isinstance(fn, revad.Function)}
-    assert names == set(UNARY) | set(BINARY)
-    for name in set(UNARY) - {"abs"}:
+    references = set(UNARY) | set(BINARY)
+    assert names == references, (f"rows without a reference row here: {sorted(names - references)}"
+                                 f"; reference rows without a row: {sorted(references - names)}")
+    operators = {"add", "subtract", "multiply", "divide", "power"}
+    for name in names - operators:
         assert callable(getattr(Var(1.0), name)), name
-    for name in ("arctan2", "hypot", "maximum", "minimum"):
-        assert callable(getattr(Var(1.0), name)), name
+        assert getattr(Var, name).__qualname__ == f"Var.{name}", name
 
 
 def test_every_row_reads_cleanly():
-    # A malformed EXAMPLE column is reported here, by row, rather than at import.
+    # A malformed EXAMPLE column (or a row named like a Var attribute) is reported here, by row,
+    # rather than at import.
     assert not revad._core._row_problems(), "\n".join(revad._core._row_problems())
 
 
@@ -72,6 +78,27 @@ def test_every_row_shows_its_example_and_formulas():
         call = f"revad.{name}(x, y)" if fn.arity == 2 else f"revad.{name}(x)"
         assert f" = {call}\n" in fn.__doc__, name
         assert "d/da:" in fn.__doc__, name
+
+
+def _stub_methods(cls_name):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "revad", "_core.pyi")) as f:
+        tree = ast.parse(f.read())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+    return {node.name for node in cls.body if isinstance(node, ast.FunctionDef)}
+
+
+def test_every_public_var_attribute_has_a_stub():
+    # The stub is source, read by type checkers from the checkout; this names the lines it lacks.
+    stubbed = _stub_methods("Var")
+    missing = []
+    for name in sorted(n for n in dir(Var) if not n.startswith("_") and n not in stubbed):
+        fn = revad._core.functions.get({"absolute": "abs"}.get(name, name))
+        other = ", other: Operand" if fn is not None and fn.arity == 2 else ""
+        missing.append(f"    def {name}(self{other}) -> Var: ...")
+    assert not missing, "revad/_core.pyi: class Var needs\n" + "\n".join(missing)
+    extra = {n for n in stubbed if not n.startswith("_")} - set(dir(Var))
+    assert not extra, f"revad/_core.pyi: class Var declares methods Var lacks: {sorted(extra)}"
 
 
 def _mp_derivative(f, x):

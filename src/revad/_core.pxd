@@ -5,7 +5,9 @@ from cpython.ref cimport PyObject
 
 
 cdef extern from "revad.h" nogil:
-    # The op codes the core names directly (methods, operators); ops_table.h defines them all.
+    # The op codes Cython code names directly (operators, the array engine); ops_table.h defines
+    # them all. A new row needs none here: the functions, Var methods and ufunc map read their
+    # codes from rv_op_table at import (_core_functions.pxi).
     enum:
         RV_LEAF
         RV_NEG
@@ -18,24 +20,7 @@ cdef extern from "revad.h" nogil:
         RV_POW
         RV_EXP
         RV_LOG
-        RV_LOG1P
-        RV_EXPM1
         RV_SQRT
-        RV_SIN
-        RV_COS
-        RV_TAN
-        RV_ARCSIN
-        RV_ARCCOS
-        RV_ARCTAN
-        RV_SINH
-        RV_COSH
-        RV_TANH
-        RV_SIGMOID
-        RV_RELU
-        RV_SOFTPLUS
-        RV_ERF
-        RV_ARCTAN2
-        RV_HYPOT
         RV_MAXIMUM
         RV_MINIMUM
         RV_LT

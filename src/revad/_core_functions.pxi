@@ -179,6 +179,59 @@ def _make_functions():
 
 
 functions = _make_functions()
+
+
+# ---------------------------------------------------------------------------------------------
+# The table's functions as Var methods (micrograd's x.relu(), x.tanh(), x.exp()).
+
+# Rows that Python spells as operators (x + y, x ** y) get no method: they would be second names.
+cdef frozenset _OPERATOR_ROWS = frozenset({"add", "subtract", "multiply", "divide", "power"})
+# NumPy's names that Var also takes as methods.
+cdef dict _METHOD_ALIASES = {"absolute": "abs"}
+
+
+def _unary_method(int code):
+    def method(Var self):
+        return _unary(code, self)
+    return method
+
+
+def _binary_method(int code, str name):
+    def method(Var self, other):
+        return _method2(code, name, self, other)
+    return method
+
+
+cdef int _add_var_methods() except -1:
+    """Put a method per public row into Var's type dict.
+
+    They cannot be written in Var's source from the table: Cython allows no `include` inside a
+    class body, and no freelist on a subclass (which a generated base class would make Var).
+    So they are added here, at import, the way Cython stores a cdef class's class attributes:
+    into the type's dict, then PyType_Modified so that the method cache sees them. A call
+    costs what a `def` method's does."""
+    cdef dict type_dict = <dict>(<PyTypeObject *>Var).tp_dict
+    methods = {name: fn for name, fn in functions.items() if name not in _OPERATOR_ROWS}
+    methods.update({alias: functions[row] for alias, row in _METHOD_ALIASES.items()})
+    for name, fn in methods.items():
+        if name in type_dict:
+            _problems.append(f"ops_table.h: row {fn.name!r} would replace Var.{name}, which "
+                             "means something else; rename the row")
+            continue
+        method = _unary_method(fn.code) if fn.arity == 1 else _binary_method(fn.code, fn.name)
+        method.__name__ = name
+        method.__qualname__ = f"Var.{name}"
+        method.__doc__ = (f"``x.{name}({'' if fn.arity == 1 else 'other'})`` is "
+                          f"``revad.{fn.name}(x{'' if fn.arity == 1 else ', other'})``: "
+                          "one tape entry; see its docstring for the formulas.")
+        type_dict[name] = method
+    PyType_Modified(Var)
+    return 0
+
+
+_add_var_methods()
+
+
 # NumPy's names for the same ops, and SciPy's special functions that are ours too.
 _aliases = {"absolute": "abs", "true_divide": "divide", "float_power": "power", "expit": "sigmoid"}
 _by_ufunc.update(functions)

@@ -406,33 +406,9 @@ cdef class Var:
     def __ne__(self, other):
         return _compare(RV_NE, self, other)
 
-    # -- the op table's functions as methods (micrograd's x.relu(), x.tanh(), x.exp()) --------
+    # The op table's functions as methods (x.exp(), x.maximum(y)) are added to this type at
+    # import, from the table (_add_var_methods, _core_functions.pxi).
 
-    def exp(self): return _unary(RV_EXP, self)
-    def log(self): return _unary(RV_LOG, self)
-    def log1p(self): return _unary(RV_LOG1P, self)
-    def expm1(self): return _unary(RV_EXPM1, self)
-    def sqrt(self): return _unary(RV_SQRT, self)
-    def square(self): return _unary(RV_SQUARE, self)
-    def sin(self): return _unary(RV_SIN, self)
-    def cos(self): return _unary(RV_COS, self)
-    def tan(self): return _unary(RV_TAN, self)
-    def arcsin(self): return _unary(RV_ARCSIN, self)
-    def arccos(self): return _unary(RV_ARCCOS, self)
-    def arctan(self): return _unary(RV_ARCTAN, self)
-    def sinh(self): return _unary(RV_SINH, self)
-    def cosh(self): return _unary(RV_COSH, self)
-    def tanh(self): return _unary(RV_TANH, self)
-    def sigmoid(self): return _unary(RV_SIGMOID, self)
-    def relu(self): return _unary(RV_RELU, self)
-    def softplus(self): return _unary(RV_SOFTPLUS, self)
-    def erf(self): return _unary(RV_ERF, self)
-    def negative(self): return _unary(RV_NEG, self)
-    def absolute(self): return _unary(RV_ABS, self)
-    def arctan2(self, other): return _method2(RV_ARCTAN2, "arctan2", self, other)
-    def hypot(self, other): return _method2(RV_HYPOT, "hypot", self, other)
-    def maximum(self, other): return _method2(RV_MAXIMUM, "maximum", self, other)
-    def minimum(self, other): return _method2(RV_MINIMUM, "minimum", self, other)
     # A real number is its own conjugate: NumPy's var and std on object arrays call it.
     def conjugate(self): return self
 
