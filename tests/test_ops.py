@@ -54,8 +54,8 @@ BINARY = {
 
 
 def test_table_and_api_cover_the_same_ops():
-    # Each public row of ops_table.h is a revad function with a reference row here, and a Var
-    # method unless Python spells it as an operator (x + y).
+    # Each public row of ops_table.h is a revad function with a reference row here, what NumPy's
+    # ufunc of its name maps to, and a Var method unless Python spells it as an operator (x + y).
     names = {name for name, fn in vars(revad).items() if isinstance(fn, revad.Function)}
     references = set(UNARY) | set(BINARY)
     assert names == references, (f"rows without a reference row here: {sorted(names - references)}"
@@ -64,6 +64,8 @@ def test_table_and_api_cover_the_same_ops():
     for name in names - operators:
         assert callable(getattr(Var(1.0), name)), name
         assert getattr(Var, name).__qualname__ == f"Var.{name}", name
+    for name in names:
+        assert revad._core.ufunc_functions[name] is getattr(revad, name)
 
 
 def test_every_row_reads_cleanly():
@@ -93,12 +95,46 @@ def test_every_public_var_attribute_has_a_stub():
     stubbed = _stub_methods("Var")
     missing = []
     for name in sorted(n for n in dir(Var) if not n.startswith("_") and n not in stubbed):
-        fn = revad._core.functions.get({"absolute": "abs"}.get(name, name))
+        fn = revad._core.ufunc_functions.get(name)
         other = ", other: Operand" if fn is not None and fn.arity == 2 else ""
         missing.append(f"    def {name}(self{other}) -> Var: ...")
     assert not missing, "revad/_core.pyi: class Var needs\n" + "\n".join(missing)
     extra = {n for n in stubbed if not n.startswith("_")} - set(dir(Var))
     assert not extra, f"revad/_core.pyi: class Var declares methods Var lacks: {sorted(extra)}"
+
+
+def test_numpy_ufuncs_agree_on_var_and_array():
+    # One map serves both: every ufunc revad takes on an Array it takes on a Var, with the same
+    # value and derivative (and np.log2(x) works on both through the same composition).
+    core = revad._core
+    for name in sorted(set(core.ufunc_functions) | set(core.ufunc_compositions)):
+        ufunc = getattr(np, name, None)
+        if not isinstance(ufunc, np.ufunc):
+            continue  # revad's own rows (sigmoid, relu) and SciPy's names (expit)
+        args = (0.3, 0.7)[:ufunc.nin]
+        vs = [Var(a) for a in args]
+        y = ufunc(*vs)
+        arrays = [revad.Array(np.array([a])) for a in args]
+        ya = ufunc(*arrays)
+        assert type(y) is Var, name
+        y.backward()
+        np.sum(ya).backward()
+        assert y.value == ya.value[0], name
+        assert [v.grad for v in vs] == [a.grad[0] for a in arrays], name
+    for name in core.ufunc_comparisons:
+        ufunc = getattr(np, name)
+        assert ufunc(Var(0.3), 0.7) == ufunc(revad.Array(np.array([0.3])), 0.7)[0], name
+        assert ufunc(0.3, Var(0.7)) == ufunc(0.3, revad.Array(np.array([0.7])))[0], name
+
+
+def test_numpy_compositions_on_a_var():
+    x = Var(8.0)
+    y = np.log2(x)
+    y.backward()
+    assert type(y) is Var and y.value == 3.0
+    assert x.grad == pytest.approx(1.0 / (8.0 * math.log(2.0)), rel=1e-15)
+    x = Var(2.0)
+    assert np.positive(x) is x and np.conjugate(x) is x
 
 
 def _mp_derivative(f, x):

@@ -4,33 +4,14 @@
 # ---------------------------------------------------------------------------------------------
 # NumPy's protocols
 
-cdef dict _UFUNC_CODES = {}
-for _name, _fn in _core.functions.items():
-    _UFUNC_CODES[_name] = (_fn.code, _fn.arity)
-for _name, _target in _core._aliases.items():
-    _UFUNC_CODES[_name] = _UFUNC_CODES[_target]
 # The (code, arity) pairs _apply accepts: the op table's functions.
-_APPLY_ROWS = frozenset(_UFUNC_CODES.values())
+_APPLY_ROWS = frozenset((fn.code, fn.arity) for fn in _core.functions.values())
 
-_LN2 = 0.6931471805599453
-_LN10 = 2.302585092994046
-
+# NumPy's ufuncs on Arrays: first the map Var.__array_ufunc__ reads too (_core.ufunc_functions,
+# ufunc_comparisons, ufunc_compositions, all from the op table), then these, for Arrays only.
 _UFUNC_EXTRA = {
-    "positive": lambda x: x,
-    "conjugate": lambda x: x,
-    "reciprocal": lambda x: _binop(RV_DIV, 1.0, x),
-    "log2": lambda x: _binop(RV_DIV, _unop(RV_LOG, x), _LN2),
-    "log10": lambda x: _binop(RV_DIV, _unop(RV_LOG, x), _LN10),
-    "exp2": lambda x: _unop(RV_EXP, _binop(RV_MUL, x, _LN2)),
     "matmul": lambda x, y: _matmul(x, y),
     "logaddexp": lambda x, y: _logaddexp(x, y),
-    # Comparisons: bool arrays, recorded for replay (see _compare).
-    "less": lambda x, y: _compare(RV_LT, x, y),
-    "less_equal": lambda x, y: _compare(RV_LE, x, y),
-    "greater": lambda x, y: _compare(RV_GT, x, y),
-    "greater_equal": lambda x, y: _compare(RV_GE, x, y),
-    "equal": lambda x, y: _compare(RV_EQ, x, y),
-    "not_equal": lambda x, y: _compare(RV_NE, x, y),
 }
 # No gradient anywhere (or almost everywhere): their results are constants, as in autograd.
 _UFUNC_CONST = {"sign", "floor", "ceil", "rint", "trunc", "isnan", "isinf", "isfinite",
@@ -59,11 +40,15 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
         if kwargs:
             raise TypeError(f"revad: numpy.{name} with arguments {sorted(kwargs)} is not "
                             "supported on revad Arrays")
-        if name in _UFUNC_CODES:
-            code, arity = _UFUNC_CODES[name]
-            return _apply(code, arity, inputs)
-        if name in _UFUNC_EXTRA:
-            return _UFUNC_EXTRA[name](*inputs)
+        fn = _core.ufunc_functions.get(name)
+        if fn is not None:
+            return _apply(fn.code, fn.arity, inputs)
+        code = _core.ufunc_comparisons.get(name)
+        if code is not None:  # bool arrays, recorded for replay (see _compare)
+            return _compare(code, inputs[0], inputs[1])
+        recipe = _core.ufunc_compositions.get(name) or _UFUNC_EXTRA.get(name)
+        if recipe is not None:
+            return recipe(*inputs)
         if name in _UFUNC_CONST:
             return ufunc(*[np.asarray(_values(i)) for i in inputs])
     elif method == "reduce" and len(inputs) == 1 and not set(kwargs) - {"axis", "keepdims", "dtype"}:

@@ -17,7 +17,6 @@ def _register_array(array_type, apply, array_function):
     __array_function__ that serves Vars too."""
     global _array_type, _array_apply, _array_function
     _array_type, _array_apply, _array_function = array_type, apply, array_function
-cdef dict _by_ufunc = {}   # NumPy ufunc name -> Function
 
 
 @cython.final
@@ -232,11 +231,52 @@ cdef int _add_var_methods() except -1:
 _add_var_methods()
 
 
-# NumPy's names for the same ops, and SciPy's special functions that are ours too.
+# ---------------------------------------------------------------------------------------------
+# NumPy's ufuncs: one map from their names to revad, read by Var.__array_ufunc__ and by
+# Array.__array_ufunc__ (_array_numpy.pxi) alike, so that np.log2(x) works on both or neither.
+
+# NumPy's (and SciPy's) other names for the table's rows.
 _aliases = {"absolute": "abs", "true_divide": "divide", "float_power": "power", "expit": "sigmoid"}
-_by_ufunc.update(functions)
-for _alias, _name in _aliases.items():
-    _by_ufunc[_alias] = functions[_name]
-_by_ufunc.update(less=operator.lt, less_equal=operator.le, greater=operator.gt,
-                 greater_equal=operator.ge, equal=operator.eq, not_equal=operator.ne,
-                 positive=operator.pos)
+# name -> Function: every public row under its own name and its aliases.
+ufunc_functions = dict(functions)
+ufunc_functions.update({alias: functions[row] for alias, row in _aliases.items()})
+
+
+def _comparison_codes():
+    cdef int k
+    return {rv_op_table[k].name.decode(): rv_op_table[k].code
+            for k in range(rv_n_op_table) if rv_op_table[k].arity == 0}
+
+
+# name -> op code of a comparison row (its name is NumPy's: less, greater_equal, ...): no
+# gradient, bools, recorded for replay.
+ufunc_comparisons = _comparison_codes()
+
+_LN2 = 0.6931471805599453
+_LN10 = 2.302585092994046
+
+
+def _identity(x):
+    return x
+
+
+def _reciprocal(x):
+    return functions["divide"](1.0, x)
+
+
+def _log2(x):
+    return functions["divide"](functions["log"](x), _LN2)
+
+
+def _log10(x):
+    return functions["divide"](functions["log"](x), _LN10)
+
+
+def _exp2(x):
+    return functions["exp"](functions["multiply"](x, _LN2))
+
+
+# name -> a composition of rows, through the Functions, so the same entries are recorded for a
+# Var and for an Array. (A real number is its own conjugate.)
+ufunc_compositions = {"positive": _identity, "conjugate": _identity, "reciprocal": _reciprocal,
+                      "log2": _log2, "log10": _log10, "exp2": _exp2}

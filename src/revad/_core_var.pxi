@@ -200,6 +200,12 @@ cdef object _compare(int code, Var a, object other):
     return r
 
 
+# The comparison rows as Python's operators, for NumPy's comparison ufuncs on a Var: the
+# operators reach _compare through Var's dunders, reflected when the Var is the right operand.
+cdef dict _COMPARISON_OPERATORS = {RV_LT: operator.lt, RV_LE: operator.le, RV_GT: operator.gt,
+                                   RV_GE: operator.ge, RV_EQ: operator.eq, RV_NE: operator.ne}
+
+
 # ---------------------------------------------------------------------------------------------
 
 @cython.final
@@ -419,8 +425,11 @@ cdef class Var:
         if (method == "reduce" and name in ("add", "multiply", "maximum", "minimum")
                 and len(inputs) == 1 and kwargs.get("out") is None and not kwargs.get("keepdims")):
             return inputs[0]  # np.sum(v) of one scalar is that scalar
-        fn = _by_ufunc.get(name)
-        if fn is None or method != "__call__" or kwargs:
+        # The map Array.__array_ufunc__ reads too (_core_functions.pxi).
+        fn = ufunc_functions.get(name)
+        compare = ufunc_comparisons.get(name)
+        recipe = ufunc_compositions.get(name)
+        if (fn is None and compare is None and recipe is None) or method != "__call__" or kwargs:
             raise TypeError(f"revad: numpy.{name} (method {method!r}) is not "
                             "differentiable by revad; use revad's functions on Vars")
         args = []
@@ -437,7 +446,12 @@ cdef class Var:
             if isinstance(o, np.generic) and _as_double(o, &c):
                 o = c  # a NumPy scalar (longdouble too): its value, or it would ask us again
             args.append(o)
-        return fn(*args)
+        if fn is not None:
+            return fn(*args)
+        if recipe is not None:
+            return recipe(*args)
+        # Python's operators, which also reflect np.less(2.0, x) to x > 2.0.
+        return _COMPARISON_OPERATORS[compare](*args)
 
     def __array_function__(self, func, types, args, kwargs):
         """NumPy's functions (np.clip(v, 0, 1), np.where(c, v, w), ...) on a Var: the Array
