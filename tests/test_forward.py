@@ -12,26 +12,12 @@ import revad
 from revad import Var
 
 from conftest import central_diff, count_programs, fd_gradient, property_settings, sin_chain
+from test_ops import fd_points
 from test_properties import programs, run
 
 FUNCTIONS = revad._core.functions
 UNARY = sorted(name for name, fn in FUNCTIONS.items() if fn.arity == 1)
 BINARY = sorted(name for name, fn in FUNCTIONS.items() if fn.arity == 2)
-
-
-def unary_points(name):
-    """Points inside the op's domain where it is differentiable and finite differences work."""
-    if name in ("log", "sqrt"):
-        return [0.3, 1.7]
-    if name in ("arcsin", "arccos"):
-        return [-0.6, 0.3]
-    if name == "log1p":
-        return [-0.5, 0.8]
-    if name == "tan":
-        return [-1.1, 0.4]
-    return [-1.3, 0.4, 2.1]
-
-
 BINARY_POINTS = [(1.3, 0.7), (0.6, -1.9), (2.2, 2.5)]  # a > 0 so that power is real
 
 
@@ -43,7 +29,7 @@ def test_every_op_is_in_one_of_the_lists():
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_jvp_equals_reverse_partial_and_finite_differences(name):
     fn = FUNCTIONS[name]
-    for p in unary_points(name):
+    for p in fd_points(name):  # the reference row's points, in tests/test_ops.py
         value, t = revad.jvp(fn, p, 1.0)
         assert value == fn(p)
         assert t == revad.grad(fn)(p)  # the same partial, from the same row: bit for bit

@@ -277,6 +277,8 @@ def _exp2(x):
 
 
 # name -> a composition of rows, through the Functions, so the same entries are recorded for a
-# Var and for an Array. (A real number is its own conjugate.)
-ufunc_compositions = {"positive": _identity, "conjugate": _identity, "reciprocal": _reciprocal,
-                      "log2": _log2, "log10": _log10, "exp2": _exp2}
+# Var and for an Array. (A real number is its own conjugate.) A row of the same name, once the
+# table has one, supersedes its composition.
+ufunc_compositions = {name: recipe for name, recipe in {
+    "positive": _identity, "conjugate": _identity, "reciprocal": _reciprocal, "log2": _log2,
+    "log10": _log10, "exp2": _exp2}.items() if name not in ufunc_functions}
