@@ -1,4 +1,6 @@
 """Declares the compiled core; all metadata lives in pyproject.toml."""
+import glob
+
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -25,9 +27,13 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+# The C headers (ops_table.h's rows above all) are compiled into both modules; naming them
+# makes an in-place build recompile after a change to a header alone.
+HEADERS = sorted(glob.glob("src/revad/*.h"))
 extensions = [
-    Extension("revad._core", ["src/revad/_core.pyx"], include_dirs=["src/revad"]),
-    Extension("revad._array", ["src/revad/_array.pyx"], include_dirs=["src/revad"]),
+    Extension("revad._core", ["src/revad/_core.pyx"], include_dirs=["src/revad"], depends=HEADERS),
+    Extension("revad._array", ["src/revad/_array.pyx"], include_dirs=["src/revad"],
+              depends=HEADERS),
 ]
 
 setup(
