@@ -82,10 +82,14 @@ def test_every_row_shows_its_example_and_formulas():
         assert "d/da:" in fn.__doc__, name
 
 
-def _stub_methods(cls_name):
+def _stub(name):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, "revad", "_core.pyi")) as f:
-        tree = ast.parse(f.read())
+    with open(os.path.join(root, "revad", name)) as f:
+        return ast.parse(f.read())
+
+
+def _stub_methods(cls_name):
+    tree = _stub("_core.pyi")
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
     return {node.name for node in cls.body if isinstance(node, ast.FunctionDef)}
 
@@ -102,6 +106,24 @@ def test_every_public_var_attribute_has_a_stub():
     extra = {n for n in stubbed if not n.startswith("_")} - set(dir(Var))
     assert not extra, f"revad/_core.pyi: class Var declares methods Var lacks: {sorted(extra)}"
 
+
+
+def test_every_function_has_a_stub():
+    # revad/__init__.pyi declares the functions that revad/__init__.py installs from the table
+    # (mypy's stubtest in .ci/lint checks it too); this names the lines it lacks.
+    tree = _stub("__init__.pyi")
+    declared = {n.target.id: ast.unparse(n.annotation) for n in tree.body
+                if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    listed = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                  and [ast.unparse(t) for t in n.targets] == ["__all__"])
+    missing = []
+    for name, fn in sorted(revad._core.functions.items()):
+        kind = "_UnaryFunction" if fn.arity == 1 else "_BinaryFunction"
+        if declared.get(name) != kind:
+            missing.append(f"{name}: {kind}")
+        if name not in listed:
+            missing.append(f'"{name}" in __all__')
+    assert not missing, "revad/__init__.pyi needs\n" + "\n".join(missing)
 
 def test_numpy_ufuncs_agree_on_var_and_array():
     # One map serves both: every ufunc revad takes on an Array it takes on a Var, with the same

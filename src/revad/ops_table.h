@@ -6,8 +6,9 @@
  * Everything else -- the op-code enum, the forward functions used while recording, the
  * reverse sweep, the forward-mode tangent sweep, the array loops, and on the Python side the
  * functions (revad.exp), the Var methods (x.exp()), the NumPy ufunc map (np.exp(x)) and the
- * docstrings with their examples -- is generated from these rows, so adding an op is one row
- * here and its reference row in tests/test_ops.py.
+ * docstrings with their examples -- is generated from these rows. Adding an op is one row here,
+ * its reference row in tests/test_ops.py, and the stub lines (revad/_core.pyi, __init__.pyi)
+ * that tests/test_ops.py names.
  *
  * U(CODE, name, forward(a), d/da, LAZY, EXAMPLE, NOTE)
  * B(CODE, name, forward(a, b), d/da, d/db, LAZY, EXAMPLE, NOTE)
