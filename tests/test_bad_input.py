@@ -407,8 +407,8 @@ def test_binary_function(name, pair):
 # must be refused by name)
 
 ALL_UFUNCS = sorted(n for n in dir(np) if isinstance(getattr(np, n), np.ufunc))
-UFUNCS = sorted(n for n in set(_core.ufunc_functions) | set(_core.ufunc_comparisons)
-                | set(_core.ufunc_compositions) | set(_array._UFUNC_EXTRA)
+UFUNCS = sorted(n for n in set(_core._ufunc_functions) | set(_core._ufunc_comparisons)
+                | set(_core._ufunc_compositions) | set(_array._UFUNC_EXTRA)
                 | set(_array._UFUNC_CONST) if n in ALL_UFUNCS)
 _SUPPORTED = {getattr(np, n) for n in UFUNCS}
 UNSUPPORTED_UFUNCS = sorted(n for n in ALL_UFUNCS if getattr(np, n) not in _SUPPORTED)

@@ -7,8 +7,8 @@
 # The (code, arity) pairs _apply accepts: the op table's functions.
 _APPLY_ROWS = frozenset((fn.code, fn.arity) for fn in _core.functions.values())
 
-# NumPy's ufuncs on Arrays: first the map Var.__array_ufunc__ reads too (_core.ufunc_functions,
-# ufunc_comparisons, ufunc_compositions, all from the op table), then these, for Arrays only.
+# NumPy's ufuncs on Arrays: first the map Var.__array_ufunc__ reads too (_core._ufunc_functions,
+# _ufunc_comparisons, _ufunc_compositions, all from the op table), then these, for Arrays only.
 _UFUNC_EXTRA = {
     "matmul": lambda x, y: _matmul(x, y),
     "logaddexp": lambda x, y: _logaddexp(x, y),
@@ -40,13 +40,13 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
         if kwargs:
             raise TypeError(f"revad: numpy.{name} with arguments {sorted(kwargs)} is not "
                             "supported on revad Arrays")
-        fn = _core.ufunc_functions.get(name)
+        fn = _core._ufunc_functions.get(name)
         if fn is not None:
             return _apply(fn.code, fn.arity, inputs)
-        code = _core.ufunc_comparisons.get(name)
+        code = _core._ufunc_comparisons.get(name)
         if code is not None:  # bool arrays, recorded for replay (see _compare)
             return _compare(code, inputs[0], inputs[1])
-        recipe = _core.ufunc_compositions.get(name) or _UFUNC_EXTRA.get(name)
+        recipe = _core._ufunc_compositions.get(name) or _UFUNC_EXTRA.get(name)
         if recipe is not None:
             return recipe(*inputs)
         if name in _UFUNC_CONST:

@@ -238,8 +238,8 @@ _add_var_methods()
 # NumPy's (and SciPy's) other names for the table's rows.
 _aliases = {"absolute": "abs", "true_divide": "divide", "float_power": "power", "expit": "sigmoid"}
 # name -> Function: every public row under its own name and its aliases.
-ufunc_functions = dict(functions)
-ufunc_functions.update({alias: functions[row] for alias, row in _aliases.items()})
+_ufunc_functions = dict(functions)
+_ufunc_functions.update({alias: functions[row] for alias, row in _aliases.items()})
 
 
 def _comparison_codes():
@@ -250,7 +250,7 @@ def _comparison_codes():
 
 # name -> op code of a comparison row (its name is NumPy's: less, greater_equal, ...): no
 # gradient, bools, recorded for replay.
-ufunc_comparisons = _comparison_codes()
+_ufunc_comparisons = _comparison_codes()
 
 _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
@@ -279,6 +279,6 @@ def _exp2(x):
 # name -> a composition of rows, through the Functions, so the same entries are recorded for a
 # Var and for an Array. (A real number is its own conjugate.) A row of the same name, once the
 # table has one, supersedes its composition.
-ufunc_compositions = {name: recipe for name, recipe in {
+_ufunc_compositions = {name: recipe for name, recipe in {
     "positive": _identity, "conjugate": _identity, "reciprocal": _reciprocal, "log2": _log2,
-    "log10": _log10, "exp2": _exp2}.items() if name not in ufunc_functions}
+    "log10": _log10, "exp2": _exp2}.items() if name not in _ufunc_functions}

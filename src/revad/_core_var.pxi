@@ -426,9 +426,9 @@ cdef class Var:
                 and len(inputs) == 1 and kwargs.get("out") is None and not kwargs.get("keepdims")):
             return inputs[0]  # np.sum(v) of one scalar is that scalar
         # The map Array.__array_ufunc__ reads too (_core_functions.pxi).
-        fn = ufunc_functions.get(name)
-        compare = ufunc_comparisons.get(name)
-        recipe = ufunc_compositions.get(name)
+        fn = _ufunc_functions.get(name)
+        compare = _ufunc_comparisons.get(name)
+        recipe = _ufunc_compositions.get(name)
         if (fn is None and compare is None and recipe is None) or method != "__call__" or kwargs:
             raise TypeError(f"revad: numpy.{name} (method {method!r}) is not "
                             "differentiable by revad; use revad's functions on Vars")
