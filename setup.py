@@ -1,4 +1,5 @@
 """Declares the compiled core; all metadata lives in pyproject.toml."""
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -25,9 +26,17 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+# revad._array makes ndarrays with NumPy's C API (a functional call's gradient buffers), so it
+# compiles against NumPy's headers. pyproject.toml builds with NumPy 2.x, whose headers give a
+# module that runs on every NumPy from the one named here on: 1.23, the oldest the package
+# admits at run time (its dependency). The deprecated (pre-1.7) API stays out.
+NUMPY_API = [("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
+             ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")]
+
 extensions = [
     Extension("revad._core", ["src/revad/_core.pyx"], include_dirs=["src/revad"]),
-    Extension("revad._array", ["src/revad/_array.pyx"], include_dirs=["src/revad"]),
+    Extension("revad._array", ["src/revad/_array.pyx"],
+              include_dirs=["src/revad", numpy.get_include()], define_macros=NUMPY_API),
 ]
 
 setup(

@@ -43,6 +43,11 @@ import os
 
 import numpy as np
 
+cimport numpy as cnp
+
+# NumPy's C API (a functional call's gradient buffers: _array_functional.pxi).
+cnp.import_array()
+
 # NumPy >= 1.25 keeps it in numpy.exceptions; older ones (down to our floor, 1.23) at the top.
 _AxisError = getattr(np, "exceptions", np).AxisError
 cdef object _np_integer = np.integer

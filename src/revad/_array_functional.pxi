@@ -11,7 +11,6 @@
 cdef object _box_other = None       # _functional._box(x, where) -> (boxed, leaves, unbox)
 cdef object _scalar_other = None    # _functional._scalar_output(out)
 cdef object _not_private = None     # _functional._check_private(out): raises
-cdef object _np_empty = np.empty
 cdef object _ndarray = np.ndarray
 cdef object _F64 = np.dtype(np.float64)
 cdef tuple _UNIT_STRIDE = (1,)
@@ -82,7 +81,10 @@ cdef Array _ndarray_leaf(object x):
     r.strides = _UNIT_STRIDE
     r.size = n
     r._value = x
-    r._grad = _np_empty(n)  # written whole by the sweep, or zeroed by _leaf_grad
+    # Written whole by the sweep, or zeroed by _leaf_grad. NumPy's C API: np.empty(n)
+    # would parse its arguments and look up the default dtype on every call.
+    cdef cnp.npy_intp dims = n
+    r._grad = cnp.PyArray_EMPTY(1, &dims, cnp.NPY_DOUBLE, 0)
     r._unset = [True]
     return r
 
