@@ -62,7 +62,7 @@ cdef object _box_arg(Tape t, object x, Py_ssize_t k, _Box b):
                 leaves[i] = v
             b.kind, b.leaves, b.unbox = _REALS, leaves, kind
             return leaves if kind is list else tuple(leaves)
-    elif kind is _ndarray and x.dtype is _F64:
+    elif kind is _ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>x) is _F64:  # x.dtype
         b.kind, b.leaves = _NDARRAY, _ndarray_leaf(x)
         return b.leaves
     boxed, leaves, unbox = _box_other(x, f"argument {k}")

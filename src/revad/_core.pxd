@@ -187,6 +187,7 @@ cdef class Var:
 # For the Array module (_array.pyx), which records on the same tapes.
 cdef Tape _current_tape()
 cdef bint _is_recording()
+cdef Tape _recording_tape()
 cdef Var _var_at(Tape t, int32_t slot, double v)
 cdef Var _var_leaf(double v)
 cdef int32_t _var_slot(Var x, Tape t) except -1

@@ -977,6 +977,13 @@ cdef bint _is_recording():
     return _recording()
 
 
+cdef Tape _recording_tape():
+    """_current_tape(), or None under no_grad: what an op on leaves alone records on."""
+    if not _recording():
+        return None
+    return _current_tape()
+
+
 cdef int _spent() except -1:
     raise RuntimeError("revad: the gradients of intermediate values of a grad/value_and_grad "
                        "call are not kept; call .backward() on a result of your own to read them")
