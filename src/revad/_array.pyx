@@ -97,7 +97,7 @@ cdef class Array:
     cdef readonly int64_t size
     cdef object _value        # leaves: float64 1-d contiguous values
     cdef object _grad         # leaves: float64 1-d contiguous, summed over backward calls
-    cdef list _unset          # a functional call's leaf: [True] while _grad is unset (np.empty)
+    cdef bint _unset          # a functional call's leaf: _grad not set yet (np.empty)
     cdef uint64_t bound       # leaves: id of the tape where `first` is valid (0: none)
 
     def __init__(self, values):
@@ -489,7 +489,7 @@ cdef int64_t _bind(Array a, Tape t) except -1:
         _fill_entries(t, i0, n, RV_LEAF)
         memcpy(t.val + i0, _nd_data(a._value), n * sizeof(double))
     t.n = i0 + n
-    t.leaf_blocks.append((a._grad, i0, a._unset))
+    t.bind_block(a, a._grad, i0, &a._unset)
     a.bound = t.id
     a._first = i0
     return i0

@@ -85,15 +85,15 @@ cdef Array _ndarray_leaf(object x):
     # would parse its arguments and look up the default dtype on every call.
     cdef cnp.npy_intp dims = n
     r._grad = cnp.PyArray_EMPTY(1, &dims, cnp.NPY_DOUBLE, 0)
-    r._unset = [True]
+    r._unset = True
     return r
 
 
 cdef object _leaf_grad(Array a):
     """_private_grad(a): the gradient of a functional call's ndarray leaf, its own buffer."""
-    if a._unset[0]:  # no sweep reached it (f did not depend on it, or returned a constant)
+    if a._unset:  # no sweep reached it (f did not depend on it, or returned a constant)
         a._grad[...] = 0.0
-        a._unset[0] = False
+        a._unset = False
     return a._grad if len(a.shape) == 1 else a._grad.reshape(a.shape)
 
 

@@ -110,6 +110,18 @@ cdef extern from "ops.h" nogil:
                             const double *const *cptr, double *tng, int64_t top)
 
 
+# An Array leaf bound to a tape (_array.pyx): the leaf itself (`owner`, held by the
+# tape: its gradient ndarray and its flag live in it), its gradient, a 1-d float64
+# ndarray the sweep adds the adjoints into, its first slot, and `unset`, the leaf's flag
+# that its gradient holds no number yet (a functional call's np.empty buffer): the first
+# sweep to reach it writes instead.
+ctypedef struct rv_leaf_block:
+    PyObject *owner
+    PyObject *grad
+    int64_t first
+    bint *unset
+
+
 cdef class Tape:
     # Structure of arrays, node = slot, in recording (= topological) order.
     cdef uint8_t *op          # op code (ops.h)
@@ -137,8 +149,9 @@ cdef class Tape:
     cdef const double **cptr
     cdef int64_t n_cptr, cap_cptr
     cdef list refs
-    # Array leaves bound here: (grad ndarray, first slot) pairs; sweep adds the adjoints in.
-    cdef list leaf_blocks
+    # Array leaves bound here; sweep adds their adjoints into their gradients.
+    cdef rv_leaf_block *blocks
+    cdef int64_t n_blocks, cap_blocks
     cdef uint64_t id          # unique for the process's lifetime: leaves remember where they are bound
     cdef bint finished        # set by backward(): recording on this tape is over
     # Lazy elementwise groups (ops.h, rv_ew_lazy) whose values are not written yet: their
@@ -167,6 +180,8 @@ cdef class Tape:
     cdef int check_readonly(self) except -1
     cdef int32_t push_const(self, double c) except -1
     cdef int32_t bind_leaf(self, Var x) except -1
+    cdef int bind_block(self, object owner, object grad, int64_t first,
+                        bint *unset) except -1
     cdef int sweep(self, int32_t top) except -1
     cdef double *_take_adjoints(self, int64_t n) except NULL
     cdef int _reverse(self, double *buf, int64_t n, int64_t i, bint clean) except -1
