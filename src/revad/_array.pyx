@@ -15,7 +15,9 @@
 # _array_numpy.pxi (NumPy's protocols and the functions behind them).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.ref cimport Py_INCREF
 from cpython.slice cimport PySlice_GetIndicesEx
 from libc.stdint cimport INT32_MAX, INT64_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -32,8 +34,8 @@ from revad._core cimport (
     RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
-    Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording, _nd_data,
-    _nd_flat, _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
+    Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
+    _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
     _recording_tape,
     _run_group, _share, _var_slot, rv_binary, rv_claim, rv_block_forward, rv_ew_arity,
     rv_ew_width,
@@ -230,10 +232,16 @@ cdef class Array:
     def __getitem__(self, key):
         # Scalar code over an ndarray argument indexes a 1-d Array once per use of an element:
         # an integer or a slice there takes the short way (_array_index.pxi).
+        cdef int past
+        cdef int64_t i
         if len(self.shape) == 1:
             if type(key) is slice:
                 return _slice_1d(self, key)
-            if type(key) is int or isinstance(key, _np_integer):
+            if type(key) is int:  # (no try block: past int64 is a flag, not an error)
+                i = PyLong_AsLongLongAndOverflow(key, &past)
+                if not past:
+                    return _element(self, i, key)
+            elif isinstance(key, _np_integer):
                 try:
                     return _item_1d(self, key)
                 except OverflowError:  # past int64: the general way words NumPy's IndexError
@@ -485,11 +493,11 @@ cdef int64_t _bind(Array a, Tape t) except -1:
     cdef int64_t n = a.size, i0
     t.reserve(n)
     i0 = t.n
-    if n:
+    if n:  # (_value and _grad are ndarrays: _init_leaf, _ndarray_leaf)
         _fill_entries(t, i0, n, RV_LEAF)
-        memcpy(t.val + i0, _nd_data(a._value), n * sizeof(double))
+        memcpy(t.val + i0, cnp.PyArray_DATA(<cnp.ndarray>a._value), n * sizeof(double))
     t.n = i0 + n
-    t.bind_block(a, a._grad, i0, &a._unset)
+    t.bind_block(a, <double *>cnp.PyArray_DATA(<cnp.ndarray>a._grad), n, i0, &a._unset)
     a.bound = t.id
     a._first = i0
     return i0

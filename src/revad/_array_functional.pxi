@@ -13,7 +13,17 @@ cdef object _scalar_other = None    # _functional._scalar_output(out)
 cdef object _not_private = None     # _functional._check_private(out): raises
 cdef object _ndarray = np.ndarray
 cdef object _F64 = np.dtype(np.float64)
+cdef cnp.PyArray_Descr *_F64_DESCR = <cnp.PyArray_Descr *>_F64  # (kept alive by _F64)
+
+cdef extern from "numpy/arrayobject.h":
+    # A new C-order ndarray of that dtype and shape, its data uninitialised; steals a
+    # reference to descr.
+    object PyArray_SimpleNewFromDescr(int nd, cnp.npy_intp *dims,
+                                      cnp.PyArray_Descr *descr)
+
+
 cdef tuple _UNIT_STRIDE = (1,)
+cdef tuple _SHAPES_1D = tuple([(n,) for n in range(64)])  # small leaves' shapes
 
 
 def _set_functional_hooks(box, scalar_output, check_private):
@@ -73,18 +83,19 @@ cdef object _box_arg(Tape t, object x, Py_ssize_t k, _Box b):
 cdef Array _ndarray_leaf(object x):
     """_private_leaf(x) for a float64 ndarray x; a 1-d contiguous one is the leaf's values as it
     is (np.asarray and reshape(-1) would each return x or a view of it), in C."""
-    cdef Py_ssize_t n = _nd_flat(x, sizeof(double))
-    if n < 0:
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef cnp.npy_intp n = cnp.PyArray_DIMS(a)[0] if cnp.PyArray_NDIM(a) == 1 else -1
+    if n < 0 or (n > 1 and cnp.PyArray_STRIDES(a)[0] != sizeof(double)):
         return _private_leaf(x)
     cdef Array r = Array.__new__(Array)
-    r.shape = (n,)
+    r.shape = _SHAPES_1D[n] if n < 64 else (n,)
     r.strides = _UNIT_STRIDE
     r.size = n
     r._value = x
     # Written whole by the sweep, or zeroed by _leaf_grad. NumPy's C API: np.empty(n)
     # would parse its arguments and look up the default dtype on every call.
-    cdef cnp.npy_intp dims = n
-    r._grad = cnp.PyArray_EMPTY(1, &dims, cnp.NPY_DOUBLE, 0)
+    Py_INCREF(_F64)
+    r._grad = PyArray_SimpleNewFromDescr(1, &n, _F64_DESCR)
     r._unset = True
     return r
 

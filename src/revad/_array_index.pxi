@@ -129,16 +129,14 @@ cdef object _item_1d(Array self, object key):
     return _element(self, key, key)
 
 
-cdef object _element(Array self, int64_t i, object key):
+cdef inline object _element(Array self, int64_t i, object key):
     """self[i] of a 1-d Array: the element's Var, the index checked before any slot is
-    read. Under no_grad a leaf's element is a leaf Var of its value, and an index out of
-    bounds goes to _getitem with the caller's key, if given (NumPy words the error)."""
+    read. Under no_grad a leaf's element is a leaf Var of its value. The errors are
+    _out_of_bounds' (their formatting is most of the code)."""
     cdef int64_t n = self.size
     cdef Tape t = self.tape
     if i < -n or i >= n:
-        if t is None and key is not None and not _is_recording():
-            return _getitem(self, key)
-        raise IndexError(f"revad: index {i} is out of bounds for axis 0 with size {n}")
+        return _out_of_bounds(self, i, key)
     if i < 0:
         i += n
     cdef int64_t slot
@@ -151,6 +149,15 @@ cdef object _element(Array self, int64_t i, object key):
     else:
         slot = _slot0(self) + i * <int64_t>self.strides[0]
     return _var_at(t, <int32_t>slot, t.val[slot])
+
+
+cdef object _out_of_bounds(Array self, int64_t i, object key):
+    """_element's error for index i: under no_grad a leaf's goes to _getitem with the
+    caller's key, if given (NumPy words it)."""
+    if self.tape is None and key is not None and not _is_recording():
+        return _getitem(self, key)
+    raise IndexError(f"revad: index {i} is out of bounds for axis 0 with size "
+                     f"{self.size}")
 
 
 cdef Array _slice_1d(Array self, slice key):

@@ -111,14 +111,14 @@ cdef extern from "ops.h" nogil:
 
 
 # An Array leaf bound to a tape (_array.pyx): the leaf itself (`owner`, held by the
-# tape: its gradient ndarray and its flag live in it), its gradient, a 1-d float64
-# ndarray the sweep adds the adjoints into, its first slot, and `unset`, the leaf's flag
-# that its gradient holds no number yet (a functional call's np.empty buffer): the first
-# sweep to reach it writes instead.
+# tape: its gradient ndarray and its flag live in it), the data of that gradient (n
+# doubles, which the sweep adds the adjoints into), its first slot, and `unset`, the
+# leaf's flag that its gradient holds no number yet (a functional call's np.empty
+# buffer): the first sweep to reach it writes instead.
 ctypedef struct rv_leaf_block:
     PyObject *owner
-    PyObject *grad
-    int64_t first
+    double *grad
+    int64_t n, first
     bint *unset
 
 
@@ -180,7 +180,7 @@ cdef class Tape:
     cdef int check_readonly(self) except -1
     cdef int32_t push_const(self, double c) except -1
     cdef int32_t bind_leaf(self, Var x) except -1
-    cdef int bind_block(self, object owner, object grad, int64_t first,
+    cdef int bind_block(self, object owner, double *grad, int64_t n, int64_t first,
                         bint *unset) except -1
     cdef int sweep(self, int32_t top) except -1
     cdef double *_take_adjoints(self, int64_t n) except NULL

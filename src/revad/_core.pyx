@@ -485,11 +485,11 @@ cdef class Tape:
         x.slot = s
         return s
 
-    cdef int bind_block(self, object owner, object grad, int64_t first,
+    cdef int bind_block(self, object owner, double *grad, int64_t n, int64_t first,
                         bint *unset) except -1:
         """Keep an Array leaf bound here from slot `first` (the caller recorded its
-        values): sweep adds its adjoints into grad (a 1-d float64 ndarray of owner's),
-        or writes them while *unset (a flag in owner), which it then clears."""
+        values): sweep adds its n adjoints into grad (the data of an ndarray of
+        owner's), or writes them while *unset (a flag in owner), then clears it."""
         cdef int64_t cap
         if self.n_blocks == self.cap_blocks:
             cap = _next_cap(self.cap_blocks, self.n_blocks + 1)
@@ -498,7 +498,8 @@ cdef class Tape:
         cdef rv_leaf_block *b = &self.blocks[self.n_blocks]
         Py_INCREF(owner)
         b.owner = <PyObject *>owner
-        b.grad = <PyObject *>grad
+        b.grad = grad
+        b.n = n
         b.first = first
         b.unset = unset
         self.n_blocks += 1
@@ -583,7 +584,7 @@ cdef class Tape:
 
     cdef int _deliver(self, double *buf, bint clean) except -1:
         """Add the leaves' adjoints into their gradients: a Var's .g, an Array leaf's ndarray."""
-        cdef int64_t k, m
+        cdef int64_t k
         cdef bint assign
         cdef rv_leaf_block *b
         for k in range(self.n_leaves):
@@ -593,10 +594,8 @@ cdef class Tape:
         for k in range(self.n_blocks):
             b = &self.blocks[k]
             assign = b.unset[0]  # a functional leaf's np.empty gradient
-            m = _nd_flat(<object>b.grad, sizeof(double))
-            if m > 0:
-                rv_take_adjoints(<double *>_nd_data(<object>b.grad), buf + b.first, m,
-                                 clean, assign)
+            if b.n > 0:
+                rv_take_adjoints(b.grad, buf + b.first, b.n, clean, assign)
             if assign:
                 b.unset[0] = False
         return 0
@@ -1001,10 +1000,14 @@ cdef bint _is_recording():
 
 
 cdef Tape _recording_tape():
-    """_current_tape(), or None under no_grad: what an op on leaves alone records on."""
-    if not _recording():
+    """_current_tape(), or None under no_grad: what an op on leaves alone records on
+    (with one look at the thread state, not two)."""
+    cdef _ThreadState st = _state()
+    if _n_no_grad != 0 and st.no_grad:
         return None
-    return _current_tape()
+    if st.tape != NULL and not (<Tape>st.tape).finished:  # as _current_tape()
+        return <Tape>st.tape
+    return _make_current(st, Tape())
 
 
 cdef int _spent() except -1:
