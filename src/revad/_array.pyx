@@ -17,7 +17,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport _Py_REFCNT, Py_INCREF, Py_XDECREF, PyObject
 from cpython.slice cimport PySlice_GetIndicesEx
 from libc.stdint cimport INT32_MAX, INT64_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
