@@ -233,14 +233,24 @@ cdef class Array:
         # Scalar code over an ndarray argument indexes a 1-d Array once per use of an element:
         # an integer or a slice there takes the short way (_array_index.pxi).
         cdef int past
-        cdef int64_t i
+        cdef int64_t i, n = self.size
+        cdef Tape t
         if len(self.shape) == 1:
             if type(key) is slice:
                 return _slice_1d(self, key)
             if type(key) is int:  # (no try block: past int64 is a flag, not an error)
                 i = PyLong_AsLongLongAndOverflow(key, &past)
-                if not past:
-                    return _element(self, i, key)
+                if past:
+                    return _getitem(self, key)
+                if self.tape is None and self.bound and -n <= i < n:
+                    # A leaf bound before: on the recording tape, its element is
+                    # _element's without the call (each but the first of a functional
+                    # call's elements).
+                    t = _recording_tape()
+                    if t is not None and t.id == self.bound:
+                        i = self._first + (i + n if i < 0 else i)
+                        return _var_at(t, <int32_t>i, t.val[i])
+                return _element(self, i, key)
             elif isinstance(key, _np_integer):
                 try:
                     return _item_1d(self, key)
