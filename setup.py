@@ -1,6 +1,7 @@
 """Declares the compiled core; all metadata lives in pyproject.toml."""
 import glob
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -20,7 +21,7 @@ class BuildExt(build_ext):
         flags = OPT_FLAGS.get(self.compiler.compiler_type, [])
         for ext in self.extensions:
             ext.extra_compile_args = [*ext.extra_compile_args, *flags]
-        # The two modules compile side by side (each takes minutes: ops.h's loops are many)
+        # The two modules compile side by side
         # unless the caller chose with -j.
         if not self.parallel:
             self.parallel = True
@@ -30,9 +31,17 @@ class BuildExt(build_ext):
 # The C headers (ops_table.h's rows above all) are compiled into both modules; naming them
 # makes an in-place build recompile after a change to a header alone.
 HEADERS = sorted(glob.glob("src/revad/*.h"))
+# revad._array makes ndarrays with NumPy's C API (a functional call's gradient buffers), so it
+# compiles against NumPy's headers. pyproject.toml builds with NumPy 2.x, whose headers give a
+# module that runs on every NumPy from the one named here on: 1.23, the oldest the package
+# admits at run time (its dependency). The deprecated (pre-1.7) API stays out.
+NUMPY_API = [("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
+             ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")]
+
 extensions = [
     Extension("revad._core", ["src/revad/_core.pyx"], include_dirs=["src/revad"], depends=HEADERS),
-    Extension("revad._array", ["src/revad/_array.pyx"], include_dirs=["src/revad"],
+    Extension("revad._array", ["src/revad/_array.pyx"],
+              include_dirs=["src/revad", numpy.get_include()], define_macros=NUMPY_API,
               depends=HEADERS),
 ]
 

@@ -189,13 +189,6 @@ def test_ndarray_arguments_of_every_layout_and_dtype():
     assert vg(x)[0] == 8.0 and x.tolist() == [4.0, 2.0]
 
 
-def test_ndarray_fields_are_read_where_numpy_lays_them_out():
-    # The core checked NumPy's array fields against the buffer protocol at import; were they
-    # ever to move, it would fall back to the buffer protocol (slower), and this would say so.
-    from revad import _core
-    assert _core._reads_ndarray_fields()
-
-
 def test_lists_and_tuples_of_numbers_and_of_other_things():
     f = revad.grad(lambda v: v[0] * v[1] * v[2])
     assert f([1.0, 2, np.float32(3.0)]) == [6.0, 3.0, 2.0]

@@ -15,7 +15,9 @@
 # _array_numpy.pxi (NumPy's protocols and the functions behind them).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.ref cimport _Py_REFCNT, Py_INCREF, Py_XDECREF, PyObject
 from cpython.slice cimport PySlice_GetIndicesEx
 from libc.stdint cimport INT32_MAX, INT64_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -32,8 +34,9 @@ from revad._core cimport (
     RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
-    Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording, _nd_data,
-    _nd_flat, _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
+    Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
+    _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
+    _recording_tape,
     _run_group, _share, _var_slot, rv_binary, rv_claim, rv_block_forward, rv_ew_arity,
     rv_ew_width,
     rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over)
@@ -42,6 +45,11 @@ import operator
 import os
 
 import numpy as np
+
+cimport numpy as cnp
+
+# NumPy's C API (a functional call's gradient buffers: _array_functional.pxi).
+cnp.import_array()
 
 # NumPy >= 1.25 keeps it in numpy.exceptions; older ones (down to our floor, 1.23) at the top.
 _AxisError = getattr(np, "exceptions", np).AxisError
@@ -91,7 +99,7 @@ cdef class Array:
     cdef readonly int64_t size
     cdef object _value        # leaves: float64 1-d contiguous values
     cdef object _grad         # leaves: float64 1-d contiguous, summed over backward calls
-    cdef list _unset          # a functional call's leaf: [True] while _grad is unset (np.empty)
+    cdef bint _unset          # a functional call's leaf: _grad not set yet (np.empty)
     cdef uint64_t bound       # leaves: id of the tape where `first` is valid (0: none)
 
     def __init__(self, values):
@@ -224,10 +232,26 @@ cdef class Array:
     def __getitem__(self, key):
         # Scalar code over an ndarray argument indexes a 1-d Array once per use of an element:
         # an integer or a slice there takes the short way (_array_index.pxi).
+        cdef int past
+        cdef int64_t i, n = self.size
+        cdef Tape t
         if len(self.shape) == 1:
             if type(key) is slice:
                 return _slice_1d(self, key)
-            if type(key) is int or isinstance(key, _np_integer):
+            if type(key) is int:  # (no try block: past int64 is a flag, not an error)
+                i = PyLong_AsLongLongAndOverflow(key, &past)
+                if past:
+                    return _getitem(self, key)
+                if self.tape is None and self.bound and -n <= i < n:
+                    # A leaf bound before: on the recording tape, its element is
+                    # _element's without the call (each but the first of a functional
+                    # call's elements).
+                    t = _recording_tape()
+                    if t is not None and t.id == self.bound:
+                        i = self._first + (i + n if i < 0 else i)
+                        return _var_at(t, <int32_t>i, t.val[i])
+                return _element(self, i, key)
+            elif isinstance(key, _np_integer):
                 try:
                     return _item_1d(self, key)
                 except OverflowError:  # past int64: the general way words NumPy's IndexError
@@ -479,11 +503,11 @@ cdef int64_t _bind(Array a, Tape t) except -1:
     cdef int64_t n = a.size, i0
     t.reserve(n)
     i0 = t.n
-    if n:
+    if n:  # (_value and _grad are ndarrays: _init_leaf, _ndarray_leaf)
         _fill_entries(t, i0, n, RV_LEAF)
-        memcpy(t.val + i0, _nd_data(a._value), n * sizeof(double))
+        memcpy(t.val + i0, cnp.PyArray_DATA(<cnp.ndarray>a._value), n * sizeof(double))
     t.n = i0 + n
-    t.leaf_blocks.append((a._grad, i0, a._unset))
+    t.bind_block(a, <double *>cnp.PyArray_DATA(<cnp.ndarray>a._grad), n, i0, &a._unset)
     a.bound = t.id
     a._first = i0
     return i0

@@ -11,10 +11,85 @@
 cdef object _box_other = None       # _functional._box(x, where) -> (boxed, leaves, unbox)
 cdef object _scalar_other = None    # _functional._scalar_output(out)
 cdef object _not_private = None     # _functional._check_private(out): raises
-cdef object _np_empty = np.empty
 cdef object _ndarray = np.ndarray
 cdef object _F64 = np.dtype(np.float64)
+cdef cnp.PyArray_Descr *_F64_DESCR = <cnp.PyArray_Descr *>_F64  # (kept alive by _F64)
+
+cdef extern from "numpy/arrayobject.h":
+    # A new C-order ndarray of that dtype and shape, its data uninitialised; steals a
+    # reference to descr.
+    object PyArray_SimpleNewFromDescr(int nd, cnp.npy_intp *dims,
+                                      cnp.PyArray_Descr *descr)
+
+
 cdef tuple _UNIT_STRIDE = (1,)
+cdef tuple _SHAPES_1D = tuple([(n,) for n in range(64)])  # small leaves' shapes
+
+
+# The gradients of small ndarray arguments, kept for reuse as CPython keeps a freelist
+# of floats: making an ndarray costs more than the rest of a small call's work for its
+# argument (NumPy's allocator looks its memory policy up on every allocation and every
+# free). A buffer handed out stays in this list; once the list is all that holds it (the
+# caller dropped it: a loop that keeps the last gradient while it asks for the next one
+# drops the one before) and it is still as it was made, the next call takes it instead
+# of a new one. No one else can see it by then: a weak reference to it, a view of it or
+# an exported buffer each keep it out.
+cdef enum:
+    _N_SPARE_GRADS = 8      # two calls' worth of gradients for up to four arguments
+    _SPARE_GRAD_MAX = 256   # elements: larger ones are new (their size dominates)
+cdef PyObject *_spare_grads[_N_SPARE_GRADS]  # owned references, or NULL
+cdef int _spare_next = 0                      # the slot a new buffer takes
+cdef int _GRAD_FLAGS = (cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_OWNDATA
+                        | cnp.NPY_ARRAY_ALIGNED | cnp.NPY_ARRAY_WRITEABLE)
+
+
+cdef extern from *:
+    """
+    /* Whether o may have weak references (its type's list of them is not empty, or is
+       one the interpreter keeps where this cannot look). */
+    static inline int rv_weakly_held(PyObject *o) {
+        Py_ssize_t off = Py_TYPE(o)->tp_weaklistoffset;
+        return off != 0 && (off < 0 || *(PyObject **)((char *)o + off) != NULL);
+    }
+    """
+    bint rv_weakly_held(PyObject *o)
+
+
+cdef inline bint _as_made(PyObject *p, cnp.npy_intp n) noexcept:
+    """Whether ndarray p is a 1-d float64 buffer of n elements as _grad_buffer made it:
+    nobody reshaped it, viewed it as another dtype, resized it, made it read-only, or
+    holds a weak reference to it."""
+    cdef cnp.ndarray a = <cnp.ndarray>p
+    return (cnp.PyArray_NDIM(a) == 1 and cnp.PyArray_DIMS(a)[0] == n
+            and cnp.PyArray_STRIDES(a)[0] == sizeof(double)
+            and cnp.PyArray_DESCR(a) == _F64_DESCR and cnp.PyArray_BASE(a) == NULL
+            and (cnp.PyArray_FLAGS(a) & _GRAD_FLAGS) == _GRAD_FLAGS
+            and not cnp.PyArray_FLAGS(a) & cnp.NPY_ARRAY_WRITEBACKIFCOPY
+            and not rv_weakly_held(p))
+
+
+cdef object _grad_buffer(cnp.npy_intp n):
+    """A new float64 ndarray of n elements, its values unset (np.empty(n)), or a spare
+    one (above)."""
+    global _spare_next
+    cdef int k
+    cdef PyObject *p
+    if n > _SPARE_GRAD_MAX:
+        Py_INCREF(_F64)
+        return PyArray_SimpleNewFromDescr(1, &n, _F64_DESCR)
+    for k in range(_N_SPARE_GRADS):
+        p = _spare_grads[k]
+        if p != NULL and _Py_REFCNT(p) == 1 and _as_made(p, n):
+            return <object>p
+    Py_INCREF(_F64)
+    g = PyArray_SimpleNewFromDescr(1, &n, _F64_DESCR)
+    k = _spare_next
+    _spare_next = (k + 1) % _N_SPARE_GRADS
+    p = _spare_grads[k]
+    Py_INCREF(g)
+    _spare_grads[k] = <PyObject *>g
+    Py_XDECREF(p)
+    return g
 
 
 def _set_functional_hooks(box, scalar_output, check_private):
@@ -63,7 +138,7 @@ cdef object _box_arg(Tape t, object x, Py_ssize_t k, _Box b):
                 leaves[i] = v
             b.kind, b.leaves, b.unbox = _REALS, leaves, kind
             return leaves if kind is list else tuple(leaves)
-    elif kind is _ndarray and x.dtype is _F64:
+    elif kind is _ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>x) is _F64:  # x.dtype
         b.kind, b.leaves = _NDARRAY, _ndarray_leaf(x)
         return b.leaves
     boxed, leaves, unbox = _box_other(x, f"argument {k}")
@@ -74,24 +149,25 @@ cdef object _box_arg(Tape t, object x, Py_ssize_t k, _Box b):
 cdef Array _ndarray_leaf(object x):
     """_private_leaf(x) for a float64 ndarray x; a 1-d contiguous one is the leaf's values as it
     is (np.asarray and reshape(-1) would each return x or a view of it), in C."""
-    cdef Py_ssize_t n = _nd_flat(x, sizeof(double))
-    if n < 0:
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef cnp.npy_intp n = cnp.PyArray_DIMS(a)[0] if cnp.PyArray_NDIM(a) == 1 else -1
+    if n < 0 or (n > 1 and cnp.PyArray_STRIDES(a)[0] != sizeof(double)):
         return _private_leaf(x)
     cdef Array r = Array.__new__(Array)
-    r.shape = (n,)
+    r.shape = _SHAPES_1D[n] if n < 64 else (n,)
     r.strides = _UNIT_STRIDE
     r.size = n
     r._value = x
-    r._grad = _np_empty(n)  # written whole by the sweep, or zeroed by _leaf_grad
-    r._unset = [True]
+    r._grad = _grad_buffer(n)  # written whole by the sweep, or zeroed by _leaf_grad
+    r._unset = True
     return r
 
 
 cdef object _leaf_grad(Array a):
     """_private_grad(a): the gradient of a functional call's ndarray leaf, its own buffer."""
-    if a._unset[0]:  # no sweep reached it (f did not depend on it, or returned a constant)
+    if a._unset:  # no sweep reached it (f did not depend on it, or returned a constant)
         a._grad[...] = 0.0
-        a._unset[0] = False
+        a._unset = False
     return a._grad if len(a.shape) == 1 else a._grad.reshape(a.shape)
 
 

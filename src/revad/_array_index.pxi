@@ -124,29 +124,40 @@ cdef object _getitem(Array self, object key):
 cdef object _item_1d(Array self, object key):
     """self[key] for a 1-d Array and an integer key: as _getitem gives it, without building a key
     tuple, lists or a bound view. Scalar code over an ndarray argument does this once per use of
-    an element."""
-    if self.tape is None and not _is_recording():
-        return _getitem(self, key)  # no_grad: NumPy indexes the values (and words the errors)
-    return _element(self, key)
+    an element. A key past int64 raises OverflowError, for the caller to take _getitem's
+    way."""
+    return _element(self, key, key)
 
 
-cdef object _element(Array self, int64_t i):
-    """self[i] of a 1-d Array: the element's Var, the index checked before any slot is read."""
+cdef inline object _element(Array self, int64_t i, object key):
+    """self[i] of a 1-d Array: the element's Var, the index checked before any slot is
+    read. Under no_grad a leaf's element is a leaf Var of its value. The errors are
+    _out_of_bounds' (their formatting is most of the code)."""
     cdef int64_t n = self.size
+    cdef Tape t = self.tape
     if i < -n or i >= n:
-        raise IndexError(f"revad: index {i} is out of bounds for axis 0 with size {n}")
+        return _out_of_bounds(self, i, key)
     if i < 0:
         i += n
-    cdef Tape t = self.tape
     cdef int64_t slot
     if t is None:  # a leaf (C-contiguous): bound to this thread's tape, as _bound does
-        if not _is_recording():
+        t = _recording_tape()
+        if t is None:
             return _var_leaf(_dptr(self._value)[i])
-        t = _current_tape()
-        slot = _bind(self, t) + i
+        # (the test _bind starts with, here: every element after the first takes it)
+        slot = (self._first if self.bound == t.id else _bind(self, t)) + i
     else:
         slot = _slot0(self) + i * <int64_t>self.strides[0]
     return _var_at(t, <int32_t>slot, t.val[slot])
+
+
+cdef object _out_of_bounds(Array self, int64_t i, object key):
+    """_element's error for index i: under no_grad a leaf's goes to _getitem with the
+    caller's key, if given (NumPy words it)."""
+    if self.tape is None and key is not None and not _is_recording():
+        return _getitem(self, key)
+    raise IndexError(f"revad: index {i} is out of bounds for axis 0 with size "
+                     f"{self.size}")
 
 
 cdef Array _slice_1d(Array self, slice key):
@@ -178,7 +189,7 @@ cdef class _Iter:
             raise StopIteration
         self.k = k + 1
         if len(self.a.shape) == 1:
-            return _element(self.a, k)
+            return _element(self.a, k, None)
         return _getitem(self.a, k)
 
     def __length_hint__(self):

@@ -546,15 +546,15 @@ def _private_leaf(x):
     # writes it whole (zeroing it first would cost a pass), _private_grad zeroes it if none did.
     cdef Array r = _init_leaf(Array.__new__(Array), np.asarray(x, dtype=np.float64, order="C"),
                               False)
-    r._unset = [True]
+    r._unset = True
     return r
 
 
 def _private_grad(Array a not None):
     """The gradient of a _private_leaf, as an ndarray of its shape (its own buffer: no copy)."""
-    if a._unset[0]:  # no sweep reached it (f did not depend on it, or returned a constant)
+    if a._unset:  # no sweep reached it (f did not depend on it, or returned a constant)
         a._grad[...] = 0.0
-        a._unset[0] = False
+        a._unset = False
     return a._grad.reshape(a.shape)
 
 

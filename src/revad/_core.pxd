@@ -97,6 +97,18 @@ cdef extern from "revad.h" nogil:
                             const double *const *cptr, double *tng, int64_t top)
 
 
+# An Array leaf bound to a tape (_array.pyx): the leaf itself (`owner`, held by the
+# tape: its gradient ndarray and its flag live in it), the data of that gradient (n
+# doubles, which the sweep adds the adjoints into), its first slot, and `unset`, the
+# leaf's flag that its gradient holds no number yet (a functional call's np.empty
+# buffer): the first sweep to reach it writes instead.
+ctypedef struct rv_leaf_block:
+    PyObject *owner
+    double *grad
+    int64_t n, first
+    bint *unset
+
+
 cdef class Tape:
     # Structure of arrays, node = slot, in recording (= topological) order.
     cdef uint8_t *op          # op code (ops_table.h)
@@ -124,8 +136,9 @@ cdef class Tape:
     cdef const double **cptr
     cdef int64_t n_cptr, cap_cptr
     cdef list refs
-    # Array leaves bound here: (grad ndarray, first slot) pairs; sweep adds the adjoints in.
-    cdef list leaf_blocks
+    # Array leaves bound here; sweep adds their adjoints into their gradients.
+    cdef rv_leaf_block *blocks
+    cdef int64_t n_blocks, cap_blocks
     cdef uint64_t id          # unique for the process's lifetime: leaves remember where they are bound
     cdef bint finished        # set by backward(): recording on this tape is over
     # Lazy elementwise groups (group_ew.h, rv_ew_lazy) whose values are not written yet: their
@@ -154,6 +167,8 @@ cdef class Tape:
     cdef int check_readonly(self) except -1
     cdef int32_t push_const(self, double c) except -1
     cdef int32_t bind_leaf(self, Var x) except -1
+    cdef int bind_block(self, object owner, double *grad, int64_t n, int64_t first,
+                        bint *unset) except -1
     cdef int sweep(self, int32_t top) except -1
     cdef double *_take_adjoints(self, int64_t n) except NULL
     cdef int _reverse(self, double *buf, int64_t n, int64_t i, bint clean) except -1
@@ -174,6 +189,7 @@ cdef class Var:
 # For the Array module (_array.pyx), which records on the same tapes.
 cdef Tape _current_tape()
 cdef bint _is_recording()
+cdef Tape _recording_tape()
 cdef Var _var_at(Tape t, int32_t slot, double v)
 cdef Var _var_leaf(double v)
 cdef int32_t _var_slot(Var x, Tape t) except -1
@@ -187,7 +203,5 @@ cdef int _join(list locks) except -1
 cdef bint _readonly_chain(object a)
 cdef void _hold(Tape t) noexcept
 cdef void _unhold(Tape t) noexcept
-cdef char *_nd_data(object a) except? NULL
-cdef Py_ssize_t _nd_flat(object a, Py_ssize_t itemsize) except -2
 cdef tuple _begin_private()
 cdef int _end_private(tuple saved) except -1

@@ -4,7 +4,6 @@
 # reverse sweep is plain C (sweep.h) over those columns, run without the GIL. Nothing here keeps a
 # Python object per node except the Var the user holds.
 cimport cython
-from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsDouble, PyLong_Check
 from cpython.object cimport PyTypeObject

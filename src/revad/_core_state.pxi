@@ -72,6 +72,17 @@ cdef bint _is_recording():
     return _recording()
 
 
+cdef Tape _recording_tape():
+    """_current_tape(), or None under no_grad: what an op on leaves alone records on
+    (with one look at the thread state, not two)."""
+    cdef _ThreadState st = _state()
+    if _n_no_grad != 0 and st.no_grad:
+        return None
+    if st.tape != NULL and not (<Tape>st.tape).finished:  # as _current_tape()
+        return <Tape>st.tape
+    return _make_current(st, Tape())
+
+
 cdef int _spent() except -1:
     raise RuntimeError("revad: the gradients of intermediate values of a grad/value_and_grad "
                        "call are not kept; call .backward() on a result of your own to read them")

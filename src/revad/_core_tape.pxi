@@ -24,7 +24,6 @@ cdef class Tape:
         _next_tape_id += 1
         _take_spare(self)
         self.refs = []
-        self.leaf_blocks = []
         self.absent = set()
         self.readonly = []
 
@@ -35,6 +34,7 @@ cdef class Tape:
         _give_spare(self)
         free(self.op); free(self.arg0); free(self.arg1); free(self.val); free(self.cst)
         free(self.adj); free(self.leaves); free(self.leaf_slot); free(self.blk); free(self.cptr)
+        free(self.blocks)
 
     cdef void clear(self):
         """Forget every entry but keep the buffers (a tape abandoned by all its Vars is reused)."""
@@ -42,6 +42,9 @@ cdef class Tape:
         for k in range(self.n_leaves):
             Py_DECREF(<object>self.leaves[k])
         self.n_leaves = 0
+        for k in range(self.n_blocks):
+            Py_DECREF(<object>self.blocks[k].owner)
+        self.n_blocks = 0
         self.n = 0
         self.n_cst = 0
         self.n_blk = 0
@@ -49,8 +52,6 @@ cdef class Tape:
         # Fresh containers only where something is in them: nothing else holds them.
         if self.refs:
             self.refs = []
-        if self.leaf_blocks:
-            self.leaf_blocks = []
         if self.absent:
             self.absent = set()
         if self.readonly:
@@ -180,6 +181,26 @@ cdef class Tape:
         x.slot = s
         return s
 
+    cdef int bind_block(self, object owner, double *grad, int64_t n, int64_t first,
+                        bint *unset) except -1:
+        """Keep an Array leaf bound here from slot `first` (the caller recorded its
+        values): sweep adds its n adjoints into grad (the data of an ndarray of
+        owner's), or writes them while *unset (a flag in owner), then clears it."""
+        cdef int64_t cap
+        if self.n_blocks == self.cap_blocks:
+            cap = _next_cap(self.cap_blocks, self.n_blocks + 1)
+            _resize(<void **>&self.blocks, cap, sizeof(rv_leaf_block))
+            self.cap_blocks = cap
+        cdef rv_leaf_block *b = &self.blocks[self.n_blocks]
+        Py_INCREF(owner)
+        b.owner = <PyObject *>owner
+        b.grad = grad
+        b.n = n
+        b.first = first
+        b.unset = unset
+        self.n_blocks += 1
+        return 0
+
     cdef int sweep(self, int32_t top) except -1:
         """One reverse sweep seeded at slot `top`; adds into every leaf's .grad and into adj.
 
@@ -261,17 +282,18 @@ cdef class Tape:
         """Add the leaves' adjoints into their gradients: a Var's .g, an Array leaf's ndarray."""
         cdef int64_t k
         cdef bint assign
+        cdef rv_leaf_block *b
         for k in range(self.n_leaves):
             (<Var>self.leaves[k]).g += buf[self.leaf_slot[k]]
             if clean:
                 buf[self.leaf_slot[k]] = 0.0
-        for grad, first, unset in self.leaf_blocks:  # (grad: a 1-d float64 ndarray of ours)
-            assign = unset is not None and unset[0]  # a functional leaf's np.empty gradient
-            k = _nd_flat(grad, sizeof(double))
-            if k > 0:
-                rv_take_adjoints(<double *>_nd_data(grad), buf + <int64_t>first, k, clean, assign)
+        for k in range(self.n_blocks):
+            b = &self.blocks[k]
+            assign = b.unset[0]  # a functional leaf's np.empty gradient
+            if b.n > 0:
+                rv_take_adjoints(b.grad, buf + b.first, b.n, clean, assign)
             if assign:
-                unset[0] = False
+                b.unset[0] = False
         return 0
 
     cdef int _keep_adjoints(self, double *buf, int64_t n, bint clean) except -1:
