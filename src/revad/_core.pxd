@@ -4,6 +4,37 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from cpython.ref cimport PyObject
 
 
+cdef extern from "kinds.h" nogil:
+    # The parameters of block entries and groups in the tape's int64 table blk (kinds.h says
+    # what each field means); writers cast t.blk + index to one of these and set its fields.
+    enum:
+        RV_SRC_SLOTS
+        RV_SRC_POOL
+    ctypedef struct rv_dotc_blk:
+        int64_t start, stride, count, c, coff, cstride
+    ctypedef struct rv_dot_blk:
+        int64_t start0, stride0, start1, stride1, count
+    ctypedef struct rv_mm_operand:
+        int64_t src, off, rs, cs
+    ctypedef struct rv_mm_blk:
+        int64_t out, m, n, q
+        rv_mm_operand a, b
+        int64_t blas
+    ctypedef struct rv_ew_blk:
+        int64_t out, n, op, nd
+        int64_t shape[1]  # shape[nd] (a flexible array in C)
+    ctypedef struct rv_ew_operand:
+        int64_t src, off
+        int64_t stride[1]  # stride[nd]
+    ctypedef struct rv_sums_blk:
+        int64_t out, n, nd, first, count, stride
+        int64_t shape[1]  # shape[nd], then ostride[nd] (rv_sums_ostride)
+    int64_t rv_ew_width(int64_t nd, int arity)
+    rv_ew_operand *rv_ew_operand_at(const rv_ew_blk *h, int j)
+    int64_t rv_sums_width(int64_t nd)
+    int64_t *rv_sums_ostride(const rv_sums_blk *h)
+
+
 cdef extern from "revad.h" nogil:
     # The op codes the core names directly (methods, operators); ops_table.h defines them all.
     enum:
@@ -69,33 +100,30 @@ cdef extern from "revad.h" nogil:
     const int rv_n_op_table
     double rv_unary(int op, double a)
     double rv_binary(int op, double a, double b)
-    double rv_block_forward(int op, const int64_t *p, const double *val, const double *const *cptr)
-    void rv_mm_forward(const int64_t *p, double *val, const double *const *cptr)
-    void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr, double *adj,
-                        int clean)
+    void rv_mm_backward(const rv_mm_blk *h, const double *val, const double *const *cptr,
+                        double *adj, int clean)
     int rv_ew_arity(int64_t op)
-    int64_t rv_ew_width(int64_t nd, int arity)
     int64_t rv_group_end(const uint8_t *op, int64_t i)
-    int64_t rv_sums_width(int64_t nd)
-    void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
+    void rv_ew_forward_part(const rv_ew_blk *h, double *val, const double *cst,
                             const double *const *cptr, int64_t e0, int64_t e1)
-    void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
-                             const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
-                             const int64_t *ps, int zero)
-    void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
+    void rv_ew_backward_part(const rv_ew_blk *h, const double *val, const double *cst,
+                             const double *const *cptr, double *adj, int clean, int64_t e0,
+                             int64_t e1, const rv_sums_blk *ps, int zero)
+    void rv_sums_forward_part(const rv_sums_blk *h, double *val, int64_t k0, int64_t k1)
     int rv_ew_lazy(int64_t op)
-    int rv_sums_over(const int64_t *ps, const int64_t *q)
-    void rv_sums_forward_lazy(const int64_t *ps, const int64_t *pe, double *val, const double *cst,
-                              const double *const *cptr, int64_t k0, int64_t k1)
-    int64_t rv_ew_split_dim(const int64_t *p)
-    int rv_sums_splittable(const int64_t *p)
+    int rv_sums_over(const rv_sums_blk *ps, const rv_ew_blk *q)
+    void rv_sums_forward_lazy(const rv_sums_blk *ps, const rv_ew_blk *pe, double *val,
+                              const double *cst, const double *const *cptr, int64_t k0, int64_t k1)
+    int64_t rv_ew_split_dim(const rv_ew_blk *h)
+    int rv_sums_splittable(const rv_sums_blk *h)
     int64_t rv_claim(int64_t *next)
-    void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
+    void rv_ew_backward_box(const rv_ew_blk *h, const double *val, const double *cst,
                             const double *const *cptr, double *adj, int clean,
-                            int64_t d, int64_t a, int64_t b, const int64_t *ps, int zero)
-    void rv_sums_backward_part(const int64_t *p, double *adj, int clean, int64_t k0, int64_t k1)
-    const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
-                                 const int64_t *ps, int clean)
+                            int64_t d, int64_t a, int64_t b, const rv_sums_blk *ps, int zero)
+    void rv_sums_backward_part(const rv_sums_blk *h, double *adj, int clean, int64_t k0,
+                               int64_t k1)
+    const rv_ew_blk *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
+                                   const rv_sums_blk *ps, int clean)
     int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                        const int64_t *blk, int64_t top, int64_t stop, int64_t a, int64_t b)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,

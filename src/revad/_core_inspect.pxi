@@ -219,7 +219,7 @@ cdef dict _columns(Tape t, Var y, vars):
     for i in range(rv_group_end(t.op, n - 1), -1, -1):
         c = t.op[i]
         if c == RV_EW:
-            cur = <uint8_t>t.blk[t.arg0[i] + 2]
+            cur = <uint8_t>(<const rv_ew_blk *>(t.blk + t.arg0[i])).op
         elif c == RV_MM or c == RV_SUMS:
             cur = c
         if i < n and c >= RV_MM:  # a group's carrier or placeholder (groups come last)

@@ -227,7 +227,8 @@ cdef class Tape:
         the helper threads."""
         cdef int64_t seed = i
         cdef const int64_t *p
-        cdef const int64_t *q
+        cdef const rv_sums_blk *ps
+        cdef const rv_ew_blk *q
         while i >= 0:
             with nogil:
                 i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
@@ -235,19 +236,20 @@ cdef class Tape:
             if i < 0:
                 break
             p = self.blk + self.arg0[i]
+            ps = <const rv_sums_blk *>p
             q = NULL
             if self.op[i] == RV_SUMS:
-                q = rv_sums_fused(self.op, self.arg0, self.blk, p, clean)
+                q = rv_sums_fused(self.op, self.arg0, self.blk, ps, clean)
             if q != NULL:  # a sum and the elementwise group below it, swept together
-                _run_group(q, 4, self, buf, clean, p, not rv_reads_below(
-                    self.op, self.arg0, self.arg1, self.blk, seed, i, q[0], q[0] + q[1]))
-                memset(buf + p[0], 0, p[1] * sizeof(double))
-                p = q
+                _run_group(<const int64_t *>q, 4, self, buf, clean, p, not rv_reads_below(
+                    self.op, self.arg0, self.arg1, self.blk, seed, i, q.out, q.out + q.n))
+                memset(buf + ps.out, 0, ps.n * sizeof(double))
+                p = <const int64_t *>q
             elif self.op[i] == RV_MM:
-                _mm_backward_blas(self, buf, n, p, clean)
+                _mm_backward_blas(self, buf, n, <const rv_mm_blk *>p, clean)
             else:
                 _run_group(p, 1 if self.op[i] == RV_EW else 3, self, buf, clean)
-            i = p[0] - 1  # below the group
+            i = p[0] - 1  # below the group (every group's first field: its first slot)
         return 0
 
     cdef void _keep_spare(self, double *buf, int64_t n) noexcept:

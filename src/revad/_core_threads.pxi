@@ -144,19 +144,23 @@ cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
     """Outputs [e0, e1) of the group at p (C order); an elementwise backward (kind 1, or 4 with
     the sum ps): the outputs whose index along dimension d is in [e0, e1) (group_ew.h,
     rv_ew_backward_box)."""
+    cdef const rv_ew_blk *ew = <const rv_ew_blk *>p
+    cdef const rv_sums_blk *sums = <const rv_sums_blk *>p
     if kind == 0:
-        rv_ew_forward_part(p, val, cst, cptr, e0, e1)
+        rv_ew_forward_part(ew, val, cst, cptr, e0, e1)
     elif kind == 1 or kind == 4:
         if d < 0:
-            rv_ew_backward_part(p, val, cst, cptr, adj, clean, e0, e1, ps, zero)
+            rv_ew_backward_part(ew, val, cst, cptr, adj, clean, e0, e1,
+                                <const rv_sums_blk *>ps, zero)
         else:
-            rv_ew_backward_box(p, val, cst, cptr, adj, clean, d, e0, e1, ps, zero)
+            rv_ew_backward_box(ew, val, cst, cptr, adj, clean, d, e0, e1,
+                               <const rv_sums_blk *>ps, zero)
     elif kind == 2:
-        rv_sums_forward_part(p, val, e0, e1)
+        rv_sums_forward_part(sums, val, e0, e1)
     elif kind == 5:
-        rv_sums_forward_lazy(p, ps, val, cst, cptr, e0, e1)
+        rv_sums_forward_lazy(sums, <const rv_ew_blk *>ps, val, cst, cptr, e0, e1)
     else:
-        rv_sums_backward_part(p, adj, clean, e0, e1)
+        rv_sums_backward_part(sums, adj, clean, e0, e1)
 
 
 cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
@@ -178,23 +182,24 @@ cdef int _run_loops(const int64_t *p, int kind, Tape t, double *adj, bint clean,
     where parallel.h says it may be cut (rv_ew_split_dim: d, the dimension to cut along;
     rv_sums_splittable). Each element's sum is read, not written: any cut of the elementwise
     group will do for it."""
-    cdef int64_t n = p[1], d = 0, pieces = _PIECES, inner = 1, k
+    cdef const rv_ew_blk *ew = <const rv_ew_blk *>p
+    cdef int64_t n = (<const rv_sums_blk *>p).n if kind >= 2 and kind != 4 else ew.n
+    cdef int64_t d = 0, pieces = _PIECES, inner = 1, k
     cdef bint ew_backward = kind == 1 or kind == 4
     cdef _Part part
     if n >= _split_min:
         if ew_backward:
-            d = rv_ew_split_dim(p)
+            d = rv_ew_split_dim(ew)
             if d >= 0:
                 # A piece is one run of outputs for each index of the dimensions before d
-                # (parallel.h, rv_ew_backward_box); each run costs a call and a seek. GMM's product,
-                # cut along K, ran 13,000 runs of 200 elements: its backward took 6.0-8.0 ms on
-                # two threads, 3.7-4.3 uncut. So no fewer than _RUN_MIN elements to a run.
-                for k in range(d + 1, p[3]):
-                    inner *= p[4 + k]
-                pieces = min(_PIECES, p[4 + d] * inner // _RUN_MIN)
+                # (parallel.h, rv_ew_backward_box); each run costs a call and a seek, so no
+                # fewer than _RUN_MIN elements to a run.
+                for k in range(d + 1, ew.nd):
+                    inner *= ew.shape[k]
+                pieces = min(_PIECES, ew.shape[d] * inner // _RUN_MIN)
                 if pieces < 2:
                     d = -1
-        elif kind == 3 and not rv_sums_splittable(p):
+        elif kind == 3 and not rv_sums_splittable(<const rv_sums_blk *>p):
             d = -1
     if n < _split_min or d < 0:
         with nogil:
@@ -203,7 +208,7 @@ cdef int _run_loops(const int64_t *p, int kind, Tape t, double *adj, bint clean,
     part = _Part.__new__(_Part)
     part.p, part.kind, part.t, part.adj, part.clean, part.d = p, kind, t, adj, clean, d
     part.ps, part.zero = ps, zero
-    part.n = p[4 + d] if ew_backward else n  # elementwise backward: indices along d
+    part.n = ew.shape[d] if ew_backward else n  # elementwise backward: indices along d
     part.piece = (part.n + pieces - 1) // pieces  # (C division: no -(-a // b))
     if not ew_backward:  # whole cache lines of outputs in each piece
         part.piece = (part.piece + 7) & ~(<int64_t>7)

@@ -4,6 +4,7 @@
 #define REVAD_GROUP_EW_H
 
 #include "engine_common.h"
+#include "kinds.h"
 
 /* An elementwise group: one array op, y = f(a) or f(a, b) with NumPy's broadcasting, on n
  * consecutive output slots (C order). As in a matrix product group, only the LAST output slot
@@ -13,18 +14,13 @@
  * operand slots or op codes per element. The row's own formulas are the loop bodies.
  *
  * The shape is collapsed before recording (unit dimensions dropped, mergeable ones merged;
- * nd >= 1). An operand is a base -- src -1: the tape's slots (val, adj, tng); -2: the constant
- * pool cst; c >= 0: the constant array cptr[c] -- an offset, and one stride per dimension,
- * counted in slots or doubles, 0 where the operand is broadcast.
- *
- *   EW  blk: out, n, op, nd, shape[nd], then per operand (1 or 2): src, off, stride[nd]
+ * nd >= 1); the parameters are kinds.h's rv_ew_blk and an rv_ew_operand per operand.
  *
  * A zero adjoint passes nothing on here either (0 * inf is not taken), so a group gives the
  * scalar entries' gradients exactly. */
 #define RV_EW_MAXD 64
 
 static inline int rv_ew_arity(int64_t op) { return op < RV_ADD ? 1 : 2; } /* unary rows come first */
-static inline int64_t rv_ew_width(int64_t nd, int arity) { return 4 + nd + arity * (2 + nd); }
 
 typedef struct {
     int64_t out, n, op, nd, len;
@@ -34,22 +30,21 @@ typedef struct {
     const double *v[2];     /* operand j's values */
 } rv_ew;
 
-static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, const double *cst,
+static inline void rv_ew_init(rv_ew *e, const rv_ew_blk *h, const double *val, const double *cst,
                               const double *const *cptr) {
-    e->out = p[0]; e->n = p[1]; e->op = p[2]; e->nd = p[3]; e->shape = p + 4;
+    e->out = h->out; e->n = h->n; e->op = h->op; e->nd = h->nd; e->shape = h->shape;
     const int arity = rv_ew_arity(e->op);
-    const int64_t *q = p + 4 + e->nd;
     for (int j = 0; j < 2; ++j) {
         if (j == arity) { /* unary: a second operand that is never read */
             e->st[1] = e->st[0]; e->off[1] = 0; e->s[1] = 0; e->slots[1] = 0; e->v[1] = NULL;
             break;
         }
-        e->slots[j] = q[0] == -1;
-        e->v[j] = q[0] == -1 ? val : (q[0] == -2 ? cst : cptr[q[0]]);
-        e->off[j] = q[1];
-        e->st[j] = q + 2;
-        e->s[j] = q[2 + e->nd - 1];
-        q += 2 + e->nd;
+        const rv_ew_operand *q = rv_ew_operand_at(h, j);
+        e->slots[j] = q->src == RV_SRC_SLOTS;
+        e->v[j] = q->src == RV_SRC_SLOTS ? val : (q->src == RV_SRC_POOL ? cst : cptr[q->src]);
+        e->off[j] = q->off;
+        e->st[j] = q->stride;
+        e->s[j] = q->stride[e->nd - 1];
     }
     e->len = e->shape[e->nd - 1];
 }
@@ -136,10 +131,10 @@ static inline void rv_ew_next_line(rv_ew_cursor *c, const rv_ew *e) {
 #define RV_EWF_B(N, name, f, da, db, ...) case RV_##N: RV_EWF_LINES(f); break;
 #define RV_EWF_C(N, name, f) case RV_##N: RV_EWF_LINES((f) ? 1.0 : 0.0); break;
 /* Elements [e0, e1) of the group's output (all of it: [0, n)). */
-static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
-                                      const double *const *cptr, int64_t e0, int64_t e1) {
+static RV_NOINLINE void rv_ew_forward_part(const rv_ew_blk *h, double *val, const double *cst,
+                                           const double *const *cptr, int64_t e0, int64_t e1) {
     rv_ew ew, *e = &ew;
-    rv_ew_init(e, p, val, cst, cptr);
+    rv_ew_init(e, h, val, cst, cptr);
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWF_U)
         REVAD_BINARY_OPS(RV_EWF_B)
@@ -256,16 +251,17 @@ static RV_NOINLINE void rv_mul_sum_backward(const rv_ew *e, double *adj, const d
 
 /* ps: the parameters of the sum fused with this group (rv_sums_fused), or NULL; zero: see
  * rv_ewb_sum. */
-static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
-                                       const double *const *cptr, double *adj, int clean,
-                                       int64_t e0, int64_t e1, const int64_t *ps, int zero) {
+static RV_NOINLINE void rv_ew_backward_part(const rv_ew_blk *h, const double *val,
+                                            const double *cst, const double *const *cptr,
+                                            double *adj, int clean, int64_t e0, int64_t e1,
+                                            const rv_sums_blk *ps, int zero) {
     rv_ew ew, *e = &ew;
     rv_ewb_sum sum, *s = NULL;
-    rv_ew_init(e, p, val, cst, cptr);
+    rv_ew_init(e, h, val, cst, cptr);
     if (ps) {
         sum.zero = zero;
-        sum.gs = adj + ps[0];
-        sum.count = ps[4 + 2 * ps[2]];
+        sum.gs = adj + ps->out;
+        sum.count = ps->count;
         sum.o = e0 / sum.count;
         sum.r = e0 % sum.count;
         s = &sum;
@@ -282,10 +278,10 @@ static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val,
             break;
     }
 }
-static inline void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
+static inline void rv_ew_backward(const rv_ew_blk *h, const double *val, const double *cst,
                                   const double *const *cptr, double *adj, int clean,
-                                  const int64_t *ps, int zero) {
-    rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1], ps, zero);
+                                  const rv_sums_blk *ps, int zero) {
+    rv_ew_backward_part(h, val, cst, cptr, adj, clean, 0, h->n, ps, zero);
 }
 
 /* Tangents: the same partials the other way (one plain loop: forward mode is not the hot path). */
@@ -302,11 +298,11 @@ static inline void rv_ew_backward(const int64_t *p, const double *val, const dou
         } })
 #define RV_EWT_U(N, name, f, da, ...) case RV_##N: RV_EWT_LINES(da, 0.0); break;
 #define RV_EWT_B(N, name, f, da, db, ...) case RV_##N: RV_EWT_LINES(da, db); break;
-static RV_NOINLINE void rv_ew_tangent(const int64_t *p, const double *val, const double *cst,
-                                 const double *const *cptr, double *tng) {
+static RV_NOINLINE void rv_ew_tangent(const rv_ew_blk *h, const double *val, const double *cst,
+                                      const double *const *cptr, double *tng) {
     rv_ew ew, *e = &ew;
-    const int64_t e0 = 0, e1 = p[1];
-    rv_ew_init(e, p, val, cst, cptr);
+    const int64_t e0 = 0, e1 = h->n;
+    rv_ew_init(e, h, val, cst, cptr);
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWT_U)
         REVAD_BINARY_OPS(RV_EWT_B)

@@ -22,25 +22,29 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
             if (c == RV_MMP) return 1;  /* not met: a walk steps from group to group */
             const int64_t *p = blk + arg0[i];
             if (c == RV_EW) {
-                const int64_t nd = p[3], *q = p + 4 + nd;
-                for (int j = 0; j < rv_ew_arity(p[2]); ++j, q += 2 + nd)
-                    if (q[0] == -1 && rv_view_span(q[1], nd, p + 4, q + 2, &lo, &hi)
+                const rv_ew_blk *h = (const rv_ew_blk *)p;
+                for (int j = 0; j < rv_ew_arity(h->op); ++j) {
+                    const rv_ew_operand *q = rv_ew_operand_at(h, j);
+                    if (q->src == RV_SRC_SLOTS && rv_view_span(q->off, h->nd, h->shape, q->stride, &lo, &hi)
                         && RV_MEETS(lo, hi, a, b)) return 1;
+                }
             } else if (c == RV_SUMS) {
-                const int64_t nd = p[2], count = p[4 + 2 * nd], stride = p[5 + 2 * nd];
-                if (rv_view_span(p[3 + nd], nd, p + 3, p + 4 + nd, &lo, &hi) && count > 0) {
-                    const int64_t r = stride * (count - 1);
+                const rv_sums_blk *h = (const rv_sums_blk *)p;
+                if (rv_view_span(h->first, h->nd, h->shape, rv_sums_ostride(h), &lo, &hi) && h->count > 0) {
+                    const int64_t r = h->stride * (h->count - 1);
                     if (r < 0) lo += r; else hi += r;
                     if (RV_MEETS(lo, hi, a, b)) return 1;
                 }
-            } else {  /* MM: A (m, n) at p + 4, B (n, q) at p + 8 */
-                const int64_t sa[2] = {p[1], p[2]}, sb[2] = {p[2], p[3]};
-                if (p[4] < 0 && rv_view_span(p[5], 2, sa, p + 6, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+            } else {  /* MM: A (m, n), B (n, q) */
+                const rv_mm_blk *h = (const rv_mm_blk *)p;
+                const int64_t sa[2] = {h->m, h->n}, sb[2] = {h->n, h->q};
+                const int64_t ta[2] = {h->a.rs, h->a.cs}, tb[2] = {h->b.rs, h->b.cs};
+                if (h->a.src < 0 && rv_view_span(h->a.off, 2, sa, ta, &lo, &hi) && RV_MEETS(lo, hi, a, b))
                     return 1;
-                if (p[8] < 0 && rv_view_span(p[9], 2, sb, p + 10, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                if (h->b.src < 0 && rv_view_span(h->b.off, 2, sb, tb, &lo, &hi) && RV_MEETS(lo, hi, a, b))
                     return 1;
             }
-            i = p[0];
+            i = p[0];  /* every group's first field is its first output slot */
             continue;
         }
         if (c == RV_CONST) continue;
@@ -50,10 +54,15 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
             const int k = (c - RV_ADD) % 3;
             if (k != 2 && arg0[i] >= a && arg0[i] < b) return 1;
             if (k != 1 && arg1[i] >= a && arg1[i] < b) return 1;
-        } else if (c == RV_DOTC || c == RV_DOT) {
-            const int64_t *p = blk + arg0[i], n = c == RV_DOT ? p[4] : p[2];
-            if (rv_view_span(p[0], 1, &n, p + 1, &lo, &hi) && RV_MEETS(lo, hi, a, b)) return 1;
-            if (c == RV_DOT && rv_view_span(p[2], 1, &n, p + 3, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+        } else if (c == RV_DOTC) {
+            const rv_dotc_blk *h = (const rv_dotc_blk *)(blk + arg0[i]);
+            if (rv_view_span(h->start, 1, &h->count, &h->stride, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                return 1;
+        } else if (c == RV_DOT) {
+            const rv_dot_blk *h = (const rv_dot_blk *)(blk + arg0[i]);
+            if (rv_view_span(h->start0, 1, &h->count, &h->stride0, &lo, &hi) && RV_MEETS(lo, hi, a, b))
+                return 1;
+            if (rv_view_span(h->start1, 1, &h->count, &h->stride1, &lo, &hi) && RV_MEETS(lo, hi, a, b))
                 return 1;
         } else {
             return 1;
@@ -116,21 +125,22 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         if (c >= RV_MM) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t *p = blk + arg0[i];
-            const int64_t *q = c == RV_SUMS ? rv_sums_fused(op, arg0, blk, p, clean) : NULL;
+            const rv_sums_blk *ps = (const rv_sums_blk *)p;
+            const rv_ew_blk *q = c == RV_SUMS ? rv_sums_fused(op, arg0, blk, ps, clean) : NULL;
             if (q) {  /* the sum and the elementwise group below it, in one pass */
-                if (q[1] >= split) return i;
-                rv_ew_backward(q, val, cst, cptr, adj, clean, p,
-                               !rv_reads_below(op, arg0, arg1, blk, seed, i, q[0], q[0] + q[1]));
-                memset(adj + p[0], 0, (size_t)p[1] * sizeof(double));
-                i = q[0];
+                if (q->n >= split) return i;
+                rv_ew_backward(q, val, cst, cptr, adj, clean, ps,
+                               !rv_reads_below(op, arg0, arg1, blk, seed, i, q->out, q->out + q->n));
+                memset(adj + ps->out, 0, (size_t)ps->n * sizeof(double));
+                i = q->out;
                 continue;
             }
             if (c != RV_MM && p[1] >= split) return i;  /* for threads, if it splits */
-            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean, NULL, 0);
-            else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
+            if (c == RV_EW) rv_ew_backward((const rv_ew_blk *)p, val, cst, cptr, adj, clean, NULL, 0);
+            else if (c == RV_SUMS) rv_sums_backward(ps, adj, clean);
             else {
-                if (p[12]) return i;
-                rv_mm_backward(p, val, cptr, adj, clean);
+                if (((const rv_mm_blk *)p)->blas) return i;
+                rv_mm_backward((const rv_mm_blk *)p, val, cptr, adj, clean);
             }
             i = p[0];
             continue;
@@ -149,9 +159,8 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         switch (c) {
             REVAD_UNARY_OPS(RV_BWD_U)
             REVAD_BINARY_OPS(RV_BWD_B)
-            case RV_DOTC: case RV_DOT:
-                rv_block_backward(c, blk + arg0[i], g, val, cptr, adj);
-                break;
+            case RV_DOTC: rv_dotc_backward((const rv_dotc_blk *)(blk + arg0[i]), g, cptr, adj); break;
+            case RV_DOT: rv_dot_backward((const rv_dot_blk *)(blk + arg0[i]), g, val, adj); break;
             default: break; /* leaves, constants, comparisons and placeholders pass nothing down */
         }
     }
@@ -201,12 +210,11 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
             case RV_LEAF: break; /* seeded by the caller */
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
-            case RV_DOTC: case RV_DOT:
-                tng[i] = rv_block_tangent(op[i], blk + arg0[i], val, cptr, tng);
-                break;
-            case RV_MM: rv_mm_tangent(blk + arg0[i], val, cptr, tng); break;
-            case RV_EW: rv_ew_tangent(blk + arg0[i], val, cst, cptr, tng); break;
-            case RV_SUMS: rv_sums_tangent(blk + arg0[i], tng); break;
+            case RV_DOTC: tng[i] = rv_dotc_tangent((const rv_dotc_blk *)(blk + arg0[i]), cptr, tng); break;
+            case RV_DOT: tng[i] = rv_dot_tangent((const rv_dot_blk *)(blk + arg0[i]), val, tng); break;
+            case RV_MM: rv_mm_tangent((const rv_mm_blk *)(blk + arg0[i]), val, cptr, tng); break;
+            case RV_EW: rv_ew_tangent((const rv_ew_blk *)(blk + arg0[i]), val, cst, cptr, tng); break;
+            case RV_SUMS: rv_sums_tangent((const rv_sums_blk *)(blk + arg0[i]), tng); break;
             case RV_MMP: break; /* set by the group's last slot, before anything reads it */
             default: tng[i] = 0.0; break; /* constants and comparisons carry no derivative */
         }
