@@ -10,7 +10,16 @@
 #if defined(_MSC_VER)
 #define RV_NOINLINE __declspec(noinline)
 #else
-#define RV_NOINLINE __attribute__((noinline, unused))
+#define RV_NOINLINE __attribute__((noinline))
+#endif
+
+/* A loop template: a function whose `const int` arguments (an op code, which operands are
+ * slots, a unit stride) are constants at each call, so that each call, inlined, compiles to its
+ * own loop with the dead branches gone. */
+#if defined(_MSC_VER)
+#define RV_INLINE __forceinline
+#else
+#define RV_INLINE inline __attribute__((always_inline))
 #endif
 
 /* RV_IVDEP: the loop after it writes no element that another iteration reads (the caller

@@ -121,13 +121,17 @@ static inline int rv_sums_over(const rv_sums_blk *ps, const rv_ew_blk *q) {
 /* Outputs [k0, k1) of the sum group ps over the outputs of the lazy elementwise group pe
  * (rv_ew_lazy, rv_sums_over), computed from pe's operands: the same additions in the same
  * order as summing pe's values, so the same bits. */
-#define RV_EWS_LINES(expr) RV_EW_FOR_LINES(e, e0, e1, { \
-        double Y[128]; \
-        const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
-        RV_EWF_RANGE(expr); \
-        val[ps->out + line_] = rv_sum_block(Y, k1, 1); })
-#define RV_EWS_U(N, name, f, da, ...) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWS_LINES(f); break;
-#define RV_EWS_B(N, name, f, da, db, ...) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWS_LINES(f); break;
+static RV_INLINE void rv_sums_lazy_lines(const int op, const rv_ew *e, const rv_sums_blk *ps,
+                                         double *val, int64_t e0, int64_t e1) {
+    const int64_t sa = e->s[0], sb = rv_ew_sb(e);
+    RV_EW_FOR_LINES(e, e0, e1, line, yo, oa, ob, k0, k1, {
+        double Y[128];
+        const double *A = e->v[0] + oa;
+        rv_ewf_range(op, Y, A, rv_ew_b(e, A, ob), sa, sb, k0, k1);
+        val[ps->out + line] = rv_sum_block(Y, k1, 1);
+    });
+}
+#define RV_SUMS_LAZY(N) case RV_##N: rv_sums_lazy_lines(RV_##N, e, ps, val, e0, e1); break;
 static RV_NOINLINE void rv_sums_forward_lazy(const rv_sums_blk *ps, const rv_ew_blk *pe,
                                              double *val, const double *cst,
                                              const double *const *cptr, int64_t k0, int64_t k1) {
@@ -136,12 +140,8 @@ static RV_NOINLINE void rv_sums_forward_lazy(const rv_sums_blk *ps, const rv_ew_
     if (k0 >= k1) return;
     rv_ew_init(e, pe, val, cst, cptr);
     if (count == e->len && count <= 128) {  /* a sum for each line (GMM's): the op's loop inside */
-        const int64_t e0 = k0 * count, e1 = k1 * count, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0;
-        switch (e->op) {
-            REVAD_UNARY_OPS(RV_EWS_U)
-            REVAD_BINARY_OPS(RV_EWS_B)
-            default: break;
-        }
+        const int64_t e0 = k0 * count, e1 = k1 * count;
+        switch (e->op) { REVAD_LAZY_ROWS(RV_SUMS_LAZY) default: break; }
         return;
     }
     rv_ew_cursor c;
