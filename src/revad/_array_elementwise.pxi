@@ -197,7 +197,7 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
         t.absent.add(bi)
         r.lazy = bi + 1
     else:
-        _run_group(t.blk + bi, 0, t, NULL, False)
+        _run_group(t.blk + bi, RV_RUN_EW_FORWARD, t, NULL, False)
     return r
 
 

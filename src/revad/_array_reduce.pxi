@@ -31,11 +31,11 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
     if src is not None and src.lazy and src.lazy - 1 in t.absent:
         pe = <const rv_ew_blk *>(t.blk + src.lazy - 1)
     if pe != NULL and rv_sums_over(h, pe):
-        _run_group(t.blk + bi, 5, t, NULL, False, <const int64_t *>pe)
+        _run_group(t.blk + bi, RV_RUN_SUMS_LAZY_FORWARD, t, NULL, False, <const int64_t *>pe)
     else:
         if src is not None:
             _slot0(src)
-        _run_group(t.blk + bi, 2, t, NULL, False)
+        _run_group(t.blk + bi, RV_RUN_SUMS_FORWARD, t, NULL, False)
     return _fresh(t, i0, out_shape)
 
 

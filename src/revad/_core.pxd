@@ -104,24 +104,34 @@ cdef extern from "revad.h" nogil:
                         double *adj, int clean)
     int rv_ew_arity(int64_t op)
     int64_t rv_group_end(const uint8_t *op, int64_t i)
-    void rv_ew_forward_part(const rv_ew_blk *h, double *val, const double *cst,
-                            const double *const *cptr, int64_t e0, int64_t e1)
-    void rv_ew_backward_part(const rv_ew_blk *h, const double *val, const double *cst,
-                             const double *const *cptr, double *adj, int clean, int64_t e0,
-                             int64_t e1, const rv_sums_blk *ps, int zero)
-    void rv_sums_forward_part(const rv_sums_blk *h, double *val, int64_t k0, int64_t k1)
     int rv_ew_lazy(int64_t op)
     int rv_sums_over(const rv_sums_blk *ps, const rv_ew_blk *q)
-    void rv_sums_forward_lazy(const rv_sums_blk *ps, const rv_ew_blk *pe, double *val,
-                              const double *cst, const double *const *cptr, int64_t k0, int64_t k1)
-    int64_t rv_ew_split_dim(const rv_ew_blk *h)
-    int rv_sums_splittable(const rv_sums_blk *h)
     int64_t rv_claim(int64_t *next)
-    void rv_ew_backward_box(const rv_ew_blk *h, const double *val, const double *cst,
-                            const double *const *cptr, double *adj, int clean,
-                            int64_t d, int64_t a, int64_t b, const rv_sums_blk *ps, int zero)
-    void rv_sums_backward_part(const rv_sums_blk *h, double *adj, int clean, int64_t k0,
-                               int64_t k1)
+    # The kind table (kind_table.h): what runs a group's loops, where threads may cut them, and
+    # each kind's name and shown op for graphs.
+    enum rv_run:
+        RV_RUN_NONE
+        RV_RUN_EW_FORWARD
+        RV_RUN_EW_BACKWARD
+        RV_RUN_EW_SUM_BACKWARD
+        RV_RUN_SUMS_FORWARD
+        RV_RUN_SUMS_LAZY_FORWARD
+        RV_RUN_SUMS_BACKWARD
+        RV_RUN_BLAS
+    enum:
+        RV_CUT_ANY
+        RV_CUT_NONE
+    ctypedef struct rv_kind:
+        const char *name
+        int group
+        int64_t (*first)(const int64_t *p, int64_t i)
+        int run_backward
+        int (*shows)(const int64_t *p, int code)
+    const rv_kind *rv_kind_of(int c)
+    void rv_run_part(int run, const int64_t *p, double *val, const double *cst,
+                     const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
+                     int64_t d, const int64_t *ps, int zero)
+    int64_t rv_run_cut(int run, const int64_t *p)
     const rv_ew_blk *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
                                    const rv_sums_blk *ps, int clean)
     int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
@@ -221,7 +231,7 @@ cdef int32_t _var_slot(Var x, Tape t) except -1
 cdef int _as_double(object o, double *out) except -1
 cdef int _raise_finished() except -1
 cdef int _spent() except -1
-cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
+cdef int _run_group(const int64_t *p, int run, Tape t, double *adj, bint clean,
                     const int64_t *ps=*, int zero=*) except -1
 cdef list _share(object fn)
 cdef int _join(list locks) except -1

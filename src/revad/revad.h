@@ -9,6 +9,7 @@
 #include "group_ew.h"
 #include "group_sums.h"
 #include "parallel.h"
+#include "kind_table.h"
 #include "sweep.h"
 
 #endif

@@ -3,9 +3,7 @@
 #ifndef REVAD_SWEEP_H
 #define REVAD_SWEEP_H
 
-#include "group_products.h"
-#include "group_sums.h"
-#include "parallel.h"
+#include "kind_table.h"
 
 /* Whether an entry that a sweep from slot `top` meets before it reaches slot `stop` may read a
  * slot in [a, b): that is, may add to their adjoints. It looks at a few thousand entries at most
@@ -13,59 +11,24 @@
 static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                  const int64_t *blk, int64_t top, int64_t stop, int64_t a,
                                  int64_t b) {
-    int64_t budget = 4096, lo, hi;
+    int64_t budget = 4096;
     for (int64_t i = top; i > stop; --i) {
         const int c = op[i];
         if (c == RV_LEAF) continue;
         if (--budget < 0) return 1;
-        if (c >= RV_MM) {
-            if (c == RV_MMP) return 1;  /* not met: a walk steps from group to group */
-            const int64_t *p = blk + arg0[i];
-            if (c == RV_EW) {
-                const rv_ew_blk *h = (const rv_ew_blk *)p;
-                for (int j = 0; j < rv_ew_arity(h->op); ++j) {
-                    const rv_ew_operand *q = rv_ew_operand_at(h, j);
-                    if (q->src == RV_SRC_SLOTS && rv_view_span(q->off, h->nd, h->shape, q->stride, &lo, &hi)
-                        && RV_MEETS(lo, hi, a, b)) return 1;
-                }
-            } else if (c == RV_SUMS) {
-                const rv_sums_blk *h = (const rv_sums_blk *)p;
-                if (rv_view_span(h->first, h->nd, h->shape, rv_sums_ostride(h), &lo, &hi) && h->count > 0) {
-                    const int64_t r = h->stride * (h->count - 1);
-                    if (r < 0) lo += r; else hi += r;
-                    if (RV_MEETS(lo, hi, a, b)) return 1;
-                }
-            } else {  /* MM: A (m, n), B (n, q) */
-                const rv_mm_blk *h = (const rv_mm_blk *)p;
-                const int64_t sa[2] = {h->m, h->n}, sb[2] = {h->n, h->q};
-                const int64_t ta[2] = {h->a.rs, h->a.cs}, tb[2] = {h->b.rs, h->b.cs};
-                if (h->a.src < 0 && rv_view_span(h->a.off, 2, sa, ta, &lo, &hi) && RV_MEETS(lo, hi, a, b))
-                    return 1;
-                if (h->b.src < 0 && rv_view_span(h->b.off, 2, sb, tb, &lo, &hi) && RV_MEETS(lo, hi, a, b))
-                    return 1;
-            }
-            i = p[0];  /* every group's first field is its first output slot */
-            continue;
-        }
         if (c == RV_CONST) continue;
-        if (c < RV_ADD) {  /* unary */
+        if (c >= RV_DOTC) {  /* block entries and groups: their kind says */
+            if (c == RV_MMP) return 1;  /* not met: a walk steps from group to group */
+            const rv_kind *k = rv_kind_of(c);
+            const int64_t *p = blk + arg0[i];
+            if (k->reads(p, a, b)) return 1;
+            i = k->first(p, i);
+        } else if (c < RV_ADD) {  /* unary */
             if (arg0[i] >= a && arg0[i] < b) return 1;
-        } else if (c < RV_CONST) {  /* binary and comparisons: VV, VC (arg1 a constant), CV */
-            const int k = (c - RV_ADD) % 3;
-            if (k != 2 && arg0[i] >= a && arg0[i] < b) return 1;
-            if (k != 1 && arg1[i] >= a && arg1[i] < b) return 1;
-        } else if (c == RV_DOTC) {
-            const rv_dotc_blk *h = (const rv_dotc_blk *)(blk + arg0[i]);
-            if (rv_view_span(h->start, 1, &h->count, &h->stride, &lo, &hi) && RV_MEETS(lo, hi, a, b))
-                return 1;
-        } else if (c == RV_DOT) {
-            const rv_dot_blk *h = (const rv_dot_blk *)(blk + arg0[i]);
-            if (rv_view_span(h->start0, 1, &h->count, &h->stride0, &lo, &hi) && RV_MEETS(lo, hi, a, b))
-                return 1;
-            if (rv_view_span(h->start1, 1, &h->count, &h->stride1, &lo, &hi) && RV_MEETS(lo, hi, a, b))
-                return 1;
-        } else {
-            return 1;
+        } else {  /* binary and comparisons: VV, VC (arg1 a constant), CV */
+            const int j = (c - RV_ADD) % 3;
+            if (j != 2 && arg0[i] >= a && arg0[i] < b) return 1;
+            if (j != 1 && arg1[i] >= a && arg1[i] < b) return 1;
         }
     }
     return 0;
@@ -117,32 +80,18 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
                                   const double *val, const double *cst, const int64_t *blk,
                                   const double *const *cptr, double *adj, int64_t top, int clean,
                                   int64_t split, int64_t seed) {
+    const rv_sweep s = {{op, arg0, arg1, val, cst, blk, cptr}, adj, clean, split, seed};
     for (int64_t i = top; i >= 0; --i) {
         const int c = op[i];
-        /* Groups (their codes come last) before the zero test: the group's other outputs may
-         * be nonzero. Done, the sweep jumps below the group (i = its first slot, then --i).
-         * One comparison keeps them off the path of ordinary entries. */
-        if (c >= RV_MM) {
+        /* Block entries and groups (their codes come last): their kind's backward, groups
+         * before the zero test (the group's other outputs may be nonzero). Done, the sweep
+         * jumps below the entry (i = its first slot, then --i). One comparison keeps them off
+         * the path of ordinary entries. */
+        if (c >= RV_DOTC) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
-            const int64_t *p = blk + arg0[i];
-            const rv_sums_blk *ps = (const rv_sums_blk *)p;
-            const rv_ew_blk *q = c == RV_SUMS ? rv_sums_fused(op, arg0, blk, ps, clean) : NULL;
-            if (q) {  /* the sum and the elementwise group below it, in one pass */
-                if (q->n >= split) return i;
-                rv_ew_backward(q, val, cst, cptr, adj, clean, ps,
-                               !rv_reads_below(op, arg0, arg1, blk, seed, i, q->out, q->out + q->n));
-                memset(adj + ps->out, 0, (size_t)ps->n * sizeof(double));
-                i = q->out;
-                continue;
-            }
-            if (c != RV_MM && p[1] >= split) return i;  /* for threads, if it splits */
-            if (c == RV_EW) rv_ew_backward((const rv_ew_blk *)p, val, cst, cptr, adj, clean, NULL, 0);
-            else if (c == RV_SUMS) rv_sums_backward(ps, adj, clean);
-            else {
-                if (((const rv_mm_blk *)p)->blas) return i;
-                rv_mm_backward((const rv_mm_blk *)p, val, cptr, adj, clean);
-            }
-            i = p[0];
+            const int64_t below = rv_kind_of(c)->backward(&s, blk + arg0[i], i);
+            if (below < 0) return i;
+            i = below;
             continue;
         }
         if (c == RV_LEAF) { /* leaves pass nothing down: skip a run of them (an Array leaf's
@@ -159,9 +108,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         switch (c) {
             REVAD_UNARY_OPS(RV_BWD_U)
             REVAD_BINARY_OPS(RV_BWD_B)
-            case RV_DOTC: rv_dotc_backward((const rv_dotc_blk *)(blk + arg0[i]), g, cptr, adj); break;
-            case RV_DOT: rv_dot_backward((const rv_dot_blk *)(blk + arg0[i]), g, val, adj); break;
-            default: break; /* leaves, constants, comparisons and placeholders pass nothing down */
+            default: break; /* constants and comparisons pass nothing down */
         }
     }
     return -1;
@@ -203,6 +150,7 @@ static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int cl
 static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                       const double *val, const double *cst, const int64_t *blk,
                                       const double *const *cptr, double *tng, int64_t top) {
+    const rv_cols t = {op, arg0, arg1, val, cst, blk, cptr};
     for (int64_t i = 0; i <= top; ++i) {
         const double y = val[i];
         (void)y;
@@ -210,13 +158,11 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
             case RV_LEAF: break; /* seeded by the caller */
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
-            case RV_DOTC: tng[i] = rv_dotc_tangent((const rv_dotc_blk *)(blk + arg0[i]), cptr, tng); break;
-            case RV_DOT: tng[i] = rv_dot_tangent((const rv_dot_blk *)(blk + arg0[i]), val, tng); break;
-            case RV_MM: rv_mm_tangent((const rv_mm_blk *)(blk + arg0[i]), val, cptr, tng); break;
-            case RV_EW: rv_ew_tangent((const rv_ew_blk *)(blk + arg0[i]), val, cst, cptr, tng); break;
-            case RV_SUMS: rv_sums_tangent((const rv_sums_blk *)(blk + arg0[i]), tng); break;
             case RV_MMP: break; /* set by the group's last slot, before anything reads it */
-            default: tng[i] = 0.0; break; /* constants and comparisons carry no derivative */
+            default:
+                if (op[i] >= RV_DOTC) rv_kind_of(op[i])->tangent(&t, blk + arg0[i], i, tng);
+                else tng[i] = 0.0; /* constants and comparisons carry no derivative */
+                break;
         }
     }
 }
