@@ -133,7 +133,7 @@ cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, rv_ew_operand *
 cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array b, object cb):
     """One elementwise group (group_ew.h, EW): code over out_shape with broadcast operands, each an
     Array view (a, b) or a constant (ca, cb: a float or a float64 ndarray); b/cb unused for a
-    unary code. Its n values are computed here by the same C loop a replay runs, or, for a lazy
+    unary code. Its n values are computed here by the group's C loop, or, for a lazy
     row (group_ew.h, rv_ew_lazy), when something first reads them (_slot0); a sum over them computes
     them on the fly instead (_sum)."""
     cdef int arity = rv_ew_arity(code)

@@ -1,5 +1,5 @@
 # The contract of the compiled core: C types, the op table's entry points, and the fields of
-# the two extension types. Later compiled modules (arrays, replay) cimport from here.
+# the two extension types. Later compiled modules (arrays) cimport from here.
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from cpython.ref cimport PyObject
 
@@ -168,14 +168,15 @@ cdef class Tape:
     cdef PyObject **leaves
     cdef int32_t *leaf_slot
     cdef int64_t n_leaves, cap_leaves
-    # Block entries' parameters (group_products.h, group_ew.h, group_sums.h), and the constant arrays they read: `refs` keeps each
-    # alive, `cptr` holds its data pointer for the sweep.
+    # Block entries' and groups' parameters (kinds.h), and the constant arrays they read: `refs`
+    # keeps each alive, `cptr` holds its data pointer for the sweep.
     cdef int64_t *blk
     cdef int64_t n_blk, cap_blk
     cdef const double **cptr
     cdef int64_t n_cptr, cap_cptr
     cdef list refs
-    # Array leaves bound here: (grad ndarray, first slot) pairs; sweep adds the adjoints in.
+    # Array leaves bound here: (grad ndarray, first slot, unset flag) triples; sweep adds the
+    # adjoints in.
     cdef list leaf_blocks
     cdef uint64_t id          # unique for the process's lifetime: leaves remember where they are bound
     cdef bint finished        # set by backward(): recording on this tape is over

@@ -16,9 +16,9 @@ cdef object _mm_operand(Tape t, object col, const rv_mm_operand *o, int64_t rows
 cdef int _add_product(object d, object P, object Q, object checked, const double *dp) except -1:
     """d += P @ Q (or checked(out), a referenced constant's product); written straight into d
     where d is still all zero, as an operand's adjoints are before its first product in a clean
-    sweep: no temporary to fault in, add and free (the MLP's 784 x 128 weight gradient: 200 page
-    faults a call, each BLAS zeroing a fresh page). dp: d's first element, d's memory when d is
-    C-contiguous (tested in C: NumPy's d.any() cast each element to bool first, 2% of the MLP)."""
+    sweep: no temporary to fault in (a fresh page faults and is zeroed), add and free. dp: d's
+    first element, d's memory when d is C-contiguous (tested in C: NumPy's d.any() casts each
+    element to bool first)."""
     if d.flags.c_contiguous and rv_all_zero(dp, d.size):
         if checked is None:
             np.matmul(P, Q, out=d)

@@ -2,13 +2,10 @@
 # Part of revad._core (included textually by _core.pyx: one module, several files).
 
 # Threads for large array groups. An elementwise op or a sum over 10^6 elements streams tens
-# of MB through memory: one core cannot use all the bandwidth, two get about 1.4x more
-# (measured: NumPy's multiply of 2 * 10^6 elements, 2.9 ms on one thread, 2.1 on two). Below
-# _split_min outputs the hand-off costs more than it saves (measured on vectorised Rosenbrock:
-# n = 7 * 10^4, 1.05 ms on two threads and 0.88 on one; n = 10^5, 1.6 and 2.0). Helper threads
-# (up to three) are started on first use (again after a fork) and wait on one queue; a group is
-# cut into pieces that the threads claim one at a time (engine_common.h, rv_claim), each piece C without
-# the GIL. A piece gives the same bits whichever thread runs it: each output is computed the same
+# of MB through memory: one core cannot use all the bandwidth, two use more. Below _split_min
+# outputs the hand-off costs more than it saves. Helper threads (up to three) are started on
+# first use (again after a fork) and wait on one queue; a group is cut into pieces that the
+# threads claim one at a time (engine_common.h, rv_claim), each piece C without the GIL. A piece gives the same bits whichever thread runs it: each output is computed the same
 # way. Big fingerprinted products share the helpers too (_array: _watched_product).
 cdef int64_t _split_min = 100_000
 cdef int64_t _NO_SPLIT = 1 << 62

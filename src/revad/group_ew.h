@@ -51,9 +51,9 @@ static inline void rv_ew_init(rv_ew *e, const rv_ew_blk *h, const double *val, c
 
 /* A position in a group's elements, C order: in line (c.k), row of its plane (the next
  * dimension out), plane (an odometer over the dimensions before), with the operands' offsets at
- * the line's start (a, b) and at the plane's (pa, pb). Lines can be short (GMM's d = 10
- * elements, by the hundred thousand): the rows of a plane are a plain step, and the odometer,
- * whose step for each line cost as much as the line's arithmetic, runs once a plane. */
+ * the line's start (a, b) and at the plane's (pa, pb). Lines can be short (ten elements, by the
+ * hundred thousand): the rows of a plane are a plain step, and the odometer, whose step costs
+ * as much as a short line's arithmetic, runs once a plane. */
 typedef struct {
     int64_t k, row, rows, ra, rb, a, b, pa, pb;
     int64_t idx[RV_EW_MAXD];
@@ -399,8 +399,8 @@ static RV_NOINLINE void rv_ew_tangent(const rv_ew_blk *h, const double *val, con
 /* Lazy groups. Rows whose partials read the operands only, never the output y: a sweep never
  * reads such a group's values, so they may stay unwritten until something else does
  * (_array.pyx: a lazy Array computes them when it is first used), and a sum over its outputs
- * computes them on the fly instead (rv_sums_forward_lazy): GMM's (n, K, d, d) product then never
- * writes its 20 MB nor reads them back. Of those rows (log, sin, tanh, ... qualify too), the
+ * computes them on the fly instead (rv_sums_forward_lazy): a large product summed along its
+ * last axis then never writes its values nor reads them back. Of those rows (log, sin, tanh, ... qualify too), the
  * cheap arithmetic: a value a sum made and something reads later is computed twice, and only
  * these rows have a loop in the lazy sums. tests/test_lazy.py checks their partials. */
 #define REVAD_LAZY_ROWS(L) L(NEG) L(SQUARE) L(ADD) L(SUB) L(MUL)

@@ -11,7 +11,7 @@
  * through the kept axes by their strides (an odometer), so the group costs O(nd) parameters,
  * not three per output as one block entry per output would (kinds.h, rv_sums_blk).
  *
- * Each line is summed in one fixed order (rv_sum_line), so a replay gives the same bits. */
+ * Each line is summed in one fixed order (rv_sum_line), so the same inputs give the same bits. */
 
 #define RV_SUMS_FOR_LINES(p, k0, k1, ...) do { \
     const int64_t nd_ = (p)->nd, *shp_ = (p)->shape, *ost_ = rv_sums_ostride(p); \
@@ -33,8 +33,7 @@
     } } while (0)
 
 /* A line of up to 128 (count n, stride s): eight running sums, then the rest; inline, so that
- * the short unit-stride lines that come by the hundred thousand (GMM's d = 10) cost no call
- * (a call for each took a third longer). */
+ * the short unit-stride lines that come by the hundred thousand cost no call. */
 RV_VM_INLINE double rv_sum_block(const double *x, int64_t n, int64_t s) {
     if (n < 8) {
         double r = 0.0;
@@ -56,7 +55,7 @@ RV_VM_INLINE double rv_sum_block(const double *x, int64_t n, int64_t s) {
 
 /* One line's sum, pairwise as NumPy sums (eight running sums in blocks of up to 128, halves
  * above): rounding errors grow as log n, not n, and the eight sums vectorise. A fixed order
- * still, so a replay gives the same bits. */
+ * still, so the same inputs give the same bits. */
 static inline int64_t rv_sum_half(int64_t n) { return n / 2 - (n / 2) % 8; }
 static double rv_sum_line(const double *x, int64_t n, int64_t s) {
     if (n <= 128) return rv_sum_block(x, n, s);
@@ -139,7 +138,7 @@ static RV_NOINLINE void rv_sums_forward_lazy(const rv_sums_blk *ps, const rv_ew_
     const int64_t count = ps->count;
     if (k0 >= k1) return;
     rv_ew_init(e, pe, val, cst, cptr);
-    if (count == e->len && count <= 128) {  /* a sum for each line (GMM's): the op's loop inside */
+    if (count == e->len && count <= 128) {  /* a sum for each line: the op's loop inside */
         const int64_t e0 = k0 * count, e1 = k1 * count;
         switch (e->op) { REVAD_LAZY_ROWS(RV_SUMS_LAZY) default: break; }
         return;
