@@ -46,7 +46,8 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
             hc.c, hc.coff, hc.cstride = ci, p1[k], cstride
         else:
             hd = <rv_dot_blk *>(t.blk + b + w * k)
-            hd.start0, hd.stride0, hd.start1, hd.stride1, hd.count = p0[k], stride0, p1[k], stride1, count
+            hd.start0, hd.stride0, hd.count = p0[k], stride0, count
+            hd.start1, hd.stride1 = p1[k], stride1
         t.op[i0 + k] = <uint8_t>code
         t.arg0[i0 + k] = <int32_t>(b + w * k)
         t.arg1[i0 + k] = -1
@@ -119,7 +120,7 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
     i0 = t.n
     h.out, h.m, h.n, h.q = i0, m, n, q
     # A referenced constant is checked as BLAS reads it: its group always takes the BLAS path.
-    h.blas = 1 if (m * n * q >= _mm_blas_work or type(kx) is _Watched or type(ky) is _Watched) else 0
+    h.blas = (m * n * q >= _mm_blas_work or type(kx) is _Watched or type(ky) is _Watched)
     (<rv_mm_blk *>(t.blk + bi))[0] = h
     out = np.ndarray((m, q), np.float64, <double[:size]>(t.val + i0))
     xv = _col_view(t.val, a) if a is not None else kx

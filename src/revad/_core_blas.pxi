@@ -29,7 +29,8 @@ cdef int _add_product(object d, object P, object Q, object checked, const double
     return 0
 
 
-cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const rv_mm_blk *h, bint clean) except -1:
+cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const rv_mm_blk *h,
+                           bint clean) except -1:
     """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy.
 
     A large constant the tape references instead of copying (revad._array._Watched) computes

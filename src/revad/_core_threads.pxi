@@ -5,8 +5,9 @@
 # of MB through memory: one core cannot use all the bandwidth, two use more. Below _split_min
 # outputs the hand-off costs more than it saves. Helper threads (up to three) are started on
 # first use (again after a fork) and wait on one queue; a group is cut into pieces that the
-# threads claim one at a time (engine_common.h, rv_claim), each piece C without the GIL. A piece gives the same bits whichever thread runs it: each output is computed the same
-# way. Big fingerprinted products share the helpers too (_array: _watched_product).
+# threads claim one at a time (engine_common.h, rv_claim), each piece C without the GIL. A
+# piece gives the same bits whichever thread runs it: each output is computed the same way. Big
+# fingerprinted products share the helpers too (_array: _watched_product).
 cdef int64_t _split_min = 100_000
 cdef int64_t _NO_SPLIT = 1 << 62
 cdef int64_t _PIECES = 16        # pieces per group: enough that a slowed thread takes fewer
