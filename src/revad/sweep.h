@@ -76,11 +76,21 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
  * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
  * API's) then leaves its buffer zero for the next one, instead of the next one zeroing it all
  * first: an extra pass over memory as large as the tape's values. */
+/* The backward of the block entry or group at slot i (kind_table.h): out of line, so that the
+ * sweep's loop over op rows holds nothing of it. */
+static RV_NOINLINE int64_t rv_kind_backward(const uint8_t *op, const int32_t *arg0,
+                                            const int32_t *arg1, const double *val,
+                                            const double *cst, const int64_t *blk,
+                                            const double *const *cptr, double *adj, int64_t i,
+                                            int clean, int64_t split, int64_t seed) {
+    const rv_sweep s = {{op, arg0, arg1, val, cst, blk, cptr}, adj, clean, split, seed};
+    return rv_kind_of(op[i])->backward(&s, blk + arg0[i], i);
+}
+
 static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                   const double *val, const double *cst, const int64_t *blk,
                                   const double *const *cptr, double *adj, int64_t top, int clean,
                                   int64_t split, int64_t seed) {
-    const rv_sweep s = {{op, arg0, arg1, val, cst, blk, cptr}, adj, clean, split, seed};
     for (int64_t i = top; i >= 0; --i) {
         const int c = op[i];
         /* Block entries and groups (their codes come last): their kind's backward, groups
@@ -89,7 +99,8 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
          * the path of ordinary entries. */
         if (c >= RV_DOTC) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
-            const int64_t below = rv_kind_of(c)->backward(&s, blk + arg0[i], i);
+            const int64_t below = rv_kind_backward(op, arg0, arg1, val, cst, blk, cptr, adj, i,
+                                                   clean, split, seed);
             if (below < 0) return i;
             i = below;
             continue;
