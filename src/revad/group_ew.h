@@ -403,10 +403,8 @@ static RV_NOINLINE void rv_ew_tangent(const rv_ew_blk *h, const double *val, con
  * last axis then never writes its values nor reads them back. Of those rows (log, sin, tanh, ... qualify too), the
  * cheap arithmetic: a value a sum made and something reads later is computed twice, and only
  * these rows have a loop in the lazy sums. tests/test_lazy.py checks their partials. */
-#define REVAD_LAZY_ROWS(L) L(NEG) L(SQUARE) L(ADD) L(SUB) L(MUL)
-#define RV_LAZY_CASE(N) case RV_##N:
 static inline int rv_ew_lazy(int64_t op) {
-    switch (op) { REVAD_LAZY_ROWS(RV_LAZY_CASE) return 1; default: return 0; }
+    return op == RV_NEG || op == RV_SQUARE || op == RV_ADD || op == RV_SUB || op == RV_MUL;
 }
 
 /* The next n elements of the group (C order, from the cursor) into Y; rows that are not lazy
@@ -422,9 +420,17 @@ static RV_INLINE void rv_ew_fill_row(const int op, const rv_ew *e, rv_ew_cursor 
         if (c->k == e->len) rv_ew_next_line(c, e);
     }
 }
-#define RV_EW_FILL(N) case RV_##N: rv_ew_fill_row(RV_##N, e, c, Y, n); break;
+/* (rv_ew_lazy of a constant folds: the rows that are not lazy get no loop.) */
+#define RV_EWL_U(N, name, f, ...) \
+    case RV_##N: if (rv_ew_lazy(RV_##N)) rv_ew_fill_row(RV_##N, e, c, Y, n); break;
+#define RV_EWL_B(N, name, f, da, db, ...) \
+    case RV_##N: if (rv_ew_lazy(RV_##N)) rv_ew_fill_row(RV_##N, e, c, Y, n); break;
 static inline void rv_ew_fill(const rv_ew *e, rv_ew_cursor *c, double *Y, int64_t n) {
-    switch (e->op) { REVAD_LAZY_ROWS(RV_EW_FILL) default: break; }
+    switch (e->op) {
+        REVAD_UNARY_OPS(RV_EWL_U)
+        REVAD_BINARY_OPS(RV_EWL_B)
+        default: break;
+    }
 }
 
 #endif

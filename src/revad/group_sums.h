@@ -130,7 +130,10 @@ static RV_INLINE void rv_sums_lazy_lines(const int op, const rv_ew *e, const rv_
         val[ps->out + line] = rv_sum_block(Y, k1, 1);
     });
 }
-#define RV_SUMS_LAZY(N) case RV_##N: rv_sums_lazy_lines(RV_##N, e, ps, val, e0, e1); break;
+#define RV_EWS_U(N, name, f, ...) \
+    case RV_##N: if (rv_ew_lazy(RV_##N)) rv_sums_lazy_lines(RV_##N, e, ps, val, e0, e1); break;
+#define RV_EWS_B(N, name, f, da, db, ...) \
+    case RV_##N: if (rv_ew_lazy(RV_##N)) rv_sums_lazy_lines(RV_##N, e, ps, val, e0, e1); break;
 static RV_NOINLINE void rv_sums_forward_lazy(const rv_sums_blk *ps, const rv_ew_blk *pe,
                                              double *val, const double *cst,
                                              const double *const *cptr, int64_t k0, int64_t k1) {
@@ -140,7 +143,11 @@ static RV_NOINLINE void rv_sums_forward_lazy(const rv_sums_blk *ps, const rv_ew_
     rv_ew_init(e, pe, val, cst, cptr);
     if (count == e->len && count <= 128) {  /* a sum for each line: the op's loop inside */
         const int64_t e0 = k0 * count, e1 = k1 * count;
-        switch (e->op) { REVAD_LAZY_ROWS(RV_SUMS_LAZY) default: break; }
+        switch (e->op) {
+            REVAD_UNARY_OPS(RV_EWS_U)
+            REVAD_BINARY_OPS(RV_EWS_B)
+            default: break;
+        }
         return;
     }
     rv_ew_cursor c;
