@@ -61,7 +61,9 @@ static inline int rv_view_span(int64_t off, int64_t nd, const int64_t *shape, co
     }
     return 1;
 }
-static inline int rv_meets(int64_t lo, int64_t hi, int64_t a, int64_t b) { return lo < b && hi >= a; }
+static inline int rv_meets(int64_t lo, int64_t hi, int64_t a, int64_t b) {
+    return lo < b && hi >= a;
+}
 
 /* Whether x[0, n) is all zero (-0.0 too), or (any) has a zero: a block at a time, so that
  * the first block that answers ends it and each block's test vectorises. */

@@ -92,8 +92,8 @@ static inline void rv_ew_next_line(rv_ew_cursor *c, const rv_ew *e) {
 }
 
 /* Runs the body (its last argument) once per line of the innermost dimension that the
- * group's elements [e0, e1) (C order) reach, declaring for it: line (its index), yo (its first output slot), oa, ob (its
- * operands' first offsets) and [k0, k1) (the part of it to take: a whole group is [0, n);
+ * group's elements [e0, e1) (C order) reach, declaring for it: line (its index), yo (its
+ * first output slot), oa, ob (its operands' first offsets) and [k0, k1) (the part of it to take: a whole group is [0, n);
  * threads take pieces of it, _core_threads.pxi). The rows of a plane are a loop over locals:
  * kept in the cursor, the compiler holds them in memory. */
 #define RV_EW_FOR_LINES(e, e0, e1, line, yo, oa, ob, k0, k1, ...) do { \
@@ -299,8 +299,10 @@ static RV_INLINE void rv_ewb_lines(const int op, const rv_ew *e, const double *v
         }
     });
 }
-#define RV_EWB_U(N, name, f, da, ...) case RV_##N: rv_ewb_lines(RV_##N, e, val, adj, clean, s, e0, e1); break;
-#define RV_EWB_B(N, name, f, da, db, ...) case RV_##N: rv_ewb_lines(RV_##N, e, val, adj, clean, s, e0, e1); break;
+#define RV_EWB_U(N, name, f, da, ...) \
+    case RV_##N: rv_ewb_lines(RV_##N, e, val, adj, clean, s, e0, e1); break;
+#define RV_EWB_B(N, name, f, da, db, ...) \
+    case RV_##N: rv_ewb_lines(RV_##N, e, val, adj, clean, s, e0, e1); break;
 
 /* A product summed line by line (one sum for each line of the group), fused, its own adjoints
  * all zero: a contraction. Its loop on its own: inside rv_ew_backward_part's switch the
@@ -400,9 +402,10 @@ static RV_NOINLINE void rv_ew_tangent(const rv_ew_blk *h, const double *val, con
  * reads such a group's values, so they may stay unwritten until something else does
  * (_array.pyx: a lazy Array computes them when it is first used), and a sum over its outputs
  * computes them on the fly instead (rv_sums_forward_lazy): a large product summed along its
- * last axis then never writes its values nor reads them back. Of those rows (log, sin, tanh, ... qualify too), the
- * cheap arithmetic: a value a sum made and something reads later is computed twice, and only
- * these rows have a loop in the lazy sums. tests/test_lazy.py checks their partials. */
+ * last axis then never writes its values nor reads them back. Of those rows (log, sin, tanh,
+ * ... qualify too), the cheap arithmetic: a value a sum made and something reads later is
+ * computed twice, and only these rows have a loop in the lazy sums. tests/test_lazy.py checks
+ * their partials. */
 static inline int rv_ew_lazy(int64_t op) {
     return op == RV_NEG || op == RV_SQUARE || op == RV_ADD || op == RV_SUB || op == RV_MUL;
 }

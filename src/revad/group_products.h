@@ -81,7 +81,8 @@ static inline double rv_dot_tangent(const rv_dot_blk *h, const double *val, cons
     const double *t0 = tng + h->start0, *t1 = tng + h->start1;
     double s = 0.0;
     for (int64_t k = 0; k < h->count; ++k)
-        s += RV_TNG(t0[k * h->stride0], x1[k * h->stride1]) + RV_TNG(t1[k * h->stride1], x0[k * h->stride0]);
+        s += RV_TNG(t0[k * h->stride0], x1[k * h->stride1])
+             + RV_TNG(t1[k * h->stride1], x0[k * h->stride0]);
     return s;
 }
 
@@ -93,8 +94,9 @@ static RV_NOINLINE void rv_mm_tangent(const rv_mm_blk *h, const double *val,
         for (int64_t j = 0; j < h->q; ++j) {
             double s = 0.0;
             for (int64_t k = 0; k < h->n; ++k) {
-                if (a->src < 0) s += RV_TNG(tng[rv_mm_index(a, i, k)], rv_mm_at(b, k, j, val, cptr));
-                if (b->src < 0) s += RV_TNG(tng[rv_mm_index(b, k, j)], rv_mm_at(a, i, k, val, cptr));
+                const double bkj = rv_mm_at(b, k, j, val, cptr), aik = rv_mm_at(a, i, k, val, cptr);
+                if (a->src < 0) s += RV_TNG(tng[rv_mm_index(a, i, k)], bkj);
+                if (b->src < 0) s += RV_TNG(tng[rv_mm_index(b, k, j)], aik);
             }
             tng[h->out + i * h->q + j] = s;
         }

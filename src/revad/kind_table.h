@@ -81,7 +81,8 @@ static inline int64_t rv_dotc_kind_backward(const rv_sweep *s, const int64_t *p,
     rv_dotc_backward((const rv_dotc_blk *)p, g, s->t.cptr, s->adj);
     return i;
 }
-static inline void rv_dotc_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
+static inline void rv_dotc_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i,
+                                        double *tng) {
     tng[i] = rv_dotc_tangent((const rv_dotc_blk *)p, t->cptr, tng);
 }
 static inline int rv_dotc_reads(const int64_t *p, int64_t a, int64_t b) {
@@ -109,7 +110,10 @@ static inline int rv_dot_reads(const int64_t *p, int64_t a, int64_t b) {
 }
 
 /* MM */
-static inline int64_t rv_mm_first(const int64_t *p, int64_t i) { (void)i; return ((const rv_mm_blk *)p)->out; }
+static inline int64_t rv_mm_first(const int64_t *p, int64_t i) {
+    (void)i;
+    return ((const rv_mm_blk *)p)->out;
+}
 static inline int64_t rv_mm_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     const rv_mm_blk *h = (const rv_mm_blk *)p;
     (void)i;
@@ -129,11 +133,15 @@ static inline int rv_mm_operand_reads(const rv_mm_operand *o, int64_t rows, int6
 }
 static inline int rv_mm_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_mm_blk *h = (const rv_mm_blk *)p;
-    return rv_mm_operand_reads(&h->a, h->m, h->n, a, b) || rv_mm_operand_reads(&h->b, h->n, h->q, a, b);
+    return rv_mm_operand_reads(&h->a, h->m, h->n, a, b)
+        || rv_mm_operand_reads(&h->b, h->n, h->q, a, b);
 }
 
 /* EW */
-static inline int64_t rv_ew_first(const int64_t *p, int64_t i) { (void)i; return ((const rv_ew_blk *)p)->out; }
+static inline int64_t rv_ew_first(const int64_t *p, int64_t i) {
+    (void)i;
+    return ((const rv_ew_blk *)p)->out;
+}
 static inline int64_t rv_ew_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     const rv_ew_blk *h = (const rv_ew_blk *)p;
     (void)i;
@@ -159,10 +167,16 @@ static inline int64_t rv_ew_cut(const int64_t *p) {
     const int64_t d = rv_ew_split_dim((const rv_ew_blk *)p);
     return d >= 0 ? d : RV_CUT_NONE;
 }
-static inline int rv_ew_shows(const int64_t *p, int code) { (void)code; return (int)((const rv_ew_blk *)p)->op; }
+static inline int rv_ew_shows(const int64_t *p, int code) {
+    (void)code;
+    return (int)((const rv_ew_blk *)p)->op;
+}
 
 /* SUMS: its backward sweeps the elementwise group below it too where it may (rv_sums_fused). */
-static inline int64_t rv_sums_first(const int64_t *p, int64_t i) { (void)i; return ((const rv_sums_blk *)p)->out; }
+static inline int64_t rv_sums_first(const int64_t *p, int64_t i) {
+    (void)i;
+    return ((const rv_sums_blk *)p)->out;
+}
 static inline int64_t rv_sums_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     const rv_sums_blk *h = (const rv_sums_blk *)p;
     const rv_cols *t = &s->t;
@@ -179,7 +193,8 @@ static inline int64_t rv_sums_kind_backward(const rv_sweep *s, const int64_t *p,
     rv_sums_backward(h, s->adj, s->clean);
     return h->out;
 }
-static inline void rv_sums_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
+static inline void rv_sums_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i,
+                                        double *tng) {
     (void)t; (void)i;
     rv_sums_tangent((const rv_sums_blk *)p, tng);
 }
@@ -212,7 +227,8 @@ static const rv_kind rv_kinds[] = {
     {"group", 1, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
 };
 /* Every code from RV_DOTC on has a row, in enum order. */
-typedef char rv_kinds_complete[(sizeof(rv_kinds) / sizeof(rv_kinds[0]) == RV_N_OPS - RV_DOTC) ? 1 : -1];
+typedef char rv_kinds_complete[
+    (sizeof(rv_kinds) / sizeof(rv_kinds[0]) == RV_N_OPS - RV_DOTC) ? 1 : -1];
 
 /* The descriptor of op code c >= RV_DOTC. */
 static inline const rv_kind *rv_kind_of(int c) { return &rv_kinds[c - RV_DOTC]; }
@@ -224,16 +240,16 @@ static inline const rv_kind *rv_kind_of(int c) { return &rv_kinds[c - RV_DOTC]; 
 static inline void rv_run_part(int run, const int64_t *p, double *val, const double *cst,
                                const double *const *cptr, double *adj, int clean, int64_t e0,
                                int64_t e1, int64_t d, const int64_t *ps, int zero) {
-    const rv_ew_blk *ew = (const rv_ew_blk *)p;
-    const rv_sums_blk *sums = (const rv_sums_blk *)p;
+    const rv_ew_blk *ew = (const rv_ew_blk *)p, *lazy = (const rv_ew_blk *)ps;
+    const rv_sums_blk *sums = (const rv_sums_blk *)p, *sum = (const rv_sums_blk *)ps;
     switch (run) {
     case RV_RUN_EW_FORWARD: rv_ew_forward_part(ew, val, cst, cptr, e0, e1); break;
     case RV_RUN_EW_BACKWARD: case RV_RUN_EW_SUM_BACKWARD:
-        if (d < 0) rv_ew_backward_part(ew, val, cst, cptr, adj, clean, e0, e1, (const rv_sums_blk *)ps, zero);
-        else rv_ew_backward_box(ew, val, cst, cptr, adj, clean, d, e0, e1, (const rv_sums_blk *)ps, zero);
+        if (d < 0) rv_ew_backward_part(ew, val, cst, cptr, adj, clean, e0, e1, sum, zero);
+        else rv_ew_backward_box(ew, val, cst, cptr, adj, clean, d, e0, e1, sum, zero);
         break;
     case RV_RUN_SUMS_FORWARD: rv_sums_forward_part(sums, val, e0, e1); break;
-    case RV_RUN_SUMS_LAZY_FORWARD: rv_sums_forward_lazy(sums, (const rv_ew_blk *)ps, val, cst, cptr, e0, e1); break;
+    case RV_RUN_SUMS_LAZY_FORWARD: rv_sums_forward_lazy(sums, lazy, val, cst, cptr, e0, e1); break;
     case RV_RUN_SUMS_BACKWARD: rv_sums_backward_part(sums, adj, clean, e0, e1); break;
     default: break;
     }
