@@ -21,8 +21,7 @@ class BuildExt(build_ext):
         flags = OPT_FLAGS.get(self.compiler.compiler_type, [])
         for ext in self.extensions:
             ext.extra_compile_args = [*ext.extra_compile_args, *flags]
-        # The two modules compile side by side
-        # unless the caller chose with -j.
+        # The two modules compile side by side unless the caller chose with -j.
         if not self.parallel:
             self.parallel = True
         super().build_extensions()

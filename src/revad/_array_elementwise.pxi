@@ -87,24 +87,25 @@ cdef inline tuple _shape_or_const(Array a, object c):
 cdef int64_t _EW_POOL_MAX = 64
 
 
-cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int64_t *st) except -1:
-    """Describe one operand of an elementwise group (group_ew.h, EW): its base and offset into q[0:2],
+cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, rv_ew_operand *q,
+                     int64_t *st) except -1:
+    """Describe one operand of an elementwise group (kinds.h, EW): its base and offset into q,
     its strides aligned to out_shape (0 where broadcast) into st."""
     cdef Py_ssize_t nd = len(out_shape), lead, d
     cdef int64_t k, m, c0
     cdef const double *pc
     if v is not None:
-        q[0], q[1] = -1, _slot0(v)
+        q.src, q.off = RV_SRC_SLOTS, _slot0(v)
         shape, strides = v.shape, v.strides
     elif type(c) is float:
-        q[0], q[1] = -2, t.push_const(<double>c)
+        q.src, q.off = RV_SRC_POOL, t.push_const(<double>c)
         for d in range(nd):
             st[d] = 0
         return 0
     else:
         shape = c.shape
         if _referencable(c):
-            q[0], q[1] = t.push_readonly(c), 0
+            q.src, q.off = t.push_readonly(c), 0
             strides = tuple(s // 8 for s in c.strides)
         else:  # copied: mutating c later must not change this tape
             strides = _c_strides(shape)
@@ -117,9 +118,9 @@ cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int
                 for k in range(m):
                     t.cst[c0 + k] = pc[k]
                 t.n_cst = c0 + m
-                q[0], q[1] = -2, c0
+                q.src, q.off = RV_SRC_POOL, c0
             else:
-                q[0], q[1] = t.push_cptr(np.array(c, dtype=np.float64, order="C", copy=True)), 0
+                q.src, q.off = t.push_cptr(np.array(c, dtype=np.float64, order="C", copy=True)), 0
     lead = nd - len(shape)
     for d in range(nd):
         if d < lead or (shape[d - lead] == 1 and out_shape[d] != 1):
@@ -132,7 +133,7 @@ cdef int _ew_operand(Tape t, tuple out_shape, Array v, object c, int64_t *q, int
 cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array b, object cb):
     """One elementwise group (group_ew.h, EW): code over out_shape with broadcast operands, each an
     Array view (a, b) or a constant (ca, cb: a float or a float64 ndarray); b/cb unused for a
-    unary code. Its n values are computed here by the same C loop a replay runs, or, for a lazy
+    unary code. Its n values are computed here by the group's C loop, or, for a lazy
     row (group_ew.h, rv_ew_lazy), when something first reads them (_slot0); a sum over them computes
     them on the fly instead (_sum)."""
     cdef int arity = rv_ew_arity(code)
@@ -141,9 +142,9 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
     cdef int64_t shp[RV_EW_MAXD]
     cdef int64_t st0[RV_EW_MAXD]
     cdef int64_t st1[RV_EW_MAXD]
-    cdef int64_t q0[2]
-    cdef int64_t q1[2]
-    cdef int64_t *p
+    cdef rv_ew_operand q[2]  # src and off of each operand (their strides: st0, st1)
+    cdef rv_ew_blk *h
+    cdef rv_ew_operand *o
     if a is None and (arity == 1 or b is None):
         # No operand on the tape: a constant. (A group's backward loops take one operand to be
         # a slot: without one they would add into unrelated adjoints.)
@@ -153,9 +154,9 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
     if n == 0:
         return _fresh(t, t.n, out_shape)
     _check_entries(n)  # before a constant operand is copied
-    _ew_operand(t, out_shape, a, ca, q0, st0)
+    _ew_operand(t, out_shape, a, ca, &q[0], st0)
     if arity == 2:
-        _ew_operand(t, out_shape, b, cb, q1, st1)
+        _ew_operand(t, out_shape, b, cb, &q[1], st1)
     else:
         for d in range(nd0):
             st1[d] = 0
@@ -177,26 +178,26 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
     t.reserve(n)
     bi = t.push_blk(w)
     i0 = t.n
-    p = t.blk + bi
-    p[0], p[1], p[2], p[3] = i0, n, code, nd
+    h = <rv_ew_blk *>(t.blk + bi)
+    h.out, h.n, h.op, h.nd = i0, n, code, nd
     for d in range(nd):
-        p[4 + d] = shp[d]
-    p += 4 + nd
-    p[0], p[1] = q0[0], q0[1]
+        h.shape[d] = shp[d]
+    o = rv_ew_operand_at(h, 0)
+    o.src, o.off = q[0].src, q[0].off
     for d in range(nd):
-        p[2 + d] = st0[d]
+        o.stride[d] = st0[d]
     if arity == 2:
-        p += 2 + nd
-        p[0], p[1] = q1[0], q1[1]
+        o = rv_ew_operand_at(h, 1)
+        o.src, o.off = q[1].src, q[1].off
         for d in range(nd):
-            p[2 + d] = st1[d]
+            o.stride[d] = st1[d]
     _close_group(t, i0, n, RV_EW, bi)
     r = _fresh(t, i0, out_shape)
     if rv_ew_lazy(code):  # its values are written when first needed (_slot0), if ever (_sum)
         t.absent.add(bi)
         r.lazy = bi + 1
     else:
-        _run_group(t.blk + bi, 0, t, NULL, False)
+        _run_group(t.blk + bi, RV_RUN_EW_FORWARD, t, NULL, False)
     return r
 
 

@@ -34,16 +34,20 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
     cdef const int64_t *p0 = _iptr(starts0)
     cdef const int64_t *p1 = _iptr(other)
     cdef const double *pv = _dptr(values)
-    cdef int64_t *p
+    cdef rv_dotc_blk *hc
+    cdef rv_dot_blk *hd
     t.reserve(n)
     b = t.push_blk(w * n)
     i0 = t.n
     for k in range(n):
-        p = t.blk + b + w * k
         if code == RV_DOTC:
-            p[0] = p0[k]; p[1] = stride0; p[2] = count; p[3] = ci; p[4] = p1[k]; p[5] = cstride
+            hc = <rv_dotc_blk *>(t.blk + b + w * k)
+            hc.start, hc.stride, hc.count = p0[k], stride0, count
+            hc.c, hc.coff, hc.cstride = ci, p1[k], cstride
         else:
-            p[0] = p0[k]; p[1] = stride0; p[2] = p1[k]; p[3] = stride1; p[4] = count
+            hd = <rv_dot_blk *>(t.blk + b + w * k)
+            hd.start0, hd.stride0, hd.count = p0[k], stride0, count
+            hd.start1, hd.stride1 = p1[k], stride1
         t.op[i0 + k] = <uint8_t>code
         t.arg0[i0 + k] = <int32_t>(b + w * k)
         t.arg1[i0 + k] = -1
@@ -76,18 +80,18 @@ def _matmul_config(groups=None, blas_work=None, watch_block=None, watch_chunks=N
     return old
 
 
-cdef Array _mm_block(Tape t, Array a, int64_t *o):
+cdef Array _mm_block(Tape t, Array a, rv_mm_operand *o):
     """a (2-d) as a group operand: rows or columns of one contiguous block of slots (gathered
-    into one if it is neither); writes its descriptor (group_products.h, MM) to o and returns it."""
+    into one if it is neither); writes its descriptor (kinds.h, MM) to o and returns it."""
     rows, cols = a.shape
     if not _is_contiguous(a.shape, a.strides) and not _is_contiguous((cols, rows), (a.strides[1], a.strides[0])):
         a = _emit_gather(t, _slot_map(_slot0(a), a.shape, a.strides), None)
-    o[0] = -1
-    o[1] = _slot0(a)
+    o.src = RV_SRC_SLOTS
+    o.off = _slot0(a)
     if _is_contiguous(a.shape, a.strides):
-        o[2], o[3] = cols, 1
+        o.rs, o.cs = cols, 1
     else:
-        o[2], o[3] = 1, rows
+        o.rs, o.cs = 1, rows
     return a
 
 
@@ -95,30 +99,29 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
     """One matrix-product group for x @ y (a, b: x, y as views on t, None for a constant): m*q
     new slots, the last one carrying it. The product is computed straight into the tape's val
     column (no temporary to fault in, nothing to copy)."""
-    cdef int64_t d[13]
-    cdef int64_t m, n, q, size, i0, bi, k
+    cdef rv_mm_blk h  # built here: a gather for an operand may move blk
+    cdef int64_t m, n, q, size, i0, bi
     kx = ky = None
     if a is not None:
-        a = _mm_block(t, a, d + 4)
+        a = _mm_block(t, a, &h.a)
         m, n = a.shape
     else:
-        kx = _keep_matrix(t, x, d + 4)
+        kx = _keep_matrix(t, x, &h.a)
         m, n = x.shape
     if b is not None:
-        b = _mm_block(t, b, d + 8)
+        b = _mm_block(t, b, &h.b)
         q = b.shape[1]
     else:
-        ky = _keep_matrix(t, y, d + 8)
+        ky = _keep_matrix(t, y, &h.b)
         q = y.shape[1]
     size = m * q
     bi = t.push_blk(RV_BLK_MM)
     t.reserve(size)  # the gathers (if any) are done: views of val stay valid from here on
     i0 = t.n
-    d[0], d[1], d[2], d[3] = i0, m, n, q
+    h.out, h.m, h.n, h.q = i0, m, n, q
     # A referenced constant is checked as BLAS reads it: its group always takes the BLAS path.
-    d[12] = 1 if (m * n * q >= _mm_blas_work or type(kx) is _Watched or type(ky) is _Watched) else 0
-    for k in range(RV_BLK_MM):
-        t.blk[bi + k] = d[k]
+    h.blas = (m * n * q >= _mm_blas_work or type(kx) is _Watched or type(ky) is _Watched)
+    (<rv_mm_blk *>(t.blk + bi))[0] = h
     out = np.ndarray((m, q), np.float64, <double[:size]>(t.val + i0))
     xv = _col_view(t.val, a) if a is not None else kx
     yv = _col_view(t.val, b) if b is not None else ky
@@ -181,9 +184,9 @@ cdef bint _watchable(object c):
             and (c.flags.c_contiguous or c.flags.f_contiguous))
 
 
-cdef object _keep_matrix(Tape t, object c, int64_t *o):
+cdef object _keep_matrix(Tape t, object c, rv_mm_operand *o):
     """Constant matrix c for a group, as the tape keeps it (see above); writes its descriptor
-    (group_products.h, MM) to o and returns what the tape holds."""
+    (kinds.h, MM) to o and returns what the tape holds."""
     cdef bint readonly = _referencable(c)
     if readonly:
         k = np.asarray(c)  # a plain ndarray (not a subclass such as memmap) over the same memory
@@ -197,10 +200,10 @@ cdef object _keep_matrix(Tape t, object c, int64_t *o):
         k._rv_shape = c.shape
     else:
         k = np.array(c, dtype=np.float64, order="C", copy=True)
-    o[0] = t.push_readonly(k) if readonly else t.push_cptr(k)
-    o[1] = 0
-    o[2] = k.strides[0] // 8
-    o[3] = k.strides[1] // 8
+    o.src = t.push_readonly(k) if readonly else t.push_cptr(k)
+    o.off = 0
+    o.rs = k.strides[0] // 8
+    o.cs = k.strides[1] // 8
     return k
 
 

@@ -20,22 +20,22 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
     t.reserve(n)
     bi = t.push_blk(w)
     i0 = t.n
-    cdef int64_t *p = t.blk + bi
-    p[0], p[1], p[2] = i0, n, nd
+    cdef rv_sums_blk *h = <rv_sums_blk *>(t.blk + bi)
+    h.out, h.n, h.nd, h.first, h.count, h.stride = i0, n, nd, first, count, stride
+    cdef int64_t *ostride = rv_sums_ostride(h)  # (after nd)
     for d in range(nd):
-        p[3 + d] = out_shape[d]
-        p[4 + nd + d] = out_strides[d]
-    p[3 + nd], p[4 + 2 * nd], p[5 + 2 * nd] = first, count, stride
+        h.shape[d] = out_shape[d]
+        ostride[d] = out_strides[d]
     _close_group(t, i0, n, RV_SUMS, bi)
-    cdef const int64_t *pe = NULL
+    cdef const rv_ew_blk *pe = NULL
     if src is not None and src.lazy and src.lazy - 1 in t.absent:
-        pe = t.blk + src.lazy - 1
-    if pe != NULL and rv_sums_over(p, pe):
-        _run_group(t.blk + bi, 5, t, NULL, False, pe)
+        pe = <const rv_ew_blk *>(t.blk + src.lazy - 1)
+    if pe != NULL and rv_sums_over(h, pe):
+        _run_group(t.blk + bi, RV_RUN_SUMS_LAZY_FORWARD, t, NULL, False, <const int64_t *>pe)
     else:
         if src is not None:
             _slot0(src)
-        _run_group(t.blk + bi, 2, t, NULL, False)
+        _run_group(t.blk + bi, RV_RUN_SUMS_FORWARD, t, NULL, False)
     return _fresh(t, i0, out_shape)
 
 

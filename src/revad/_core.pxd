@@ -1,7 +1,38 @@
 # The contract of the compiled core: C types, the op table's entry points, and the fields of
-# the two extension types. Later compiled modules (arrays, replay) cimport from here.
+# the two extension types. Later compiled modules (arrays) cimport from here.
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from cpython.ref cimport PyObject
+
+
+cdef extern from "kinds.h" nogil:
+    # The parameters of block entries and groups in the tape's int64 table blk (kinds.h says
+    # what each field means); writers cast t.blk + index to one of these and set its fields.
+    enum:
+        RV_SRC_SLOTS
+        RV_SRC_POOL
+    ctypedef struct rv_dotc_blk:
+        int64_t start, stride, count, c, coff, cstride
+    ctypedef struct rv_dot_blk:
+        int64_t start0, stride0, start1, stride1, count
+    ctypedef struct rv_mm_operand:
+        int64_t src, off, rs, cs
+    ctypedef struct rv_mm_blk:
+        int64_t out, m, n, q
+        rv_mm_operand a, b
+        int64_t blas
+    ctypedef struct rv_ew_blk:
+        int64_t out, n, op, nd
+        int64_t shape[1]  # shape[nd] (a flexible array in C)
+    ctypedef struct rv_ew_operand:
+        int64_t src, off
+        int64_t stride[1]  # stride[nd]
+    ctypedef struct rv_sums_blk:
+        int64_t out, n, nd, first, count, stride
+        int64_t shape[1]  # shape[nd], then ostride[nd] (rv_sums_ostride)
+    int64_t rv_ew_width(int64_t nd, int arity)
+    rv_ew_operand *rv_ew_operand_at(const rv_ew_blk *h, int j)
+    int64_t rv_sums_width(int64_t nd)
+    int64_t *rv_sums_ostride(const rv_sums_blk *h)
 
 
 cdef extern from "revad.h" nogil:
@@ -56,33 +87,40 @@ cdef extern from "revad.h" nogil:
     const int rv_n_op_table
     double rv_unary(int op, double a)
     double rv_binary(int op, double a, double b)
-    double rv_block_forward(int op, const int64_t *p, const double *val, const double *const *cptr)
-    void rv_mm_forward(const int64_t *p, double *val, const double *const *cptr)
-    void rv_mm_backward(const int64_t *p, const double *val, const double *const *cptr, double *adj,
-                        int clean)
+    void rv_mm_backward(const rv_mm_blk *h, const double *val, const double *const *cptr,
+                        double *adj, int clean)
     int rv_ew_arity(int64_t op)
-    int64_t rv_ew_width(int64_t nd, int arity)
     int64_t rv_group_end(const uint8_t *op, int64_t i)
-    int64_t rv_sums_width(int64_t nd)
-    void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
-                            const double *const *cptr, int64_t e0, int64_t e1)
-    void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
-                             const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
-                             const int64_t *ps, int zero)
-    void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1)
     int rv_ew_lazy(int64_t op)
-    int rv_sums_over(const int64_t *ps, const int64_t *q)
-    void rv_sums_forward_lazy(const int64_t *ps, const int64_t *pe, double *val, const double *cst,
-                              const double *const *cptr, int64_t k0, int64_t k1)
-    int64_t rv_ew_split_dim(const int64_t *p)
-    int rv_sums_splittable(const int64_t *p)
+    int rv_sums_over(const rv_sums_blk *ps, const rv_ew_blk *q)
     int64_t rv_claim(int64_t *next)
-    void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
-                            const double *const *cptr, double *adj, int clean,
-                            int64_t d, int64_t a, int64_t b, const int64_t *ps, int zero)
-    void rv_sums_backward_part(const int64_t *p, double *adj, int clean, int64_t k0, int64_t k1)
-    const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
-                                 const int64_t *ps, int clean)
+    # The kind table (kind_table.h): what runs a group's loops, where threads may cut them, and
+    # each kind's name and shown op for graphs.
+    enum rv_run:
+        RV_RUN_NONE
+        RV_RUN_EW_FORWARD
+        RV_RUN_EW_BACKWARD
+        RV_RUN_EW_SUM_BACKWARD
+        RV_RUN_SUMS_FORWARD
+        RV_RUN_SUMS_LAZY_FORWARD
+        RV_RUN_SUMS_BACKWARD
+        RV_RUN_BLAS
+    enum:
+        RV_CUT_ANY
+        RV_CUT_NONE
+    ctypedef struct rv_kind:
+        const char *name
+        int group
+        int64_t (*first)(const int64_t *p, int64_t i)
+        int run_backward
+        int (*shows)(const int64_t *p, int code)
+    const rv_kind *rv_kind_of(int c)
+    void rv_run_part(int run, const int64_t *p, double *val, const double *cst,
+                     const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
+                     int64_t d, const int64_t *ps, int zero)
+    int64_t rv_run_cut(int run, const int64_t *p)
+    const rv_ew_blk *rv_sums_fused(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
+                                   const rv_sums_blk *ps, int clean)
     int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                        const int64_t *blk, int64_t top, int64_t stop, int64_t a, int64_t b)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
@@ -129,8 +167,8 @@ cdef class Tape:
     cdef PyObject **leaves
     cdef int32_t *leaf_slot
     cdef int64_t n_leaves, cap_leaves
-    # Block entries' parameters (group_products.h, group_ew.h, group_sums.h), and the constant arrays they read: `refs` keeps each
-    # alive, `cptr` holds its data pointer for the sweep.
+    # Block entries' and groups' parameters (kinds.h), and the constant arrays they read: `refs`
+    # keeps each alive, `cptr` holds its data pointer for the sweep.
     cdef int64_t *blk
     cdef int64_t n_blk, cap_blk
     cdef const double **cptr
@@ -196,7 +234,7 @@ cdef int32_t _var_slot(Var x, Tape t) except -1
 cdef int _as_double(object o, double *out) except -1
 cdef int _raise_finished() except -1
 cdef int _spent() except -1
-cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
+cdef int _run_group(const int64_t *p, int run, Tape t, double *adj, bint clean,
                     const int64_t *ps=*, int zero=*) except -1
 cdef list _share(object fn)
 cdef int _join(list locks) except -1

@@ -1,14 +1,14 @@
 # Matrix-product groups' backward through NumPy's BLAS.
 # Part of revad._core (included textually by _core.pyx: one module, several files).
 
-cdef object _mm_operand(Tape t, object col, const int64_t *o, int64_t rows, int64_t cols):
-    """A group's operand (group_products.h, MM) as an ndarray: the constant kept for it, or a view of the
+cdef object _mm_operand(Tape t, object col, const rv_mm_operand *o, int64_t rows, int64_t cols):
+    """A group's operand (kinds.h, MM) as an ndarray: the constant kept for it, or a view of the
     column `col` (val or adj) over its slots, which are rows or columns of one contiguous block."""
-    if o[0] >= 0:
-        return t.refs[o[0]]
-    cdef int64_t a0 = o[1]
+    if o.src >= 0:
+        return t.refs[o.src]
+    cdef int64_t a0 = o.off
     block = col[a0:a0 + rows * cols]
-    if o[3] == 1:
+    if o.cs == 1:
         return block.reshape(rows, cols)
     return block.reshape(cols, rows).T
 
@@ -16,9 +16,9 @@ cdef object _mm_operand(Tape t, object col, const int64_t *o, int64_t rows, int6
 cdef int _add_product(object d, object P, object Q, object checked, const double *dp) except -1:
     """d += P @ Q (or checked(out), a referenced constant's product); written straight into d
     where d is still all zero, as an operand's adjoints are before its first product in a clean
-    sweep: no temporary to fault in, add and free (the MLP's 784 x 128 weight gradient: 200 page
-    faults a call, each BLAS zeroing a fresh page). dp: d's first element, d's memory when d is
-    C-contiguous (tested in C: NumPy's d.any() cast each element to bool first, 2% of the MLP)."""
+    sweep: no temporary to fault in (a fresh page faults and is zeroed), add and free. dp: d's
+    first element, d's memory when d is C-contiguous (tested in C: NumPy's d.any() casts each
+    element to bool first)."""
     if d.flags.c_contiguous and rv_all_zero(dp, d.size):
         if checked is None:
             np.matmul(P, Q, out=d)
@@ -29,33 +29,34 @@ cdef int _add_product(object d, object P, object Q, object checked, const double
     return 0
 
 
-cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const int64_t *p, bint clean) except -1:
+cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const rv_mm_blk *h,
+                           bint clean) except -1:
     """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy.
 
     A large constant the tape references instead of copying (revad._array._Watched) computes
     its product itself, block by block, checking each block's fingerprint as it reads it: the
     result is added only if the constant is unchanged since it was recorded, else it raises."""
-    cdef int64_t m = p[1], k = p[2], q = p[3], out = p[0]
+    cdef int64_t m = h.m, k = h.n, q = h.q, out = h.out
     adj = np.asarray(<double[:n]>buf)
     val = np.asarray(<double[:n]>t.val)
     G = adj[out:out + m * q].reshape(m, q)
-    A = _mm_operand(t, val, p + 4, m, k)
-    B = _mm_operand(t, val, p + 8, k, q)
+    A = _mm_operand(t, val, &h.a, m, k)
+    B = _mm_operand(t, val, &h.b, k, q)
     # A zero adjoint passes nothing down, here as in every other entry; BLAS would multiply it
     # by an inf or nan of the other operand into nan. Only then the group's own loops run.
-    if rv_any_zero(buf + out, m * q) and ((p[4] < 0 and not np.isfinite(B).all())
-                        or (p[8] < 0 and not np.isfinite(A).all())):
+    if rv_any_zero(buf + out, m * q) and ((h.a.src < 0 and not np.isfinite(B).all())
+                                          or (h.b.src < 0 and not np.isfinite(A).all())):
         for c in (A, B):
             if type(c) is not np.ndarray:
                 c.check()  # a referenced constant: the loops read it unchecked
-        rv_mm_backward(p, t.val, t.cptr, buf, clean)
+        rv_mm_backward(h, t.val, t.cptr, buf, clean)
         return 0
-    if p[4] < 0:
-        _add_product(_mm_operand(t, adj, p + 4, m, k), G, B.T, None if type(B) is np.ndarray
-                     else lambda out: B.rmatmul_t_checked(G, out), buf + p[5])
-    if p[8] < 0:
-        _add_product(_mm_operand(t, adj, p + 8, k, q), A.T, G, None if type(A) is np.ndarray
-                     else lambda out: A.t_matmul_checked(G, out), buf + p[9])
+    if h.a.src < 0:
+        _add_product(_mm_operand(t, adj, &h.a, m, k), G, B.T, None if type(B) is np.ndarray
+                     else lambda out: B.rmatmul_t_checked(G, out), buf + h.a.off)
+    if h.b.src < 0:
+        _add_product(_mm_operand(t, adj, &h.b, k, q), A.T, G, None if type(A) is np.ndarray
+                     else lambda out: A.t_matmul_checked(G, out), buf + h.b.off)
     if clean:
         G[...] = 0.0
     return 0

@@ -90,15 +90,11 @@ cdef void _init_op_kinds():
             _op_kinds[c] = (name, kind)
             _op_kinds[c + 1] = (name, kind + "_const_b")  # arg1 indexes the constant pool
             _op_kinds[c + 2] = (name, kind + "_const_a")  # arg0 does
-    # Entries whose operands are not in arg0/arg1 (block entries read the side table `blk`):
-    # drawn as nodes without operand edges.
+    # Entries whose operands are not in arg0/arg1 (block entries and groups read the side table
+    # `blk`): drawn as nodes without operand edges, named by their kind (kind_table.h).
     _op_kinds[RV_CONST] = ("constant", "block")
-    _op_kinds[RV_DOTC] = ("dot", "block")
-    _op_kinds[RV_DOT] = ("dot", "block")
-    _op_kinds[RV_MM] = ("matmul", "block")
-    _op_kinds[RV_EW] = ("elementwise", "block")
-    _op_kinds[RV_SUMS] = ("sum", "block")
-    _op_kinds[RV_MMP] = ("group", "block")
+    for c in range(RV_DOTC, RV_N_OPS):
+        _op_kinds[c] = (rv_kind_of(c).name.decode(), "block")
 
 
 _init_op_kinds()
@@ -218,12 +214,11 @@ cdef dict _columns(Tape t, Var y, vars):
     cdef uint8_t c, cur = RV_MM
     for i in range(rv_group_end(t.op, n - 1), -1, -1):
         c = t.op[i]
-        if c == RV_EW:
-            cur = <uint8_t>t.blk[t.arg0[i] + 2]
-        elif c == RV_MM or c == RV_SUMS:
-            cur = c
-        if i < n and c >= RV_MM:  # a group's carrier or placeholder (groups come last)
-            show[i] = cur
+        if c >= RV_DOTC and rv_kind_of(c).group:
+            if c != RV_MMP:  # a group's carrier: what its slots show (kind_table.h)
+                cur = <uint8_t>rv_kind_of(c).shows(t.blk + t.arg0[i], c)
+            if i < n:
+                show[i] = cur
     adj = None
     if t.has_adj:  # (entries recorded since the last sweep, by another thread, have none yet)
         adj = np.zeros(n)

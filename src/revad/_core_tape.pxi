@@ -68,7 +68,7 @@ cdef class Tape:
     cdef int write_group(self, int64_t bi) except -1:
         """Write the values of the lazy group whose parameters are blk[bi:], unless written."""
         if bi in self.absent:
-            _run_group(self.blk + bi, 0, self, NULL, False)
+            _run_group(self.blk + bi, RV_RUN_EW_FORWARD, self, NULL, False)
             self.absent.discard(bi)
         return 0
 
@@ -246,29 +246,34 @@ cdef class Tape:
         """The reverse sweep from entry i down into buf (n adjoints): C without the GIL,
         stopping where a matrix product goes to BLAS (NumPy, with the GIL) or a large group to
         the helper threads."""
-        cdef int64_t seed = i
+        cdef int64_t seed = i, first
         cdef const int64_t *p
-        cdef const int64_t *q
+        cdef const rv_ew_blk *q
+        cdef const rv_kind *kind
         while i >= 0:
             with nogil:
                 i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
                                 self.cptr, buf, i, clean, _split_min, seed)
             if i < 0:
                 break
+            # Stopped at a group (kind_table.h: its kind's backward returned -1).
             p = self.blk + self.arg0[i]
+            kind = rv_kind_of(self.op[i])
+            first = kind.first(p, i)
             q = NULL
             if self.op[i] == RV_SUMS:
-                q = rv_sums_fused(self.op, self.arg0, self.blk, p, clean)
+                q = rv_sums_fused(self.op, self.arg0, self.blk, <const rv_sums_blk *>p, clean)
             if q != NULL:  # a sum and the elementwise group below it, swept together
-                _run_group(q, 4, self, buf, clean, p, not rv_reads_below(
-                    self.op, self.arg0, self.arg1, self.blk, seed, i, q[0], q[0] + q[1]))
-                memset(buf + p[0], 0, p[1] * sizeof(double))
-                p = q
-            elif self.op[i] == RV_MM:
-                _mm_backward_blas(self, buf, n, p, clean)
+                _run_group(<const int64_t *>q, RV_RUN_EW_SUM_BACKWARD, self, buf, clean, p,
+                           not rv_reads_below(self.op, self.arg0, self.arg1, self.blk, seed, i,
+                                              q.out, q.out + q.n))
+                memset(buf + first, 0, (i + 1 - first) * sizeof(double))
+                first = q.out
+            elif kind.run_backward == RV_RUN_BLAS:
+                _mm_backward_blas(self, buf, n, <const rv_mm_blk *>p, clean)
             else:
-                _run_group(p, 1 if self.op[i] == RV_EW else 3, self, buf, clean)
-            i = p[0] - 1  # below the group
+                _run_group(p, kind.run_backward, self, buf, clean)
+            i = first - 1  # below the group
         return 0
 
     cdef void _keep_spare(self, double *buf, int64_t n) noexcept:

@@ -2,14 +2,12 @@
 # Part of revad._core (included textually by _core.pyx: one module, several files).
 
 # Threads for large array groups. An elementwise op or a sum over 10^6 elements streams tens
-# of MB through memory: one core cannot use all the bandwidth, two get about 1.4x more
-# (measured: NumPy's multiply of 2 * 10^6 elements, 2.9 ms on one thread, 2.1 on two). Below
-# _split_min outputs the hand-off costs more than it saves (measured on vectorised Rosenbrock:
-# n = 7 * 10^4, 1.05 ms on two threads and 0.88 on one; n = 10^5, 1.6 and 2.0). Helper threads
-# (up to three) are started on first use (again after a fork) and wait on one queue; a group is
-# cut into pieces that the threads claim one at a time (engine_common.h, rv_claim), each piece C without
-# the GIL. A piece gives the same bits whichever thread runs it: each output is computed the same
-# way. Big fingerprinted products share the helpers too (_array: _watched_product).
+# of MB through memory: one core cannot use all the bandwidth, two use more. Below _split_min
+# outputs the hand-off costs more than it saves. Helper threads (up to three) are started on
+# first use (again after a fork) and wait on one queue; a group is cut into pieces that the
+# threads claim one at a time (engine_common.h, rv_claim), each piece C without the GIL. A
+# piece gives the same bits whichever thread runs it: each output is computed the same way. Big
+# fingerprinted products share the helpers too (_array: _watched_product).
 cdef int64_t _split_min = 100_000
 cdef int64_t _NO_SPLIT = 1 << 62
 cdef int64_t _PIECES = 16        # pieces per group: enough that a slowed thread takes fewer
@@ -121,7 +119,7 @@ cdef class _Part:
     cdef int zero                  # and its outputs' own adjoints are all zero (group_ew.h, rv_ewb_sum)
     cdef Tape t
     cdef double *adj
-    cdef int kind, clean
+    cdef int mode, clean           # mode: what runs (kind_table.h, enum rv_run)
     cdef int64_t n, piece, d, next
 
     cdef void pieces(self) noexcept nogil:
@@ -130,82 +128,56 @@ cdef class _Part:
             e0 = rv_claim(&self.next) * self.piece
             if e0 >= self.n:
                 return
-            _run_part(self.p, self.kind, self.t.val, self.t.cst, self.t.cptr, self.adj,
-                      self.clean, e0, min(self.n, e0 + self.piece), self.d, self.ps, self.zero)
+            rv_run_part(self.mode, self.p, self.t.val, self.t.cst, self.t.cptr, self.adj,
+                        self.clean, e0, min(self.n, e0 + self.piece), self.d, self.ps, self.zero)
 
     def run(self):
         with nogil:
             self.pieces()
 
 
-cdef void _run_part(const int64_t *p, int kind, double *val, const double *cst,
-                    const double **cptr, double *adj, int clean, int64_t e0, int64_t e1,
-                    int64_t d, const int64_t *ps, int zero) noexcept nogil:
-    """Outputs [e0, e1) of the group at p (C order); an elementwise backward (kind 1, or 4 with
-    the sum ps): the outputs whose index along dimension d is in [e0, e1) (group_ew.h,
-    rv_ew_backward_box)."""
-    if kind == 0:
-        rv_ew_forward_part(p, val, cst, cptr, e0, e1)
-    elif kind == 1 or kind == 4:
-        if d < 0:
-            rv_ew_backward_part(p, val, cst, cptr, adj, clean, e0, e1, ps, zero)
-        else:
-            rv_ew_backward_box(p, val, cst, cptr, adj, clean, d, e0, e1, ps, zero)
-    elif kind == 2:
-        rv_sums_forward_part(p, val, e0, e1)
-    elif kind == 5:
-        rv_sums_forward_lazy(p, ps, val, cst, cptr, e0, e1)
-    else:
-        rv_sums_backward_part(p, adj, clean, e0, e1)
-
-
-cdef int _run_group(const int64_t *p, int kind, Tape t, double *adj, bint clean,
+cdef int _run_group(const int64_t *p, int run, Tape t, double *adj, bint clean,
                     const int64_t *ps=NULL, int zero=0) except -1:
     """_run_loops, holding the tape (_hold): the loops read its columns without the GIL."""
     _hold(t)
     try:
-        return _run_loops(p, kind, t, adj, clean, ps, zero)
+        return _run_loops(p, run, t, adj, clean, ps, zero)
     finally:
         _unhold(t)
 
 
-cdef int _run_loops(const int64_t *p, int kind, Tape t, double *adj, bint clean,
+cdef int _run_loops(const int64_t *p, int run, Tape t, double *adj, bint clean,
                     const int64_t *ps, int zero) except -1:
-    """Run a group: kind 0/1 an elementwise group forward/backward, 2/3 a sum group's, 4 an
-    elementwise backward with the sum ps after it (group_sums.h, rv_sums_fused; zero: see rv_ewb_sum),
-    5 a sum group's forward over the lazy elementwise group ps (group_sums.h, rv_sums_forward_lazy);
-    shared with the helper threads if it has _split_min outputs or more and, for a backward,
-    where parallel.h says it may be cut (rv_ew_split_dim: d, the dimension to cut along;
-    rv_sums_splittable). Each element's sum is read, not written: any cut of the elementwise
-    group will do for it."""
-    cdef int64_t n = p[1], d = 0, pieces = _PIECES, inner = 1, k
-    cdef bint ew_backward = kind == 1 or kind == 4
+    """Run a group's loops (run: kind_table.h, enum rv_run; ps, zero: rv_run_part), shared
+    with the helper threads if it has _split_min outputs or more and kind_table.h's rv_run_cut
+    says where it may be cut: anywhere (a forward; a sum's backward whose lines do not meet), or
+    along a dimension d (an elementwise backward). Each element's sum is read, not written: any
+    cut of the elementwise group will do for it."""
+    cdef const rv_ew_blk *ew = <const rv_ew_blk *>p
+    cdef int64_t n = ew.n  # (every group that runs loops has n outputs: EW, SUMS)
+    cdef int64_t d = RV_CUT_NONE, pieces = _PIECES, inner = 1, k
     cdef _Part part
     if n >= _split_min:
-        if ew_backward:
-            d = rv_ew_split_dim(p)
-            if d >= 0:
-                # A piece is one run of outputs for each index of the dimensions before d
-                # (parallel.h, rv_ew_backward_box); each run costs a call and a seek. GMM's product,
-                # cut along K, ran 13,000 runs of 200 elements: its backward took 6.0-8.0 ms on
-                # two threads, 3.7-4.3 uncut. So no fewer than _RUN_MIN elements to a run.
-                for k in range(d + 1, p[3]):
-                    inner *= p[4 + k]
-                pieces = min(_PIECES, p[4 + d] * inner // _RUN_MIN)
-                if pieces < 2:
-                    d = -1
-        elif kind == 3 and not rv_sums_splittable(p):
-            d = -1
-    if n < _split_min or d < 0:
+        d = rv_run_cut(run, p)
+        if d >= 0:
+            # A piece is one run of outputs for each index of the dimensions before d
+            # (parallel.h, rv_ew_backward_box); each run costs a call and a seek, so no
+            # fewer than _RUN_MIN elements to a run.
+            for k in range(d + 1, ew.nd):
+                inner *= ew.shape[k]
+            pieces = min(_PIECES, ew.shape[d] * inner // _RUN_MIN)
+            if pieces < 2:
+                d = RV_CUT_NONE
+    if d == RV_CUT_NONE:
         with nogil:
-            _run_part(p, kind, t.val, t.cst, t.cptr, adj, clean, 0, n, -1, ps, zero)
+            rv_run_part(run, p, t.val, t.cst, t.cptr, adj, clean, 0, n, -1, ps, zero)
         return 0
     part = _Part.__new__(_Part)
-    part.p, part.kind, part.t, part.adj, part.clean, part.d = p, kind, t, adj, clean, d
+    part.p, part.mode, part.t, part.adj, part.clean, part.d = p, run, t, adj, clean, d
     part.ps, part.zero = ps, zero
-    part.n = p[4 + d] if ew_backward else n  # elementwise backward: indices along d
+    part.n = ew.shape[d] if d >= 0 else n  # cut along d: indices along d
     part.piece = (part.n + pieces - 1) // pieces  # (C division: no -(-a // b))
-    if not ew_backward:  # whole cache lines of outputs in each piece
+    if d < 0:  # whole cache lines of outputs in each piece
         part.piece = (part.piece + 7) & ~(<int64_t>7)
     locks = _share(part.run)
     try:

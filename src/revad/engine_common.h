@@ -10,7 +10,16 @@
 #if defined(_MSC_VER)
 #define RV_NOINLINE __declspec(noinline)
 #else
-#define RV_NOINLINE __attribute__((noinline, unused))
+#define RV_NOINLINE __attribute__((noinline))
+#endif
+
+/* A loop template: a function whose `const int` arguments (an op code, which operands are
+ * slots, a unit stride) are constants at each call, so that each call, inlined, compiles to its
+ * own loop with the dead branches gone. */
+#if defined(_MSC_VER)
+#define RV_INLINE __forceinline
+#else
+#define RV_INLINE inline __attribute__((always_inline))
 #endif
 
 /* RV_IVDEP: the loop after it writes no element that another iteration reads (the caller
@@ -52,7 +61,9 @@ static inline int rv_view_span(int64_t off, int64_t nd, const int64_t *shape, co
     }
     return 1;
 }
-#define RV_MEETS(lo, hi, a, b) ((lo) < (b) && (hi) >= (a))
+static inline int rv_meets(int64_t lo, int64_t hi, int64_t a, int64_t b) {
+    return lo < b && hi >= a;
+}
 
 /* Whether x[0, n) is all zero (-0.0 too), or (any) has a zero: a block at a time, so that
  * the first block that answers ends it and each block's test vectorises. */

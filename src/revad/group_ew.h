@@ -4,6 +4,7 @@
 #define REVAD_GROUP_EW_H
 
 #include "engine_common.h"
+#include "kinds.h"
 
 /* An elementwise group: one array op, y = f(a) or f(a, b) with NumPy's broadcasting, on n
  * consecutive output slots (C order). As in a matrix product group, only the LAST output slot
@@ -13,18 +14,13 @@
  * operand slots or op codes per element. The row's own formulas are the loop bodies.
  *
  * The shape is collapsed before recording (unit dimensions dropped, mergeable ones merged;
- * nd >= 1). An operand is a base -- src -1: the tape's slots (val, adj, tng); -2: the constant
- * pool cst; c >= 0: the constant array cptr[c] -- an offset, and one stride per dimension,
- * counted in slots or doubles, 0 where the operand is broadcast.
- *
- *   EW  blk: out, n, op, nd, shape[nd], then per operand (1 or 2): src, off, stride[nd]
+ * nd >= 1); the parameters are kinds.h's rv_ew_blk and an rv_ew_operand per operand.
  *
  * A zero adjoint passes nothing on here either (0 * inf is not taken), so a group gives the
  * scalar entries' gradients exactly. */
 #define RV_EW_MAXD 64
 
 static inline int rv_ew_arity(int64_t op) { return op < RV_ADD ? 1 : 2; } /* unary rows come first */
-static inline int64_t rv_ew_width(int64_t nd, int arity) { return 4 + nd + arity * (2 + nd); }
 
 typedef struct {
     int64_t out, n, op, nd, len;
@@ -34,31 +30,30 @@ typedef struct {
     const double *v[2];     /* operand j's values */
 } rv_ew;
 
-static inline void rv_ew_init(rv_ew *e, const int64_t *p, const double *val, const double *cst,
+static inline void rv_ew_init(rv_ew *e, const rv_ew_blk *h, const double *val, const double *cst,
                               const double *const *cptr) {
-    e->out = p[0]; e->n = p[1]; e->op = p[2]; e->nd = p[3]; e->shape = p + 4;
+    e->out = h->out; e->n = h->n; e->op = h->op; e->nd = h->nd; e->shape = h->shape;
     const int arity = rv_ew_arity(e->op);
-    const int64_t *q = p + 4 + e->nd;
     for (int j = 0; j < 2; ++j) {
         if (j == arity) { /* unary: a second operand that is never read */
             e->st[1] = e->st[0]; e->off[1] = 0; e->s[1] = 0; e->slots[1] = 0; e->v[1] = NULL;
             break;
         }
-        e->slots[j] = q[0] == -1;
-        e->v[j] = q[0] == -1 ? val : (q[0] == -2 ? cst : cptr[q[0]]);
-        e->off[j] = q[1];
-        e->st[j] = q + 2;
-        e->s[j] = q[2 + e->nd - 1];
-        q += 2 + e->nd;
+        const rv_ew_operand *q = rv_ew_operand_at(h, j);
+        e->slots[j] = q->src == RV_SRC_SLOTS;
+        e->v[j] = q->src == RV_SRC_SLOTS ? val : (q->src == RV_SRC_POOL ? cst : cptr[q->src]);
+        e->off[j] = q->off;
+        e->st[j] = q->stride;
+        e->s[j] = q->stride[e->nd - 1];
     }
     e->len = e->shape[e->nd - 1];
 }
 
 /* A position in a group's elements, C order: in line (c.k), row of its plane (the next
  * dimension out), plane (an odometer over the dimensions before), with the operands' offsets at
- * the line's start (a, b) and at the plane's (pa, pb). Lines can be short (GMM's d = 10
- * elements, by the hundred thousand): the rows of a plane are a plain step, and the odometer,
- * whose step for each line cost as much as the line's arithmetic, runs once a plane. */
+ * the line's start (a, b) and at the plane's (pa, pb). Lines can be short (ten elements, by the
+ * hundred thousand): the rows of a plane are a plain step, and the odometer, whose step costs
+ * as much as a short line's arithmetic, runs once a plane. */
 typedef struct {
     int64_t k, row, rows, ra, rb, a, b, pa, pb;
     int64_t idx[RV_EW_MAXD];
@@ -96,50 +91,91 @@ static inline void rv_ew_next_line(rv_ew_cursor *c, const rv_ew *e) {
     else rv_ew_next_plane(c, e);
 }
 
-/* Runs the body once per line of the innermost dimension that the group's elements [e0, e1)
- * (C order) reach, with yo the line's first output slot, oa, ob its operands' first offsets and
- * [k0, k1) the part of the line to take: a whole group is [0, n); threads take pieces of it
- * (_core.pyx, _run_group). The rows of a plane are a loop over locals (in the cursor, which
- * the compiler keeps in memory, they took a third longer on GMM's backward). */
-#define RV_EW_FOR_LINES(e, e0, e1, ...) do { \
+/* Runs the body (its last argument) once per line of the innermost dimension that the
+ * group's elements [e0, e1) (C order) reach, declaring for it: line (its index), yo (its
+ * first output slot), oa, ob (its operands' first offsets) and [k0, k1) (the part of it to take: a whole group is [0, n);
+ * threads take pieces of it, _core_threads.pxi). The rows of a plane are a loop over locals:
+ * kept in the cursor, the compiler holds them in memory. */
+#define RV_EW_FOR_LINES(e, e0, e1, line, yo, oa, ob, k0, k1, ...) do { \
     if ((e)->n <= 0 || (e0) >= (e1)) break; \
     rv_ew_cursor c_; \
     rv_ew_seek(&c_, (e), (e0)); \
     const int64_t len_ = (e)->len, lend_ = ((e1) - 1) / len_ + 1, ra_ = c_.ra, rb_ = c_.rb; \
-    int64_t line_ = (e0) / len_; \
-    while (line_ < lend_) { \
-        const int64_t rend_ = lend_ - line_ < c_.rows - c_.row ? lend_ : line_ + (c_.rows - c_.row); \
-        for (int64_t a_ = c_.a, b_ = c_.b; line_ < rend_; ++line_, a_ += ra_, b_ += rb_) { \
-            const int64_t yo = (e)->out + line_ * len_, oa = a_, ob = b_; \
-            const int64_t k0 = (e0) > line_ * len_ ? (e0) - line_ * len_ : 0; \
-            const int64_t k1 = (e1) - line_ * len_ < len_ ? (e1) - line_ * len_ : len_; \
+    int64_t line = (e0) / len_; \
+    while (line < lend_) { \
+        const int64_t rend_ = lend_ - line < c_.rows - c_.row ? lend_ : line + (c_.rows - c_.row); \
+        for (int64_t a_ = c_.a, b_ = c_.b; line < rend_; ++line, a_ += ra_, b_ += rb_) { \
+            const int64_t yo = (e)->out + line * len_, oa = a_, ob = b_; \
+            const int64_t k0 = (e0) > line * len_ ? (e0) - line * len_ : 0; \
+            const int64_t k1 = (e1) - line * len_ < len_ ? (e1) - line * len_ : len_; \
             (void)yo; (void)oa; (void)ob; \
             __VA_ARGS__ \
         } \
         rv_ew_next_plane(&c_, (e)); \
     } } while (0)
 
-/* Forward values (recording, and what a replay re-evaluates). Unit strides get their own loop
- * so that the compiler can vectorise the cheap rows. */
-#define RV_EWF_LOOP(IA, IB, expr) \
-    for (int64_t k = k0; k < k1; ++k) { const double a = A[IA], b = B[IB]; (void)a; (void)b; Y[k] = (expr); }
-#define RV_EWF_RANGE(expr) do { \
-        if (sa == 1 && sb == 1) { RV_EWF_LOOP(k, k, expr) } \
-        else if (sa == 1 && sb == 0) { RV_EWF_LOOP(k, 0, expr) } \
-        else if (sa == 0 && sb == 1) { RV_EWF_LOOP(0, k, expr) } \
-        else { RV_EWF_LOOP(k * sa, k * sb, expr) } } while (0)
-#define RV_EWF_LINES(expr) RV_EW_FOR_LINES(e, e0, e1, { \
-        double *Y = val + yo; const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
-        const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
-        RV_EWF_RANGE(expr); })
-#define RV_EWF_U(N, name, f, da, ...) case RV_##N: RV_EWF_LINES(f); break;
-#define RV_EWF_B(N, name, f, da, db, ...) case RV_##N: RV_EWF_LINES(f); break;
-#define RV_EWF_C(N, name, f) case RV_##N: RV_EWF_LINES((f) ? 1.0 : 0.0); break;
+/* A row's value and partials as functions of a constant op code: each call, inlined, folds to
+ * the one row's expression (the table's rows are the loop bodies). */
+#define RV_VALUE_U(N, name, f, ...) case RV_##N: return (f);
+#define RV_VALUE_B(N, name, f, da, db, ...) case RV_##N: return (f);
+#define RV_VALUE_C(N, name, f, ...) case RV_##N: return (f) ? 1.0 : 0.0;
+#define RV_DA_U(N, name, f, da, ...) case RV_##N: return (da);
+#define RV_DA_B(N, name, f, da, db, ...) case RV_##N: return (da);
+#define RV_DB_B(N, name, f, da, db, ...) case RV_##N: return (db);
+static RV_INLINE double rv_row_value(const int op, double a, double b) {
+    switch (op) {
+        REVAD_UNARY_OPS(RV_VALUE_U)
+        REVAD_BINARY_OPS(RV_VALUE_B)
+        REVAD_COMPARE_OPS(RV_VALUE_C)
+        default: return 0.0;
+    }
+}
+static RV_INLINE double rv_row_da(const int op, double a, double b, double y) {
+    switch (op) { REVAD_UNARY_OPS(RV_DA_U) REVAD_BINARY_OPS(RV_DA_B) default: return 0.0; }
+}
+static RV_INLINE double rv_row_db(const int op, double a, double b, double y) {
+    switch (op) { REVAD_BINARY_OPS(RV_DB_B) default: return 0.0; }
+}
+
+/* Forward values, Y[k] = f(A[k*sa], B[k*sb]) for k in [k0, k1) (recording, lazy values, lazy
+ * sums). Unit and zero strides get their own loops so that the compiler can vectorise the cheap
+ * rows. */
+static RV_INLINE void rv_ewf_loop(const int op, double *Y, const double *A, const double *B,
+                                  int64_t sa, int64_t sb, int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) Y[k] = rv_row_value(op, A[k * sa], B[k * sb]);
+}
+static RV_INLINE void rv_ewf_range(const int op, double *Y, const double *A, const double *B,
+                                   int64_t sa, int64_t sb, int64_t k0, int64_t k1) {
+    if (rv_ew_arity(op) == 1) {  /* (B is not read) */
+        if (sa == 1) rv_ewf_loop(op, Y, A, A, 1, 0, k0, k1);
+        else rv_ewf_loop(op, Y, A, A, sa, 0, k0, k1);
+    } else if (sa == 1 && sb == 1) rv_ewf_loop(op, Y, A, B, 1, 1, k0, k1);
+    else if (sa == 1 && sb == 0) rv_ewf_loop(op, Y, A, B, 1, 0, k0, k1);
+    else if (sa == 0 && sb == 1) rv_ewf_loop(op, Y, A, B, 0, 1, k0, k1);
+    else rv_ewf_loop(op, Y, A, B, sa, sb, k0, k1);
+}
+/* Operand B of a line at offset ob, and its stride: a unary row's B is A, never read. */
+static inline const double *rv_ew_b(const rv_ew *e, const double *A, int64_t ob) {
+    return e->v[1] ? e->v[1] + ob : A;
+}
+static inline int64_t rv_ew_sb(const rv_ew *e) { return e->v[1] ? e->s[1] : 0; }
+
+static RV_INLINE void rv_ewf_lines(const int op, const rv_ew *e, double *val, int64_t e0,
+                                   int64_t e1) {
+    const int64_t sa = e->s[0], sb = rv_ew_sb(e);
+    RV_EW_FOR_LINES(e, e0, e1, line, yo, oa, ob, k0, k1, {
+        const double *A = e->v[0] + oa;
+        rv_ewf_range(op, val + yo, A, rv_ew_b(e, A, ob), sa, sb, k0, k1);
+    });
+}
+#define RV_EWF_U(N, name, f, ...) case RV_##N: rv_ewf_lines(RV_##N, e, val, e0, e1); break;
+#define RV_EWF_B(N, name, f, da, db, ...) case RV_##N: rv_ewf_lines(RV_##N, e, val, e0, e1); break;
+#define RV_EWF_C(N, name, f, ...) case RV_##N: rv_ewf_lines(RV_##N, e, val, e0, e1); break;
 /* Elements [e0, e1) of the group's output (all of it: [0, n)). */
-static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const double *cst,
-                                      const double *const *cptr, int64_t e0, int64_t e1) {
+static RV_NOINLINE void rv_ew_forward_part(const rv_ew_blk *h, double *val, const double *cst,
+                                           const double *const *cptr, int64_t e0, int64_t e1) {
     rv_ew ew, *e = &ew;
-    rv_ew_init(e, p, val, cst, cptr);
+    rv_ew_init(e, h, val, cst, cptr);
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWF_U)
         REVAD_BINARY_OPS(RV_EWF_B)
@@ -149,97 +185,135 @@ static RV_NOINLINE void rv_ew_forward_part(const int64_t *p, double *val, const 
 }
 
 /* Backward: the adjoint of each output, times the row's partials, into its operands' adjoints.
- * UA/UB (literal 0 or 1) say which operands are slots; the dead half folds away. `clean` (see
- * rv_backward) zeroes each output's adjoint once it is read.
+ * ua/ub (constants) say which operands are slots; the dead half folds away. `clean` (see
+ * rv_backward) zeroes each output's adjoint once it is read. G holds the adjoints of elements
+ * [k0, k1) from G[0].
  *
  * Two loop shapes. The dense one computes every element's partial and adds zero where the
  * adjoint is zero (a select, not a skip: 0 * inf is still not taken), so that the compiler can
  * vectorise it; it is used on unit-stride lines where no two elements write one adjoint, which
  * RV_IVDEP then promises the compiler. Everything else (broadcast operands that sum into one
- * adjoint, overlapping operands such as x[1:] * x[:-1], strided lines) skips zero adjoints.
- *
- * F (literal 0, 1 or 2): 1 when a sum over the group's last axis follows it and is swept here
- * too (see rv_sums_fused): an output's adjoint is then its own, G[k], plus its sum's, gs. The
+ * adjoint, overlapping operands such as x[1:] * x[:-1], strided lines) skips zero adjoints. */
+static RV_INLINE void rv_ewb_dense(const int op, const int ua, const int ub, const int64_t sa,
+                                   const int64_t sb, const double *Y, const double *A,
+                                   const double *B, double *DA, double *DB, double *G, int clean,
+                                   int64_t k0, int64_t k1) {
+    RV_IVDEP for (int64_t k = k0; k < k1; ++k) {
+        const double g = G[k - k0];
+        G[k - k0] = clean ? 0.0 : g;  /* a store either way: a conditional one stops GCC */
+        const double a = A[k * sa], b = B[k * sb], y = Y[k];
+        if (ua) DA[k * sa] += g != 0.0 ? g * rv_row_da(op, a, b, y) : 0.0;
+        if (ub) DB[k * sb] += g != 0.0 ? g * rv_row_db(op, a, b, y) : 0.0;
+    }
+}
+static RV_INLINE void rv_ewb_sparse(const int op, const int ua, const int ub, const int64_t sa,
+                                    const int64_t sb, const double *Y, const double *A,
+                                    const double *B, double *DA, double *DB, double *G,
+                                    int clean, int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+        const double g = G[k - k0];
+        G[k - k0] = clean ? 0.0 : g;
+        if (g == 0.0) continue;
+        const double a = A[k * sa], b = B[k * sb], y = Y[k];
+        if (ua) DA[k * sa] += g * rv_row_da(op, a, b, y);
+        if (ub) DB[k * sb] += g * rv_row_db(op, a, b, y);
+    }
+}
+/* Elements [k0, k1) of the line whose output starts at yo and operands at oa, ob: the loop
+ * shape and index forms for its strides. A unary row has one operand, a slot. */
+static RV_INLINE void rv_ewb_line(const int op, const rv_ew *e, const double *val, double *adj,
+                                  double *G, int clean, int64_t yo, int64_t oa, int64_t ob,
+                                  int64_t k0, int64_t k1) {
+    const double *Y = val + yo, *A = e->v[0] + oa, *B = rv_ew_b(e, A, ob);
+    double *DA = adj + oa, *DB = adj + ob;
+    const int64_t len = e->len, sa = e->s[0], sb = rv_ew_sb(e);
+    if (rv_ew_arity(op) == 1) {
+        if (sa != 1) rv_ewb_sparse(op, 1, 0, sa, 0, Y, A, A, DA, DA, G, clean, k0, k1);
+        else rv_ewb_dense(op, 1, 0, 1, 0, Y, A, A, DA, DA, G, clean, k0, k1);
+    } else if (e->slots[0] && e->slots[1]) {
+        if (sa == 1 && sb == 1 && (DA == DB || DA - DB >= len || DB - DA >= len))
+            rv_ewb_dense(op, 1, 1, 1, 1, Y, A, B, DA, DB, G, clean, k0, k1);
+        else rv_ewb_sparse(op, 1, 1, sa, sb, Y, A, B, DA, DB, G, clean, k0, k1);
+    } else if (e->slots[0]) {
+        if (sa != 1) rv_ewb_sparse(op, 1, 0, sa, sb, Y, A, B, DA, DB, G, clean, k0, k1);
+        else if (sb == 0) rv_ewb_dense(op, 1, 0, 1, 0, Y, A, B, DA, DB, G, clean, k0, k1);
+        else if (sb == 1) rv_ewb_dense(op, 1, 0, 1, 1, Y, A, B, DA, DB, G, clean, k0, k1);
+        else rv_ewb_dense(op, 1, 0, 1, sb, Y, A, B, DA, DB, G, clean, k0, k1);
+    } else {
+        if (sb != 1) rv_ewb_sparse(op, 0, 1, sa, sb, Y, A, B, DA, DB, G, clean, k0, k1);
+        else if (sa == 0) rv_ewb_dense(op, 0, 1, 0, 1, Y, A, B, DA, DB, G, clean, k0, k1);
+        else if (sa == 1) rv_ewb_dense(op, 0, 1, 1, 1, Y, A, B, DA, DB, G, clean, k0, k1);
+        else rv_ewb_dense(op, 0, 1, sa, 1, Y, A, B, DA, DB, G, clean, k0, k1);
+    }
+}
+
+/* Fused with a sum over the group's last axis (rv_sums_fused): the sum's outputs' adjoints
+ * gs[o], one for each `count` consecutive elements of this group; r counts the elements of
+ * output o already passed. An element's adjoint is then its own, G[k], plus its sum's: the
  * sum's backward would have written gs into every G[k] and this loop read it back, two passes
- * over memory as large as the group (GMM's (n, K, d, d) product: 20 MB each). G[k] is only read
- * then: nz says whether any was nonzero, and the caller zeroes the line only if so. 2: fused,
- * and G is known to be all zero (rv_ewb_sum's zero): it is not read, an adjoint is gs. */
-#define RV_EWB_G(F) \
-        const double gp = F == 2 ? 0.0 : G[k], g = F == 2 ? gs : F ? gp + gs : gp; \
-        if (F == 1) nz |= rv_vm_bits(gp) << 1;  /* (<< 1: -0.0 is zero too) */ \
-        if (F == 0) G[k] = clean ? 0.0 : gp;  /* a store either way: a conditional one stopped GCC */
-#define RV_EWB_DENSE(F, IA, IB, UA, UB, da, db) \
-    RV_IVDEP for (int64_t k = k0; k < k1; ++k) { \
-        RV_EWB_G(F) \
-        const double a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
-        if (UA) DA[IA] += g != 0.0 ? g * (da) : 0.0; \
-        if (UB) DB[IB] += g != 0.0 ? g * (db) : 0.0; \
-    }
-#define RV_EWB_SPARSE(F, IA, IB, UA, UB, da, db) \
-    for (int64_t k = k0; k < k1; ++k) { \
-        RV_EWB_G(F) \
-        if (g == 0.0) continue; \
-        const double a = A[IA], b = B[IB], y = Y[k]; (void)a; (void)b; (void)y; \
-        if (UA) DA[IA] += g * (da); \
-        if (UB) DB[IB] += g * (db); \
-    }
-/* Elements [k0, k1) of the line at yo (operands at oa, ob). */
-#define RV_EWB_RUN(F, da, db) do { \
-        const double *Y = val + yo; \
-        const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
-        double *DA = adj + oa, *DB = adj + ob; \
-        const int64_t len = e->len, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
-        if (e->slots[0] && e->slots[1]) { \
-            if (sa == 1 && sb == 1 && (DA == DB || DA - DB >= len || DB - DA >= len)) \
-                { RV_EWB_DENSE(F, k, k, 1, 1, da, db) } \
-            else { RV_EWB_SPARSE(F, k * sa, k * sb, 1, 1, da, db) } \
-        } else if (e->slots[0]) { \
-            if (sa != 1) { RV_EWB_SPARSE(F, k * sa, k * sb, 1, 0, da, db) } \
-            else if (sb == 0) { RV_EWB_DENSE(F, k, 0, 1, 0, da, db) } \
-            else if (sb == 1) { RV_EWB_DENSE(F, k, k, 1, 0, da, db) } \
-            else { RV_EWB_DENSE(F, k, k * sb, 1, 0, da, db) } \
-        } else { \
-            if (sb != 1) { RV_EWB_SPARSE(F, k * sa, k * sb, 0, 1, da, db) } \
-            else if (sa == 0) { RV_EWB_DENSE(F, 0, k, 0, 1, da, db) } \
-            else if (sa == 1) { RV_EWB_DENSE(F, k, k, 0, 1, da, db) } \
-            else { RV_EWB_DENSE(F, k * sa, k, 0, 1, da, db) } \
-        } } while (0)
-/* Fused with a sum: its outputs' adjoints gs[o], one for each `count` consecutive elements of
- * this group; r counts the elements of output o already passed. zero: no other entry the sweep
- * has met reads this group's outputs (rv_reads_below), so their own adjoints are all zero and
- * are not read at all (F = 2: an element's adjoint is its sum's, and a line whose sum's adjoint
- * is zero passes nothing); GMM's product then reads none of its 20 MB of adjoints. */
+ * over memory as large as the group. zero: no other entry the sweep has met reads this group's
+ * outputs (rv_reads_below), so their own adjoints are all zero and are not read at all (an
+ * element's adjoint is its sum's, and a line whose sum's adjoint is zero passes nothing). */
 typedef struct { const double *gs; int64_t count, o, r; int zero; } rv_ewb_sum;
-#define RV_EWB_LINES(da, db) RV_EW_FOR_LINES(e, e0, e1, { \
-        double *G = adj + yo; \
-        if (!s) { const double gs = 0.0; uint64_t nz = 0; (void)gs; (void)nz; RV_EWB_RUN(0, da, db); } \
-        else { \
-            const int64_t k0_ = k0, k1_ = k1; \
-            for (int64_t k0 = k0_, k1; k0 < k1_; k0 = k1) { \
-                k1 = k1_ - k0 < s->count - s->r ? k1_ : k0 + (s->count - s->r); \
-                const double gs = s->gs[s->o]; \
-                uint64_t nz = 0; \
-                if (s->zero) { if (gs != 0.0) RV_EWB_RUN(2, da, db); } \
-                else { \
-                    RV_EWB_RUN(1, da, db); \
-                    if (nz && clean) memset(G + k0, 0, (size_t)(k1 - k0) * sizeof(double)); \
-                } \
-                s->r += k1 - k0; \
-                if (s->r == s->count) { s->r = 0; ++s->o; } \
-            } \
-        } })
-#define RV_EWB_U(N, name, f, da, ...) case RV_##N: RV_EWB_LINES(da, 0.0); break;
-#define RV_EWB_B(N, name, f, da, db, ...) case RV_##N: RV_EWB_LINES(da, db); break;
-/* A product summed line by line (one sum for each line of the group: GMM's Q times x over d),
- * fused, its own adjoints all zero: a contraction. Its loop on its own: inside
- * rv_ew_backward_part's switch the per-line bookkeeping spilled to the stack and cost twice
- * the arithmetic (GMM: 250,000 lines of 10). The same additions in the same order as there. */
+
+/* The fused adjoints of elements [b0, b1) of a line (at most RV_EWB_BLOCK), G[k] + gs (or gs
+ * alone, zero) into tmp: passed to the same loops as a group's own adjoints, they make the same
+ * additions, so the same bits, from loops compiled once. Returns whether any G[k] was nonzero. */
+#define RV_EWB_BLOCK 256
+static inline uint64_t rv_ewb_fused_block(double *tmp, const double *G, double gs, int zero,
+                                          int64_t b0, int64_t b1) {
+    uint64_t nz = 0;
+    if (zero) {
+        for (int64_t k = b0; k < b1; ++k) tmp[k - b0] = gs;
+    } else {
+        for (int64_t k = b0; k < b1; ++k) {
+            nz |= rv_vm_bits(G[k]) << 1;  /* (<< 1: -0.0 is zero too) */
+            tmp[k - b0] = G[k] + gs;
+        }
+    }
+    return nz;
+}
+
+/* Elements [e0, e1): line by line, and with a sum (s) piece by piece, one piece for each of
+ * its outputs, a block at a time. One call of rv_ewb_line, so one copy of its loops per row. */
+static RV_INLINE void rv_ewb_lines(const int op, const rv_ew *e, const double *val, double *adj,
+                                   int clean, rv_ewb_sum *s, int64_t e0, int64_t e1) {
+    double tmp[RV_EWB_BLOCK];
+    RV_EW_FOR_LINES(e, e0, e1, line, yo, oa, ob, k0, k1, {
+        double *G = adj + yo;
+        for (int64_t j0 = k0, j1; j0 < k1; j0 = j1) {
+            const int64_t left = s ? s->count - s->r : k1 - j0;
+            const double gs = s ? s->gs[s->o] : 0.0;
+            uint64_t nz = 0;
+            j1 = k1 - j0 < left ? k1 : j0 + left;
+            if (!s || !s->zero || gs != 0.0) {
+                for (int64_t b0 = j0, b1; b0 < j1; b0 = b1) {
+                    b1 = !s || j1 - b0 < RV_EWB_BLOCK ? j1 : b0 + RV_EWB_BLOCK;
+                    if (s) nz |= rv_ewb_fused_block(tmp, G, gs, s->zero, b0, b1);
+                    rv_ewb_line(op, e, val, adj, s ? tmp : G + b0, s ? 0 : clean, yo, oa, ob,
+                                b0, b1);
+                }
+            }
+            if (nz && clean) memset(G + j0, 0, (size_t)(j1 - j0) * sizeof(double));
+            if (s && (s->r += j1 - j0) == s->count) { s->r = 0; ++s->o; }
+        }
+    });
+}
+#define RV_EWB_U(N, name, f, da, ...) \
+    case RV_##N: rv_ewb_lines(RV_##N, e, val, adj, clean, s, e0, e1); break;
+#define RV_EWB_B(N, name, f, da, db, ...) \
+    case RV_##N: rv_ewb_lines(RV_##N, e, val, adj, clean, s, e0, e1); break;
+
+/* A product summed line by line (one sum for each line of the group), fused, its own adjoints
+ * all zero: a contraction. Its loop on its own: inside rv_ew_backward_part's switch the
+ * per-line bookkeeping spills to the stack and costs as much as the arithmetic on short lines.
+ * The same additions in the same order as there. */
 static RV_NOINLINE void rv_mul_sum_backward(const rv_ew *e, double *adj, const double *gs,
                                             int64_t e0, int64_t e1) {
     const int64_t sa = e->s[0], sb = e->s[1], len = e->len;
     const int ua = e->slots[0], ub = e->slots[1];
-    RV_EW_FOR_LINES(e, e0, e1, {
-        const double g = gs[line_];
+    RV_EW_FOR_LINES(e, e0, e1, line, yo, oa, ob, k0, k1, {
+        const double g = gs[line];
         if (g == 0.0) continue;
         const double *A = e->v[0] + oa, *B = e->v[1] + ob;
         double *DA = adj + oa, *DB = adj + ob;
@@ -256,16 +330,17 @@ static RV_NOINLINE void rv_mul_sum_backward(const rv_ew *e, double *adj, const d
 
 /* ps: the parameters of the sum fused with this group (rv_sums_fused), or NULL; zero: see
  * rv_ewb_sum. */
-static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val, const double *cst,
-                                       const double *const *cptr, double *adj, int clean,
-                                       int64_t e0, int64_t e1, const int64_t *ps, int zero) {
+static RV_NOINLINE void rv_ew_backward_part(const rv_ew_blk *h, const double *val,
+                                            const double *cst, const double *const *cptr,
+                                            double *adj, int clean, int64_t e0, int64_t e1,
+                                            const rv_sums_blk *ps, int zero) {
     rv_ew ew, *e = &ew;
     rv_ewb_sum sum, *s = NULL;
-    rv_ew_init(e, p, val, cst, cptr);
+    rv_ew_init(e, h, val, cst, cptr);
     if (ps) {
         sum.zero = zero;
-        sum.gs = adj + ps[0];
-        sum.count = ps[4 + 2 * ps[2]];
+        sum.gs = adj + ps->out;
+        sum.count = ps->count;
         sum.o = e0 / sum.count;
         sum.r = e0 % sum.count;
         s = &sum;
@@ -282,31 +357,38 @@ static RV_NOINLINE void rv_ew_backward_part(const int64_t *p, const double *val,
             break;
     }
 }
-static inline void rv_ew_backward(const int64_t *p, const double *val, const double *cst,
+static inline void rv_ew_backward(const rv_ew_blk *h, const double *val, const double *cst,
                                   const double *const *cptr, double *adj, int clean,
-                                  const int64_t *ps, int zero) {
-    rv_ew_backward_part(p, val, cst, cptr, adj, clean, 0, p[1], ps, zero);
+                                  const rv_sums_blk *ps, int zero) {
+    rv_ew_backward_part(h, val, cst, cptr, adj, clean, 0, h->n, ps, zero);
 }
 
-/* Tangents: the same partials the other way (one plain loop: forward mode is not the hot path). */
-#define RV_EWT_LINES(da, db) RV_EW_FOR_LINES(e, e0, e1, { \
-        const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
-        const double *TA = tng + oa, *TB = tng + ob; \
-        const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0; \
-        for (int64_t k = k0; k < k1; ++k) { \
-            const double a = A[k * sa], b = B[k * sb], y = val[yo + k]; (void)a; (void)b; (void)y; \
-            double t = 0.0; \
-            if (e->slots[0]) t += RV_TNG(TA[k * sa], (da)); \
-            if (e->slots[1]) t += RV_TNG(TB[k * sb], (db)); \
-            tng[yo + k] = t; \
-        } })
-#define RV_EWT_U(N, name, f, da, ...) case RV_##N: RV_EWT_LINES(da, 0.0); break;
-#define RV_EWT_B(N, name, f, da, db, ...) case RV_##N: RV_EWT_LINES(da, db); break;
-static RV_NOINLINE void rv_ew_tangent(const int64_t *p, const double *val, const double *cst,
-                                 const double *const *cptr, double *tng) {
+/* Tangents: the same partials the other way, one plain loop (forward mode is not the hot
+ * path). An operand that is not slots has tangent zero: read from a zero with stride 0, so that
+ * the loop holds no test (0.0 + t + 0.0 is 0.0 + t: a sum from +0.0 is never -0.0). */
+static const double rv_zero_tangent[1] = {0.0};
+static RV_INLINE void rv_ewt_lines(const int op, const rv_ew *e, const double *val, double *tng) {
+    const int64_t sa = e->s[0], sb = rv_ew_sb(e);
+    const int64_t ta = e->slots[0] ? sa : 0, tb = e->slots[1] ? sb : 0;
+    RV_EW_FOR_LINES(e, 0, e->n, line, yo, oa, ob, k0, k1, {
+        const double *A = e->v[0] + oa, *B = rv_ew_b(e, A, ob);
+        const double *TA = e->slots[0] ? tng + oa : rv_zero_tangent;
+        const double *TB = e->slots[1] ? tng + ob : rv_zero_tangent;
+        for (int64_t k = k0; k < k1; ++k) {
+            const double a = A[k * sa], b = B[k * sb], y = val[yo + k];
+            double t = 0.0;
+            t += RV_TNG(TA[k * ta], rv_row_da(op, a, b, y));
+            t += RV_TNG(TB[k * tb], rv_row_db(op, a, b, y));
+            tng[yo + k] = t;
+        }
+    });
+}
+#define RV_EWT_U(N, name, f, da, ...) case RV_##N: rv_ewt_lines(RV_##N, e, val, tng); break;
+#define RV_EWT_B(N, name, f, da, db, ...) case RV_##N: rv_ewt_lines(RV_##N, e, val, tng); break;
+static RV_NOINLINE void rv_ew_tangent(const rv_ew_blk *h, const double *val, const double *cst,
+                                      const double *const *cptr, double *tng) {
     rv_ew ew, *e = &ew;
-    const int64_t e0 = 0, e1 = p[1];
-    rv_ew_init(e, p, val, cst, cptr);
+    rv_ew_init(e, h, val, cst, cptr);
     switch (e->op) {
         REVAD_UNARY_OPS(RV_EWT_U)
         REVAD_BINARY_OPS(RV_EWT_B)
@@ -319,29 +401,36 @@ static RV_NOINLINE void rv_ew_tangent(const int64_t *p, const double *val, const
 /* Lazy groups. Rows whose partials read the operands only, never the output y: a sweep never
  * reads such a group's values, so they may stay unwritten until something else does
  * (_array.pyx: a lazy Array computes them when it is first used), and a sum over its outputs
- * computes them on the fly instead (rv_sums_forward_lazy): GMM's (n, K, d, d) product then never
- * writes its 20 MB nor reads them back. Of those rows (log, sin, tanh, ... qualify too), the
- * cheap arithmetic, marked `lazy` in ops_table.h: a value a sum made and something reads later
- * is computed twice, and only these rows have a loop in the lazy sums. tests/test_lazy.py
- * checks their partials. */
+ * computes them on the fly instead (rv_sums_forward_lazy): a large product summed along its
+ * last axis then never writes its values nor reads them back. Of those rows (log, sin, tanh,
+ * ... qualify too), the cheap arithmetic, marked `lazy` in ops_table.h: a value a sum made and
+ * something reads later is computed twice, and only these rows have a loop in the lazy sums.
+ * tests/test_lazy.py checks their partials. */
 static inline int rv_ew_lazy(int64_t op) { return rv_op_lazy(op); }
 
-/* The next n elements of the group (C order, from the cursor) into Y; the rows that are not
- * lazy fold away. */
-#define RV_EWL_U(N, name, f, da, ...) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWF_RANGE(f); break;
-#define RV_EWL_B(N, name, f, da, db, ...) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWF_RANGE(f); break;
-static inline void rv_ew_fill(const rv_ew *e, rv_ew_cursor *c, double *Y, int64_t n) {
-    const int64_t sa = e->s[0], sb = e->v[1] ? e->s[1] : 0;
+/* The next n elements of the group (C order, from the cursor) into Y; rows that are not lazy
+ * have no loop here. */
+static RV_INLINE void rv_ew_fill_row(const int op, const rv_ew *e, rv_ew_cursor *c, double *Y,
+                                     int64_t n) {
+    const int64_t sa = e->s[0], sb = rv_ew_sb(e);
     while (n > 0) {
-        const int64_t k0 = 0, k1 = e->len - c->k < n ? e->len - c->k : n;
+        const int64_t m = e->len - c->k < n ? e->len - c->k : n;
         const double *A = e->v[0] + c->a + c->k * sa, *B = e->v[1] ? e->v[1] + c->b + c->k * sb : A;
-        switch (e->op) {
-            REVAD_UNARY_OPS(RV_EWL_U)
-            REVAD_BINARY_OPS(RV_EWL_B)
-            default: break;
-        }
-        Y += k1; n -= k1; c->k += k1;
+        rv_ewf_range(op, Y, A, B, sa, sb, 0, m);
+        Y += m; n -= m; c->k += m;
         if (c->k == e->len) rv_ew_next_line(c, e);
+    }
+}
+/* (rv_ew_lazy of a constant folds: the rows that are not lazy get no loop.) */
+#define RV_EWL_U(N, name, f, ...) \
+    case RV_##N: if (rv_ew_lazy(RV_##N)) rv_ew_fill_row(RV_##N, e, c, Y, n); break;
+#define RV_EWL_B(N, name, f, da, db, ...) \
+    case RV_##N: if (rv_ew_lazy(RV_##N)) rv_ew_fill_row(RV_##N, e, c, Y, n); break;
+static inline void rv_ew_fill(const rv_ew *e, rv_ew_cursor *c, double *Y, int64_t n) {
+    switch (e->op) {
+        REVAD_UNARY_OPS(RV_EWL_U)
+        REVAD_BINARY_OPS(RV_EWL_B)
+        default: break;
     }
 }
 

@@ -9,23 +9,20 @@
  * consecutive output slots (C order of the kept axes), carried by the last (RV_SUMS) like the
  * groups above. Output k sums `count` slots `stride` apart from its start; the starts step
  * through the kept axes by their strides (an odometer), so the group costs O(nd) parameters,
- * not three per output as one block entry per output would.
+ * not three per output as one block entry per output would (kinds.h, rv_sums_blk).
  *
- *   SUMS  blk: out, n, nd, shape[nd], first, ostride[nd], count, stride
- *
- * Each line is summed in one fixed order (rv_sum_line), so a replay gives the same bits. */
-static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
+ * Each line is summed in one fixed order (rv_sum_line), so the same inputs give the same bits. */
 
 #define RV_SUMS_FOR_LINES(p, k0, k1, ...) do { \
-    const int64_t nd_ = (p)[2], *shp_ = (p) + 3, *ost_ = (p) + 4 + nd_; \
-    const int64_t count = (p)[4 + 2 * nd_], stride = (p)[5 + 2 * nd_]; \
-    int64_t idx_[RV_EW_MAXD] = {0}, start = (p)[3 + nd_], r_ = (k0); \
+    const int64_t nd_ = (p)->nd, *shp_ = (p)->shape, *ost_ = rv_sums_ostride(p); \
+    const int64_t count = (p)->count, stride = (p)->stride; \
+    int64_t idx_[RV_EW_MAXD] = {0}, start = (p)->first, r_ = (k0); \
     (void)count; (void)stride; \
     for (int64_t d_ = nd_ - 1; d_ >= 0 && (k0) < (k1); --d_) { \
         idx_[d_] = r_ % shp_[d_]; r_ /= shp_[d_]; start += idx_[d_] * ost_[d_]; \
     } \
     for (int64_t k = (k0); k < (k1); ++k) { \
-        const int64_t yo = (p)[0] + k; \
+        const int64_t yo = (p)->out + k; \
         __VA_ARGS__ \
         for (int64_t d_ = nd_ - 1; d_ >= 0; --d_) { \
             start += ost_[d_]; \
@@ -36,8 +33,7 @@ static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
     } } while (0)
 
 /* A line of up to 128 (count n, stride s): eight running sums, then the rest; inline, so that
- * the short unit-stride lines that come by the hundred thousand (GMM's d = 10) cost no call
- * (a call for each took a third longer). */
+ * the short unit-stride lines that come by the hundred thousand cost no call. */
 RV_VM_INLINE double rv_sum_block(const double *x, int64_t n, int64_t s) {
     if (n < 8) {
         double r = 0.0;
@@ -59,7 +55,7 @@ RV_VM_INLINE double rv_sum_block(const double *x, int64_t n, int64_t s) {
 
 /* One line's sum, pairwise as NumPy sums (eight running sums in blocks of up to 128, halves
  * above): rounding errors grow as log n, not n, and the eight sums vectorise. A fixed order
- * still, so a replay gives the same bits. */
+ * still, so the same inputs give the same bits. */
 static inline int64_t rv_sum_half(int64_t n) { return n / 2 - (n / 2) % 8; }
 static double rv_sum_line(const double *x, int64_t n, int64_t s) {
     if (n <= 128) return rv_sum_block(x, n, s);
@@ -80,8 +76,9 @@ static double rv_sum_lazy(const rv_ew *e, rv_ew_cursor *c, int64_t n) {
 }
 
 /* Outputs [k0, k1) of the group. */
-static RV_NOINLINE void rv_sums_forward_part(const int64_t *p, double *val, int64_t k0, int64_t k1) {
-    if (p[5 + 2 * p[2]] == 1 && p[4 + 2 * p[2]] <= 128) {
+static RV_NOINLINE void rv_sums_forward_part(const rv_sums_blk *p, double *val, int64_t k0,
+                                             int64_t k1) {
+    if (p->stride == 1 && p->count <= 128) {
         RV_SUMS_FOR_LINES(p, k0, k1, { val[yo] = rv_sum_block(val + start, count, 1); });
         return;
     }
@@ -91,8 +88,8 @@ static RV_NOINLINE void rv_sums_forward_part(const int64_t *p, double *val, int6
     });
 }
 
-static RV_NOINLINE void rv_sums_backward_part(const int64_t *p, double *adj, int clean,
-                                         int64_t k0, int64_t k1) {
+static RV_NOINLINE void rv_sums_backward_part(const rv_sums_blk *p, double *adj, int clean,
+                                              int64_t k0, int64_t k1) {
     RV_SUMS_FOR_LINES(p, k0, k1, {
         const double g = adj[yo];
         if (g != 0.0) {
@@ -104,16 +101,17 @@ static RV_NOINLINE void rv_sums_backward_part(const int64_t *p, double *adj, int
     });
 }
 
-static inline void rv_sums_backward(const int64_t *p, double *adj, int clean) {
-    rv_sums_backward_part(p, adj, clean, 0, p[1]);
+static inline void rv_sums_backward(const rv_sums_blk *p, double *adj, int clean) {
+    rv_sums_backward_part(p, adj, clean, 0, p->n);
 }
 
 /* Whether the sum group ps reads the outputs of the elementwise group q whole and in order,
  * `count` consecutive ones to each of its outputs (a sum over the last axis, or over all). */
-static inline int rv_sums_over(const int64_t *ps, const int64_t *q) {
-    const int64_t n = ps[1], nd = ps[2], *shp = ps + 3, *ost = ps + 4 + nd;
-    const int64_t first = ps[3 + nd], count = ps[4 + 2 * nd], stride = ps[5 + 2 * nd];
-    if (count < 1 || (stride != 1 && count > 1) || q[0] != first || q[1] != count * n) return 0;
+static inline int rv_sums_over(const rv_sums_blk *ps, const rv_ew_blk *q) {
+    const int64_t n = ps->n, nd = ps->nd, *shp = ps->shape, *ost = rv_sums_ostride(ps);
+    const int64_t count = ps->count, stride = ps->stride;
+    if (count < 1 || (stride != 1 && count > 1) || q->out != ps->first || q->n != count * n)
+        return 0;
     for (int64_t d = nd - 1, step = count; d >= 0; step *= shp[d], --d)
         if (shp[d] > 1 && ost[d] != step) return 0;
     return 1;
@@ -122,22 +120,29 @@ static inline int rv_sums_over(const int64_t *ps, const int64_t *q) {
 /* Outputs [k0, k1) of the sum group ps over the outputs of the lazy elementwise group pe
  * (rv_ew_lazy, rv_sums_over), computed from pe's operands: the same additions in the same
  * order as summing pe's values, so the same bits. */
-#define RV_EWS_LINES(expr) RV_EW_FOR_LINES(e, e0, e1, { \
-        double Y[128]; \
-        const double *A = e->v[0] + oa, *B = e->v[1] ? e->v[1] + ob : A; \
-        RV_EWF_RANGE(expr); \
-        val[ps[0] + line_] = rv_sum_block(Y, k1, 1); })
-#define RV_EWS_U(N, name, f, da, ...) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWS_LINES(f); break;
-#define RV_EWS_B(N, name, f, da, db, ...) case RV_##N: if (rv_ew_lazy(RV_##N)) RV_EWS_LINES(f); break;
-static RV_NOINLINE void rv_sums_forward_lazy(const int64_t *ps, const int64_t *pe, double *val,
-                                             const double *cst, const double *const *cptr,
-                                             int64_t k0, int64_t k1) {
+static RV_INLINE void rv_sums_lazy_lines(const int op, const rv_ew *e, const rv_sums_blk *ps,
+                                         double *val, int64_t e0, int64_t e1) {
+    const int64_t sa = e->s[0], sb = rv_ew_sb(e);
+    RV_EW_FOR_LINES(e, e0, e1, line, yo, oa, ob, k0, k1, {
+        double Y[128];
+        const double *A = e->v[0] + oa;
+        rv_ewf_range(op, Y, A, rv_ew_b(e, A, ob), sa, sb, k0, k1);
+        val[ps->out + line] = rv_sum_block(Y, k1, 1);
+    });
+}
+#define RV_EWS_U(N, name, f, ...) \
+    case RV_##N: if (rv_ew_lazy(RV_##N)) rv_sums_lazy_lines(RV_##N, e, ps, val, e0, e1); break;
+#define RV_EWS_B(N, name, f, da, db, ...) \
+    case RV_##N: if (rv_ew_lazy(RV_##N)) rv_sums_lazy_lines(RV_##N, e, ps, val, e0, e1); break;
+static RV_NOINLINE void rv_sums_forward_lazy(const rv_sums_blk *ps, const rv_ew_blk *pe,
+                                             double *val, const double *cst,
+                                             const double *const *cptr, int64_t k0, int64_t k1) {
     rv_ew ew, *e = &ew;
-    const int64_t count = ps[4 + 2 * ps[2]];
+    const int64_t count = ps->count;
     if (k0 >= k1) return;
     rv_ew_init(e, pe, val, cst, cptr);
-    if (count == e->len && count <= 128) {  /* a sum for each line (GMM's): the op's loop inside */
-        const int64_t e0 = k0 * count, e1 = k1 * count, sa = e->s[0], sb = e->v[1] ? e->s[1] : 0;
+    if (count == e->len && count <= 128) {  /* a sum for each line: the op's loop inside */
+        const int64_t e0 = k0 * count, e1 = k1 * count;
         switch (e->op) {
             REVAD_UNARY_OPS(RV_EWS_U)
             REVAD_BINARY_OPS(RV_EWS_B)
@@ -152,11 +157,12 @@ static RV_NOINLINE void rv_sums_forward_lazy(const int64_t *ps, const int64_t *p
         for (int64_t k = k0, m; k < k1; k += m) {
             m = k1 - k < 1024 / count ? k1 - k : 1024 / count;
             rv_ew_fill(e, &c, x, m * count);
-            for (int64_t j = 0; j < m; ++j) val[ps[0] + k + j] = rv_sum_block(x + j * count, count, 1);
+            for (int64_t j = 0; j < m; ++j)
+                val[ps->out + k + j] = rv_sum_block(x + j * count, count, 1);
         }
         return;
     }
-    for (int64_t k = k0; k < k1; ++k) val[ps[0] + k] = rv_sum_lazy(e, &c, count);
+    for (int64_t k = k0; k < k1; ++k) val[ps->out + k] = rv_sum_lazy(e, &c, count);
 }
 
 /* The elementwise group that the sum group ps may be swept with (rv_ew_backward_part), or NULL.
@@ -165,16 +171,16 @@ static RV_NOINLINE void rv_sums_forward_lazy(const int64_t *ps, const int64_t *p
  * sweep reaches the sum every other reader has added its part to their adjoints, and nothing
  * after the sum adds more. Clean sweeps only: the others keep each output's adjoint, which the
  * fused loop does not write. */
-static inline const int64_t *rv_sums_fused(const uint8_t *op, const int32_t *arg0,
-                                           const int64_t *blk, const int64_t *ps, int clean) {
-    const int64_t out = ps[0];
+static inline const rv_ew_blk *rv_sums_fused(const uint8_t *op, const int32_t *arg0,
+                                             const int64_t *blk, const rv_sums_blk *ps, int clean) {
+    const int64_t out = ps->out;
     if (!clean || out < 1 || op[out - 1] != RV_EW) return NULL;
-    const int64_t *q = blk + arg0[out - 1];
-    return q[0] + q[1] == out && rv_sums_over(ps, q) ? q : NULL;
+    const rv_ew_blk *q = (const rv_ew_blk *)(blk + arg0[out - 1]);
+    return q->out + q->n == out && rv_sums_over(ps, q) ? q : NULL;
 }
 
-static RV_NOINLINE void rv_sums_tangent(const int64_t *p, double *tng) {
-    RV_SUMS_FOR_LINES(p, 0, p[1], {
+static RV_NOINLINE void rv_sums_tangent(const rv_sums_blk *p, double *tng) {
+    RV_SUMS_FOR_LINES(p, 0, p->n, {
         const double *t = tng + start;
         double s = 0.0;
         for (int64_t j = 0; j < count; ++j) s += t[j * stride];

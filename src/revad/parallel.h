@@ -32,16 +32,16 @@ static inline int rv_view_injective(int64_t nd, const int64_t *shape, const int6
 }
 
 /* The dimension to cut an elementwise group's backward along, or -1: it may not be cut. */
-static inline int64_t rv_ew_split_dim(const int64_t *p) {
-    const int64_t nd = p[3], *shape = p + 4;
-    const int arity = rv_ew_arity(p[2]);
-    const int64_t *q[2] = {p + 4 + nd, p + 4 + nd + 2 + nd};
+static inline int64_t rv_ew_split_dim(const rv_ew_blk *h) {
+    const int64_t nd = h->nd, *shape = h->shape;
+    const int arity = rv_ew_arity(h->op);
+    const rv_ew_operand *q[2] = {rv_ew_operand_at(h, 0), rv_ew_operand_at(h, 1)};
     int64_t lo[2], hi[2], off[2];
     int slot[2] = {0, 0}, slots = 0;
     for (int j = 0; j < arity; ++j) {
-        if (q[j][0] != -1) continue;
-        if (!rv_view_injective(nd, shape, q[j] + 2, lo + j, hi + j)) return -1;
-        off[j] = q[j][1];
+        if (q[j]->src != RV_SRC_SLOTS) continue;
+        if (!rv_view_injective(nd, shape, q[j]->stride, lo + j, hi + j)) return -1;
+        off[j] = q[j]->off;
         slot[j] = 1;
         ++slots;
     }
@@ -50,18 +50,18 @@ static inline int64_t rv_ew_split_dim(const int64_t *p) {
         return -1;
     for (int64_t d = 0; d < nd; ++d) {
         if (shape[d] <= 1) continue;
-        if ((!slot[0] || q[0][2 + d] != 0) && (!slot[1] || q[1][2 + d] != 0)) return d;
+        if ((!slot[0] || q[0]->stride[d] != 0) && (!slot[1] || q[1]->stride[d] != 0)) return d;
     }
     return -1;
 }
 
 /* Backward of the outputs whose index along dimension d is in [a, b): one run of C-order
  * outputs per index of the dimensions before d. */
-static RV_NOINLINE void rv_ew_backward_box(const int64_t *p, const double *val, const double *cst,
-                                           const double *const *cptr, double *adj, int clean,
-                                           int64_t d, int64_t a, int64_t b, const int64_t *ps,
-                                           int zero) {
-    const int64_t nd = p[3], *shape = p + 4;
+static RV_NOINLINE void rv_ew_backward_box(const rv_ew_blk *p, const double *val,
+                                           const double *cst, const double *const *cptr,
+                                           double *adj, int clean, int64_t d, int64_t a,
+                                           int64_t b, const rv_sums_blk *ps, int zero) {
+    const int64_t nd = p->nd, *shape = p->shape;
     int64_t inner = 1, outer = 1;
     for (int64_t j = d + 1; j < nd; ++j) inner *= shape[j];
     for (int64_t j = 0; j < d; ++j) outer *= shape[j];
@@ -71,14 +71,14 @@ static RV_NOINLINE void rv_ew_backward_box(const int64_t *p, const double *val, 
                             o * span + b * inner, ps, zero);
 }
 
-static inline int rv_sums_splittable(const int64_t *p) {
+static inline int rv_sums_splittable(const rv_sums_blk *p) {
     int64_t shape[RV_EW_MAXD + 1], st[RV_EW_MAXD + 1], lo, hi;
-    const int64_t nd = p[2];
+    const int64_t nd = p->nd, *ost = rv_sums_ostride(p);
     for (int64_t d = 0; d < nd; ++d) {  /* outputs are split anywhere: none may be broadcast */
-        shape[d] = p[3 + d]; st[d] = p[4 + nd + d];
+        shape[d] = p->shape[d]; st[d] = ost[d];
         if (shape[d] > 1 && st[d] == 0) return 0;
     }
-    shape[nd] = p[4 + 2 * nd]; st[nd] = p[5 + 2 * nd];  /* a broadcast line: one part adds it */
+    shape[nd] = p->count; st[nd] = p->stride;  /* a broadcast line: one part adds it */
     return rv_view_injective(nd + 1, shape, st, &lo, &hi);
 }
 

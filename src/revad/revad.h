@@ -4,12 +4,12 @@
 #define REVAD_H
 
 #include "ops_table.h"
+#include "kinds.h"
 #include "group_products.h"
 #include "group_ew.h"
 #include "group_sums.h"
 #include "parallel.h"
+#include "kind_table.h"
 #include "sweep.h"
-
-
 
 #endif

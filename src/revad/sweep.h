@@ -3,9 +3,7 @@
 #ifndef REVAD_SWEEP_H
 #define REVAD_SWEEP_H
 
-#include "group_products.h"
-#include "group_sums.h"
-#include "parallel.h"
+#include "kind_table.h"
 
 /* Whether an entry that a sweep from slot `top` meets before it reaches slot `stop` may read a
  * slot in [a, b): that is, may add to their adjoints. It looks at a few thousand entries at most
@@ -13,50 +11,24 @@
 static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                  const int64_t *blk, int64_t top, int64_t stop, int64_t a,
                                  int64_t b) {
-    int64_t budget = 4096, lo, hi;
+    int64_t budget = 4096;
     for (int64_t i = top; i > stop; --i) {
         const int c = op[i];
         if (c == RV_LEAF) continue;
         if (--budget < 0) return 1;
-        if (c >= RV_MM) {
-            if (c == RV_MMP) return 1;  /* not met: a walk steps from group to group */
-            const int64_t *p = blk + arg0[i];
-            if (c == RV_EW) {
-                const int64_t nd = p[3], *q = p + 4 + nd;
-                for (int j = 0; j < rv_ew_arity(p[2]); ++j, q += 2 + nd)
-                    if (q[0] == -1 && rv_view_span(q[1], nd, p + 4, q + 2, &lo, &hi)
-                        && RV_MEETS(lo, hi, a, b)) return 1;
-            } else if (c == RV_SUMS) {
-                const int64_t nd = p[2], count = p[4 + 2 * nd], stride = p[5 + 2 * nd];
-                if (rv_view_span(p[3 + nd], nd, p + 3, p + 4 + nd, &lo, &hi) && count > 0) {
-                    const int64_t r = stride * (count - 1);
-                    if (r < 0) lo += r; else hi += r;
-                    if (RV_MEETS(lo, hi, a, b)) return 1;
-                }
-            } else {  /* MM: A (m, n) at p + 4, B (n, q) at p + 8 */
-                const int64_t sa[2] = {p[1], p[2]}, sb[2] = {p[2], p[3]};
-                if (p[4] < 0 && rv_view_span(p[5], 2, sa, p + 6, &lo, &hi) && RV_MEETS(lo, hi, a, b))
-                    return 1;
-                if (p[8] < 0 && rv_view_span(p[9], 2, sb, p + 10, &lo, &hi) && RV_MEETS(lo, hi, a, b))
-                    return 1;
-            }
-            i = p[0];
-            continue;
-        }
         if (c == RV_CONST) continue;
-        if (c < RV_ADD) {  /* unary */
+        if (c >= RV_DOTC) {  /* block entries and groups: their kind says */
+            if (c == RV_MMP) return 1;  /* not met: a walk steps from group to group */
+            const rv_kind *k = rv_kind_of(c);
+            const int64_t *p = blk + arg0[i];
+            if (k->reads(p, a, b)) return 1;
+            i = k->first(p, i);
+        } else if (c < RV_ADD) {  /* unary */
             if (arg0[i] >= a && arg0[i] < b) return 1;
-        } else if (c < RV_CONST) {  /* binary and comparisons: VV, VC (arg1 a constant), CV */
-            const int k = (c - RV_ADD) % 3;
-            if (k != 2 && arg0[i] >= a && arg0[i] < b) return 1;
-            if (k != 1 && arg1[i] >= a && arg1[i] < b) return 1;
-        } else if (c == RV_DOTC || c == RV_DOT) {
-            const int64_t *p = blk + arg0[i], n = c == RV_DOT ? p[4] : p[2];
-            if (rv_view_span(p[0], 1, &n, p + 1, &lo, &hi) && RV_MEETS(lo, hi, a, b)) return 1;
-            if (c == RV_DOT && rv_view_span(p[2], 1, &n, p + 3, &lo, &hi) && RV_MEETS(lo, hi, a, b))
-                return 1;
-        } else {
-            return 1;
+        } else {  /* binary and comparisons: VV, VC (arg1 a constant), CV */
+            const int j = (c - RV_ADD) % 3;
+            if (j != 2 && arg0[i] >= a && arg0[i] < b) return 1;
+            if (j != 1 && arg1[i] >= a && arg1[i] < b) return 1;
         }
     }
     return 0;
@@ -104,35 +76,33 @@ static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
  * caller reads afterwards). A sweep whose intermediate adjoints nobody reads (the functional
  * API's) then leaves its buffer zero for the next one, instead of the next one zeroing it all
  * first: an extra pass over memory as large as the tape's values. */
+/* The backward of the block entry or group at slot i (kind_table.h): out of line, so that the
+ * sweep's loop over op rows holds nothing of it. */
+static RV_NOINLINE int64_t rv_kind_backward(const uint8_t *op, const int32_t *arg0,
+                                            const int32_t *arg1, const double *val,
+                                            const double *cst, const int64_t *blk,
+                                            const double *const *cptr, double *adj, int64_t i,
+                                            int clean, int64_t split, int64_t seed) {
+    const rv_sweep s = {{op, arg0, arg1, val, cst, blk, cptr}, adj, clean, split, seed};
+    return rv_kind_of(op[i])->backward(&s, blk + arg0[i], i);
+}
+
 static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                   const double *val, const double *cst, const int64_t *blk,
                                   const double *const *cptr, double *adj, int64_t top, int clean,
                                   int64_t split, int64_t seed) {
     for (int64_t i = top; i >= 0; --i) {
         const int c = op[i];
-        /* Groups (their codes come last) before the zero test: the group's other outputs may
-         * be nonzero. Done, the sweep jumps below the group (i = its first slot, then --i).
-         * One comparison keeps them off the path of ordinary entries. */
-        if (c >= RV_MM) {
+        /* Block entries and groups (their codes come last): their kind's backward, groups
+         * before the zero test (the group's other outputs may be nonzero). Done, the sweep
+         * jumps below the entry (i = its first slot, then --i). One comparison keeps them off
+         * the path of ordinary entries. */
+        if (c >= RV_DOTC) {
             if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
-            const int64_t *p = blk + arg0[i];
-            const int64_t *q = c == RV_SUMS ? rv_sums_fused(op, arg0, blk, p, clean) : NULL;
-            if (q) {  /* the sum and the elementwise group below it, in one pass */
-                if (q[1] >= split) return i;
-                rv_ew_backward(q, val, cst, cptr, adj, clean, p,
-                               !rv_reads_below(op, arg0, arg1, blk, seed, i, q[0], q[0] + q[1]));
-                memset(adj + p[0], 0, (size_t)p[1] * sizeof(double));
-                i = q[0];
-                continue;
-            }
-            if (c != RV_MM && p[1] >= split) return i;  /* for threads, if it splits */
-            if (c == RV_EW) rv_ew_backward(p, val, cst, cptr, adj, clean, NULL, 0);
-            else if (c == RV_SUMS) rv_sums_backward(p, adj, clean);
-            else {
-                if (p[12]) return i;
-                rv_mm_backward(p, val, cptr, adj, clean);
-            }
-            i = p[0];
+            const int64_t below = rv_kind_backward(op, arg0, arg1, val, cst, blk, cptr, adj, i,
+                                                   clean, split, seed);
+            if (below < 0) return i;
+            i = below;
             continue;
         }
         if (c == RV_LEAF) { /* leaves pass nothing down: skip a run of them (an Array leaf's
@@ -149,10 +119,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
         switch (c) {
             REVAD_UNARY_OPS(RV_BWD_U)
             REVAD_BINARY_OPS(RV_BWD_B)
-            case RV_DOTC: case RV_DOT:
-                rv_block_backward(c, blk + arg0[i], g, val, cptr, adj);
-                break;
-            default: break; /* leaves, constants, comparisons and placeholders pass nothing down */
+            default: break; /* constants and comparisons pass nothing down */
         }
     }
     return -1;
@@ -194,6 +161,7 @@ static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int cl
 static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                       const double *val, const double *cst, const int64_t *blk,
                                       const double *const *cptr, double *tng, int64_t top) {
+    const rv_cols t = {op, arg0, arg1, val, cst, blk, cptr};
     for (int64_t i = 0; i <= top; ++i) {
         const double y = val[i];
         (void)y;
@@ -201,14 +169,11 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
             case RV_LEAF: break; /* seeded by the caller */
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
-            case RV_DOTC: case RV_DOT:
-                tng[i] = rv_block_tangent(op[i], blk + arg0[i], val, cptr, tng);
-                break;
-            case RV_MM: rv_mm_tangent(blk + arg0[i], val, cptr, tng); break;
-            case RV_EW: rv_ew_tangent(blk + arg0[i], val, cst, cptr, tng); break;
-            case RV_SUMS: rv_sums_tangent(blk + arg0[i], tng); break;
             case RV_MMP: break; /* set by the group's last slot, before anything reads it */
-            default: tng[i] = 0.0; break; /* constants and comparisons carry no derivative */
+            default:
+                if (op[i] >= RV_DOTC) rv_kind_of(op[i])->tangent(&t, blk + arg0[i], i, tng);
+                else tng[i] = 0.0; /* constants and comparisons carry no derivative */
+                break;
         }
     }
 }

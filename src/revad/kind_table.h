@@ -1,0 +1,268 @@
+/* The kind table: for each kind of tape entry that is not an op row (block entries DOTC, DOT;
+ * groups MM, EW, SUMS), one descriptor that says how each sweep runs it, what it reads, how
+ * threads may cut it and how a graph draws it. The sweeps (sweep.h), the fusion walk
+ * (rv_reads_below), the thread runner (_core_threads.pxi) and graph export (_core_inspect.pxi)
+ * dispatch through it; a new kind is a struct in kinds.h, its functions and one row here. The
+ * op rows themselves stay the op table's (ops_table.h), one switch case each. */
+#ifndef REVAD_KIND_TABLE_H
+#define REVAD_KIND_TABLE_H
+
+#include "group_products.h"
+#include "group_sums.h"
+#include "parallel.h"
+
+/* The tape's columns, as every kind's functions read them. */
+typedef struct {
+    const uint8_t *op;
+    const int32_t *arg0, *arg1;
+    const double *val, *cst;
+    const int64_t *blk;
+    const double *const *cptr;
+} rv_cols;
+
+/* A reverse sweep in progress: see rv_backward for clean, split and seed. */
+typedef struct {
+    rv_cols t;
+    double *adj;
+    int clean;
+    int64_t split, seed;
+} rv_sweep;
+
+/* What a group's loops run as, on this thread or shared by threads (_core_threads.pxi). */
+enum rv_run {
+    RV_RUN_NONE,               /* no loops of its own to share (block entries) */
+    RV_RUN_EW_FORWARD,         /* an elementwise group's values */
+    RV_RUN_EW_BACKWARD,        /* its backward */
+    RV_RUN_EW_SUM_BACKWARD,    /* its backward fused with the sum after it (rv_sums_fused) */
+    RV_RUN_SUMS_FORWARD,       /* a sum group's values */
+    RV_RUN_SUMS_LAZY_FORWARD,  /* its values from a lazy elementwise group's operands */
+    RV_RUN_SUMS_BACKWARD,      /* its backward */
+    RV_RUN_BLAS                /* a matrix product's backward through NumPy's BLAS (Cython) */
+};
+
+/* How threads may cut a kind's backward (rv_kind.cut): along a dimension d >= 0 of its
+ * outputs, anywhere, or not at all. */
+#define RV_CUT_ANY (-2)
+#define RV_CUT_NONE (-1)
+
+static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                                 const int64_t *blk, int64_t top, int64_t stop, int64_t a,
+                                 int64_t b);
+
+typedef struct {
+    const char *name;  /* as graphs draw it */
+    /* 1: the entry is a group, carried by the last of its output slots (RV_MMP before it) */
+    int group;
+    /* The first output slot of the entry at slot i (a group's first; i itself otherwise). */
+    int64_t (*first)(const int64_t *p, int64_t i);
+    /* Reverse: pass the adjoints of the entry at slot i down. Returns the slot the sweep goes
+     * on below (its first slot, or a fused group's), or -1: stop here for the caller
+     * (threads, BLAS), the adjoints untouched. */
+    int64_t (*backward)(const rv_sweep *s, const int64_t *p, int64_t i);
+    /* Forward mode: the tangents of the entry's outputs (slot i's, or the group's). */
+    void (*tangent)(const rv_cols *t, const int64_t *p, int64_t i, double *tng);
+    /* Whether it may read a slot in [a, b) (add to its adjoint in a reverse sweep). */
+    int (*reads)(const int64_t *p, int64_t a, int64_t b);
+    /* Its backward's loops as run on threads (enum rv_run), and where they may be cut. */
+    int run_backward;
+    int64_t (*cut)(const int64_t *p);
+    /* The op code its slots show in a graph (an elementwise group: its row's). */
+    int (*shows)(const int64_t *p, int code);
+} rv_kind;
+
+static inline int64_t rv_self_first(const int64_t *p, int64_t i) { (void)p; return i; }
+static inline int rv_shows_code(const int64_t *p, int code) { (void)p; return code; }
+
+/* DOTC */
+static inline int64_t rv_dotc_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
+    const double g = s->adj[i];
+    if (g == 0.0) return i;
+    if (s->clean) s->adj[i] = 0.0;
+    rv_dotc_backward((const rv_dotc_blk *)p, g, s->t.cptr, s->adj);
+    return i;
+}
+static inline void rv_dotc_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i,
+                                        double *tng) {
+    tng[i] = rv_dotc_tangent((const rv_dotc_blk *)p, t->cptr, tng);
+}
+static inline int rv_dotc_reads(const int64_t *p, int64_t a, int64_t b) {
+    const rv_dotc_blk *h = (const rv_dotc_blk *)p;
+    int64_t lo, hi;
+    return rv_view_span(h->start, 1, &h->count, &h->stride, &lo, &hi) && rv_meets(lo, hi, a, b);
+}
+
+/* DOT */
+static inline int64_t rv_dot_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
+    const double g = s->adj[i];
+    if (g == 0.0) return i;
+    if (s->clean) s->adj[i] = 0.0;
+    rv_dot_backward((const rv_dot_blk *)p, g, s->t.val, s->adj);
+    return i;
+}
+static inline void rv_dot_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
+    tng[i] = rv_dot_tangent((const rv_dot_blk *)p, t->val, tng);
+}
+static inline int rv_dot_reads(const int64_t *p, int64_t a, int64_t b) {
+    const rv_dot_blk *h = (const rv_dot_blk *)p;
+    int64_t lo, hi;
+    return (rv_view_span(h->start0, 1, &h->count, &h->stride0, &lo, &hi) && rv_meets(lo, hi, a, b))
+        || (rv_view_span(h->start1, 1, &h->count, &h->stride1, &lo, &hi) && rv_meets(lo, hi, a, b));
+}
+
+/* MM */
+static inline int64_t rv_mm_first(const int64_t *p, int64_t i) {
+    (void)i;
+    return ((const rv_mm_blk *)p)->out;
+}
+static inline int64_t rv_mm_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
+    const rv_mm_blk *h = (const rv_mm_blk *)p;
+    (void)i;
+    if (h->blas) return -1;
+    rv_mm_backward(h, s->t.val, s->t.cptr, s->adj, s->clean);
+    return h->out;
+}
+static inline void rv_mm_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
+    (void)i;
+    rv_mm_tangent((const rv_mm_blk *)p, t->val, t->cptr, tng);
+}
+static inline int rv_mm_operand_reads(const rv_mm_operand *o, int64_t rows, int64_t cols,
+                                      int64_t a, int64_t b) {
+    const int64_t shape[2] = {rows, cols}, st[2] = {o->rs, o->cs};
+    int64_t lo, hi;
+    return o->src < 0 && rv_view_span(o->off, 2, shape, st, &lo, &hi) && rv_meets(lo, hi, a, b);
+}
+static inline int rv_mm_reads(const int64_t *p, int64_t a, int64_t b) {
+    const rv_mm_blk *h = (const rv_mm_blk *)p;
+    return rv_mm_operand_reads(&h->a, h->m, h->n, a, b)
+        || rv_mm_operand_reads(&h->b, h->n, h->q, a, b);
+}
+
+/* EW */
+static inline int64_t rv_ew_first(const int64_t *p, int64_t i) {
+    (void)i;
+    return ((const rv_ew_blk *)p)->out;
+}
+static inline int64_t rv_ew_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
+    const rv_ew_blk *h = (const rv_ew_blk *)p;
+    (void)i;
+    if (h->n >= s->split) return -1;  /* for threads */
+    rv_ew_backward(h, s->t.val, s->t.cst, s->t.cptr, s->adj, s->clean, NULL, 0);
+    return h->out;
+}
+static inline void rv_ew_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
+    (void)i;
+    rv_ew_tangent((const rv_ew_blk *)p, t->val, t->cst, t->cptr, tng);
+}
+static inline int rv_ew_reads(const int64_t *p, int64_t a, int64_t b) {
+    const rv_ew_blk *h = (const rv_ew_blk *)p;
+    int64_t lo, hi;
+    for (int j = 0; j < rv_ew_arity(h->op); ++j) {
+        const rv_ew_operand *q = rv_ew_operand_at(h, j);
+        if (q->src == RV_SRC_SLOTS && rv_view_span(q->off, h->nd, h->shape, q->stride, &lo, &hi)
+            && rv_meets(lo, hi, a, b)) return 1;
+    }
+    return 0;
+}
+static inline int64_t rv_ew_cut(const int64_t *p) {
+    const int64_t d = rv_ew_split_dim((const rv_ew_blk *)p);
+    return d >= 0 ? d : RV_CUT_NONE;
+}
+static inline int rv_ew_shows(const int64_t *p, int code) {
+    (void)code;
+    return (int)((const rv_ew_blk *)p)->op;
+}
+
+/* SUMS: its backward sweeps the elementwise group below it too where it may (rv_sums_fused). */
+static inline int64_t rv_sums_first(const int64_t *p, int64_t i) {
+    (void)i;
+    return ((const rv_sums_blk *)p)->out;
+}
+static inline int64_t rv_sums_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
+    const rv_sums_blk *h = (const rv_sums_blk *)p;
+    const rv_cols *t = &s->t;
+    const rv_ew_blk *q = rv_sums_fused(t->op, t->arg0, t->blk, h, s->clean);
+    if (q) {  /* the sum and the elementwise group below it, in one pass */
+        if (q->n >= s->split) return -1;
+        rv_ew_backward(q, t->val, t->cst, t->cptr, s->adj, s->clean, h,
+                       !rv_reads_below(t->op, t->arg0, t->arg1, t->blk, s->seed, i, q->out,
+                                       q->out + q->n));
+        memset(s->adj + h->out, 0, (size_t)h->n * sizeof(double));
+        return q->out;
+    }
+    if (h->n >= s->split) return -1;
+    rv_sums_backward(h, s->adj, s->clean);
+    return h->out;
+}
+static inline void rv_sums_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i,
+                                        double *tng) {
+    (void)t; (void)i;
+    rv_sums_tangent((const rv_sums_blk *)p, tng);
+}
+static inline int rv_sums_reads(const int64_t *p, int64_t a, int64_t b) {
+    const rv_sums_blk *h = (const rv_sums_blk *)p;
+    int64_t lo, hi;
+    if (!rv_view_span(h->first, h->nd, h->shape, rv_sums_ostride(h), &lo, &hi) || h->count <= 0)
+        return 0;
+    const int64_t r = h->stride * (h->count - 1);
+    if (r < 0) lo += r; else hi += r;
+    return rv_meets(lo, hi, a, b);
+}
+static inline int64_t rv_sums_cut(const int64_t *p) {
+    return rv_sums_splittable((const rv_sums_blk *)p) ? RV_CUT_ANY : RV_CUT_NONE;
+}
+
+/* Indexed by op code - RV_DOTC. The placeholder (RV_MMP) has no functions: sweeps pass over it,
+ * and a walk steps from a group's end to its first slot. */
+static const rv_kind rv_kinds[] = {
+    {"dot", 0, rv_self_first, rv_dotc_kind_backward, rv_dotc_kind_tangent, rv_dotc_reads,
+     RV_RUN_NONE, NULL, rv_shows_code},
+    {"dot", 0, rv_self_first, rv_dot_kind_backward, rv_dot_kind_tangent, rv_dot_reads,
+     RV_RUN_NONE, NULL, rv_shows_code},
+    {"matmul", 1, rv_mm_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_reads,
+     RV_RUN_BLAS, NULL, rv_shows_code},
+    {"elementwise", 1, rv_ew_first, rv_ew_kind_backward, rv_ew_kind_tangent, rv_ew_reads,
+     RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows},
+    {"sum", 1, rv_sums_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_reads,
+     RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
+    {"group", 1, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
+};
+/* Every code from RV_DOTC on has a row, in enum order. */
+typedef char rv_kinds_complete[
+    (sizeof(rv_kinds) / sizeof(rv_kinds[0]) == RV_N_OPS - RV_DOTC) ? 1 : -1];
+
+/* The descriptor of op code c >= RV_DOTC. */
+static inline const rv_kind *rv_kind_of(int c) { return &rv_kinds[c - RV_DOTC]; }
+
+/* The loops of a group run `run` over outputs [e0, e1) (C order), or, an elementwise backward
+ * cut along dimension d >= 0, over the outputs whose index along d is in [e0, e1)
+ * (rv_ew_backward_box). ps, zero: the sum fused with an elementwise backward (rv_ewb_sum), or
+ * the lazy elementwise group a sum's values come from. */
+static inline void rv_run_part(int run, const int64_t *p, double *val, const double *cst,
+                               const double *const *cptr, double *adj, int clean, int64_t e0,
+                               int64_t e1, int64_t d, const int64_t *ps, int zero) {
+    const rv_ew_blk *ew = (const rv_ew_blk *)p, *lazy = (const rv_ew_blk *)ps;
+    const rv_sums_blk *sums = (const rv_sums_blk *)p, *sum = (const rv_sums_blk *)ps;
+    switch (run) {
+    case RV_RUN_EW_FORWARD: rv_ew_forward_part(ew, val, cst, cptr, e0, e1); break;
+    case RV_RUN_EW_BACKWARD: case RV_RUN_EW_SUM_BACKWARD:
+        if (d < 0) rv_ew_backward_part(ew, val, cst, cptr, adj, clean, e0, e1, sum, zero);
+        else rv_ew_backward_box(ew, val, cst, cptr, adj, clean, d, e0, e1, sum, zero);
+        break;
+    case RV_RUN_SUMS_FORWARD: rv_sums_forward_part(sums, val, e0, e1); break;
+    case RV_RUN_SUMS_LAZY_FORWARD: rv_sums_forward_lazy(sums, lazy, val, cst, cptr, e0, e1); break;
+    case RV_RUN_SUMS_BACKWARD: rv_sums_backward_part(sums, adj, clean, e0, e1); break;
+    default: break;
+    }
+}
+
+/* Where threads may cut a run: RV_CUT_ANY (a forward writes only its own outputs), a dimension
+ * (an elementwise backward), or RV_CUT_NONE. */
+static inline int64_t rv_run_cut(int run, const int64_t *p) {
+    switch (run) {
+    case RV_RUN_EW_BACKWARD: case RV_RUN_EW_SUM_BACKWARD: return rv_kind_of(RV_EW)->cut(p);
+    case RV_RUN_SUMS_BACKWARD: return rv_kind_of(RV_SUMS)->cut(p);
+    default: return RV_CUT_ANY;
+    }
+}
+
+#endif
