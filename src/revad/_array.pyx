@@ -31,7 +31,7 @@ cdef extern from "fingerprint.h" nogil:
 
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
-    RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_LOG, RV_SQRT,
+    RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_SQRT,
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
@@ -43,7 +43,6 @@ from revad._core cimport (
     RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD)
 
 import operator
-import os
 
 import numpy as np
 
@@ -91,10 +90,12 @@ cdef class Array:
     array([ 5.4366, 14.7781, 40.1711])
     """
     cdef Tape tape            # None for a leaf
-    cdef int64_t _first       # slot of element (0, ..., 0); for a leaf, where it is bound.
-                              # Read it with _slot0(), which writes a lazy group's values first
-    cdef int64_t lazy         # 1 + the index in tape.blk of the lazy group (group_ew.h, rv_ew_lazy)
-                              # that made this Array, while its values may be unwritten; else 0
+    # Slot of element (0, ..., 0); for a leaf, where it is bound. Read it with _slot0(), which
+    # writes a lazy group's values first.
+    cdef int64_t _first
+    # 1 + the index in tape.blk of the lazy group (group_ew.h, rv_ew_lazy) that made this Array,
+    # while its values may be unwritten; else 0.
+    cdef int64_t lazy
     cdef readonly tuple shape
     cdef tuple strides        # in slots; may be 0 (broadcast) or negative
     cdef readonly int64_t size
@@ -167,7 +168,8 @@ cdef class Array:
     def grad(self, new):
         if self.tape is not None:
             raise AttributeError("revad: the grad of an intermediate Array is read-only")
-        self._grad[:] = 0.0 if new is None else np.broadcast_to(np.asarray(new, np.float64), self.shape).reshape(-1)
+        self._grad[:] = (0.0 if new is None
+                         else np.broadcast_to(np.asarray(new, np.float64), self.shape).reshape(-1))
 
     def backward(self):
         """Sweep back from this 0-d (or one-element) Array, as ``Var.backward``.
@@ -422,10 +424,12 @@ cdef int _check_order(object order, str what) except -1:
 cdef str _qualname(func):
     mod = getattr(func, "__module__", "") or ""
     name = getattr(func, "__name__", repr(func))
-    if mod.startswith("numpy.") and mod not in ("numpy.core.fromnumeric", "numpy._core.fromnumeric",
-                                                 "numpy._core.multiarray", "numpy._core.numeric",
-                                                 "numpy._core.shape_base", "numpy.lib._shape_base_impl",
-                                                 "numpy.lib._function_base_impl"):
+    if mod.startswith("numpy.") and mod not in ("numpy.core.fromnumeric",
+                                                "numpy._core.fromnumeric",
+                                                "numpy._core.multiarray", "numpy._core.numeric",
+                                                "numpy._core.shape_base",
+                                                "numpy.lib._shape_base_impl",
+                                                "numpy.lib._function_base_impl"):
         sub = mod.split(".")[1].lstrip("_")
         if sub in ("linalg", "fft", "random"):
             return f"{sub}.{name}"
@@ -493,8 +497,8 @@ cdef Array _init_leaf(Array r, object v, bint zero_grad):
 
 cdef Array _const_leaf(object values):
     """A leaf holding values (the result of an op under no_grad)."""
-    return _init_leaf(Array.__new__(Array), np.array(values, dtype=np.float64, order="C", copy=True),
-                      True)
+    return _init_leaf(Array.__new__(Array),
+                      np.array(values, dtype=np.float64, order="C", copy=True), True)
 
 
 cdef int64_t _bind(Array a, Tape t) except -1:
@@ -687,4 +691,3 @@ include "_array_numpy.pxi"
 
 
 include "_array_functional.pxi"
-

@@ -74,7 +74,8 @@ cdef object _binop(int code, object x, object y):
                                           _values(y) if cy is None else cy))
     cdef Array a = _as_view(x, t)
     cdef Array b = _as_view(y, t)
-    return _emit_ew(t, code, _broadcast(_shape_or_const(a, cx), _shape_or_const(b, cy)), a, cx, b, cy)
+    return _emit_ew(t, code, _broadcast(_shape_or_const(a, cx), _shape_or_const(b, cy)),
+                    a, cx, b, cy)
 
 
 cdef inline tuple _shape_or_const(Array a, object c):

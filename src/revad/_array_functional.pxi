@@ -106,8 +106,8 @@ cdef enum:
 cdef class _Box:
     """One differentiated argument: its leaves, and how its gradient comes back."""
     cdef int kind
-    cdef object leaves   # _NUMBER: the Var; _REALS: list of Vars; _NDARRAY: the Array leaf;
-                         # _OTHER: the list _box gave
+    # _NUMBER: the Var; _REALS: list of Vars; _NDARRAY: the Array leaf; _OTHER: the list _box gave
+    cdef object leaves
     cdef object unbox    # _REALS: list or tuple; _OTHER: _box's unbox()
     cdef bint taken      # _NDARRAY: its gradient was handed out once already
 

@@ -31,7 +31,8 @@ cdef Array _emit_gather(Tape t, object srcs, object consts):
 
 
 cdef Array _from_slots(Tape t, object m):
-    """An Array over the slots in int64 ndarray m: a view if they are evenly spaced, else a gather."""
+    """An Array over the slots in int64 ndarray m: a view if they are evenly spaced, else a
+    gather."""
     shape = m.shape
     if m.size == 0:
         return _view(t, 0, shape, _c_strides(shape))
@@ -319,7 +320,8 @@ cdef Array _squeeze(Array self, axis):
         axes = _norm_axes(axis, len(self.shape))
         for d in axes:
             if self.shape[d] != 1:
-                raise ValueError(f"revad: cannot squeeze axis {d} of an Array of shape {self.shape}")
+                raise ValueError(f"revad: cannot squeeze axis {d} of an Array "
+                                 f"of shape {self.shape}")
     a = _bound(self)
     if a is None:
         return _const_leaf(np.squeeze(self.value, axes))

@@ -66,9 +66,10 @@ cdef object _concatenate(object arrays, object axis):
     try:
         return _join(items, np.concatenate, axis, any_const)
     except ValueError as e:
-        raise ValueError(f"revad: cannot concatenate shapes "
-                         f"{[_shape_of(o) if type(o) in (Array, Var) else np.shape(o) for o in items]}"
-                         f" along axis {axis}: {e}") from None
+        raise ValueError(
+            f"revad: cannot concatenate shapes "
+            f"{[_shape_of(o) if type(o) in (Array, Var) else np.shape(o) for o in items]}"
+            f" along axis {axis}: {e}") from None
 
 
 cdef object _stack_like(list items, object axis):
@@ -79,8 +80,10 @@ cdef object _stack_like(list items, object axis):
     try:
         return _join(items, np.stack, axis, any_const)
     except ValueError as e:
-        raise ValueError(f"revad: cannot stack shapes "
-                         f"{[_shape_of(o) if type(o) in (Array, Var) else np.shape(o) for o in items]}: {e}") from None
+        raise ValueError(
+            f"revad: cannot stack shapes "
+            f"{[_shape_of(o) if type(o) in (Array, Var) else np.shape(o) for o in items]}"
+            f": {e}") from None
 
 
 cdef object _node_or_const(object o):
@@ -148,9 +151,11 @@ cdef object _take(object a, object indices, object axis, object mode):
         try:
             idx = np.asarray(indices, dtype=np.intp)
         except OverflowError:
-            raise IndexError(f"revad: numpy.take: an index of {indices!r:.60} is out of bounds") from None
+            raise IndexError(f"revad: numpy.take: an index of {indices!r:.60} "
+                             "is out of bounds") from None
         except (TypeError, ValueError):
-            raise TypeError(f"revad: numpy.take needs integer indices, got {indices!r:.60}") from None
+            raise TypeError("revad: numpy.take needs integer indices, "
+                            f"got {indices!r:.60}") from None
     # As NumPy: booleans are the integers 0 and 1 (not a mask), unsigned ones are cast to intp.
     if idx.dtype.kind in "bu":
         idx = idx.astype(np.intp)

@@ -1,4 +1,5 @@
-# Dot and matrix products, constant matrices (copied, or referenced and fingerprinted), stacks of matrices and einsum.
+# Dot and matrix products, constant matrices (copied, or referenced and fingerprinted), stacks of
+# matrices and einsum.
 # Part of revad._array (included textually by _array.pyx: one module, several files).
 
 # ---------------------------------------------------------------------------------------------
@@ -56,10 +57,11 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
     return _fresh(t, i0, starts0.shape)
 
 
-# A product with more than one output is one matrix-product group (group_products.h, MM) whose backward
-# is one BLAS call per operand once it has at least _mm_blas_work multiply-adds (below that the
-# group's C loops beat NumPy's call overhead). A single output (a dot of two vectors) stays one
-# DOT or DOTC entry. _mm_groups off records DOTC/DOT entries throughout (the reference path).
+# A product with more than one output is one matrix-product group (group_products.h, MM) whose
+# backward is one BLAS call per operand once it has at least _mm_blas_work multiply-adds (below
+# that the group's C loops beat NumPy's call overhead). A single output (a dot of two vectors)
+# stays one DOT or DOTC entry. _mm_groups off records DOTC/DOT entries throughout (the reference
+# path).
 cdef bint _mm_groups = True
 cdef int64_t _mm_blas_work = 4096
 
@@ -84,7 +86,8 @@ cdef Array _mm_block(Tape t, Array a, rv_mm_operand *o):
     """a (2-d) as a group operand: rows or columns of one contiguous block of slots (gathered
     into one if it is neither); writes its descriptor (kinds.h, MM) to o and returns it."""
     rows, cols = a.shape
-    if not _is_contiguous(a.shape, a.strides) and not _is_contiguous((cols, rows), (a.strides[1], a.strides[0])):
+    if (not _is_contiguous(a.shape, a.strides)
+            and not _is_contiguous((cols, rows), (a.strides[1], a.strides[0]))):
         a = _emit_gather(t, _slot_map(_slot0(a), a.shape, a.strides), None)
     o.src = RV_SRC_SLOTS
     o.off = _slot0(a)
@@ -207,7 +210,8 @@ cdef object _keep_matrix(Tape t, object c, rv_mm_operand *o):
     return k
 
 
-cdef object _watched_product(object w, object Z, bint left, bint transpose, object out, bint verify):
+cdef object _watched_product(object w, object Z, bint left, bint transpose, object out,
+                             bint verify):
     """op(w) @ Z (left) or Z @ op(w), op: transposed or not; into out (or a new array), block of
     rows of w's memory by block: each block is multiplied, then hashed (seeded with its index)
     while it is in cache. verify: compare each hash with the recorded one (raise on a mismatch);
@@ -452,12 +456,13 @@ cdef object _matmul2(object x, object y, Tape t):
         values = np.dot(_peek(a) if a is not None else x, _peek(b) if b is not None else y)
     finally:
         _unhold(t)
-    I = np.arange(m, dtype=np.int64)[:, None]
+    row_index = np.arange(m, dtype=np.int64)[:, None]
     J = np.arange(p, dtype=np.int64)[None, :]
     # Each row of x and column of y is one strided line of slots. A line that several outputs
     # read and that is not contiguous is first gathered contiguous (COPY entries, O(input)),
     # so that the backward's axpy over it streams through memory instead of striding.
-    cdef int64_t row_first = 0, row_step = 0, row_stride = 0, col_first = 0, col_step = 0, col_stride = 0
+    cdef int64_t row_first = 0, row_step = 0, row_stride = 0
+    cdef int64_t col_first = 0, col_step = 0, col_stride = 0
     if a is not None:
         if a.strides[1] != 1 and n > 1 and p > 1:
             a = _emit_gather(t, _slot_map(_slot0(a), (m, n), a.strides), None)
@@ -469,17 +474,17 @@ cdef object _matmul2(object x, object y, Tape t):
         else:
             col_first, col_step, col_stride = _slot0(b), b.strides[1], b.strides[0]
     if a is not None and b is not None:
-        s0 = np.broadcast_to(row_first + I * row_step, (m, p))
+        s0 = np.broadcast_to(row_first + row_index * row_step, (m, p))
         s1 = np.broadcast_to(col_first + J * col_step, (m, p))
         return _emit_dots(t, RV_DOT, values, s0, row_stride, s1, col_stride, n, 0, None, 0)
     if a is not None:  # Array rows . constant columns: store y transposed, columns as rows
         ci, row, elem = _keep_const(t, np.asarray(y).T, True)
-        s0 = np.broadcast_to(row_first + I * row_step, (m, p))
+        s0 = np.broadcast_to(row_first + row_index * row_step, (m, p))
         co = np.broadcast_to(J * row, (m, p))
         return _emit_dots(t, RV_DOTC, values, s0, row_stride, None, 0, n, ci, co, elem)
     ci, row, elem = _keep_const(t, np.asarray(x), True)
     s0 = np.broadcast_to(col_first + J * col_step, (m, p))
-    co = np.broadcast_to(I * row, (m, p))
+    co = np.broadcast_to(row_index * row, (m, p))
     return _emit_dots(t, RV_DOTC, values, s0, col_stride, None, 0, n, ci, co, elem)
 
 
@@ -523,8 +528,10 @@ cdef object _dot(object x, object y):
     cdef Tape t = _tape_for((x, y))
     if t is None:
         return _const_leaf(np.dot(np.asarray(_values(x)), np.asarray(_values(y))))
-    x2 = x if len(sx) == 2 else (_reshape(_on(x, t), (1, sx[0])) if type(x) is Array else x.reshape(1, -1))
-    y2 = y if len(sy) == 2 else (_reshape(_on(y, t), (sy[0], 1)) if type(y) is Array else y.reshape(-1, 1))
+    x2 = x if len(sx) == 2 else (_reshape(_on(x, t), (1, sx[0])) if type(x) is Array
+                                 else x.reshape(1, -1))
+    y2 = y if len(sy) == 2 else (_reshape(_on(y, t), (sy[0], 1)) if type(y) is Array
+                                 else y.reshape(-1, 1))
     r = _matmul2(x2, y2, t)
     out_shape = sx[:-1] + sy[1:]
     return _reshape(r, out_shape) if r.shape != out_shape else r
@@ -568,15 +575,18 @@ cdef object _matmul_stack(object x, object y, tuple sx, tuple sy):
     try:
         batch = _broadcast(sx[:-2], sy[:-2])  # (NumPy's broadcast_shapes stops at 32 dimensions)
     except ValueError:
-        raise ValueError(f"revad: matmul: the stacks of shapes {x0} and {y0} do not broadcast") from None
+        raise ValueError(f"revad: matmul: the stacks of shapes {x0} and {y0} "
+                         "do not broadcast") from None
     m, p = sx[-2], sy[-1]
     out_shape = batch + (m, p)
     cdef Tape t = _tape_for((x, y))
     if t is None:
         r = _const_leaf(np.matmul(np.asarray(_values(x)), np.asarray(_values(y))))
     else:
-        xs = _broadcast_to(_on(x, t), batch + sx[-2:]) if type(x) is Array else np.broadcast_to(x, batch + sx[-2:])
-        ys = _broadcast_to(_on(y, t), batch + sy[-2:]) if type(y) is Array else np.broadcast_to(y, batch + sy[-2:])
+        xs = (_broadcast_to(_on(x, t), batch + sx[-2:]) if type(x) is Array
+              else np.broadcast_to(x, batch + sx[-2:]))
+        ys = (_broadcast_to(_on(y, t), batch + sy[-2:]) if type(y) is Array
+              else np.broadcast_to(y, batch + sy[-2:]))
         parts = [_as_array_on(_matmul2(xs[idx], ys[idx], t), t) for idx in np.ndindex(*batch)]
         r = _stacked(t, parts, out_shape)
     if len(x0) == 1:
@@ -617,8 +627,8 @@ cdef object _einsum(str subscripts, tuple operands):
     ins, arrow, out = spec.partition("->")
     terms = ins.split(",")
     if len(terms) != len(operands) or len(operands) not in (1, 2):
-        raise TypeError(f"revad: numpy.einsum of {len(operands)} operands for {subscripts!r} is not "
-                        "supported (one or two operands)")
+        raise TypeError(f"revad: numpy.einsum of {len(operands)} operands for {subscripts!r} "
+                        "is not supported (one or two operands)")
     if not arrow:  # implicit output: the letters used once, in alphabetical order
         out = "".join(sorted([c for c in set(ins) if c.isalpha() and ins.count(c) == 1]))
     ops = [_to_array(o) if type(o) is Var else _operand(o) for o in operands]

@@ -51,7 +51,8 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
             return recipe(*inputs)
         if name in _UFUNC_CONST:
             return ufunc(*[np.asarray(_values(i)) for i in inputs])
-    elif method == "reduce" and len(inputs) == 1 and not set(kwargs) - {"axis", "keepdims", "dtype"}:
+    elif (method == "reduce" and len(inputs) == 1
+          and not set(kwargs) - {"axis", "keepdims", "dtype"}):
         _no_extras(f"{name}.reduce", kwargs.get("dtype"), {})
         axis = kwargs.get("axis", 0)
         keepdims = kwargs.get("keepdims", False)
@@ -348,7 +349,8 @@ def _np_size(a, axis=None):
 
 def _np_like(fill):
     def like(a, dtype=None, order="K", subok=True, shape=None, **kw):
-        return np.full(shape if shape is not None else _shape_of(_to_array(a)), fill, dtype=dtype or np.float64)
+        return np.full(shape if shape is not None else _shape_of(_to_array(a)), fill,
+                       dtype=dtype or np.float64)
     return like
 
 
@@ -384,9 +386,11 @@ cdef object _diagonal(object a, object offset, object axis1, object axis2):
     cdef tuple shape = (<Array>a).shape
     cdef int nd = len(shape)
     if nd < 2:
-        raise ValueError(f"revad: diagonal needs an array of at least two dimensions, got shape {shape}")
+        raise ValueError("revad: diagonal needs an array of at least two dimensions, "
+                         f"got shape {shape}")
     if not _is_int(offset):
-        raise TypeError(f"revad: the diagonal's offset must be an integer, got {type(offset).__name__}")
+        raise TypeError("revad: the diagonal's offset must be an integer, "
+                        f"got {type(offset).__name__}")
     i, j = _axis_index(axis1, nd, "axis1"), _axis_index(axis2, nd, "axis2")
     if i == j:
         raise ValueError("revad: axis1 and axis2 cannot be the same")
@@ -511,7 +515,8 @@ cdef bint _contains_node(object seq):
             return True
         if isinstance(o, (list, tuple)) and _contains_node(o):
             return True
-        if isinstance(o, np.ndarray) and o.dtype == object and _contains_node(o.reshape(-1).tolist()):
+        if (isinstance(o, np.ndarray) and o.dtype == object
+                and _contains_node(o.reshape(-1).tolist())):
             return True  # an object ndarray of Vars among the items (np.array([s, t]))
     return False
 

@@ -6,10 +6,10 @@
 
 cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, int64_t stride,
                      int64_t count, Array src=None):
-    """One sum group (group_sums.h, SUMS): for each element of out_shape, the sum of the `count` slots
-    `stride` apart from first + (the element's index . out_strides). src: the Array summed, if it
-    may be lazy (first is then its raw first slot): a sum over its lines computes its values on
-    the fly and leaves them unwritten; any other writes them first."""
+    """One sum group (group_sums.h, SUMS): for each element of out_shape, the sum of the `count`
+    slots `stride` apart from first + (the element's index . out_strides). src: the Array summed,
+    if it may be lazy (first is then its raw first slot): a sum over its lines computes its values
+    on the fly and leaves them unwritten; any other writes them first."""
     cdef int64_t nd = len(out_shape), n = _prod(out_shape), w, bi, i0, d
     if nd > RV_EW_MAXD:
         raise ValueError(f"revad: arrays of more than {RV_EW_MAXD} dimensions are not supported")

@@ -124,7 +124,7 @@ cdef extern from "revad.h" nogil:
     int rv_reads_below(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                        const int64_t *blk, int64_t top, int64_t stop, int64_t a, int64_t b)
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
-                     const double *val, const double *cst, const int64_t *blk,
+                        const double *val, const double *cst, const int64_t *blk,
                         const double *const *cptr, double *adj, int64_t top, int clean,
                         int64_t split, int64_t seed)
     int rv_all_zero(const double *x, int64_t n)
@@ -177,7 +177,8 @@ cdef class Tape:
     # Array leaves bound here; sweep adds their adjoints into their gradients.
     cdef rv_leaf_block *blocks
     cdef int64_t n_blocks, cap_blocks
-    cdef uint64_t id          # unique for the process's lifetime: leaves remember where they are bound
+    # Unique for the process's lifetime: leaves remember where they are bound.
+    cdef uint64_t id
     cdef bint finished        # set by backward(): recording on this tape is over
     # Lazy elementwise groups (group_ew.h, rv_ew_lazy) whose values are not written yet: their
     # parameters' indexes in blk. A lazy Array (_array.pyx) writes its group's when first used;

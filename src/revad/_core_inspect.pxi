@@ -143,7 +143,8 @@ def _tangent_sweep(Var y not None, list leaves not None, tangents):
                         tng[first + j] += tv[p + j]
                 p += size
         if p != tv.shape[0]:
-            raise ValueError(f"revad: the leaves take {p} tangents or more, but {tv.shape[0]} were given")
+            raise ValueError(f"revad: the leaves take {p} tangents or more, "
+                             f"but {tv.shape[0]} were given")
         if t is None:
             return r
         t.settle()
@@ -168,8 +169,9 @@ def _graph_columns(Var y not None, vars=()):
     ``cst`` (the constant pool), ``adj`` (None before backward), ``reached`` (True for the
     entries y depends on), ``leaf_slots``, ``slots`` (the slot of each Var of ``vars`` on this
     tape, or -1), and ``ops``: for each op code, ``(name, kind)``, kind being "leaf", "unary",
-    "binary", "compare" or "block" (operands in the side table, not drawn), with the suffix "_const_b" when arg1 indexes ``cst`` instead of
-    naming a slot (``x * 2.0``) or "_const_a" when arg0 does (``2.0 / x``).
+    "binary", "compare" or "block" (operands in the side table, not drawn), with the suffix
+    "_const_b" when arg1 indexes ``cst`` instead of naming a slot (``x * 2.0``) or "_const_a"
+    when arg0 does (``2.0 / x``).
     """
     cdef Tape t = y.tape
     if t is None:

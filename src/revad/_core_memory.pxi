@@ -146,8 +146,12 @@ cdef enum:
 
 
 cdef void _free_spare():
-    free(_spare.op); free(_spare.arg0); free(_spare.arg1); free(_spare.val)
-    free(_spare.cst); free(_spare.adj)
+    free(_spare.op)
+    free(_spare.arg0)
+    free(_spare.arg1)
+    free(_spare.val)
+    free(_spare.cst)
+    free(_spare.adj)
     memset(&_spare, 0, sizeof(_Spare))
 
 
@@ -202,4 +206,3 @@ def release_memory():
                + (_spare.cap_cst + _spare.cap_adj) * sizeof(double))
     _free_spare()
     return nbytes
-

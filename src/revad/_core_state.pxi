@@ -121,8 +121,10 @@ cdef int _end_private(tuple saved) except -1:
     st.tape = NULL if saved[0] is None else <PyObject *>saved[0]
     st.no_grad = saved[1]
     if (st.spare_private is None and _refcnt(<PyObject *>private) == 2
-            and private.cap <= _KEEP_PRIVATE_ENTRIES and private.cap_adj <= _KEEP_PRIVATE_ENTRIES
-            and private.cap_cst <= _KEEP_PRIVATE_ENTRIES and private.cap_blk <= _KEEP_PRIVATE_ENTRIES):
+            and private.cap <= _KEEP_PRIVATE_ENTRIES
+            and private.cap_adj <= _KEEP_PRIVATE_ENTRIES
+            and private.cap_cst <= _KEEP_PRIVATE_ENTRIES
+            and private.cap_blk <= _KEEP_PRIVATE_ENTRIES):
         private.clear()
         # A new id: leaves bound to the old one (a Var the user keeps) must bind again.
         private.id = _next_tape_id
@@ -137,7 +139,8 @@ def _enter_private():
 
 
 def _lazy_rows():
-    """Testing hook: (name, d/da, d/db) of the table's rows that may be lazy (group_ew.h, rv_ew_lazy)."""
+    """Testing hook: (name, d/da, d/db) of the table's rows that may be lazy (group_ew.h,
+    rv_ew_lazy)."""
     cdef int k
     return [(rv_op_table[k].name.decode(), rv_op_table[k].d_da.decode(),
              rv_op_table[k].d_db.decode())

@@ -32,8 +32,16 @@ cdef class Tape:
             (<_ThreadState>self.state).tape = NULL
         self.clear()
         _give_spare(self)
-        free(self.op); free(self.arg0); free(self.arg1); free(self.val); free(self.cst)
-        free(self.adj); free(self.leaves); free(self.leaf_slot); free(self.blk); free(self.cptr)
+        free(self.op)
+        free(self.arg0)
+        free(self.arg1)
+        free(self.val)
+        free(self.cst)
+        free(self.adj)
+        free(self.leaves)
+        free(self.leaf_slot)
+        free(self.blk)
+        free(self.cptr)
         free(self.blocks)
 
     cdef void clear(self):

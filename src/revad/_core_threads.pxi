@@ -97,7 +97,8 @@ cdef list _share(object fn):
             _jobs, _worker_pid, _n_helpers = queue.SimpleQueue(), os.getpid(), 0
         while _n_helpers < _helpers_max:
             try:
-                threading.Thread(target=_work, args=(_jobs,), daemon=True, name="revad-worker").start()
+                threading.Thread(target=_work, args=(_jobs,), daemon=True,
+                                 name="revad-worker").start()
             except RuntimeError:  # no new thread (the interpreter is shutting down, a thread limit)
                 break
             _n_helpers += 1
@@ -115,8 +116,10 @@ cdef class _Part:
     """A group that threads share: its pieces (ranges of outputs, or of indices along the
     dimension d a backward is cut along), claimed one at a time."""
     cdef const int64_t *p
-    cdef const int64_t *ps         # an elementwise backward: the sum fused with it, or NULL
-    cdef int zero                  # and its outputs' own adjoints are all zero (group_ew.h, rv_ewb_sum)
+    # ps: an elementwise backward: the sum fused with it, or NULL; zero: and its outputs' own
+    # adjoints are all zero (group_ew.h, rv_ewb_sum)
+    cdef const int64_t *ps
+    cdef int zero
     cdef Tape t
     cdef double *adj
     cdef int mode, clean           # mode: what runs (kind_table.h, enum rv_run)

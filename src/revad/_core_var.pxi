@@ -23,7 +23,8 @@ cdef object _np_complex = (complex, np.complexfloating)
 
 
 cdef int _as_double(object o, double *out) except -1:
-    """1 and *out set for a real number; 0 for an object that is not a number; raises for complex."""
+    """1 and *out set for a real number; 0 for an object that is not a number; raises for
+    complex."""
     if PyFloat_Check(o):
         out[0] = PyFloat_AS_DOUBLE(o)
         return 1
@@ -34,7 +35,8 @@ cdef int _as_double(object o, double *out) except -1:
         out[0] = float(o)
         return 1
     if isinstance(o, _np_complex):
-        raise TypeError(f"revad differentiates real functions; got a complex number of type {type(o).__name__}")
+        raise TypeError(f"revad differentiates real functions; got a complex number of type "
+                        f"{type(o).__name__}")
     if type(o) is np.ndarray and (<object>o).ndim == 0 and (<object>o).dtype.kind in "biuf":
         out[0] = float(o)
         return 1
