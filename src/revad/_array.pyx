@@ -32,7 +32,7 @@ cdef extern from "fingerprint.h" nogil:
 from revad._core cimport (
     RV_ADD, RV_CONST, RV_COPY, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
     RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_SQRT,
-    RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_MMP, RV_BLK_MM, RV_EW, RV_EW_MAXD,
+    RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_GROUP_SLOT, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
     _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
@@ -477,7 +477,7 @@ cdef inline void _close_group(Tape t, int64_t i0, int64_t n, int code, int64_t b
     """Entries i0 .. i0+n-1 (reserved, values written or about to be) become one group (group_ew.h):
     placeholders whose operand columns stay unwritten, and the carrier `code` at the last,
     whose arg0 is its parameters' index bi in the block table."""
-    memset(t.op + i0, RV_MMP, <size_t>(n - 1))
+    memset(t.op + i0, RV_GROUP_SLOT, <size_t>(n - 1))
     t.op[i0 + n - 1] = <uint8_t>code
     t.arg0[i0 + n - 1] = <int32_t>bi
     t.arg1[i0 + n - 1] = -1

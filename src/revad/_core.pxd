@@ -67,7 +67,7 @@ cdef extern from "revad.h" nogil:
         RV_MM
         RV_EW
         RV_SUMS
-        RV_MMP
+        RV_GROUP_SLOT
         RV_EW_MAXD
         RV_BLK_DOTC
         RV_BLK_DOT

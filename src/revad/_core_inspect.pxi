@@ -52,7 +52,7 @@ def tape_info(Var y not None):
     per_entry = _ENTRY_BYTES
     cdef int64_t k, grouped = 0
     for k in range(t.n):
-        grouped += t.op[k] == RV_MMP
+        grouped += t.op[k] == RV_GROUP_SLOT
     used = (t.n * per_entry - grouped * 2 * sizeof(int32_t) + t.n_cst * sizeof(double)
             + t.n_blk * sizeof(int64_t) + t.n_leaves * (sizeof(PyObject *) + sizeof(int32_t)))
     cap = (t.cap * per_entry + t.cap_cst * sizeof(double)
@@ -217,7 +217,7 @@ cdef dict _columns(Tape t, Var y, vars):
     for i in range(rv_group_end(t.op, n - 1), -1, -1):
         c = t.op[i]
         if c >= RV_DOTC and rv_kind_of(c).group:
-            if c != RV_MMP:  # a group's carrier: what its slots show (kind_table.h)
+            if c != RV_GROUP_SLOT:  # a group's carrier: what its slots show (kind_table.h)
                 cur = <uint8_t>rv_kind_of(c).shows(t.blk + t.arg0[i], c)
             if i < n:
                 show[i] = cur

@@ -8,8 +8,8 @@
 
 /* An elementwise group: one array op, y = f(a) or f(a, b) with NumPy's broadcasting, on n
  * consecutive output slots (C order). As in a matrix product group, only the LAST output slot
- * carries the group (RV_EW) and the others are RV_MMP placeholders; the reverse sweep takes all
- * n outputs there in one tight loop per line and then jumps below the group. So an array op
+ * carries the group (RV_EW) and the others are RV_GROUP_SLOT placeholders; the reverse sweep
+ * takes all n outputs there in one tight loop per line and then jumps below the group. So an array op
  * costs 9 bytes per element (its value and a placeholder byte), and its backward reads no
  * operand slots or op codes per element. The row's own formulas are the loop bodies.
  *

@@ -13,7 +13,7 @@
  * along axes are groups (SUMS, group_sums.h). */
 
 /* A matrix product group (kinds.h, MM): one entry per output, as above, but only the LAST slot
- * carries the group (RV_MM); the slots before it are RV_MMP placeholders. The reverse sweep
+ * carries the group (RV_MM); the slots before it are RV_GROUP_SLOT placeholders. The reverse sweep
  * meets the group at its last slot, after every consumer of every output, so it can pass the
  * whole adjoint block G down at once: dA += G @ B^T, dB += A^T @ G -- one BLAS call each, where
  * DOTC/DOT entries would run m*q scalar axpys. With `blas` set rv_backward stops at the group

@@ -51,7 +51,7 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
 
 typedef struct {
     const char *name;  /* as graphs draw it */
-    /* 1: the entry is a group, carried by the last of its output slots (RV_MMP before it) */
+    /* 1: the entry is a group, carried by the last of its output slots (RV_GROUP_SLOT before it) */
     int group;
     /* The first output slot of the entry at slot i (a group's first; i itself otherwise). */
     int64_t (*first)(const int64_t *p, int64_t i);
@@ -211,7 +211,7 @@ static inline int64_t rv_sums_cut(const int64_t *p) {
     return rv_sums_splittable((const rv_sums_blk *)p) ? RV_CUT_ANY : RV_CUT_NONE;
 }
 
-/* Indexed by op code - RV_DOTC. The placeholder (RV_MMP) has no functions: sweeps pass over it,
+/* Indexed by op code - RV_DOTC. The placeholder (RV_GROUP_SLOT) has no functions: sweeps pass over it,
  * and a walk steps from a group's end to its first slot. */
 static const rv_kind rv_kinds[] = {
     {"dot", 0, rv_self_first, rv_dotc_kind_backward, rv_dotc_kind_tangent, rv_dotc_reads,

@@ -18,7 +18,7 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
         if (--budget < 0) return 1;
         if (c == RV_CONST) continue;
         if (c >= RV_DOTC) {  /* block entries and groups: their kind says */
-            if (c == RV_MMP) return 1;  /* not met: a walk steps from group to group */
+            if (c == RV_GROUP_SLOT) return 1;  /* not met: a walk steps from group to group */
             const rv_kind *k = rv_kind_of(c);
             const int64_t *p = blk + arg0[i];
             if (k->reads(p, a, b)) return 1;
@@ -37,7 +37,7 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
 /* The last slot of the group that slot i belongs to (i itself if it is an ordinary entry): a
  * sweep seeded at a group's output must start where the group is carried. */
 static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
-    while (op[i] == RV_MMP) ++i;
+    while (op[i] == RV_GROUP_SLOT) ++i;
     return i;
 }
 
@@ -98,7 +98,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
          * jumps below the entry (i = its first slot, then --i). One comparison keeps them off
          * the path of ordinary entries. */
         if (c >= RV_DOTC) {
-            if (c == RV_MMP) continue; /* a placeholder: not met, sweeps start at a group's end */
+            if (c == RV_GROUP_SLOT) continue; /* a placeholder: not met, sweeps start at a group's end */
             const int64_t below = rv_kind_backward(op, arg0, arg1, val, cst, blk, cptr, adj, i,
                                                    clean, split, seed);
             if (below < 0) return i;
@@ -169,7 +169,7 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
             case RV_LEAF: break; /* seeded by the caller */
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
-            case RV_MMP: break; /* set by the group's last slot, before anything reads it */
+            case RV_GROUP_SLOT: break; /* set by the group's last slot, before anything reads it */
             default:
                 if (op[i] >= RV_DOTC) rv_kind_of(op[i])->tangent(&t, blk + arg0[i], i, tng);
                 else tng[i] = 0.0; /* constants and comparisons carry no derivative */
