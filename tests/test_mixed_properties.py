@@ -227,7 +227,9 @@ class Revad:
             # NumPy's std on an object array ends with each result's .sqrt(): a slice of plain
             # floats has none (nor does NumPy without revad), so such a slice goes as an Array.
             is_var = np.vectorize(lambda e: type(e) is revad.Var, otypes=[bool])(x)
-            if not np.all(np.any(is_var, axis=axis)):
+            if not np.any(is_var):  # plain numbers: revad.numpy.array keeps NumPy's object dtype
+                x = x.astype(np.float64)
+            elif not np.all(np.any(is_var, axis=axis)):
                 x = rnp.array(x)
         return getattr(np, name)(x, axis=axis)
 
