@@ -141,8 +141,10 @@ def build_sdist(tool_py: Path, out: Path) -> Path:
     (sdist,) = out.glob("revad-*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
-    need = ["src/revad/_core.pyx", "src/revad/_core.pxd", "src/revad/_array.pyx", "src/revad/ops.h",
-            "LICENSE", "tests/conftest.py", "pyproject.toml", "setup.py"]
+    # Every Cython source and C header the build reads, as the source tree holds them now.
+    sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "src" / "revad").iterdir()
+                     if p.suffix in (".pyx", ".pxd", ".pxi", ".h"))
+    need = [*sources, "LICENSE", "tests/conftest.py", "pyproject.toml", "setup.py"]
     missing = [n for n in need if n not in names]
     generated = [n for n in names if n.endswith((".c", ".so", ".pyd"))]
     if missing or generated:
