@@ -35,7 +35,7 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
     cdef const int64_t *p1 = _iptr(other)
     cdef const double *pv = _dptr(values)
     cdef int64_t *p
-    t.reserve(n)
+    t.room(n, w * n)  # (both at once: see Tape.room)
     b = t.push_blk(w * n)
     i0 = t.n
     for k in range(n):
