@@ -507,6 +507,8 @@ cdef int64_t _bind(Array a, Tape t) except -1:
         return a._first
     cdef int64_t n = a.size, i0
     t.reserve(n)
+    if a.bound == t.id:  # bound by another thread while reserve() waited (_wait_unheld)
+        return a._first
     i0 = t.n
     if n:  # (_value and _grad are ndarrays: _init_leaf, _ndarray_leaf)
         _fill_entries(t, i0, n, RV_LEAF)

@@ -176,7 +176,7 @@ cdef Array _emit_ew(Tape t, int code, tuple out_shape, Array a, object ca, Array
     if nd == 0:
         nd, shp[0], st0[0], st1[0] = 1, 1, 0, 0
     w = rv_ew_width(nd, arity)
-    t.reserve(n)
+    t.room(n, w)  # (both at once: see Tape.room)
     bi = t.push_blk(w)
     i0 = t.n
     h = <rv_ew_blk *>(t.blk + bi)

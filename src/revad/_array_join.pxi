@@ -128,7 +128,13 @@ cdef object _clip(object a, object lo, object hi):
             r = _binop(RV_MINIMUM, r, hi)
         return r
     v = np.asarray(_values(a), dtype=np.float64)
-    c = np.clip(v, lo, hi)
+    # min(max(v, lo), hi), as NumPy 2's clip: a NaN bound gives NaN. Not np.clip itself, whose
+    # answer depends on the NumPy (1.x skips a NaN bound given as a number).
+    if lo is None or hi is None:
+        c = np.clip(v, lo, hi) if lo is None and hi is None else \
+            (np.minimum(v, hi) if lo is None else np.maximum(v, lo))
+    else:
+        c = np.minimum(np.maximum(v, lo), hi)
     inside = np.ones(v.shape, dtype=bool)
     if lo is not None:
         inside &= v >= lo
@@ -156,12 +162,24 @@ cdef object _take(object a, object indices, object axis, object mode):
         except (TypeError, ValueError):
             raise TypeError("revad: numpy.take needs integer indices, "
                             f"got {indices!r:.60}") from None
+    n = (<Array>a).shape[ax]
     # As NumPy: booleans are the integers 0 and 1 (not a mask), unsigned ones are cast to intp.
-    if idx.dtype.kind in "bu":
+    if idx.dtype.kind == "b":
         idx = idx.astype(np.intp)
+    elif idx.dtype.kind == "u":
+        # One past intp (2**63 as uint64) is past every axis's end, not the negative intp its
+        # bits make (NumPy 2 casts it so; NumPy 1.x refuses the cast): the same answer on
+        # every NumPy. Wrapped in uint64; else the largest intp stands for it (clipped to the
+        # last element, out of bounds otherwise).
+        top = np.iinfo(np.intp).max
+        if mode == "raise" and (idx > top).any():
+            raise IndexError(f"revad: numpy.take: index {idx[idx > top][0]} is out of bounds "
+                             f"for axis {ax} with size {n}")
+        if mode == "wrap" and n:
+            idx = idx % np.uint64(n)
+        idx = np.minimum(idx, np.uint64(top)).astype(np.intp)
     if idx.dtype.kind != "i":
         raise TypeError(f"revad: numpy.take needs integer indices, got {idx.dtype}")
-    n = (<Array>a).shape[ax]
     if mode != "raise":
         if n == 0 and idx.size:
             raise IndexError("revad: numpy.take: cannot do a non-empty take from an empty axis")

@@ -37,7 +37,7 @@ cdef Array _emit_dots(Tape t, int code, object values, object starts0, int64_t s
     cdef const double *pv = _dptr(values)
     cdef rv_dotc_blk *hc
     cdef rv_dot_blk *hd
-    t.reserve(n)
+    t.room(n, w * n)  # (both at once: see Tape.room)
     b = t.push_blk(w * n)
     i0 = t.n
     for k in range(n):

@@ -17,7 +17,7 @@ cdef Array _emit_sum(Tape t, int64_t first, tuple out_shape, tuple out_strides, 
         return _fresh(t, t.n, out_shape)
     _check_entries(n)
     w = rv_sums_width(nd)
-    t.reserve(n)
+    t.room(n, w)  # (both at once: see Tape.room)
     bi = t.push_blk(w)
     i0 = t.n
     cdef rv_sums_blk *h = <rv_sums_blk *>(t.blk + bi)

@@ -200,6 +200,8 @@ cdef class Tape:
     cdef int grow(self) except -1
     cdef int reserve(self, int64_t extra) except -1
     cdef int reserve_const(self, int64_t extra) except -1
+    cdef int reserve_blk(self, int64_t count) except -1
+    cdef int room(self, int64_t entries, int64_t blk) except -1
     cdef int64_t push_blk(self, int64_t count) except -1
     cdef int64_t push_cptr(self, object array) except -1
     cdef int64_t push_readonly(self, object array) except -1

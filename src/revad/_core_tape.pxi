@@ -93,8 +93,11 @@ cdef class Tape:
         """Room for `extra` more entries (the columns grow together, doubling)."""
         cdef int64_t cap
         if self.n + extra > self.cap:
-            cap = _next_cap(self.cap, self.n + extra)
+            # The wait may let go of the GIL, and another thread may record (and grow the tape)
+            # meanwhile: what to grow is decided after it (here and in every growth below).
             _wait_unheld(self)
+        if self.n + extra > self.cap:
+            cap = _next_cap(self.cap, self.n + extra)
             _resize(<void **>&self.op, cap, sizeof(uint8_t))
             _resize(<void **>&self.arg0, cap, sizeof(int32_t))
             _resize(<void **>&self.arg1, cap, sizeof(int32_t))
@@ -105,32 +108,54 @@ cdef class Tape:
     cdef int reserve_const(self, int64_t extra) except -1:
         cdef int64_t cap
         if self.n_cst + extra > self.cap_cst:
-            cap = _next_cap(self.cap_cst, self.n_cst + extra)
             _wait_unheld(self)
+        if self.n_cst + extra > self.cap_cst:
+            cap = _next_cap(self.cap_cst, self.n_cst + extra)
             _resize(<void **>&self.cst, cap, sizeof(double))
             self.cap_cst = cap
+        return 0
+
+    cdef int reserve_blk(self, int64_t count) except -1:
+        """Room for `count` more block parameters."""
+        cdef int64_t cap
+        if self.n_blk + count > self.cap_blk:
+            _wait_unheld(self)
+        if self.n_blk + count > INT32_MAX:
+            raise OverflowError("revad: the tape's block table is full")
+        if self.n_blk + count > self.cap_blk:
+            cap = _next_cap(self.cap_blk, self.n_blk + count)
+            _resize(<void **>&self.blk, cap, sizeof(int64_t))
+            self.cap_blk = cap
+        return 0
+
+    cdef int room(self, int64_t entries, int64_t blk) except -1:
+        """Room for `entries` more entries and `blk` more block parameters, for a caller that
+        then claims both (push_blk, t.n). reserve() then push_blk() would not do: the second
+        may wait for holders with the GIL released, and another thread may fill the room the
+        first made. One wait first; after it nothing holds the tape and this thread has the GIL,
+        so neither growth lets go of it again."""
+        if self.n + entries > self.cap or self.n_blk + blk > self.cap_blk:
+            _wait_unheld(self)
+        self.reserve(entries)
+        self.reserve_blk(blk)
         return 0
 
     cdef int64_t push_blk(self, int64_t count) except -1:
         """Room for `count` block parameters; returns the index of the first (an entry's arg0
         holds it: int32, like a slot)."""
-        cdef int64_t cap, i = self.n_blk
-        if i + count > INT32_MAX:
-            raise OverflowError("revad: the tape's block table is full")
-        if i + count > self.cap_blk:
-            cap = _next_cap(self.cap_blk, i + count)
-            _wait_unheld(self)
-            _resize(<void **>&self.blk, cap, sizeof(int64_t))
-            self.cap_blk = cap
+        self.reserve_blk(count)
+        cdef int64_t i = self.n_blk  # (read after the growth: it may have waited)
         self.n_blk = i + count
         return i
 
     cdef int64_t push_cptr(self, object array) except -1:
         """Keep float64 ndarray `array` alive with the tape; returns its index in cptr."""
-        cdef int64_t cap, i = self.n_cptr
+        cdef int64_t cap, i
+        if self.n_cptr == self.cap_cptr:
+            _wait_unheld(self)
+        i = self.n_cptr  # (read after the wait: another thread may have pushed meanwhile)
         if i == self.cap_cptr:
             cap = _next_cap(self.cap_cptr, i + 1)
-            _wait_unheld(self)
             _resize(<void **>&self.cptr, cap, sizeof(double *))
             self.cap_cptr = cap
         self.refs.append(array)
@@ -161,8 +186,9 @@ cdef class Tape:
     cdef int32_t push_const(self, double c) except -1:
         cdef int64_t cap
         if self.n_cst == self.cap_cst:
-            cap = _next_cap(self.cap_cst, self.n_cst + 1)
             _wait_unheld(self)
+        if self.n_cst == self.cap_cst:
+            cap = _next_cap(self.cap_cst, self.n_cst + 1)
             _resize(<void **>&self.cst, cap, sizeof(double))
             self.cap_cst = cap
         self.cst[self.n_cst] = c
@@ -174,9 +200,13 @@ cdef class Tape:
         if x.bound == self.id:
             return x.slot
         cdef int64_t cap
+        if self.n_leaves == self.cap_leaves or self.n == self.cap:
+            # One wait for both growths (see room()); another thread may bind x meanwhile.
+            _wait_unheld(self)
+            if x.bound == self.id:
+                return x.slot
         if self.n_leaves == self.cap_leaves:
             cap = _next_cap(self.cap_leaves, self.n_leaves + 1)
-            _wait_unheld(self)
             _resize(<void **>&self.leaves, cap, sizeof(PyObject *))
             _resize(<void **>&self.leaf_slot, cap, sizeof(int32_t))
             self.cap_leaves = cap
