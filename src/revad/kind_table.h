@@ -71,6 +71,11 @@ typedef struct {
 } rv_kind;
 
 static inline int64_t rv_self_first(const int64_t *p, int64_t i) { (void)p; return i; }
+/* A group's first output slot: the `out` its struct begins with (rv_group_head, kinds.h). */
+static inline int64_t rv_group_first(const int64_t *p, int64_t i) {
+    (void)i;
+    return ((const rv_group_head *)p)->out;
+}
 static inline int rv_shows_code(const int64_t *p, int code) { (void)p; return code; }
 
 /* DOTC */
@@ -110,10 +115,6 @@ static inline int rv_dot_reads(const int64_t *p, int64_t a, int64_t b) {
 }
 
 /* MM */
-static inline int64_t rv_mm_first(const int64_t *p, int64_t i) {
-    (void)i;
-    return ((const rv_mm_blk *)p)->out;
-}
 static inline int64_t rv_mm_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     const rv_mm_blk *h = (const rv_mm_blk *)p;
     (void)i;
@@ -138,10 +139,6 @@ static inline int rv_mm_reads(const int64_t *p, int64_t a, int64_t b) {
 }
 
 /* EW */
-static inline int64_t rv_ew_first(const int64_t *p, int64_t i) {
-    (void)i;
-    return ((const rv_ew_blk *)p)->out;
-}
 static inline int64_t rv_ew_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     const rv_ew_blk *h = (const rv_ew_blk *)p;
     (void)i;
@@ -173,10 +170,6 @@ static inline int rv_ew_shows(const int64_t *p, int code) {
 }
 
 /* SUMS: its backward sweeps the elementwise group below it too where it may (rv_sums_fused). */
-static inline int64_t rv_sums_first(const int64_t *p, int64_t i) {
-    (void)i;
-    return ((const rv_sums_blk *)p)->out;
-}
 static inline int64_t rv_sums_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     const rv_sums_blk *h = (const rv_sums_blk *)p;
     const rv_cols *t = &s->t;
@@ -218,11 +211,11 @@ static const rv_kind rv_kinds[] = {
      RV_RUN_NONE, NULL, rv_shows_code},
     {"dot", 0, rv_self_first, rv_dot_kind_backward, rv_dot_kind_tangent, rv_dot_reads,
      RV_RUN_NONE, NULL, rv_shows_code},
-    {"matmul", 1, rv_mm_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_reads,
+    {"matmul", 1, rv_group_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_reads,
      RV_RUN_BLAS, NULL, rv_shows_code},
-    {"elementwise", 1, rv_ew_first, rv_ew_kind_backward, rv_ew_kind_tangent, rv_ew_reads,
+    {"elementwise", 1, rv_group_first, rv_ew_kind_backward, rv_ew_kind_tangent, rv_ew_reads,
      RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows},
-    {"sum", 1, rv_sums_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_reads,
+    {"sum", 1, rv_group_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_reads,
      RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
     {"group", 1, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
 };

@@ -9,6 +9,7 @@
 #ifndef REVAD_KINDS_H
 #define REVAD_KINDS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define RV_SRC_SLOTS (-1)
@@ -70,5 +71,14 @@ static inline int64_t *rv_sums_ostride(const rv_sums_blk *h) { return (int64_t *
 #define RV_BLK_DOTC ((int64_t)(sizeof(rv_dotc_blk) / sizeof(int64_t)))
 #define RV_BLK_DOT ((int64_t)(sizeof(rv_dot_blk) / sizeof(int64_t)))
 #define RV_BLK_MM ((int64_t)(sizeof(rv_mm_blk) / sizeof(int64_t)))
+
+/* Every group's struct begins with its first output slot, `out`, so that the kind table reads it
+ * the same way for all of them (rv_group_first); the check below fails the build otherwise. */
+typedef struct {
+    int64_t out;
+} rv_group_head;
+typedef char rv_groups_begin_with_out[
+    (offsetof(rv_mm_blk, out) == 0 && offsetof(rv_ew_blk, out) == 0
+     && offsetof(rv_sums_blk, out) == 0) ? 1 : -1];
 
 #endif
