@@ -484,14 +484,9 @@ def asarray(obj, dtype=None, order=None):
     return array(obj, dtype=dtype)
 
 
-cdef bint _holds_node(object obj):
+cdef inline bint _holds_node(object obj):
     """Whether obj is or holds a Var or an Array (in nested lists, tuples or object arrays)."""
-    if type(obj) is Array or type(obj) is Var:
-        return True
-    if isinstance(obj, (list, tuple)):
-        return _contains_node(obj)
-    return (isinstance(obj, np.ndarray) and obj.dtype == object
-            and _contains_node(obj.reshape(-1).tolist()))
+    return type(obj) is Array or type(obj) is Var or _holds_nodes(obj)
 
 
 cdef object _node_array(object obj):
