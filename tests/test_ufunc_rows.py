@@ -164,9 +164,11 @@ def test_percent_on_arrays():
     a = np.array([[-7.5, 7.5, 5.3], [1.0, -0.0, 6.0]])
     b = np.array([2.0, -2.0, 0.7])
     x = revad.Array(a)
-    for r, want in [(x % b, np.remainder(a, b)), (b % x, np.remainder(b, a)),
-                    (x % 2.0, np.remainder(a, 2.0)), (3.0 % x, np.remainder(3.0, a)),
-                    (x % Var(2.0), np.remainder(a, 2.0))]:
+    with np.errstate(invalid="ignore"):  # (3.0 % -0.0 is nan)
+        cases = [(x % b, np.remainder(a, b)), (b % x, np.remainder(b, a)),
+                 (x % 2.0, np.remainder(a, 2.0)), (3.0 % x, np.remainder(3.0, a)),
+                 (x % Var(2.0), np.remainder(a, 2.0))]
+    for r, want in cases:
         assert type(r) is revad.Array
         np.testing.assert_array_equal(r.value, want)
     gx, gb = revad.grad(lambda u, v: np.sum(u % v), argnums=(0, 1))(a, b)
