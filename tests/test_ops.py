@@ -422,9 +422,16 @@ def test_functions_on_floats_return_floats():
     assert revad.relu(np.float32(-2.0)) == 0.0
 
 
-def test_binary_functions_with_a_var_and_a_list_apply_elementwise():
-    for out in (revad.maximum(Var(1.0), [0.0, 2.0]), revad.maximum([0.0, 2.0], Var(1.0))):
-        assert [v.value for v in out] == [1.0, 2.0]
+def test_binary_functions_with_a_var_and_an_array_give_an_array():
+    # one group broadcast over the array, as np.maximum(v, X) gives (tests/test_ufunc_rows.py)
+    x = Var(1.0)
+    for out in (revad.maximum(x, [0.0, 2.0]), revad.maximum(np.array([0.0, 2.0]), x),
+                revad.logaddexp([0.0, 2.0], x)):
+        assert type(out) is revad.Array and out.shape == (2,)
+    np.testing.assert_array_equal(revad.maximum(x, [0.0, 2.0]).value, [1.0, 2.0])
+    np.sum(revad.maximum(x, [0.0, 2.0])).backward()
+    assert x.grad == 1.0
+    assert type(revad.maximum(Var(1.0), np.array(2.0))) is Var  # a 0-d array is a number
 
 
 def test_functions_on_arrays():

@@ -75,6 +75,11 @@ cdef class Function:
             for x in args:
                 if type(x) is _array_type:
                     return _array_apply(self.code, self.arity, args)
+            if self.arity == 2 and (type(args[0]) is Var or type(args[1]) is Var):
+                y = args[1] if type(args[0]) is Var else args[0]
+                if isinstance(y, (list, tuple)) or isinstance(y, np.ndarray) and y.ndim > 0:
+                    # A Var with an array: one Array group, as np.NAME(v, X) gives
+                    return _array_apply(self.code, self.arity, args)
         for x in args:
             if isinstance(x, (np.ndarray, list, tuple)) or type(x) is Var:
                 continue
