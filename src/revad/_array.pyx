@@ -36,11 +36,12 @@ from revad._core cimport (
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
     _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
-    _recording_tape, _run_group, _share, _var_slot, rv_binary, rv_claim, rv_ew_arity,
+    _recording_tape, _enclosing_call, _run_group, _share, _var_slot, rv_binary, rv_claim, rv_ew_arity,
     rv_ew_width, rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over,
     RV_SRC_SLOTS, RV_SRC_POOL, rv_dotc_blk, rv_dot_blk, rv_mm_operand, rv_mm_blk, rv_ew_blk,
     rv_ew_operand, rv_sums_blk, rv_ew_operand_at, rv_sums_ostride, RV_RUN_EW_FORWARD,
-    RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD, RV_CALL, rv_call_blk, rv_call_width)
+    RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD, RV_CALL, rv_call_blk, rv_call_width, rv_n_op_table, rv_op_table, rv_kind_of,
+    rv_group_end, RV_LEAF)
 
 import operator
 
@@ -699,3 +700,6 @@ include "_array_functional.pxi"
 
 
 include "_array_call.pxi"
+
+
+include "_array_nested.pxi"

@@ -240,6 +240,7 @@ cdef class Var:
 cdef Tape _current_tape()
 cdef bint _is_recording()
 cdef Tape _recording_tape()
+cdef Tape _enclosing_call()
 cdef Var _var_at(Tape t, int32_t slot, double v)
 cdef Var _var_leaf(double v)
 cdef int32_t _var_slot(Var x, Tape t) except -1

@@ -188,6 +188,19 @@ def _make_functions():
 functions = _make_functions()
 
 
+def _row_partials():
+    """{op code: (name, arity, d/da, d/db)} for every differentiable row, internal ones too: the
+    partials as the table writes them (C expressions in a, b, y), for revad._partials."""
+    cdef int k
+    out = {}
+    for k in range(rv_n_op_table):
+        info = rv_op_table[k]
+        if info.arity:
+            out[info.code] = (info.name.decode(), info.arity, info.d_da.decode(),
+                              info.d_db.decode())
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The table's functions as Var methods (micrograd's x.relu(), x.tanh(), x.exp()).
 

@@ -83,6 +83,17 @@ cdef Tape _recording_tape():
     return _make_current(st, Tape())
 
 
+cdef Tape _enclosing_call():
+    """The private tape of the functional call whose function this thread is running (a grad
+    inside a function being differentiated), or None: a call made there records on it."""
+    cdef _ThreadState st = _state()
+    if _n_no_grad != 0 and st.no_grad:
+        return None
+    if st.tape != NULL and (<Tape>st.tape).private and not (<Tape>st.tape).finished:
+        return <Tape>st.tape
+    return None
+
+
 cdef int _spent() except -1:
     raise RuntimeError("revad: the gradients of intermediate values of a grad/value_and_grad "
                        "call are not kept; call .backward() on a result of your own to read them")
