@@ -83,10 +83,12 @@ def normal(*shape, seed=0):
 
 
 # Views of the argument that every function sees too: as it is, transposed (non-contiguous),
-# reversed (negative strides), and every other element.
+# reversed (negative strides), every other element, and broadcast (stride 0: each element's
+# gradient sums over its copies).
 VIEWS = {
     "plain": lambda a: a,
     "T": lambda a: a.T,
     "reversed": lambda a: a[::-1],
     "strided": lambda a: a[::2],
+    "broadcast": lambda a: np.broadcast_to(a, (2,) + np.shape(a)),
 }

@@ -24,7 +24,7 @@ def test_diff_prepend_append(view):
     v = VIEWS[view]
     x = normal(4, 3)
     check(lambda a: np.diff(v(a), prepend=1.5), x)
-    check(lambda a: np.diff(v(a), axis=0, append=np.ones((1, np.shape(v(a))[1]))), x)
+    check(lambda a: np.diff(v(a), axis=0, append=np.ones((1,) + np.shape(v(a))[1:])), x)
     check(lambda a: np.diff(v(a), 2, 0, prepend=v(a)[:1], append=-2.0), x)
     g = revad.grad(lambda a: np.sum(np.diff(a[0], prepend=a[1, 0])))(x)
     np.testing.assert_allclose(g[0, -1], 1.0)
