@@ -461,8 +461,8 @@ def test_errors_name_shapes_and_functions():
         revad.grad(lambda a: np.sum(a + np.ones(2)))(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"\(2, 3\) and \(2,\)"):
         revad.grad(lambda a: np.sum(a @ np.ones(2)))(np.ones((2, 3)))
-    with pytest.raises(TypeError, match="numpy.sort"):
-        revad.grad(lambda a: np.sum(np.sort(a)))(np.ones(3))
+    with pytest.raises(TypeError, match="numpy.median"):
+        revad.grad(lambda a: np.sum(np.median(a)))(np.ones(3))
     with pytest.raises(TypeError, match="numpy.linalg.inv"):
         revad.grad(lambda a: np.sum(np.linalg.inv(a)))(np.eye(2))
     with pytest.raises(TypeError, match="numpy.spacing"):

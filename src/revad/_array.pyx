@@ -12,7 +12,8 @@
 # One module in several files, included in this order: _array_shapes.pxi (view arithmetic),
 # this file (the Array type, making Arrays), _array_elementwise.pxi, _array_index.pxi,
 # _array_reduce.pxi, _array_linalg.pxi (products, constants, einsum), _array_join.pxi and
-# _array_numpy.pxi (NumPy's protocols and the functions behind them).
+# _array_numpy.pxi (NumPy's protocols and the functions behind them), _array_functional.pxi and
+# _array_select.pxi (NumPy's functions that move and pick elements: roll, sort, pad, ...).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.long cimport PyLong_AsLongLongAndOverflow
@@ -699,3 +700,6 @@ include "_array_functional.pxi"
 
 
 include "_array_call.pxi"
+
+
+include "_array_select.pxi"
