@@ -217,3 +217,72 @@ def test_matrix_power_value(n):
     a = well_conditioned((2, 3, 3))
     np.testing.assert_allclose(L._matrix_power(a, n, np.linalg.inv),
                                np.linalg.matrix_power(a, n), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# revad.scipy: linalg.sqrtm, solve_triangular, cho_solve; signal.convolve
+
+sl = pytest.importorskip("scipy.linalg")
+ss = pytest.importorskip("scipy.signal")
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (1, 1), (2, 4, 4)])
+def test_sqrtm(shape):
+    from revad.scipy import linalg as RL
+    a = spd(shape)
+    check(RL._sqrtm_real, [a], [RL._sqrtm_vjp], [RL._sqrtm_jvp])
+    nonsym = RNG.normal(size=shape) + 2 * shape[-1] * np.eye(shape[-1])  # eigenvalues > 0
+    check(RL._sqrtm_real, [nonsym], [RL._sqrtm_vjp], [RL._sqrtm_jvp])
+
+
+def test_sqrtm_complex_raises():
+    from revad.scipy import linalg as RL
+    with pytest.raises(TypeError, match="complex"):
+        RL._sqrtm_real(np.diag([-1.0, 1.0]))
+
+
+def triangular(shape, lower):
+    a = well_conditioned(shape)
+    return np.tril(a) if lower else np.triu(a)
+
+
+@pytest.mark.parametrize("sa,sb", [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 4, 4), (2, 4, 3)),
+                                   ((2, 3, 3), (3, 1))])
+@pytest.mark.parametrize("lower", [False, True])
+@pytest.mark.parametrize("trans", [0, 1, "T", "C"])
+@pytest.mark.parametrize("unit", [False, True])
+def test_solve_triangular(sa, sb, lower, trans, unit):
+    from revad.scipy import linalg as RL
+    a, b = triangular(sa, lower), RNG.normal(size=sb)
+    kw = {"lower": lower, "trans": trans, "unit_diagonal": unit}
+    da = RNG.normal(size=sa)  # the unread triangle too: its derivative is zero
+    check(sl.solve_triangular, [a, b], [RL._solve_triangular_vjp_a, RL._solve_triangular_vjp_b],
+          [RL._solve_triangular_jvp_a, RL._solve_triangular_jvp_b], kwargs=kw,
+          directions=[da, RNG.normal(size=sb)])
+
+
+@pytest.mark.parametrize("sc,sb", [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 4, 4), (2, 4, 3)),
+                                   ((2, 3, 3), (3, 1))])
+@pytest.mark.parametrize("lower", [False, True])
+def test_cho_solve(sc, sb, lower):
+    from revad.scipy import linalg as RL
+    c = np.linalg.cholesky(spd(sc))
+    c = c if lower else _T(c)
+    c = c + 0.3 * _T(c)  # garbage in the unread triangle, as cho_factor may leave
+    b = RNG.normal(size=sb)
+    check(RL._cho_solve, [c, b, lower], [RL._cho_solve_vjp_c, RL._cho_solve_vjp_b, None],
+          [RL._cho_solve_jvp_c, RL._cho_solve_jvp_b, None])
+
+
+@pytest.mark.parametrize("s1,s2", [((5,), (3,)), ((3,), (5,)), ((1,), (4,)), ((4, 5), (2, 3)),
+                                   ((2, 3), (4, 5)), ((3, 4), (3, 4)), ((2, 3, 4), (2, 2, 2))])
+@pytest.mark.parametrize("mode", ["full", "valid", "same"])
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_convolve(s1, s2, mode, method):
+    from revad.scipy import signal as RS
+    if mode == "valid" and not (all(a >= b for a, b in zip(s1, s2, strict=True))
+                                or all(a <= b for a, b in zip(s1, s2, strict=True))):
+        pytest.skip("scipy: 'valid' needs one input at least as large in every dimension")
+    check(ss.convolve, [RNG.normal(size=s1), RNG.normal(size=s2)],
+          [RS._convolve_vjp(0), RS._convolve_vjp(1)], [RS._convolve_jvp(0), RS._convolve_jvp(1)],
+          kwargs={"mode": mode, "method": method})
