@@ -254,6 +254,33 @@ def _svd_vjp(ans, a, full_matrices=True, compute_uv=True, hermitian=False):
     return vjp
 
 
+def _svd_jvp(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
+    m, n = np.shape(a)[-2:]
+    k = min(m, n)
+    u, s, vh = ans if compute_uv else np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+    u1, v1 = u[..., :, :k], _T(vh[..., :k, :])
+    ds = _T(u1) @ g @ v1
+    if not compute_uv:
+        return _diagonal(ds)
+    f = _gaps_inverse(s * s)
+    du = u1 @ (f * (ds * s[..., None, :] + s[..., :, None] * _T(ds)))
+    dv = v1 @ (f * (s[..., :, None] * ds + _T(ds) * s[..., None, :]))
+    if m > k:
+        du = du + (g @ v1 - u1 @ (_T(u1) @ g @ v1)) / s[..., None, :]
+    if n > k:
+        dv = dv + (_T(g) @ u1 - v1 @ (_T(v1) @ _T(g) @ u1)) / s[..., None, :]
+    if full_matrices:
+        du, dv = _transport_tangent(u, du, k), _transport_tangent(_T(vh), dv, k)
+    return du, _diagonal(ds), _T(dv)
+
+
+def _transport_tangent(q, dq1, k):
+    """The tangent of q (first k columns' tangent dq1), its completing columns moved as
+    _transport says: dQ2 = -Q1 dQ1^T Q2."""
+    q1, q2 = q[..., :, :k], q[..., :, k:]
+    return np.concatenate([dq1, -(q1 @ (_T(dq1) @ q2))], axis=-1)
+
+
 def _qr_core(q, r, gq, gr):
     """The QR VJP for a matrix with at least as many rows as columns (r square, invertible)."""
     m = r @ _T(gr) - _T(gq) @ q
@@ -284,6 +311,29 @@ def _qr_vjp(ans, a, mode="reduced"):
         gx = _qr_core(q1, r1[..., :, :m], gq + a[..., :, m:] @ _T(gr2), gr[..., :, :m])
         return np.concatenate([gx, q1 @ gr2], axis=-1)
     return vjp
+
+
+def _qr_jvp(g, ans, a, mode="reduced"):
+    if mode not in ("reduced", "complete", "r"):
+        raise TypeError(f"revad: numpy.linalg.qr(mode={mode!r}) is not differentiable "
+                        "(modes 'reduced', 'complete' and 'r' are)")
+    m, n = np.shape(a)[-2:]
+    k = min(m, n)
+    q, r = np.linalg.qr(a, mode="complete" if mode == "complete" else "reduced")
+    q1, r1 = q[..., :, :k], r[..., :k, :]
+    gx = g[..., :, :k]
+    dx_rinv = _T(np.linalg.solve(_T(r1[..., :, :k]), _T(gx)))  # dX R1^-1
+    qt = _T(q1) @ dx_rinv
+    lower = qt * _tril_mask(k, -1)
+    omega = lower - _T(lower)  # Q^T dQ: skew-symmetric
+    dq = q1 @ (omega - qt) + dx_rinv
+    dr = (qt - omega) @ r1[..., :, :k]
+    if n > m:  # wide: A = [X Y], Y = Q R2
+        dr = np.concatenate([dr, _T(q1) @ (g[..., :, m:] - dq @ r1[..., :, m:])], axis=-1)
+    if mode == "complete" and m > n:
+        dq = _transport_tangent(q, dq, k)
+        dr = np.concatenate([dr, np.zeros(np.shape(r)[:-2] + (m - k, n))], axis=-2)
+    return dr if mode == "r" else (dq, dr)
 
 
 def _pinv_vjp(ans, a, *args, **kwargs):

@@ -148,11 +148,11 @@ def _projector_cotangent(g, basis):
 def test_svd(shape, full):
     a = RNG.normal(size=shape)
     check(lambda x, compute_uv: np.linalg.svd(x, compute_uv=compute_uv), [a], [L._svd_vjp],
-          kwargs={"compute_uv": False})
+          [L._svd_jvp], kwargs={"compute_uv": False})
     m, n = shape[-2:]
     k = min(m, n)
     if not full or m == n:
-        check(lambda x, **kw: tuple(np.linalg.svd(x, **kw)), [a], [L._svd_vjp],
+        check(lambda x, **kw: tuple(np.linalg.svd(x, **kw)), [a], [L._svd_vjp], [L._svd_jvp],
               kwargs={"full_matrices": full})
         return
 
@@ -173,7 +173,14 @@ def test_svd(shape, full):
             gvh2 = _T(_projector_cotangent(gpv, _T(vh[..., k:, :])))
             return inner((gu, gs, np.concatenate([gvh1, gvh2], axis=-2)))
         return back
-    check(f, [a], [vjp])
+
+    def jvp(g, ans, x):
+        u, s, vh = np.linalg.svd(x)
+        du, ds, dvh = L._svd_jvp(g, (u, s, vh), x)
+        u2, v2, du2, dv2 = u[..., k:], _T(vh[..., k:, :]), du[..., k:], _T(dvh[..., k:, :])
+        return (du2 @ _T(u2) + u2 @ _T(du2), du[..., :k], ds, dvh[..., :k, :],
+                dv2 @ _T(v2) + v2 @ _T(dv2))
+    check(f, [a], [vjp], [jvp])
 
 
 @pytest.mark.parametrize("shape", RECT)
@@ -183,7 +190,8 @@ def test_qr(shape, mode):
     m, n = shape[-2:]
     if mode != "complete" or m <= n:
         check(lambda x, mode: np.linalg.qr(x, mode=mode) if mode == "r"
-              else tuple(np.linalg.qr(x, mode=mode)), [a], [L._qr_vjp], kwargs={"mode": mode})
+              else tuple(np.linalg.qr(x, mode=mode)), [a], [L._qr_vjp], [L._qr_jvp],
+              kwargs={"mode": mode})
         return
 
     def f(x):  # as for svd: the completing columns through their projector only
@@ -198,7 +206,12 @@ def test_qr(shape, mode):
             gp, gq1, gr = g
             return inner((np.concatenate([gq1, _projector_cotangent(gp, q[..., n:])], axis=-1), gr))
         return back
-    check(f, [a], [vjp])
+
+    def jvp(g, ans, x):
+        q, r = np.linalg.qr(x, mode="complete")
+        dq, dr = L._qr_jvp(g, (q, r), x, mode="complete")
+        return dq[..., n:] @ _T(q[..., n:]) + q[..., n:] @ _T(dq[..., n:]), dq[..., :n], dr
+    check(f, [a], [vjp], [jvp])
 
 
 def test_qr_raw_refused():
