@@ -67,6 +67,16 @@ typedef struct {
 static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
 static inline int64_t *rv_sums_ostride(const rv_sums_blk *h) { return (int64_t *)h->shape + h->nd; }
 
+/* CALL: the n outputs from `out` of a Python function (revad.primitive), whose backward and
+ * tangent the caller runs with the GIL (the tape's refs[obj] holds them); its inputs are
+ * n_in runs of slots, input k the span[2k + 1] slots from span[2k] (C order). */
+typedef struct {
+    int64_t out, n, obj, n_in;
+    int64_t span[];
+} rv_call_blk;
+
+static inline int64_t rv_call_width(int64_t n_in) { return 4 + 2 * n_in; }
+
 /* The int64 each kind takes in blk. */
 #define RV_BLK_DOTC ((int64_t)(sizeof(rv_dotc_blk) / sizeof(int64_t)))
 #define RV_BLK_DOT ((int64_t)(sizeof(rv_dot_blk) / sizeof(int64_t)))
@@ -79,6 +89,6 @@ typedef struct {
 } rv_group_head;
 typedef char rv_groups_begin_with_out[
     (offsetof(rv_mm_blk, out) == 0 && offsetof(rv_ew_blk, out) == 0
-     && offsetof(rv_sums_blk, out) == 0) ? 1 : -1];
+     && offsetof(rv_sums_blk, out) == 0 && offsetof(rv_call_blk, out) == 0) ? 1 : -1];
 
 #endif
