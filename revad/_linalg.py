@@ -19,6 +19,15 @@ eigenvalue and svd with a repeated (or, for the vectors, zero) singular value gi
 import operator
 
 import numpy as np
+from numpy.linalg import *  # noqa: F403  (revad.numpy.linalg is NumPy's namespace with these)
+from numpy.linalg import LinAlgError  # noqa: F401
+
+from revad import _array
+from revad._array import Array
+from revad._core import Var
+from revad._primitive import defjvp, defvjp, primitive
+
+_NODES = (Var, Array)
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: each works on ndarrays and revad Arrays alike (stacks: the last two axes).
@@ -118,16 +127,27 @@ def _solve_jvp_b(g, ans, a, b):
     return np.linalg.solve(a, g)
 
 
+def _cofactor(a):
+    """The cofactor matrix det(A) A^-T, from the SVD A = U S V^T as det(U) det(V) U diag(prod of
+    the other singular values) V^T: defined (no inverse) for singular A too."""
+    u, s, vh = np.linalg.svd(a)
+    ones = np.ones(np.shape(s)[:-1] + (1,))
+    left = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    return sign[..., None, None] * ((u * (left * right)[..., None, :]) @ vh)
+
+
 def _det_vjp(ans, a):
-    return lambda g: (g * ans)[..., None, None] * _T(np.linalg.inv(a))
+    return lambda g: np.asarray(g)[..., None, None] * _cofactor(a)
 
 
 def _det_jvp(g, ans, a):
-    return ans * np.trace(np.linalg.solve(a, g), axis1=-2, axis2=-1)
+    return np.sum(_cofactor(a) * g, axis=(-2, -1))
 
 
 def _slogdet_vjp(ans, a):
-    return lambda g: g[1][..., None, None] * _T(np.linalg.inv(a))
+    return lambda g: np.asarray(g[1])[..., None, None] * _T(np.linalg.inv(a))
 
 
 def _slogdet_jvp(g, ans, a):
@@ -189,12 +209,12 @@ def _eigvalsh_jvp(g, ans, a, UPLO="L"):
 
 def _eig_real(a):
     """numpy.linalg.eig, refusing a complex spectrum (revad differentiates real numbers only)."""
-    w, v = np.linalg.eig(a)
-    if np.iscomplexobj(w) or np.iscomplexobj(v):
+    r = np.linalg.eig(a)
+    if np.iscomplexobj(r[0]) or np.iscomplexobj(r[1]):
         raise TypeError("revad: numpy.linalg.eig of this matrix has complex eigenvalues; complex "
                         "numbers are not supported (eig is differentiable for real spectra: use "
                         "eigh for a symmetric matrix)")
-    return w, v
+    return r
 
 
 def _eig_vjp(ans, a):
@@ -380,3 +400,120 @@ def _matrix_power(a, n, inv, matmul=np.matmul):
         if n:
             a = matmul(a, a)
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The primitives. On plain values each is NumPy's own function; on revad Arrays it records one
+# entry whose sweeps call the VJP/JVP above.
+
+inv = primitive(np.linalg.inv)
+defvjp(inv, _inv_vjp)
+defjvp(inv, _inv_jvp)
+solve = primitive(np.linalg.solve)
+defvjp(solve, _solve_vjp_a, _solve_vjp_b)
+defjvp(solve, _solve_jvp_a, _solve_jvp_b)
+det = primitive(np.linalg.det)
+defvjp(det, _det_vjp)
+defjvp(det, _det_jvp)
+slogdet = primitive(np.linalg.slogdet)
+defvjp(slogdet, _slogdet_vjp)
+defjvp(slogdet, _slogdet_jvp)
+cholesky = primitive(np.linalg.cholesky)
+defvjp(cholesky, _cholesky_vjp)
+defjvp(cholesky, _cholesky_jvp)
+eigh = primitive(np.linalg.eigh)
+defvjp(eigh, _eigh_vjp)
+defjvp(eigh, _eigh_jvp)
+eigvalsh = primitive(np.linalg.eigvalsh)
+defvjp(eigvalsh, _eigvalsh_vjp)
+defjvp(eigvalsh, _eigvalsh_jvp)
+svd = primitive(np.linalg.svd)
+defvjp(svd, _svd_vjp)
+defjvp(svd, _svd_jvp)
+pinv = primitive(np.linalg.pinv)
+defvjp(pinv, _pinv_vjp)
+defjvp(pinv, _pinv_jvp)
+_qr = primitive(np.linalg.qr)
+defvjp(_qr, _qr_vjp)
+defjvp(_qr, _qr_jvp)
+_eig = primitive(_eig_real)
+defvjp(_eig, _eig_vjp)
+defjvp(_eig, _eig_jvp)
+
+
+def qr(a, mode="reduced"):
+    """numpy.linalg.qr; on a revad Array, modes 'reduced', 'complete' and 'r' (not 'raw').
+
+    >>> import numpy as np, revad
+    >>> a = np.array([[3.0, 1.0], [4.0, 2.0], [0.0, 1.0]])
+    >>> g = revad.grad(lambda x: np.sum(np.linalg.qr(x)[1]))(a)
+    >>> np.allclose(g, np.linalg.qr(a)[0] @ np.triu(np.ones((2, 2))))
+    True
+    """
+    if type(a) in _NODES and mode == "raw":
+        raise TypeError(f"revad: numpy.linalg.qr(mode={mode!r}) is not differentiable "
+                        "(modes 'reduced', 'complete' and 'r' are)")
+    return _qr(a, mode)
+
+
+def eig(a):
+    """numpy.linalg.eig; on a revad Array, matrices with real eigenvalues only (a complex
+    spectrum raises a TypeError: revad differentiates real numbers).
+
+    >>> import numpy as np, revad
+    >>> a = np.array([[2.0, 1.0], [0.0, 3.0]])
+    >>> revad.grad(lambda x: np.sum(np.linalg.eig(x)[0] ** 2))(a)
+    array([[4., 0.],
+           [0., 6.]])
+    """
+    return _eig(a) if type(a) in _NODES else np.linalg.eig(a)
+
+
+def matrix_power(a, n):
+    """numpy.linalg.matrix_power; on a revad Array, recorded as matrix products (and inv for a
+    negative n).
+
+    >>> import numpy as np, revad
+    >>> revad.grad(lambda x: np.sum(np.linalg.matrix_power(x, 3)))(np.eye(2))
+    array([[6., 6.],
+           [6., 6.]])
+    """
+    if type(a) not in _NODES:
+        return np.linalg.matrix_power(a, n)
+    return _matrix_power(a, n, inv)
+
+
+_SVD_ORDS = {2: np.max, -2: np.min, "nuc": np.sum}
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """numpy.linalg.norm, every order: the matrix orders 2, -2 and 'nuc' through the singular
+    values (svd), the others as recorded elementwise ops and reductions.
+
+    >>> import numpy as np, revad
+    >>> a = np.array([[3.0, 0.0], [0.0, -1.0]])
+    >>> revad.grad(lambda x: np.linalg.norm(x, "nuc"))(a)
+    array([[ 1.,  0.],
+           [ 0., -1.]])
+    """
+    if type(x) not in _NODES:
+        return np.linalg.norm(x, ord, axis, keepdims)
+    reduce = _SVD_ORDS.get(ord) if isinstance(ord, (int, str)) and ord in _SVD_ORDS else None
+    nd = len(np.shape(x))
+    axes = (0, 1) if axis is None and nd == 2 else axis
+    if reduce is None or not isinstance(axes, tuple) or len(axes) != 2:
+        return _array._np_norm(x, ord, axis, keepdims)
+    axes = tuple(operator.index(d) % nd if -nd <= operator.index(d) < nd else d for d in axes)
+    if axes[0] == axes[1] or not all(0 <= d < nd for d in axes):
+        return _array._np_norm(x, ord, axis, keepdims)  # its error for bad axes
+    r = reduce(svd(np.moveaxis(x, axes, (-2, -1)), compute_uv=False), axis=-1)
+    return np.expand_dims(r, tuple(sorted(axes))) if keepdims else r
+
+
+# NumPy's functions on revad Arrays and Vars (Array.__array_function__) dispatch to these.
+_array._FUNCTIONS.update({
+    np.linalg.inv: inv, np.linalg.solve: solve, np.linalg.det: det, np.linalg.slogdet: slogdet,
+    np.linalg.cholesky: cholesky, np.linalg.eigh: eigh, np.linalg.eigvalsh: eigvalsh,
+    np.linalg.eig: eig, np.linalg.svd: svd, np.linalg.qr: qr, np.linalg.pinv: pinv,
+    np.linalg.norm: norm, np.linalg.matrix_power: matrix_power,
+})

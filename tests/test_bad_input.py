@@ -758,6 +758,29 @@ def _cases():
         for data in ["2d", "0d", "1d"]:
             add(fn, ("X",), data=data)
         add(fn, ("X", "X"))
+    # numpy.linalg (revad._linalg): NumPy's errors for what is not a (stack of) square matrix;
+    # the gradient where it is defined at the data ("square" is singular, and not symmetric:
+    # cholesky, eigh and eigvalsh read one triangle, their gradients are symmetric).
+    lin = np.linalg
+    for data in ["2d", "3d", "1d", "0d", "empty", "square"]:
+        full_rank = data not in ("3d", "square")  # (_smooth's matrices there are singular)
+        for fn in [lin.inv, lin.det, lin.eig, lin.svd, lin.qr]:
+            add(fn, ("X",), data=data)
+        add(lin.slogdet, ("X",), data=data,
+            ref_fn=lambda x: [np.asarray(v) for v in np.linalg.slogdet(x)])
+        for fn in [lin.cholesky, lin.eigh, lin.eigvalsh]:
+            add(fn, ("X",), data=data, grad=False)
+        add(lin.pinv, ("X",), data=data, grad=full_rank)
+        add(lin.svd, ("X",), {"compute_uv": False}, data=data, grad=full_rank)
+        add(lin.qr, ("X",), {"mode": "r"}, data=data, grad=full_rank)
+        add(lin.solve, ("X", "X"), data=data)
+        for n in [2, -1, 0]:
+            add(lin.matrix_power, ("X", n), data=data)
+    add(lin.qr, ("X",), {"mode": "raw"}, stricter="revad's qr refuses mode 'raw' (not "
+        "differentiable)")
+    add(lin.qr, ("X",), {"mode": "abc"})
+    add(lin.matrix_power, ("X", 2.5), data="square")
+    add(lin.solve, ("X", np.ones(3)), data="square")
     return c
 
 
@@ -808,7 +831,7 @@ def test_numpy_function(fn, args, kwargs, opts):
     if fn is np.empty_like and ref[0]:
         ref = (True, np.zeros_like(ref[1]))  # NumPy's values are whatever the memory held
     words = list(kwargs) + ["axis", "axes", "shape", "index", "order", "operand", "subscript",
-                            "dimension", "string", "abc", "complex", "real", fn.__name__]
+                            "dimension", "string", "abc", "complex", "real", "matrix", fn.__name__]
     agree(got, ref, what, words=words, stricter=opts.get("stricter"), alt=opts.get("alt", ()),
           lenient=opts.get("lenient"))
     if opts.get("grad", True) and ref[0] and got[0] and isinstance(got[1], revad.Array) \

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import revad
+import revad.numpy
 
 from conftest import fd_array_gradient
 
@@ -73,3 +74,170 @@ def test_norm_bad_orders(ord, axis, match):
     x = revad.Array(RNG.normal(size=(2, 3, 4)))
     with pytest.raises(ValueError, match=match):
         np.linalg.norm(x, ord=ord, axis=axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# The decompositions and solvers (revad._linalg's primitives)
+
+SQUARE = [(3, 3), (1, 1), (2, 3, 3), (2, 1, 2, 2)]
+RECT = [(4, 3), (3, 4), (3, 3), (2, 4, 2), (2, 2, 4)]
+
+
+def T(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def well_conditioned(shape):
+    n = shape[-1]
+    return RNG.normal(size=shape) + 2 * n * np.eye(n)
+
+
+def spd_of(x):
+    """A symmetric positive definite matrix of x, recorded (the functions of symmetric input
+    read one triangle: through this, finite differences see the symmetric derivative)."""
+    return x @ T(x) + x.shape[-1] * np.eye(x.shape[-1])
+
+
+@pytest.mark.parametrize("shape", SQUARE)
+def test_inv_det_slogdet(shape):
+    a = well_conditioned(shape)
+    check(np.linalg.inv, a)
+    check(np.linalg.det, a)
+    check(lambda x: np.linalg.slogdet(x)[1] * np.linalg.slogdet(x)[0], a)
+    check(lambda x: np.linalg.slogdet(-x).logabsdet, a)
+
+
+@pytest.mark.parametrize("sa,sb", [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 4)),
+                                   ((2, 3, 3), (3,)), ((2, 1, 3, 3), (4, 3, 2))])
+def test_solve(sa, sb):
+    check(np.linalg.solve, well_conditioned(sa), RNG.normal(size=sb))
+    check(lambda b: np.linalg.solve(well_conditioned(sa[-2:]) * 0 + np.eye(sa[-1]) * 2, b),
+          RNG.normal(size=sb))  # a constant matrix
+
+
+@pytest.mark.parametrize("shape", SQUARE)
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky(shape, upper):
+    check(lambda x: np.linalg.cholesky(spd_of(x), upper=upper), RNG.normal(size=shape))
+
+
+@pytest.mark.parametrize("shape", SQUARE)
+@pytest.mark.parametrize("uplo", ["L", "U"])
+def test_eigh(shape, uplo):
+    x = RNG.normal(size=shape)
+    check(lambda a: np.linalg.eigh(a + T(a), UPLO=uplo)[0], x)
+    check(lambda a: np.linalg.eigh(a + T(a), UPLO=uplo).eigenvectors, x)
+    check(lambda a: np.linalg.eigvalsh(a + T(a), UPLO=uplo), x)
+
+
+def test_eig_real_spectrum():
+    p = RNG.normal(size=(2, 3, 3)) + 3 * np.eye(3)
+    a = (p * np.array([1.0, 2.5, 4.0])) @ np.linalg.inv(p)
+    check(lambda x: np.linalg.eig(x)[0], a)
+    check(lambda x: np.linalg.eig(x).eigenvectors, a)
+
+
+def test_eig_complex_spectrum_is_refused():
+    rot = revad.Array(np.array([[0.0, -1.0], [1.0, 0.0]]))
+    with pytest.raises(TypeError, match="complex eigenvalues"):
+        np.linalg.eig(rot)
+    w, _ = revad.numpy.linalg.eig(rot.value)  # plain values: NumPy's own, complex
+    assert np.iscomplexobj(w)
+
+
+@pytest.mark.parametrize("shape", RECT)
+@pytest.mark.parametrize("full", [False, True])
+def test_svd(shape, full):
+    x = RNG.normal(size=shape)
+    k = min(shape[-2:])
+    check(lambda a: np.linalg.svd(a, compute_uv=False), x)
+    check(lambda a: np.linalg.svd(a, full_matrices=full)[1], x)
+    check(lambda a: np.linalg.svd(a, full_matrices=full)[0][..., :k], x)
+    check(lambda a: np.linalg.svd(a, full_matrices=full).Vh[..., :k, :], x)
+    if full:  # the completing columns: what does not depend on their basis
+        check(lambda a: (lambda u: u[..., k:] @ T(u[..., k:]))(np.linalg.svd(a)[0]), x)
+        check(lambda a: (lambda v: T(v[..., k:, :]) @ v[..., k:, :])(np.linalg.svd(a)[2]), x)
+
+
+@pytest.mark.parametrize("shape", RECT)
+@pytest.mark.parametrize("mode", ["reduced", "complete", "r"])
+def test_qr(shape, mode):
+    x = RNG.normal(size=shape)
+    n = shape[-1]
+    if mode == "r":
+        check(lambda a: np.linalg.qr(a, mode="r"), x)
+        return
+    check(lambda a: np.linalg.qr(a, mode=mode).R, x)
+    check(lambda a: np.linalg.qr(a, mode=mode).Q[..., :n], x)
+    if mode == "complete" and shape[-2] > n:
+        check(lambda a: (lambda q: q[..., n:] @ T(q[..., n:]))(np.linalg.qr(a, "complete")[0]), x)
+
+
+def test_qr_raw_is_refused():
+    with pytest.raises(TypeError, match="raw"):
+        np.linalg.qr(revad.Array(np.eye(2)), mode="raw")
+
+
+@pytest.mark.parametrize("shape", RECT)
+def test_pinv(shape):
+    check(np.linalg.pinv, RNG.normal(size=shape))
+    check(lambda a: np.linalg.pinv(a, rcond=1e-12), RNG.normal(size=shape))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 6, -1, -3])
+@pytest.mark.parametrize("shape", [(3, 3), (2, 2, 2)])
+def test_matrix_power(n, shape):
+    check(lambda a: np.linalg.matrix_power(a, n) + 0 * a, well_conditioned(shape) / 3)
+
+
+@pytest.mark.parametrize("ord", [2, -2, "nuc"])
+@pytest.mark.parametrize("shape,axis", [((3, 4), None), ((4, 3), (1, 0)), ((2, 3, 4), (1, 2)),
+                                        ((3, 2, 4), (0, -1))])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_matrix_norms_of_singular_values(ord, shape, axis, keepdims):
+    check(lambda a: np.linalg.norm(a, ord=ord, axis=axis, keepdims=keepdims),
+          RNG.normal(size=shape))
+
+
+def test_singular_matrix_raises_numpys_error():
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.inv(revad.Array(np.ones((2, 2))))
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(revad.Array(-np.eye(2)))
+
+
+def test_plain_values_are_numpys():
+    a = well_conditioned((3, 3))
+    lin = revad.numpy.linalg
+    for name in ("inv", "det", "slogdet", "pinv", "svd", "qr", "eig"):
+        got, want = getattr(lin, name)(a), getattr(np.linalg, name)(a)
+        for g, w in zip(*(r if isinstance(r, tuple) else (r,) for r in (got, want)),
+                        strict=True):
+            np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(lin.matrix_power(a, 3), np.linalg.matrix_power(a, 3))
+    assert lin.norm(a, 2) == np.linalg.norm(a, 2)
+    assert lin.LinAlgError is np.linalg.LinAlgError and lin.matrix_rank is np.linalg.matrix_rank
+
+
+def test_results_are_arrays_and_vars():
+    a = revad.Array(well_conditioned((2, 3, 3)))
+    w, v = np.linalg.eigh(a + np.swapaxes(a, -1, -2))
+    assert type(w) is revad.Array and type(v) is revad.Array and w.shape == (2, 3)
+    d = np.linalg.det(revad.Array(well_conditioned((3, 3))))
+    assert type(d) in (revad.Var, revad.Array) and np.shape(d.value) == ()
+
+
+@pytest.mark.parametrize("f,make", [
+    (np.linalg.inv, well_conditioned), (np.linalg.det, well_conditioned),
+    (lambda a: np.linalg.svd(a)[1], lambda s: RNG.normal(size=s)),
+    (lambda a: np.linalg.eigh(a + T(a))[1], lambda s: RNG.normal(size=s)),
+    (lambda a: np.linalg.qr(a)[0], lambda s: RNG.normal(size=s)),
+    (lambda a: np.linalg.norm(a, "nuc"), lambda s: RNG.normal(size=s)),
+])
+def test_forward_mode(f, make):
+    x, v = make((3, 3)), RNG.normal(size=(3, 3))
+    w = RNG.normal(size=np.shape(f(x)))
+    value, tangent = revad.jvp(lambda a: np.sum(f(a) * w), (x,), (v,))
+    fd = (np.sum(f(x + 1e-6 * v) * w) - np.sum(f(x - 1e-6 * v) * w)) / 2e-6
+    assert value == pytest.approx(float(np.sum(f(x) * w)), rel=1e-12)
+    assert tangent == pytest.approx(fd, rel=1e-5, abs=1e-7)

@@ -105,6 +105,12 @@ def test_cholesky(shape, upper):
           kwargs={"upper": upper}, directions=[symmetric(shape)])
 
 
+@pytest.mark.parametrize("a", [[[1.0, 2.0], [2.0, 4.0]], [[0.0, 0.0], [0.0, 0.0]],
+                               [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]])
+def test_det_of_singular_matrices(a):
+    check(np.linalg.det, [np.array(a)], [L._det_vjp], [L._det_jvp])
+
+
 def test_cholesky_gradient_is_symmetric():
     a = spd((4, 4))
     g = L._cholesky_vjp(np.linalg.cholesky(a), a)(RNG.normal(size=(4, 4)))
