@@ -5,7 +5,8 @@ SciPy's own. Stacks of matrices work where SciPy's functions take them.
 import numpy as np
 import scipy.linalg as _sl
 
-from revad._linalg import _T, _unbroadcast
+from revad._linalg import _NODES, _T, _unbroadcast
+from revad._primitive import defjvp, defvjp, primitive
 
 
 def _sqrtm_real(a, **kwargs):
@@ -112,3 +113,49 @@ def _cho_solve_jvp_c(g, ans, c, b, lower, **kwargs):
 
 def _cho_solve_jvp_b(g, ans, c, b, lower, **kwargs):
     return _sl.cho_solve((c, lower), g)
+
+
+# ---------------------------------------------------------------------------------------------
+# The primitives (on plain values, SciPy's own functions).
+
+_sqrtm = primitive(_sqrtm_real)
+defvjp(_sqrtm, _sqrtm_vjp)
+defjvp(_sqrtm, _sqrtm_jvp)
+solve_triangular = primitive(_sl.solve_triangular)
+defvjp(solve_triangular, _solve_triangular_vjp_a, _solve_triangular_vjp_b)
+defjvp(solve_triangular, _solve_triangular_jvp_a, _solve_triangular_jvp_b)
+_cho_solve_p = primitive(_cho_solve)
+defvjp(_cho_solve_p, _cho_solve_vjp_c, _cho_solve_vjp_b)
+defjvp(_cho_solve_p, _cho_solve_jvp_c, _cho_solve_jvp_b)
+
+
+def sqrtm(A, **kwargs):
+    """scipy.linalg.sqrtm; differentiable on a revad Array whose root is real (a complex root
+    raises a TypeError). Its VJP solves a Sylvester equation with SciPy (not differentiable
+    again).
+
+    >>> import numpy as np, revad, revad.scipy.linalg
+    >>> a = np.array([[4.0, 0.0], [0.0, 9.0]])
+    >>> revad.grad(lambda x: np.trace(revad.scipy.linalg.sqrtm(x)))(a).round(6)
+    array([[0.25    , 0.      ],
+           [0.      , 0.166667]])
+    """
+    return _sqrtm(A, **kwargs) if type(A) in _NODES else _sl.sqrtm(A, **kwargs)
+
+
+def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    """scipy.linalg.cho_solve: x with A x = b, A = L L^T from its Cholesky factor (c, lower),
+    differentiable in c (the triangle SciPy reads) and b.
+
+    >>> import numpy as np, revad, revad.scipy.linalg
+    >>> L = np.array([[2.0, 0.0], [1.0, 1.0]])
+    >>> solve = lambda c, b: revad.scipy.linalg.cho_solve((c, True), b)
+    >>> revad.grad(lambda b: np.sum(solve(L, b)))(np.ones(2))
+    array([0. , 0.5])
+    """
+    c, lower = c_and_lower
+    return _cho_solve_p(c, b, lower, check_finite=check_finite)
+
+
+def __getattr__(name):
+    return getattr(_sl, name)

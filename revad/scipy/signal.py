@@ -1,7 +1,15 @@
 """``scipy.signal`` for revad Arrays: ``convolve`` is differentiable (any number of dimensions,
-modes 'full', 'valid' and 'same'); every other name is SciPy's own."""
+modes 'full', 'valid' and 'same'); every other name is SciPy's own.
+
+>>> import numpy as np, revad, revad.scipy.signal
+>>> k = np.array([1.0, 2.0])
+>>> revad.grad(lambda x: np.sum(revad.scipy.signal.convolve(x, k, mode="valid")))(np.ones(3))
+array([2., 3., 1.])
+"""
 import numpy as np
 import scipy.signal as _ss
+
+from revad._primitive import defjvp, defvjp, primitive
 
 
 def _full_window(s1, s2, mode):
@@ -54,3 +62,12 @@ def _convolve_jvp(k):
     def maker(g, ans, in1, in2, mode="full", method="auto"):
         return _ss.convolve(g, in2, mode, method) if k == 0 else _ss.convolve(in1, g, mode, method)
     return maker
+
+
+convolve = primitive(_ss.convolve)
+defvjp(convolve, _convolve_vjp(0), _convolve_vjp(1))
+defjvp(convolve, _convolve_jvp(0), _convolve_jvp(1))
+
+
+def __getattr__(name):
+    return getattr(_ss, name)
