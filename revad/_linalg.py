@@ -19,7 +19,6 @@ eigenvalue and svd with a repeated (or, for the vectors, zero) singular value gi
 import operator
 
 import numpy as np
-from numpy.linalg import *  # noqa: F403  (revad.numpy.linalg is NumPy's namespace with these)
 from numpy.linalg import LinAlgError  # noqa: F401
 
 from revad import _array
@@ -514,9 +513,14 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 
 # NumPy's functions on revad Arrays and Vars (Array.__array_function__) dispatch to these.
-_array._FUNCTIONS.update({
+_array._FUNCTIONS.update({  # type: ignore[attr-defined]
     np.linalg.inv: inv, np.linalg.solve: solve, np.linalg.det: det, np.linalg.slogdet: slogdet,
     np.linalg.cholesky: cholesky, np.linalg.eigh: eigh, np.linalg.eigvalsh: eigvalsh,
     np.linalg.eig: eig, np.linalg.svd: svd, np.linalg.qr: qr, np.linalg.pinv: pinv,
     np.linalg.norm: norm, np.linalg.matrix_power: matrix_power,
 })
+
+
+def __getattr__(name):
+    """revad.numpy.linalg is NumPy's namespace with the functions above."""
+    return getattr(np.linalg, name)

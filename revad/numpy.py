@@ -16,7 +16,7 @@ import numpy as _np
 from numpy import *  # noqa: F403  (the namespace users expect)
 from numpy import random  # noqa: F401
 
-from revad import _linalg as linalg  # noqa: F401  (NumPy's, differentiable on Arrays)
+from revad import _linalg as linalg  # type: ignore[no-redef]  # noqa: F401
 from revad._array import array, asarray, logsumexp  # type: ignore[no-redef]  # noqa: F401
 
 

@@ -3,7 +3,7 @@ differentiable (SciPy computes the values; their VJPs and JVPs are below); every
 SciPy's own. Stacks of matrices work where SciPy's functions take them.
 """
 import numpy as np
-import scipy.linalg as _sl
+import scipy.linalg as _sl  # type: ignore[import-untyped]
 
 from revad._linalg import _NODES, _T, _unbroadcast
 from revad._primitive import defjvp, defvjp, primitive

@@ -7,7 +7,7 @@ modes 'full', 'valid' and 'same'); every other name is SciPy's own.
 array([2., 3., 1.])
 """
 import numpy as np
-import scipy.signal as _ss
+import scipy.signal as _ss  # type: ignore[import-untyped]
 
 from revad._primitive import defjvp, defvjp, primitive
 
