@@ -523,4 +523,6 @@ _array._FUNCTIONS.update({  # type: ignore[attr-defined]
 
 def __getattr__(name):
     """revad.numpy.linalg is NumPy's namespace with the functions above."""
+    if name.startswith("__"):  # (not np.linalg's __all__ and the like: this module's own)
+        raise AttributeError(name)
     return getattr(np.linalg, name)

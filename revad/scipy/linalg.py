@@ -158,4 +158,6 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
 
 
 def __getattr__(name):
+    if name.startswith("__"):  # (not _sl's __all__ and the like: this module's own)
+        raise AttributeError(name)
     return getattr(_sl, name)

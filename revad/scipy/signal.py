@@ -70,4 +70,6 @@ defjvp(convolve, _convolve_jvp(0), _convolve_jvp(1))
 
 
 def __getattr__(name):
+    if name.startswith("__"):  # (not _ss's __all__ and the like: this module's own)
+        raise AttributeError(name)
     return getattr(_ss, name)
