@@ -309,3 +309,31 @@ def test_docstring_examples():
     for module in (revad._linalg, revad.scipy.linalg, revad.scipy.signal):
         failed, attempted = doctest.testmod(module, optionflags=flags)
         assert failed == 0 and attempted > 0, module.__name__
+
+
+def test_views_and_empty_stacks():
+    a = well_conditioned((4, 4))
+    check(lambda x: np.linalg.inv(T(x)[::-1]), a)  # a non-contiguous view
+    check(lambda x: np.linalg.svd(x[::2, 1:], compute_uv=False), RNG.normal(size=(5, 4)))
+    check(lambda x: np.linalg.solve(x[:, ::2], x[:, 1]), RNG.normal(size=(3, 6)) + np.eye(3, 6) * 4)
+    for f in (np.linalg.inv, np.linalg.det, lambda x: np.linalg.eigh(x)[0]):
+        value, g = revad.value_and_grad(lambda x, f=f: np.sum(f(x)))(np.zeros((2, 0, 0)))
+        assert g.shape == (2, 0, 0)
+
+
+@pytest.mark.parametrize("name", ["convolve", "solve_triangular", "cho_solve", "sqrtm"])
+def test_scipy_forward_mode(name):
+    import revad.scipy.linalg as rsl
+    import revad.scipy.signal as rss
+    a, b = spd_of(RNG.normal(size=(3, 3))), RNG.normal(size=3)
+    f = {"convolve": lambda x: rss.convolve(x, a[:2, :2]),
+         "solve_triangular": lambda x: rsl.solve_triangular(x, b, lower=True),
+         "cho_solve": lambda x: rsl.cho_solve((x, True), b),
+         "sqrtm": rsl.sqrtm}[name]
+    x = np.linalg.cholesky(a) if name in ("solve_triangular", "cho_solve") else a
+    v = np.tril(RNG.normal(size=x.shape)) if name != "sqrtm" else spd_of(RNG.normal(size=(3, 3)))
+    w = RNG.normal(size=np.shape(f(x)))
+    value, tangent = revad.jvp(lambda y: np.sum(f(y) * w), (x,), (v,))
+    fd = (np.sum(f(x + 1e-6 * v) * w) - np.sum(f(x - 1e-6 * v) * w)) / 2e-6
+    assert value == pytest.approx(float(np.sum(f(x) * w)), rel=1e-12)
+    assert tangent == pytest.approx(fd, rel=1e-5, abs=1e-7)
