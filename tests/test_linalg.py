@@ -2,11 +2,13 @@
 differences, over single matrices and stacks, with the keyword arguments NumPy takes."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import revad
 import revad.numpy
 
-from conftest import fd_array_gradient
+from conftest import count_programs, fd_array_gradient, property_settings
 
 RNG = np.random.default_rng(16)
 
@@ -337,3 +339,52 @@ def test_scipy_forward_mode(name):
     fd = (np.sum(f(x + 1e-6 * v) * w) - np.sum(f(x - 1e-6 * v) * w)) / 2e-6
     assert value == pytest.approx(float(np.sum(f(x) * w)), rel=1e-12)
     assert tangent == pytest.approx(fd, rel=1e-5, abs=1e-7)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Random programs: chains of the linear-algebra functions (each kept well defined: of an SPD
+# matrix where it needs one) and elementwise ops, on stacks, against central differences.
+
+def _spd(x):
+    return x @ T(x) + np.eye(x.shape[-1])
+
+
+def _as_matrices(d):
+    """A number per matrix (a Var for a single matrix) with two unit axes, to scale by."""
+    return np.reshape(d, np.shape(d) + (1, 1))
+
+
+STEPS = [
+    lambda x: np.linalg.inv(_spd(x)),
+    lambda x: np.linalg.cholesky(_spd(x)),
+    lambda x: np.linalg.solve(_spd(x), x),
+    lambda x: np.linalg.pinv(_spd(x)) @ x,
+    lambda x: np.linalg.eigvalsh(_spd(x))[..., None, :] * x,
+    lambda x: x / np.linalg.norm(x, 2, axis=(-2, -1), keepdims=True),
+    lambda x: x * _as_matrices(np.linalg.det(_spd(x) / 3)) ** (-1 / 3),
+    lambda x: x + _as_matrices(np.linalg.slogdet(_spd(x))[1]),
+    lambda x: np.linalg.qr(_spd(x))[0] @ x,
+    lambda x: np.linalg.matrix_power(x / 3, 2),
+    lambda x: np.tanh(x),
+    lambda x: x @ T(x[..., ::-1, :]) / 3,
+]
+
+
+@given(st.lists(st.integers(0, len(STEPS) - 1), min_size=1, max_size=4),
+       st.sampled_from([(3, 3), (2, 3, 3)]), st.integers(0, 2 ** 32 - 1))
+@property_settings(40)
+def test_random_linalg_programs(steps, shape, seed):
+    rng = np.random.default_rng(seed)
+    x, w = rng.uniform(-1.0, 1.0, size=shape), rng.normal(size=shape)
+
+    def loss(a):
+        for k in steps:
+            a = STEPS[k](a)
+        return np.sum(a * w)
+
+    value, g = revad.value_and_grad(loss)(x)
+    assert value == pytest.approx(float(loss(x)), rel=1e-10, abs=1e-12)
+    np.testing.assert_allclose(g, fd_array_gradient(lambda v: float(loss(v)), x),
+                               rtol=1e-4, atol=1e-6)
+    count_programs()
