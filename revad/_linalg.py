@@ -485,9 +485,6 @@ def matrix_power(a, n):
     return _matrix_power(a, n, inv)
 
 
-_SVD_ORDS = {2: np.max, -2: np.min, "nuc": np.sum}
-
-
 def norm(x, ord=None, axis=None, keepdims=False):
     """numpy.linalg.norm, every order: the matrix orders 2, -2 and 'nuc' through the singular
     values (svd), the others as recorded elementwise ops and reductions.
@@ -500,7 +497,10 @@ def norm(x, ord=None, axis=None, keepdims=False):
     """
     if type(x) not in _NODES:
         return np.linalg.norm(x, ord, axis, keepdims)
-    reduce = _SVD_ORDS.get(ord) if isinstance(ord, (int, str)) and ord in _SVD_ORDS else None
+    if isinstance(ord, str):
+        reduce = np.sum if ord == "nuc" else None
+    else:
+        reduce = np.max if ord == 2 else np.min if ord == -2 else None  # (2.0, np.int64(2) too)
     nd = len(np.shape(x))
     axes = (0, 1) if axis is None and nd == 2 else axis
     if reduce is None or not isinstance(axes, tuple) or len(axes) != 2:

@@ -194,7 +194,7 @@ def test_matrix_power(n, shape):
     check(lambda a: np.linalg.matrix_power(a, n) + 0 * a, well_conditioned(shape) / 3)
 
 
-@pytest.mark.parametrize("ord", [2, -2, "nuc"])
+@pytest.mark.parametrize("ord", [2, -2, "nuc", 2.0, np.int64(-2)])
 @pytest.mark.parametrize("shape,axis", [((3, 4), None), ((4, 3), (1, 0)), ((2, 3, 4), (1, 2)),
                                         ((3, 2, 4), (0, -1))])
 @pytest.mark.parametrize("keepdims", [False, True])

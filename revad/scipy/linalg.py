@@ -1,6 +1,7 @@
 """``scipy.linalg`` for revad Arrays: ``sqrtm``, ``solve_triangular`` and ``cho_solve`` are
 differentiable (SciPy computes the values; their VJPs and JVPs are below); every other name is
-SciPy's own. Stacks of matrices work where SciPy's functions take them.
+SciPy's own. Stacks of matrices work where SciPy's functions take them. The VJPs of the two
+solvers call the solvers' primitives (on Arrays they would record too).
 """
 import numpy as np
 import scipy.linalg as _sl  # type: ignore[import-untyped]
@@ -48,7 +49,7 @@ def _solve_triangular_vjp_a(ans, a, b, trans=0, lower=False, unit_diagonal=False
     vector = np.ndim(b) == 1
 
     def vjp(g):
-        gb = _sl.solve_triangular(a, g, trans=1 - t, lower=lower, unit_diagonal=unit_diagonal)
+        gb = solve_triangular(a, g, trans=1 - t, lower=lower, unit_diagonal=unit_diagonal)
         x = ans
         if vector:
             gb, x = gb[..., None], x[..., None]
@@ -60,7 +61,7 @@ def _solve_triangular_vjp_a(ans, a, b, trans=0, lower=False, unit_diagonal=False
 def _solve_triangular_vjp_b(ans, a, b, trans=0, lower=False, unit_diagonal=False, **kwargs):
     t = _trans_code(trans)
     return lambda g: _unbroadcast(
-        _sl.solve_triangular(a, g, trans=1 - t, lower=lower, unit_diagonal=unit_diagonal),
+        solve_triangular(a, g, trans=1 - t, lower=lower, unit_diagonal=unit_diagonal),
         np.shape(b))
 
 
@@ -88,7 +89,7 @@ def _cho_solve_vjp_c(ans, c, b, lower, **kwargs):
     vector = np.ndim(b) == 1
 
     def vjp(g):
-        gb = _sl.cho_solve((c, lower), g)
+        gb = _cho_solve_p(c, g, lower)
         x = ans
         if vector:
             gb, x = gb[..., None], x[..., None]
@@ -100,7 +101,7 @@ def _cho_solve_vjp_c(ans, c, b, lower, **kwargs):
 
 
 def _cho_solve_vjp_b(ans, c, b, lower, **kwargs):
-    return lambda g: _unbroadcast(_sl.cho_solve((c, lower), g), np.shape(b))
+    return lambda g: _unbroadcast(_cho_solve_p(c, g, lower), np.shape(b))
 
 
 def _cho_solve_jvp_c(g, ans, c, b, lower, **kwargs):

@@ -53,8 +53,8 @@ def _convolve_vjp(k):
     def maker(ans, in1, in2, mode="full", method="auto"):
         other = in2 if k == 0 else in1
         full, start = _full_window(np.shape(in1), np.shape(in2), mode)
-        return lambda g: _ss.convolve(_embed(g, full, start), _flip(other), mode="valid",
-                                      method=method)
+        return lambda g: convolve(_embed(g, full, start), _flip(other), mode="valid",
+                                  method=method)
     return maker
 
 
