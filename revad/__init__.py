@@ -12,6 +12,7 @@ gives every partial derivative.
 >>> revad.grad(lambda x, y: 2 * x * y + y + 3, argnums=(0, 1))(40.0, 4.0)
 (8.0, 81.0)
 """
+from revad import _linalg  # noqa: F401  (numpy.linalg's functions for Arrays)
 from revad._array import Array, logsumexp
 from revad._core import Function, Var, no_grad, release_memory, tape_info
 from revad._core import functions as _functions

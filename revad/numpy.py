@@ -3,8 +3,9 @@
 revad's Arrays implement NumPy's own protocols (``__array_ufunc__``, ``__array_function__``), so
 NumPy's functions already differentiate them; this module is NumPy's namespace with the few
 names that need revad: ``array`` and ``asarray`` (which stack Vars and Arrays on the tape,
-and give NumPy's own result for plain data), ``logsumexp``, and ``r_`` and ``c_`` (which
-join Arrays and Vars on the tape; NumPy's own cannot see them).
+and give NumPy's own result for plain data), ``logsumexp``, ``linalg`` (NumPy's,
+with revad's differentiable functions), and ``r_`` and ``c_`` (which join Arrays and
+Vars on the tape; NumPy's own cannot see them).
 A NumPy function revad does not support raises a TypeError naming it.
 
 >>> import revad
@@ -14,9 +15,10 @@ array([ 0.726862, -1.007065])
 """
 import numpy as _np
 from numpy import *  # noqa: F403  (the namespace users expect)
-from numpy import linalg, random  # noqa: F401
+from numpy import random  # noqa: F401
 
 from revad import _array
+from revad import _linalg as linalg  # type: ignore[no-redef]  # noqa: F401
 from revad._array import array, asarray, logsumexp  # type: ignore[no-redef]  # noqa: F401
 
 # NumPy's own r_ and c_ turn Arrays into arrays: these join them on the tape.
