@@ -431,6 +431,11 @@ cdef class Var:
         fn = _ufunc_functions.get(name)
         compare = _ufunc_comparisons.get(name)
         recipe = _ufunc_compositions.get(name)
+        if fn is None and compare is None and recipe is None and "scipy.special" in sys.modules:
+            from revad.scipy import _rows  # SciPy's ufuncs: their rows (the ufunc-pair group)
+            r = _rows.apply_ufunc(ufunc, method, inputs, kwargs)
+            if r is not None:
+                return r
         if (fn is None and compare is None and recipe is None) or method != "__call__" or kwargs:
             raise TypeError(f"revad: numpy.{name} (method {method!r}) is not "
                             "differentiable by revad; use revad's functions on Vars")
