@@ -44,8 +44,21 @@ def _dive_dx(v, x, y):
     return 0.5 * (ss.ive(v - 1.0, x) + ss.ive(v + 1.0, x)) - np.sign(x) * y
 
 
+def _dbetainc_dx(a, b, x, y):
+    """d/dx of the regularised incomplete beta function: the beta density."""
+    return np.exp(ss.xlogy(a - 1.0, x) + ss.xlog1py(b - 1.0, -x) - ss.betaln(a, b))
+
+
+def _dstdtr_dt(df, t, y):
+    """d/dt of Student's t distribution function: its density (scipy.stats.t's formula)."""
+    return np.exp(np.log(ss.poch(0.5 * df, 0.5)) - 0.5 * (np.log(df) + np.log(np.pi))
+                  - (df + 1.0) / 2.0 * np.log1p(t * t / df))
+
+
 _ORDER = "no derivative in the order is available from SciPy; pass a constant order"
 _INTEGER = "an integer argument has no derivative; pass a constant"
+_SHAPE = ("no closed form for the derivative in a shape parameter; pass a constant "
+          "(revad.primitive can supply one)")
 _SHAPE_A = ("no closed form for the derivative in the shape a; pass a constant a "
             "(revad.primitive can supply one)")
 
@@ -83,7 +96,13 @@ ROWS = {
     "ndtr": (ss.ndtr, (lambda x, y: np.exp(-0.5 * x * x) / _SQRT_2PI,)),
     "log_ndtr": (ss.log_ndtr, (lambda x, y: np.exp(-0.5 * x * x - _LOG_SQRT_2PI - y),)),
     "ndtri": (ss.ndtri, (lambda p, y: _SQRT_2PI * np.exp(0.5 * y * y),)),
+    "poch": (ss.poch, (lambda z, m, y: y * (ss.digamma(z + m) - ss.digamma(z)),
+                       lambda z, m, y: y * ss.digamma(z + m))),
+    "stdtr": (ss.stdtr, (_SHAPE, _dstdtr_dt)),
+    "betainc": (ss.betainc, (_SHAPE, _SHAPE, _dbetainc_dx)),
 }
+if hasattr(ss, "betaincc"):  # SciPy >= 1.11
+    ROWS["betaincc"] = (ss.betaincc, (_SHAPE, _SHAPE, lambda a, b, x, y: -_dbetainc_dx(a, b, x, y)))
 # The same rows by SciPy's ufunc object, for __array_ufunc__ (digamma is psi).
 _BY_UFUNC = {fn: (name, partials) for name, (fn, partials) in ROWS.items()}
 
