@@ -18,7 +18,7 @@ array([-0.577216,  0.422784])
 import numpy as np
 import scipy.special as _ss
 
-from revad import _array
+from revad import _array, _core
 from revad._core import functions as _functions
 from revad.scipy import _lift
 from revad.scipy._rows import ROWS as _ROWS
@@ -117,9 +117,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     nodes, (a, b) = _lift.operands(a, b)
     if not nodes:
         return _ss.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign)
-    if type(a) is not _array.Array:
+    if type(a) is _core.Var:
         a = _array.array(a)
-    va = np.asarray(a.value)
+    va = np.asarray(_lift.values(a), np.float64)
     axes = tuple(range(va.ndim)) if axis is None else axis
     if b is None and not return_sign:
         return _array.logsumexp(a, axis=axis, keepdims=keepdims)

@@ -67,7 +67,8 @@ class Continuous:
             if not nodes:
                 return ref(*args, **kw)
             x, loc, scale, *shapes = ops
-            return self._recorded(method, x, loc, scale, shapes)
+            with np.errstate(invalid="ignore", divide="ignore"):  # (nan and inf as SciPy's)
+                return self._recorded(method, x, loc, scale, shapes)
         f.__name__, f.__qualname__ = method, name
         f.__doc__ = _doc(self.dist, method, self.shapes, self.example)
         return f

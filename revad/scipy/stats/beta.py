@@ -21,3 +21,5 @@ pdf, logpdf, cdf, logcdf, sf, logsf = Continuous(
     logpdf=lambda z, a, b: _sp.xlog1py(b - 1.0, -z) + _sp.xlogy(a - 1.0, z) - _sp.betaln(a, b),
     cdf=lambda z, a, b: _sp.betainc(a, b, z), sf=_sf,
     support=(0.0, 1.0), example="(2.0, 3.0)").functions()
+
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]

@@ -18,3 +18,5 @@ pdf, logpdf, cdf, logcdf, sf, logsf = Continuous(
     cdf=lambda z, df: _sp.gammainc(df / 2.0, z / 2.0),
     sf=lambda z, df: _sp.gammaincc(df / 2.0, z / 2.0),
     support=(0.0, float("inf")), example="(3.0,)").functions()
+
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]

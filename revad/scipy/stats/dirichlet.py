@@ -49,3 +49,5 @@ def _make(name):
 
 pdf = _make("pdf")
 logpdf = _make("logpdf")
+
+__all__ = ["pdf", "logpdf"]

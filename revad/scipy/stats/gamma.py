@@ -14,3 +14,5 @@ pdf, logpdf, cdf, logcdf, sf, logsf = Continuous(
     logpdf=lambda z, a: _sp.xlogy(a - 1.0, z) - z - _sp.gammaln(a),
     cdf=lambda z, a: _sp.gammainc(a, z), sf=lambda z, a: _sp.gammaincc(a, z),
     support=(0.0, float("inf")), example="(2.5,)").functions()
+
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]

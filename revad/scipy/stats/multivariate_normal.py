@@ -97,3 +97,5 @@ def logcdf(*args, **kwargs):
         raise TypeError("revad: multivariate_normal.logcdf is not differentiable (SciPy "
                         "integrates it numerically)")
     return scipy.stats.multivariate_normal.logcdf(*args, **kwargs)
+
+__all__ = ["pdf", "logpdf", "cdf", "logcdf"]

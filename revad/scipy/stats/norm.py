@@ -16,3 +16,5 @@ pdf, logpdf, cdf, logcdf, sf, logsf = Continuous(
     logpdf=lambda z: -(z * z) / 2.0 - _LOG_SQRT_2PI,
     cdf=lambda z: _sp.ndtr(z), sf=lambda z: _sp.ndtr(-z),
     logcdf=lambda z: _sp.log_ndtr(z), logsf=lambda z: _sp.log_ndtr(-z)).functions()
+
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]

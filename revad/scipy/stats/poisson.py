@@ -28,9 +28,10 @@ def _make(name, recorded):
 
     def f(k, mu, loc=0):
         nodes, (mu,) = _lift.operands(mu)
+        kz = _counts(name, k, loc)  # (raises for a Var or Array count)
         if not nodes:
             return ref(k, mu, loc=loc)
-        k = _counts(name, k, loc)
+        k = kz
         if k.ndim and type(mu) is not _lift.Array:
             mu = _lift.operands(mu, k)[1][0]  # a Var next to an array of counts: an Array
         return recorded(k, mu)
@@ -69,3 +70,5 @@ cdf = _make("cdf", _cdf)
 logcdf = _make("logcdf", lambda k, mu: np.log(_cdf(k, mu)))
 sf = _make("sf", _sf)
 logsf = _make("logsf", lambda k, mu: np.log(_sf(k, mu)))
+
+__all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf"]

@@ -22,3 +22,5 @@ pdf, logpdf, cdf, logcdf, sf, logsf = Continuous(
     "t", ("df",), logpdf=_logpdf,
     cdf=lambda z, df: _sp.stdtr(df, z), sf=lambda z, df: _sp.stdtr(df, -z),
     example="(3.5,)").functions()
+
+__all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf"]
