@@ -4,7 +4,7 @@
 # module with mypy's stubtest; a new public name or op fails it until it is declared here.
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias, overload, type_check_only
+from typing import Any, TypeAlias, TypeVar, overload, type_check_only
 
 import numpy as np
 
@@ -22,7 +22,7 @@ __version__: str
 __all__ = [
     "Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "elementwise_grad",
     "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
-    "draw",
+    "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp",
     # the op table, sorted
     "abs", "add", "arccos", "arcsin", "arctan", "arctan2", "cos", "cosh", "divide", "erf", "exp",
     "expm1", "hypot", "log", "log1p", "maximum", "minimum", "multiply", "negative", "power",
@@ -70,6 +70,34 @@ def value_and_grad(
 def grad(f: Callable[..., Any], argnums: _Argnums = 0) -> Callable[..., Any]: ...
 def elementwise_grad(f: Callable[..., Any], argnums: _Argnums = 0) -> Callable[..., Any]: ...
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[float, float]: ...
+
+# User primitives (revad/_primitive.py).
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+def primitive(f: _F) -> _F: ...
+def defvjp(
+    f: Callable[..., Any],
+    *vjpmakers: Callable[..., Any] | None,
+    argnums: Sequence[int] | None = None,
+) -> None: ...
+def defjvp(
+    f: Callable[..., Any],
+    *jvpmakers: Callable[..., Any] | None,
+    argnums: Sequence[int] | None = None,
+) -> None: ...
+
+class custom_vjp:
+    fun: Callable[..., Any]
+    fwd: Callable[..., Any] | None
+    bwd: Callable[..., Any] | None
+    def __init__(self, fun: Callable[..., Any]) -> None: ...
+    def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any]) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+def make_vjp(
+    fun: Callable[..., Any], argnum: _Argnums = 0
+) -> Callable[..., tuple[Callable[[Any], Any], Any]]: ...
+def vjp(fun: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], Any]]: ...
 
 # The graph drawing (revad/_graph.py).
 def to_dot(

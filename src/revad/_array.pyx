@@ -41,7 +41,7 @@ from revad._core cimport (
     rv_ew_width, rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over,
     RV_SRC_SLOTS, RV_SRC_POOL, rv_dotc_blk, rv_dot_blk, rv_mm_operand, rv_mm_blk, rv_ew_blk,
     rv_ew_operand, rv_sums_blk, rv_ew_operand_at, rv_sums_ostride, RV_RUN_EW_FORWARD,
-    RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD,
+    RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD, RV_CALL, rv_call_blk, rv_call_width,
     RV_PAIR, rv_pair_blk, rv_pair_operand, rv_pair_width, rv_pair_operand_at)
 
 import operator
@@ -695,6 +695,9 @@ include "_array_numpy.pxi"
 
 
 include "_array_functional.pxi"
+
+
+include "_array_call.pxi"
 
 
 include "_array_special.pxi"

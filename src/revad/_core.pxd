@@ -29,6 +29,10 @@ cdef extern from "kinds.h" nogil:
     ctypedef struct rv_sums_blk:
         int64_t out, n, nd, first, count, stride
         int64_t shape[1]  # shape[nd], then ostride[nd] (rv_sums_ostride)
+    ctypedef struct rv_call_blk:
+        int64_t out, n, obj, n_in
+        int64_t span[1]  # span[2 * n_in]: (first slot, count) per input (a flexible array in C)
+    int64_t rv_call_width(int64_t n_in)
     int64_t rv_ew_width(int64_t nd, int arity)
     rv_ew_operand *rv_ew_operand_at(const rv_ew_blk *h, int j)
     int64_t rv_sums_width(int64_t nd)
@@ -75,6 +79,7 @@ cdef extern from "revad.h" nogil:
         RV_MM
         RV_EW
         RV_SUMS
+        RV_CALL
         RV_PAIR
         RV_GROUP_SLOT
         RV_EW_MAXD
@@ -114,6 +119,7 @@ cdef extern from "revad.h" nogil:
         RV_RUN_SUMS_LAZY_FORWARD
         RV_RUN_SUMS_BACKWARD
         RV_RUN_BLAS
+        RV_RUN_PYTHON
     enum:
         RV_CUT_ANY
         RV_CUT_NONE
@@ -139,9 +145,10 @@ cdef extern from "revad.h" nogil:
     int rv_all_zero(const double *x, int64_t n)
     int rv_any_zero(const double *x, int64_t n)
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign)
-    void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
-                            const double *val, const double *cst, const int64_t *blk,
-                            const double *const *cptr, double *tng, int64_t top)
+    int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                               const double *val, const double *cst, const int64_t *blk,
+                               const double *const *cptr, double *tng, int64_t start,
+                               int64_t top)
 
 
 # An Array leaf bound to a tape (_array.pyx): the leaf itself (`owner`, held by the
@@ -213,6 +220,7 @@ cdef class Tape:
     cdef int room(self, int64_t entries, int64_t blk) except -1
     cdef int64_t push_blk(self, int64_t count) except -1
     cdef int64_t push_cptr(self, object array) except -1
+    cdef int64_t push_ref(self, object obj) except -1
     cdef int64_t push_readonly(self, object array) except -1
     cdef int check_readonly(self) except -1
     cdef int32_t push_const(self, double c) except -1

@@ -113,7 +113,7 @@ def _tangent_sweep(Var y not None, list leaves not None, tangents):
     cdef Tape t = y.tape
     cdef Var x
     cdef double r = 0.0
-    cdef int64_t top = 0, first
+    cdef int64_t top = 0, first, start = 0
     cdef double *tng = NULL
     if t is not None:
         top = rv_group_end(t.op, y.slot)  # y may be one output of a group carried above it
@@ -151,8 +151,13 @@ def _tangent_sweep(Var y not None, list leaves not None, tangents):
         t.check_readonly()
         _hold(t)
         try:
-            with nogil:
-                rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, t.cptr, tng, top)
+            while start >= 0:  # stopping at each Python function (revad.primitive)
+                with nogil:
+                    start = rv_forward_tangent(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk,
+                                               t.cptr, tng, start, top)
+                if start >= 0:
+                    _call_tangent(t, tng, <const rv_call_blk *>(t.blk + t.arg0[start]))
+                    start += 1
         finally:
             _unhold(t)
         r = tng[y.slot]

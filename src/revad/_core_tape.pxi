@@ -163,6 +163,22 @@ cdef class Tape:
         self.n_cptr = i + 1
         return i
 
+    cdef int64_t push_ref(self, object obj) except -1:
+        """Keep any object alive with the tape (a Python function's record: CALL, kinds.h);
+        returns its index in refs (its cptr entry is NULL: no loop reads it)."""
+        cdef int64_t cap, i
+        if self.n_cptr == self.cap_cptr:
+            _wait_unheld(self)
+        i = self.n_cptr
+        if i == self.cap_cptr:
+            cap = _next_cap(self.cap_cptr, i + 1)
+            _resize(<void **>&self.cptr, cap, sizeof(double *))
+            self.cap_cptr = cap
+        self.refs.append(obj)
+        self.cptr[i] = NULL
+        self.n_cptr = i + 1
+        return i
+
     cdef int64_t push_readonly(self, object array) except -1:
         """push_cptr for a constant referenced, not copied, because nothing could write it
         (_readonly_chain); every sweep checks that this still holds (check_readonly)."""
@@ -282,8 +298,8 @@ cdef class Tape:
 
     cdef int _reverse(self, double *buf, int64_t n, int64_t i, bint clean) except -1:
         """The reverse sweep from entry i down into buf (n adjoints): C without the GIL,
-        stopping where a matrix product goes to BLAS (NumPy, with the GIL) or a large group to
-        the helper threads."""
+        stopping where a matrix product goes to BLAS (NumPy, with the GIL), a Python function's
+        backward is called (revad.primitive), or a large group goes to the helper threads."""
         cdef int64_t seed = i, first
         cdef const int64_t *p
         cdef const rv_ew_blk *q
@@ -309,6 +325,8 @@ cdef class Tape:
                 first = q.out
             elif kind.run_backward == RV_RUN_BLAS:
                 _mm_backward_blas(self, buf, n, <const rv_mm_blk *>p, clean)
+            elif kind.run_backward == RV_RUN_PYTHON:
+                _call_backward(self, buf, n, <const rv_call_blk *>p, clean)
             else:
                 _run_group(p, kind.run_backward, self, buf, clean)
             i = first - 1  # below the group

@@ -38,7 +38,8 @@ enum rv_run {
     RV_RUN_SUMS_FORWARD,       /* a sum group's values */
     RV_RUN_SUMS_LAZY_FORWARD,  /* its values from a lazy elementwise group's operands */
     RV_RUN_SUMS_BACKWARD,      /* its backward */
-    RV_RUN_BLAS                /* a matrix product's backward through NumPy's BLAS (Cython) */
+    RV_RUN_BLAS,               /* a matrix product's backward through NumPy's BLAS (Cython) */
+    RV_RUN_PYTHON              /* a Python function's backward (Cython, with the GIL) */
 };
 
 /* How threads may cut a kind's backward (rv_kind.cut): along a dimension d >= 0 of its
@@ -60,7 +61,8 @@ typedef struct {
      * on below (its first slot, or a fused group's), or -1: stop here for the caller
      * (threads, BLAS), the adjoints untouched. */
     int64_t (*backward)(const rv_sweep *s, const int64_t *p, int64_t i);
-    /* Forward mode: the tangents of the entry's outputs (slot i's, or the group's). */
+    /* Forward mode: the tangents of the entry's outputs (slot i's, or the group's); NULL: the
+     * tangent sweep stops here for the caller (a Python function's). */
     void (*tangent)(const rv_cols *t, const int64_t *p, int64_t i, double *tng);
     /* Whether it may read a slot in [a, b) (add to its adjoint in a reverse sweep). */
     int (*reads)(const int64_t *p, int64_t a, int64_t b);
@@ -205,6 +207,24 @@ static inline int64_t rv_sums_cut(const int64_t *p) {
     return rv_sums_splittable((const rv_sums_blk *)p) ? RV_CUT_ANY : RV_CUT_NONE;
 }
 
+/* CALL: every backward stops for the caller, which calls Python, unless no adjoint of the
+ * outputs is nonzero: then nothing passes down, as for any other entry. */
+static inline int64_t rv_call_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
+    const rv_call_blk *h = (const rv_call_blk *)p;
+    (void)i;
+    for (int64_t k = h->out; k < h->out + h->n; ++k)
+        if (s->adj[k] != 0.0) return -1;
+    return h->out;
+}
+static inline int rv_call_reads(const int64_t *p, int64_t a, int64_t b) {
+    const rv_call_blk *h = (const rv_call_blk *)p;
+    for (int64_t k = 0; k < h->n_in; ++k)
+        if (h->span[2 * k + 1] > 0
+            && rv_meets(h->span[2 * k], h->span[2 * k] + h->span[2 * k + 1] - 1, a, b))
+            return 1;
+    return 0;
+}
+
 /* PAIR: its loops are light (one multiply-add an element), so it runs where the sweep meets it. */
 static inline int64_t rv_pair_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     (void)i;
@@ -233,6 +253,8 @@ static const rv_kind rv_kinds[] = {
      RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows},
     {"sum", 1, rv_group_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_reads,
      RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
+    {"call", 1, rv_group_first, rv_call_kind_backward, NULL, rv_call_reads, RV_RUN_PYTHON, NULL,
+     rv_shows_code},
     {"special", 1, rv_group_first, rv_pair_kind_backward, rv_pair_kind_tangent, rv_pair_reads,
      RV_RUN_NONE, NULL, rv_shows_code},
     {"group", 1, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},

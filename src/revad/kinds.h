@@ -67,6 +67,16 @@ typedef struct {
 static inline int64_t rv_sums_width(int64_t nd) { return 6 + 2 * nd; }
 static inline int64_t *rv_sums_ostride(const rv_sums_blk *h) { return (int64_t *)h->shape + h->nd; }
 
+/* CALL: the n outputs from `out` of a Python function (revad.primitive), whose backward and
+ * tangent the caller runs with the GIL (the tape's refs[obj] holds them); its inputs are
+ * n_in runs of slots, input k the span[2k + 1] slots from span[2k] (C order). */
+typedef struct {
+    int64_t out, n, obj, n_in;
+    int64_t span[];
+} rv_call_blk;
+
+static inline int64_t rv_call_width(int64_t n_in) { return 4 + 2 * n_in; }
+
 /* PAIR (group_pair.h): values and partials computed by SciPy at record time. y over shape[nd]
  * (nd >= 1) on the n slots from out; then one rv_pair_operand per operand ON THE TAPE (nargs of
  * them; constant operands have no partial and are not listed): its first slot, its strides
@@ -96,7 +106,7 @@ typedef struct {
 } rv_group_head;
 typedef char rv_groups_begin_with_out[
     (offsetof(rv_mm_blk, out) == 0 && offsetof(rv_ew_blk, out) == 0
-     && offsetof(rv_sums_blk, out) == 0
+     && offsetof(rv_sums_blk, out) == 0 && offsetof(rv_call_blk, out) == 0
      && offsetof(rv_pair_blk, out) == 0) ? 1 : -1];
 
 #endif

@@ -134,7 +134,7 @@ static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int cl
     else { RV_IVDEP for (int64_t k = 0; k < n; ++k) grad[k] += adj[k]; }
 }
 
-/* The tangent (forward-mode) sweep over the same columns, from slot 0 up to `top`: the same
+/* The tangent (forward-mode) sweep over the same columns, from slot `from` up to `top`: the same
  * local partials applied the other way, tng[i] = da * tng[a0] + db * tng[a1]. The caller seeds
  * the leaves' tangents and zeroes the rest; constant operands have tangent zero. A zero tangent
  * passes nothing on, as a zero adjoint does in rv_backward: an input held still never turns an
@@ -158,11 +158,13 @@ static inline void rv_take_adjoints(double *grad, double *adj, int64_t n, int cl
         tng[i] = RV_TNG(tng[arg1[i]], (db)); \
     } break;
 
-static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
-                                      const double *val, const double *cst, const int64_t *blk,
-                                      const double *const *cptr, double *tng, int64_t top) {
+static inline int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0,
+                                         const int32_t *arg1, const double *val,
+                                         const double *cst, const int64_t *blk,
+                                         const double *const *cptr, double *tng, int64_t from,
+                                         int64_t top) {
     const rv_cols t = {op, arg0, arg1, val, cst, blk, cptr};
-    for (int64_t i = 0; i <= top; ++i) {
+    for (int64_t i = from; i <= top; ++i) {
         const double y = val[i];
         (void)y;
         switch (op[i]) {
@@ -171,11 +173,17 @@ static inline void rv_forward_tangent(const uint8_t *op, const int32_t *arg0, co
             REVAD_BINARY_OPS(RV_TAN_B)
             case RV_GROUP_SLOT: break; /* set by the group's last slot, before anything reads it */
             default:
-                if (op[i] >= RV_DOTC) rv_kind_of(op[i])->tangent(&t, blk + arg0[i], i, tng);
-                else tng[i] = 0.0; /* constants and comparisons carry no derivative */
+                if (op[i] >= RV_DOTC) {
+                    const rv_kind *k = rv_kind_of(op[i]);
+                    if (!k->tangent) return i; /* the caller's (a Python function's) */
+                    k->tangent(&t, blk + arg0[i], i, tng);
+                } else {
+                    tng[i] = 0.0; /* constants and comparisons carry no derivative */
+                }
                 break;
         }
     }
+    return -1;
 }
 
 #endif
