@@ -9,6 +9,6 @@ optional for revad: only this package needs it.
 1.791759
 """
 try:
-    import scipy.special  # noqa: F401
+    import scipy.special  # type: ignore[import-untyped]  # noqa: F401
 except ImportError as e:  # pragma: no cover - exercised without SciPy only
     raise ImportError("revad.scipy needs SciPy: pip install scipy") from e

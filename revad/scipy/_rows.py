@@ -9,7 +9,7 @@ reason the argument has no derivative here (a Var or Array there raises TypeErro
 a constant is fine).
 """
 import numpy as np
-import scipy.special as ss
+import scipy.special as ss  # type: ignore[import-untyped]
 
 from revad import _array
 from revad._array import Array

@@ -16,7 +16,7 @@ gammainc) must be a constant there: a Var or Array raises a TypeError saying why
 array([-0.577216,  0.422784])
 """
 import numpy as np
-import scipy.special as _ss
+import scipy.special as _ss  # type: ignore[import-untyped]
 
 from revad import _array, _core
 from revad._core import functions as _functions
@@ -24,8 +24,14 @@ from revad.scipy import _lift
 from revad.scipy._rows import ROWS as _ROWS
 from revad.scipy._rows import call as _call
 
-__all__ = sorted([*_ROWS, "digamma", "polygamma", "erf", "expit", "logsumexp", "softmax",
-                  "log_softmax", "multigammaln"])
+__all__ = ["beta", "betainc", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfinv",
+           "expit", "gamma", "gammainc", "gammaincc", "gammaln", "i0", "i1", "iv",
+           "ive", "j0", "j1", "jv", "kl_div", "log_ndtr", "log_softmax", "logit",
+           "logsumexp", "multigammaln", "ndtr", "ndtri", "poch", "polygamma", "psi",
+           "rel_entr", "rgamma", "softmax", "stdtr", "xlog1py", "xlogy", "y0", "y1",
+           "yn"]
+if "betaincc" in _ROWS:  # SciPy >= 1.11
+    __all__.append("betaincc")
 
 
 def _make(name, fn, partials):
@@ -46,9 +52,48 @@ def _make(name, fn, partials):
     return f
 
 
-for _name, (_fn, _partials) in _ROWS.items():
-    globals()[_name] = _make(_name, _fn, _partials)
-digamma = globals()["psi"]
+def _row(name):
+    fn, partials = _ROWS[name]
+    return _make(name, fn, partials)
+
+
+# One function per row of revad.scipy._rows (the partials live there).
+gammaln = _row("gammaln")
+psi = _row("psi")
+gamma = _row("gamma")
+rgamma = _row("rgamma")
+beta = _row("beta")
+betaln = _row("betaln")
+erfc = _row("erfc")
+erfinv = _row("erfinv")
+erfcinv = _row("erfcinv")
+logit = _row("logit")
+xlogy = _row("xlogy")
+xlog1py = _row("xlog1py")
+i0 = _row("i0")
+i1 = _row("i1")
+iv = _row("iv")
+ive = _row("ive")
+j0 = _row("j0")
+j1 = _row("j1")
+jv = _row("jv")
+y0 = _row("y0")
+y1 = _row("y1")
+yn = _row("yn")
+gammainc = _row("gammainc")
+gammaincc = _row("gammaincc")
+entr = _row("entr")
+kl_div = _row("kl_div")
+rel_entr = _row("rel_entr")
+ndtr = _row("ndtr")
+log_ndtr = _row("log_ndtr")
+ndtri = _row("ndtri")
+poch = _row("poch")
+stdtr = _row("stdtr")
+betainc = _row("betainc")
+digamma = psi
+if "betaincc" in _ROWS:  # SciPy >= 1.11
+    betaincc = _row("betaincc")
 
 
 def _op_row(name, row, example):

@@ -57,7 +57,7 @@ class Continuous:
                     "logsf": logsf or (lambda z, *s: np.log(sf(z, *s)))}
 
     def function(self, method):
-        import scipy.stats
+        import scipy.stats  # type: ignore[import-untyped]
         ref = getattr(getattr(scipy.stats, self.dist), method)
         name = f"{self.dist}.{method}"
 

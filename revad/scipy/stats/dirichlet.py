@@ -16,7 +16,7 @@ from revad.scipy import special as _sp
 
 
 def _make(name):
-    import scipy.stats
+    import scipy.stats  # type: ignore[import-untyped]
 
     ref = getattr(scipy.stats.dirichlet, name)
 

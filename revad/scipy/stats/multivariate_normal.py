@@ -18,7 +18,7 @@ _LOG_2PI = 1.8378770664093453
 
 
 def _make(name):
-    import scipy.stats
+    import scipy.stats  # type: ignore[import-untyped]
 
     ref = getattr(scipy.stats.multivariate_normal, name)
 
@@ -75,7 +75,7 @@ def cdf(*args, **kwargs):
     >>> round(float(mvn.cdf(np.zeros(2), np.zeros(2), np.eye(2))), 6)
     0.25
     """
-    import scipy.stats
+    import scipy.stats  # type: ignore[import-untyped]
 
     if any(_lift.is_node(_lift.operand(a)) for a in [*args, *kwargs.values()]):
         raise TypeError("revad: multivariate_normal.cdf is not differentiable (SciPy integrates "
@@ -91,7 +91,7 @@ def logcdf(*args, **kwargs):
     >>> round(float(mvn.logcdf(np.zeros(2), np.zeros(2), np.eye(2))), 6)
     -1.386294
     """
-    import scipy.stats
+    import scipy.stats  # type: ignore[import-untyped]
 
     if any(_lift.is_node(_lift.operand(a)) for a in [*args, *kwargs.values()]):
         raise TypeError("revad: multivariate_normal.logcdf is not differentiable (SciPy "

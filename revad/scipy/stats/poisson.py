@@ -22,7 +22,7 @@ def _counts(name, k, loc):
 
 
 def _make(name, recorded):
-    import scipy.stats
+    import scipy.stats  # type: ignore[import-untyped]
 
     ref = getattr(scipy.stats.poisson, name)
 
