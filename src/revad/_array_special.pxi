@@ -32,10 +32,13 @@ def _pair(values, tuple operands not None, list partials not None):
         if n:
             _check_entries(n)  # before anything is copied or bound
             views.append(_as_view(o, t))
-            # The tape's own copy, C order over the output: nothing else can change it.
-            p = np.broadcast_to(np.asarray(p, dtype=np.float64), out_shape)
-            if not (p.flags.c_contiguous and p.flags.owndata and p.flags.writeable):
-                p = np.array(p, dtype=np.float64, order="C")
+            # The tape's own array, C order over the output: nothing else can change it. A
+            # partial the row has just made whole (an array of its own) is kept as it is.
+            p = np.asarray(p)
+            if not (p.shape == out_shape and p.dtype == np.float64 and p.flags.c_contiguous
+                    and p.flags.owndata and p.flags.writeable and p.base is None):
+                p = np.array(np.broadcast_to(p.astype(np.float64, copy=False), out_shape),
+                             order="C")
             saved.append(p)
             nargs += 1
     if n == 0:
