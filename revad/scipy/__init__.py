@@ -8,7 +8,14 @@ optional for revad: only this package needs it.
 >>> round(float(sp.gammaln(4.0)), 6)
 1.791759
 """
-try:
-    import scipy.special  # type: ignore[import-untyped]  # noqa: F401
-except ImportError as e:  # pragma: no cover - exercised without SciPy only
-    raise ImportError("revad.scipy needs SciPy: pip install scipy") from e
+
+
+def _require_scipy():
+    """SciPy, or an ImportError that says revad.scipy needs it."""
+    try:
+        import scipy.special  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError as e:  # pragma: no cover - exercised without SciPy only
+        raise ImportError("revad.scipy needs SciPy: pip install scipy") from e
+
+
+_require_scipy()
