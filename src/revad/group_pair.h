@@ -5,7 +5,11 @@
  * group's do. Layout: kinds.h's rv_pair_blk and an rv_pair_operand per operand.
  *
  * As in the elementwise group, a zero adjoint (or tangent) passes nothing on: 0 * inf is not
- * taken (gammaln's partial at 0 is inf). */
+ * taken (gammaln's partial at 0 is inf).
+ *
+ * Its values and partials hold at the recorded point only: C cannot recompute them. A sweep
+ * that re-evaluates a tape at new inputs (a replay, a second-order sweep) must stop here and
+ * ask Python (SciPy) again, as the tangent sweep stops at a CALL group. */
 #ifndef REVAD_GROUP_PAIR_H
 #define REVAD_GROUP_PAIR_H
 
