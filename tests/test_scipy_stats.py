@@ -135,6 +135,12 @@ def test_bad_calls():
     with pytest.raises(TypeError, match="unexpected"):
         stats.norm.logpdf(revad.Var(1.0), 0.0, 1.0, 5.0)
     assert np.isnan(stats.norm.logpdf(revad.Var(1.0), 0.0, -1.0).value)
+    for dist in CONTINUOUS:  # nan in, nan out, as SciPy
+        args = [np.nan] + [0.5 * (lo + hi) for lo, hi in CONTINUOUS[dist][1:]]
+        for method in METHODS:
+            got = getattr(getattr(stats, dist), method)(revad.Var(np.nan), *args[1:])
+            assert np.isnan(float(np.asarray(got.value))), (dist, method)
+            assert np.isnan(getattr(getattr(scipy_stats, dist), method)(*args))
 
 
 @pytest.mark.parametrize("method", ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf"])

@@ -77,7 +77,7 @@ class Continuous:
         z = (x - loc) / scale
         zv = np.asarray(_lift.values(z))
         lo, hi = self.support
-        inside = (zv >= lo) & (zv <= hi)
+        inside = ~((zv < lo) | (zv > hi))  # (nan inside: the formulas give nan, as SciPy)
         bad = np.asarray(_lift.values(scale)) <= 0
         if method in ("pdf", "logpdf"):
             r = _masked(self.std["logpdf"](z, *shapes) - np.log(scale), inside, -np.inf)
