@@ -12,8 +12,9 @@
 # One module in several files, included in this order: _array_shapes.pxi (view arithmetic),
 # this file (the Array type, making Arrays), _array_elementwise.pxi, _array_index.pxi,
 # _array_reduce.pxi, _array_linalg.pxi (products, constants, einsum), _array_join.pxi and
-# _array_numpy.pxi (NumPy's protocols and the functions behind them), _array_functional.pxi and
-# _array_select.pxi (NumPy's functions that move and pick elements: roll, sort, pad, ...).
+# _array_numpy.pxi (NumPy's protocols and the functions behind them), _array_functional.pxi,
+# _array_call.pxi (a Python function's call: the CALL group), _array_select.pxi (NumPy's functions that move and pick elements: roll, sort, pad, ...)
+# and _array_special.pxi (SciPy's special functions: the ufunc-pair group).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.long cimport PyLong_AsLongLongAndOverflow
@@ -41,7 +42,8 @@ from revad._core cimport (
     rv_ew_width, rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over,
     RV_SRC_SLOTS, RV_SRC_POOL, rv_dotc_blk, rv_dot_blk, rv_mm_operand, rv_mm_blk, rv_ew_blk,
     rv_ew_operand, rv_sums_blk, rv_ew_operand_at, rv_sums_ostride, RV_RUN_EW_FORWARD,
-    RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD, RV_CALL, rv_call_blk, rv_call_width)
+    RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD, RV_CALL, rv_call_blk, rv_call_width,
+    RV_PAIR, rv_pair_blk, rv_pair_operand, rv_pair_width, rv_pair_operand_at)
 
 import operator
 
@@ -703,3 +705,6 @@ include "_array_call.pxi"
 
 
 include "_array_select.pxi"
+
+
+include "_array_special.pxi"

@@ -36,6 +36,9 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
             return recipe(*inputs)
         if name in _UFUNC_CONST:
             return ufunc(*[np.asarray(_values(i)) for i in inputs])
+        r = _special_ufunc(ufunc, method, inputs, kwargs)  # SciPy's (_array_special.pxi)
+        if r is not None:
+            return r
     elif (method == "reduce" and len(inputs) == 1
           and not set(kwargs) - {"axis", "keepdims", "dtype"}):
         _no_extras(f"{name}.reduce", kwargs.get("dtype"), {})
@@ -428,6 +431,8 @@ def logsumexp(a, axis=None, keepdims=False):
     >>> x.grad
     array([0.5, 0.5])
     """
+    if type(a) is not Array and type(a) is not Var and not _holds_nodes(a):
+        return _plain_logsumexp(a, axis, keepdims)  # plain data: a plain result, as SciPy's
     return _logsumexp(_to_array(a), axis, keepdims)
 
 

@@ -504,6 +504,11 @@ cdef class Var:
                 # broadcast over it (the Array's ufunc, reading the same map), never NumPy's
                 # object loop calling Var per element.
                 return _array_ufunc(ufunc, method, inputs, kwargs)
+        if fn is None and compare is None and "scipy.special" in sys.modules:
+            from revad.scipy import _rows  # SciPy's ufuncs: their rows (the ufunc-pair group)
+            r = _rows.apply_ufunc(ufunc, method, inputs, kwargs)
+            if r is not None:
+                return r
         if (fn is None and compare is None) or method != "__call__" or kwargs:
             raise TypeError(f"revad: numpy.{name} (method {method!r}) is not "
                             "differentiable by revad; use revad's functions on Vars")
