@@ -1372,11 +1372,11 @@ STOPS = {
     "scalar_times_ndarray": "needs a Var times an ndarray as an Array group (ufuncs)",
     "gp_latent_variable_model": "needs revad.scipy.stats.multivariate_normal.logpdf "
                                 "differentiable in cov",
-    "jacobian_of_vector_function": "needs revad.jacobian",
 }
 SECOND = "second order: issue 17"
 SECOND_STOPS = {p.__name__: SECOND for p in SECOND_ORDER} | {
-    "minimize_nonlinear_constraint": SECOND + "; and revad.jacobian"}
+    "minimize_nonlinear_constraint": SECOND + " (revad.hessian_vector_product, "
+                                     "linear_combination_of_hessians)"}
 
 
 # A refusal is a TypeError (or a missing module or name); a wrong number (AssertionError) in a
