@@ -328,6 +328,9 @@ def run_arrays(names=None, repeat=5, peers=True, quick=False):
     if any("check" in r for r in records):
         progress.step("tape cost")
         records += tape_costs(1000 if quick else 1_000_000)
+    if names is None:
+        from .families import run_families
+        records += run_families(quick)
     return records, mismatches
 
 

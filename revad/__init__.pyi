@@ -27,6 +27,10 @@ __all__ = [
     "abs", "add", "arccos", "arcsin", "arctan", "arctan2", "cos", "cosh", "divide", "erf", "exp",
     "expm1", "hypot", "log", "log1p", "maximum", "minimum", "multiply", "negative", "power",
     "relu", "sigmoid", "sin", "sinh", "softplus", "sqrt", "square", "subtract", "tan", "tanh",
+    # the op table's rows for NumPy's other ufuncs (issue 16), sorted
+    "arccosh", "arcsinh", "arctanh", "cbrt", "ceil", "conjugate", "deg2rad", "degrees", "exp2",
+    "fabs", "floor", "fmax", "fmin", "fmod", "log10", "log2", "logaddexp", "logaddexp2",
+    "positive", "rad2deg", "radians", "reciprocal", "remainder", "rint", "sign", "sinc", "trunc",
 ]
 
 # A plain real number: a function of the op table gives a float for it.
@@ -145,3 +149,31 @@ minimum: _BinaryFunction
 multiply: _BinaryFunction
 power: _BinaryFunction
 subtract: _BinaryFunction
+# the op table's rows for NumPy's other ufuncs (issue 16)
+log2: _UnaryFunction
+log10: _UnaryFunction
+exp2: _UnaryFunction
+arcsinh: _UnaryFunction
+arccosh: _UnaryFunction
+arctanh: _UnaryFunction
+cbrt: _UnaryFunction
+reciprocal: _UnaryFunction
+sinc: _UnaryFunction
+fabs: _UnaryFunction
+sign: _UnaryFunction
+floor: _UnaryFunction
+ceil: _UnaryFunction
+rint: _UnaryFunction
+trunc: _UnaryFunction
+deg2rad: _UnaryFunction
+radians: _UnaryFunction
+rad2deg: _UnaryFunction
+degrees: _UnaryFunction
+positive: _UnaryFunction
+conjugate: _UnaryFunction
+logaddexp: _BinaryFunction
+logaddexp2: _BinaryFunction
+fmax: _BinaryFunction
+fmin: _BinaryFunction
+remainder: _BinaryFunction
+fmod: _BinaryFunction

@@ -275,8 +275,8 @@ def test_var_compared_with_a_matrix_or_longdouble_does_not_recurse():
 
 
 def test_unsupported_numpy_function_on_a_var_names_itself():
-    with pytest.raises(TypeError, match="sinc"):
-        np.sinc(Var(0.5))
+    with pytest.raises(TypeError, match="unwrap"):
+        np.unwrap(Var(0.5))
 
 
 @pytest.mark.parametrize("value, want_value, want_grad", [(3.0, 1.0, 0.0), (-2.0, 0.0, 0.0),

@@ -1,6 +1,7 @@
 """Properties: random expression graphs (shared subexpressions, reused nodes) against central
 finite differences and, when installed, PyTorch in float64; deep chains without recursion."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -19,6 +20,36 @@ UNARY = [
     ("exp_soft", lambda a: revad.exp(revad.tanh(a))),
     ("log_pos", lambda a: revad.log(1.0 + a * a)),
     ("sqrt_pos", lambda a: revad.sqrt(2.0 + revad.sin(a))),
+    # Every other row, each kept inside its domain and away from its kinks and jumps (a step
+    # function's argument stays between two jumps: its zero derivative is then the true one).
+    ("log1p_pos", lambda a: revad.log1p(a * a)),
+    ("expm1_soft", lambda a: revad.expm1(revad.tanh(a))),
+    ("tan_soft", lambda a: revad.tan(revad.tanh(a))),
+    ("arcsin_soft", lambda a: revad.arcsin(0.5 * revad.tanh(a))),
+    ("arccos_soft", lambda a: revad.arccos(0.5 * revad.tanh(a))),
+    ("sinh_soft", lambda a: revad.sinh(revad.tanh(a))),
+    ("cosh_soft", lambda a: revad.cosh(revad.tanh(a))),
+    ("abs_pos", lambda a: revad.abs(1.5 + revad.sin(a))),
+    ("relu_pos", lambda a: revad.relu(1.5 + revad.sin(a))),
+    ("log2_pos", lambda a: revad.log2(1.0 + a * a)),
+    ("log10_pos", lambda a: revad.log10(2.0 + revad.sin(a))),
+    ("exp2_soft", lambda a: revad.exp2(revad.tanh(a))),
+    ("arcsinh", revad.arcsinh),
+    ("arccosh_pos", lambda a: revad.arccosh(1.5 + a * a)),
+    ("arctanh_soft", lambda a: revad.arctanh(0.5 * revad.tanh(a))),
+    ("cbrt_pos", lambda a: revad.cbrt(1.0 + a * a)),
+    ("reciprocal_pos", lambda a: revad.reciprocal(1.5 + revad.cos(a))),
+    ("sinc", revad.sinc),
+    ("fabs_pos", lambda a: revad.fabs(1.5 + revad.sin(a))),
+    ("sign_pos", lambda a: a * revad.sign(1.5 + revad.sin(a))),
+    ("floor_mid", lambda a: a + revad.floor(0.5 + 0.25 * revad.tanh(a))),
+    ("ceil_mid", lambda a: a * revad.ceil(0.5 + 0.25 * revad.tanh(a))),
+    ("rint_mid", lambda a: a + revad.rint(0.2 * revad.tanh(a))),
+    ("trunc_mid", lambda a: a - revad.trunc(1.5 + 0.25 * revad.tanh(a))),
+    ("deg_rad", lambda a: revad.rad2deg(revad.deg2rad(a))),
+    ("degrees_radians", lambda a: revad.degrees(revad.radians(a))),
+    ("positive", revad.positive),
+    ("conjugate", revad.conjugate),
 ]
 BINARY = [
     ("add", lambda a, b: a + b), ("sub", lambda a, b: a - b), ("mul", lambda a, b: a * b),
@@ -26,6 +57,15 @@ BINARY = [
     ("pow", lambda a, b: (1.0 + a * a) ** revad.tanh(b)),
     ("hypot", lambda a, b: revad.hypot(a, 1.0 + b * b)),
     ("atan2", lambda a, b: revad.arctan2(a, 2.0 + revad.sin(b))),
+    ("logaddexp", revad.logaddexp),
+    ("logaddexp2", revad.logaddexp2),
+    # the maxima's and the remainders' operands kept apart, so that none crosses a kink or jump
+    ("maximum_apart", lambda a, b: revad.maximum(revad.tanh(a), 2.0 + revad.tanh(b))),
+    ("minimum_apart", lambda a, b: revad.minimum(revad.tanh(a), 2.0 + revad.tanh(b))),
+    ("fmax_apart", lambda a, b: revad.fmax(revad.tanh(a), 2.0 + revad.tanh(b))),
+    ("fmin_apart", lambda a, b: revad.fmin(revad.tanh(a), 2.0 + revad.tanh(b))),
+    ("mod_apart", lambda a, b: (4.0 + 0.5 * revad.tanh(a)) % (3.0 + 0.5 * revad.tanh(b))),
+    ("fmod_apart", lambda a, b: revad.fmod(-4.0 - 0.5 * revad.tanh(a), 3.0 + 0.5 * revad.tanh(b))),
 ]
 CONST = [
     ("cmul", lambda a, c: a * c), ("cadd", lambda a, c: c + a), ("csub", lambda a, c: c - a),
@@ -101,12 +141,47 @@ def test_random_graphs_match_pytorch_float64(program):
            "neg": lambda a: -a, "square": lambda a: a ** 2,
            "exp_soft": lambda a: torch.exp(torch.tanh(a)),
            "log_pos": lambda a: torch.log(1.0 + a * a),
-           "sqrt_pos": lambda a: torch.sqrt(2.0 + torch.sin(a))}
+           "sqrt_pos": lambda a: torch.sqrt(2.0 + torch.sin(a)),
+           "log1p_pos": lambda a: torch.log1p(a * a),
+           "expm1_soft": lambda a: torch.expm1(torch.tanh(a)),
+           "tan_soft": lambda a: torch.tan(torch.tanh(a)),
+           "arcsin_soft": lambda a: torch.asin(0.5 * torch.tanh(a)),
+           "arccos_soft": lambda a: torch.acos(0.5 * torch.tanh(a)),
+           "sinh_soft": lambda a: torch.sinh(torch.tanh(a)),
+           "cosh_soft": lambda a: torch.cosh(torch.tanh(a)),
+           "abs_pos": lambda a: torch.abs(1.5 + torch.sin(a)),
+           "relu_pos": lambda a: torch.relu(1.5 + torch.sin(a)),
+           "log2_pos": lambda a: torch.log2(1.0 + a * a),
+           "log10_pos": lambda a: torch.log10(2.0 + torch.sin(a)),
+           "exp2_soft": lambda a: torch.exp2(torch.tanh(a)),
+           "arcsinh": torch.asinh,
+           "arccosh_pos": lambda a: torch.acosh(1.5 + a * a),
+           "arctanh_soft": lambda a: torch.atanh(0.5 * torch.tanh(a)),
+           "cbrt_pos": lambda a: (1.0 + a * a) ** (1.0 / 3.0),
+           "reciprocal_pos": lambda a: torch.reciprocal(1.5 + torch.cos(a)),
+           "sinc": torch.sinc,
+           "fabs_pos": lambda a: torch.abs(1.5 + torch.sin(a)),
+           "sign_pos": lambda a: a * torch.sign(1.5 + torch.sin(a)),
+           "floor_mid": lambda a: a + torch.floor(0.5 + 0.25 * torch.tanh(a)),
+           "ceil_mid": lambda a: a * torch.ceil(0.5 + 0.25 * torch.tanh(a)),
+           "rint_mid": lambda a: a + torch.round(0.2 * torch.tanh(a)),
+           "trunc_mid": lambda a: a - torch.trunc(1.5 + 0.25 * torch.tanh(a)),
+           "deg_rad": lambda a: torch.rad2deg(torch.deg2rad(a)),
+           "degrees_radians": lambda a: torch.rad2deg(torch.deg2rad(a)),
+           "positive": lambda a: +a, "conjugate": lambda a: a}
     bops = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
             "div": lambda a, b: a / (1.5 + torch.cos(b)),
             "pow": lambda a, b: (1.0 + a * a) ** torch.tanh(b),
             "hypot": lambda a, b: torch.hypot(a, 1.0 + b * b),
-            "atan2": lambda a, b: torch.atan2(a, 2.0 + torch.sin(b))}
+            "atan2": lambda a, b: torch.atan2(a, 2.0 + torch.sin(b)),
+            "logaddexp": torch.logaddexp, "logaddexp2": torch.logaddexp2,
+            "maximum_apart": lambda a, b: torch.maximum(torch.tanh(a), 2.0 + torch.tanh(b)),
+            "minimum_apart": lambda a, b: torch.minimum(torch.tanh(a), 2.0 + torch.tanh(b)),
+            "fmax_apart": lambda a, b: torch.fmax(torch.tanh(a), 2.0 + torch.tanh(b)),
+            "fmin_apart": lambda a, b: torch.fmin(torch.tanh(a), 2.0 + torch.tanh(b)),
+            "mod_apart": lambda a, b: (4.0 + 0.5 * torch.tanh(a)) % (3.0 + 0.5 * torch.tanh(b)),
+            "fmod_apart": lambda a, b: torch.fmod(-4.0 - 0.5 * torch.tanh(a),
+                                                  3.0 + 0.5 * torch.tanh(b))}
     cops = {"cmul": lambda a, c: a * c, "cadd": lambda a, c: c + a, "csub": lambda a, c: c - a,
             "cdiv": lambda a, c: a / c, "rdiv": lambda a, c: c / (2.0 + torch.sin(a))}
     nodes = list(tx)
@@ -122,6 +197,26 @@ def test_random_graphs_match_pytorch_float64(program):
     for a, t in zip(g, tg, strict=True):
         assert a == pytest.approx(0.0 if t is None else t.item(), rel=1e-10, abs=1e-12)
     count_programs()
+
+
+def _rows_recorded(fn, arity):
+    """The names of the op table's rows that fn records on Vars (read from its graph)."""
+    xs = [revad.Var(0.3), revad.Var(0.7)][:arity]
+    return set(re.findall(r'label="(\w+)\\n', revad.to_dot(fn(*xs))))
+
+
+def test_every_row_of_the_table_is_drawn():
+    # A new row of ops_table.h must join the programs above (kept smooth for finite
+    # differences); this fails, naming it, until it does.
+    drawn = set()
+    for _, fn in UNARY:
+        drawn |= _rows_recorded(fn, 1)
+    for _, fn in BINARY:
+        drawn |= _rows_recorded(fn, 2)
+    for _, fn in CONST:
+        drawn |= _rows_recorded(lambda a, f=fn: f(a, 2.0), 1)
+    rows = set(revad._core.functions)
+    assert rows - drawn == set(), f"rows the random programs never draw: {sorted(rows - drawn)}"
 
 
 def test_deep_chain_of_100k_ops_has_no_recursion_limit():

@@ -6,12 +6,14 @@ system between each pair of output times: Froehlich, Loos and Hasenauer 2017, se
 built on revad's user primitives: the solve is one recorded entry whose VJP integrates the
 adjoint system, asking revad for the VJPs of the dynamics along the way.
 """
+import importlib.util
+
 import numpy as onp
 
-try:
-    import scipy.integrate as _integrate
-except ImportError as e:  # pragma: no cover - exercised without SciPy only
-    raise ImportError("revad.scipy needs SciPy: pip install scipy") from e
+if importlib.util.find_spec("scipy") is None:  # pragma: no cover - without SciPy only
+    raise ImportError("revad.scipy needs SciPy: pip install scipy")
+
+import scipy.integrate as _integrate
 
 import revad.numpy as rnp
 from revad._functional import grad

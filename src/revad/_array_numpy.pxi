@@ -8,26 +8,11 @@
 _APPLY_ROWS = frozenset((fn.code, fn.arity) for fn in _core.functions.values())
 
 # NumPy's ufuncs on Arrays: first the map Var.__array_ufunc__ reads too (_core._ufunc_functions,
-# _ufunc_comparisons, _ufunc_compositions, all from the op table), then these, for Arrays only.
-_UFUNC_EXTRA = {
-    "matmul": lambda x, y: _matmul(x, y),
-    "logaddexp": lambda x, y: _logaddexp(x, y),
-}
-# No gradient anywhere (or almost everywhere): their results are constants, as in autograd.
-_UFUNC_CONST = {"sign", "floor", "ceil", "rint", "trunc", "isnan", "isinf", "isfinite",
-                "signbit", "logical_and", "logical_or", "logical_not", "logical_xor"}
-
-
-cdef object _logaddexp(object x, object y):
-    m = _binop(RV_MAXIMUM, x, y)
-    d = _unop(RV_ABS, _binop(RV_SUB, x, y))
-    # Where x and y are the same infinity, x - y is nan but the answer is that infinity (NumPy):
-    # d = 0 there gives m + log(2).
-    vx, vy = np.asarray(_values(x), np.float64), np.asarray(_values(y), np.float64)
-    same_inf = np.isinf(vx) & (vx == vy)
-    if same_inf.any():
-        d = _where(same_inf, 0.0, d)
-    return _binop(RV_ADD, m, _core.functions["log1p"](_unop(RV_EXP, _unop(RV_NEG, d))))
+# _ufunc_comparisons, from the op table), then these, for Arrays only.
+_UFUNC_EXTRA = {"matmul": lambda x, y: _matmul(x, y)}
+# No gradient anywhere: their results are bool constants, as in autograd.
+_UFUNC_CONST = {"isnan", "isinf", "isfinite", "signbit", "logical_and", "logical_or",
+                "logical_not", "logical_xor"}
 
 
 cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
@@ -46,7 +31,7 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
         code = _core._ufunc_comparisons.get(name)
         if code is not None:  # bool arrays, recorded for replay (see _compare)
             return _compare(code, inputs[0], inputs[1])
-        recipe = _core._ufunc_compositions.get(name) or _UFUNC_EXTRA.get(name)
+        recipe = _UFUNC_EXTRA.get(name)
         if recipe is not None:
             return recipe(*inputs)
         if name in _UFUNC_CONST:
@@ -422,6 +407,9 @@ _FUNCTIONS = {
     np.diagonal: _np_diagonal, np.isclose: _np_isclose, np.einsum: _np_einsum,
     np.tensordot: _np_tensordot,
 }
+# A row of the op table that NumPy writes as a function (sinc), and the parts of a real number.
+_FUNCTIONS.update({np.sinc: _core.functions["sinc"], np.real: lambda val: val,
+                   np.imag: lambda val: np.zeros(np.shape(_values(val)))[()]})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,7 +523,8 @@ def _var_function(func, types, args, kwargs):
     return r
 
 
-_core._register_array(Array, _apply, _var_function)
+_core._register_array(Array, _apply, _var_function,
+                      lambda ufunc, method, inputs, kw: _array_ufunc(ufunc, method, inputs, kw))
 
 
 def _private_leaf(x):

@@ -58,6 +58,7 @@ cdef extern from "revad.h" nogil:
         RV_SQRT
         RV_MAXIMUM
         RV_MINIMUM
+        RV_REMAINDER
         RV_LT
         RV_LE
         RV_GT

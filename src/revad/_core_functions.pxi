@@ -10,13 +10,16 @@ cdef object _array_apply = None
 
 
 cdef object _array_function = None
+cdef object _array_ufunc = None
 
 
-def _register_array(array_type, apply, array_function):
-    """Called once by revad._array: the Array type, its apply(code, arity, args) and the
-    __array_function__ that serves Vars too."""
-    global _array_type, _array_apply, _array_function
+def _register_array(array_type, apply, array_function, array_ufunc):
+    """Called once by revad._array: the Array type, its apply(code, arity, args), the
+    __array_function__ that serves Vars too, and the __array_ufunc__ that serves a Var met with
+    an ndarray (ufunc, method, inputs, kwargs)."""
+    global _array_type, _array_apply, _array_function, _array_ufunc
     _array_type, _array_apply, _array_function = array_type, apply, array_function
+    _array_ufunc = array_ufunc
 
 
 @cython.final
@@ -71,6 +74,11 @@ cdef class Function:
         if _array_type is not None:
             for x in args:
                 if type(x) is _array_type:
+                    return _array_apply(self.code, self.arity, args)
+            if self.arity == 2 and (type(args[0]) is Var or type(args[1]) is Var):
+                y = args[1] if type(args[0]) is Var else args[0]
+                if isinstance(y, (list, tuple)) or isinstance(y, np.ndarray) and y.ndim > 0:
+                    # A Var with an array: one Array group, as np.NAME(v, X) gives
                     return _array_apply(self.code, self.arity, args)
         for x in args:
             if isinstance(x, (np.ndarray, list, tuple)) or type(x) is Var:
@@ -183,8 +191,12 @@ functions = _make_functions()
 # ---------------------------------------------------------------------------------------------
 # The table's functions as Var methods (micrograd's x.relu(), x.tanh(), x.exp()).
 
-# Rows that Python spells as operators (x + y, x ** y) get no method: they would be second names.
-cdef frozenset _OPERATOR_ROWS = frozenset({"add", "subtract", "multiply", "divide", "power"})
+# Rows that Python spells as operators (x + y, x ** y, x % y) get no method: they would be
+# second names. Var writes conjugate() itself: like float.conjugate it returns the Var itself
+# rather than record a copy (NumPy's var on an object array calls it per item).
+cdef frozenset _OPERATOR_ROWS = frozenset({"add", "subtract", "multiply", "divide", "power",
+                                           "remainder"})
+cdef frozenset _OWN_METHODS = frozenset({"conjugate"})
 # NumPy's names that Var also takes as methods.
 cdef dict _METHOD_ALIASES = {"absolute": "abs"}
 
@@ -210,7 +222,8 @@ cdef int _add_var_methods() except -1:
     into the type's dict, then PyType_Modified so that the method cache sees them. A call
     costs what a `def` method's does."""
     cdef dict type_dict = <dict>(<PyTypeObject *>Var).tp_dict
-    methods = {name: fn for name, fn in functions.items() if name not in _OPERATOR_ROWS}
+    methods = {name: fn for name, fn in functions.items()
+               if name not in _OPERATOR_ROWS and name not in _OWN_METHODS}
     methods.update({alias: functions[row] for alias, row in _METHOD_ALIASES.items()})
     for name, fn in methods.items():
         if name in type_dict:
@@ -251,34 +264,3 @@ def _comparison_codes():
 # name -> op code of a comparison row (its name is NumPy's: less, greater_equal, ...): no
 # gradient, bools, recorded for replay.
 _ufunc_comparisons = _comparison_codes()
-
-_LN2 = 0.6931471805599453
-_LN10 = 2.302585092994046
-
-
-def _identity(x):
-    return x
-
-
-def _reciprocal(x):
-    return functions["divide"](1.0, x)
-
-
-def _log2(x):
-    return functions["divide"](functions["log"](x), _LN2)
-
-
-def _log10(x):
-    return functions["divide"](functions["log"](x), _LN10)
-
-
-def _exp2(x):
-    return functions["exp"](functions["multiply"](x, _LN2))
-
-
-# name -> a composition of rows, through the Functions, so the same entries are recorded for a
-# Var and for an Array. (A real number is its own conjugate.) A row of the same name, once the
-# table has one, supersedes its composition.
-_ufunc_compositions = {name: recipe for name, recipe in {
-    "positive": _identity, "conjugate": _identity, "reciprocal": _reciprocal, "log2": _log2,
-    "log10": _log10, "exp2": _exp2}.items() if name not in _ufunc_functions}

@@ -375,6 +375,11 @@ cdef class Var:
     def __truediv__(x, y):
         return _binary(RV_DIV, x, y)
 
+    def __mod__(x, y):
+        # NumPy's remainder, which Python's float % is too: the sign of the divisor (x % 0 is
+        # nan, as NumPy, where Python's float raises).
+        return _binary(RV_REMAINDER, x, y)
+
     def __pow__(x, y, mod):
         cdef double c
         if mod is not None:
@@ -430,28 +435,30 @@ cdef class Var:
         # The map Array.__array_ufunc__ reads too (_core_functions.pxi).
         fn = _ufunc_functions.get(name)
         compare = _ufunc_comparisons.get(name)
-        recipe = _ufunc_compositions.get(name)
-        if (fn is None and compare is None and recipe is None) or method != "__call__" or kwargs:
+        for o in inputs:
+            if isinstance(o, np.ndarray) and type(o) is not np.ndarray:
+                # np.matrix and other subclasses change the rules
+                raise TypeError(f"revad: a Var cannot be combined with a {type(o).__name__} "
+                                "(an ndarray subclass); use a plain ndarray (np.asarray)")
+        for o in inputs:
+            if isinstance(o, np.ndarray) and (<object>o).ndim > 0 and _array_ufunc is not None:
+                # A Var with an array (of numbers, or an object array of Vars): one Array group
+                # broadcast over it (the Array's ufunc, reading the same map), never NumPy's
+                # object loop calling Var per element.
+                return _array_ufunc(ufunc, method, inputs, kwargs)
+        if (fn is None and compare is None) or method != "__call__" or kwargs:
             raise TypeError(f"revad: numpy.{name} (method {method!r}) is not "
                             "differentiable by revad; use revad's functions on Vars")
         args = []
         cdef double c
         for o in inputs:
             if isinstance(o, np.ndarray):
-                if type(o) is not np.ndarray:  # np.matrix and other subclasses change the rules
-                    raise TypeError(f"revad: a Var cannot be combined with a {type(o).__name__} "
-                                    "(an ndarray subclass); use a plain ndarray (np.asarray)")
-                if (<object>o).ndim > 0:
-                    # Arrays of numbers or Vars: NumPy's object loops call Var per element.
-                    return ufunc(*[_as_object_array(i) for i in inputs])
                 o = (<object>o)[()]  # a 0-d array: its number or Var
             if isinstance(o, np.generic) and _as_double(o, &c):
                 o = c  # a NumPy scalar (longdouble too): its value, or it would ask us again
             args.append(o)
         if fn is not None:
             return fn(*args)
-        if recipe is not None:
-            return recipe(*args)
         # Python's operators, which also reflect np.less(2.0, x) to x > 2.0.
         return _COMPARISON_OPERATORS[compare](*args)
 

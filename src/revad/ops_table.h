@@ -60,6 +60,65 @@ static inline double rv_dsigmoid(double a, double y) { return a <= 0 ? y * (1.0 
 static inline double rv_max(double a, double b) { return (a > b || a != a) ? a : b; }
 static inline double rv_min(double a, double b) { return (a < b || a != a) ? a : b; }
 static inline double rv_dmax(double a, double b) { return a > b ? 1.0 : (a == b ? 0.5 : 0.0); }
+/* NumPy's fmax/fmin (C's) skip nan; the gradient goes to the operand they return (all of it to
+ * a when both are nan), and at a tie it is split evenly as maximum's. */
+static inline double rv_dfmax(double a, double b) { return b != b ? 1.0 : (a != a ? 0.0 : rv_dmax(a, b)); }
+static inline double rv_dfmin(double a, double b) { return b != b ? 1.0 : (a != a ? 0.0 : 1.0 - rv_dmax(a, b)); }
+/* NumPy's logaddexp and logaddexp2 (npy_logaddexp): a tie, equal infinities included, is
+ * a + log(2) (a + 1), never inf - inf. */
+static inline double rv_logaddexp(double a, double b) {
+    if (a == b) return a + 0.6931471805599453;
+    double d = a - b;
+    return d > 0 ? a + log1p(exp(-d)) : (d <= 0 ? b + log1p(exp(d)) : d);
+}
+static inline double rv_logaddexp2(double a, double b) {
+    if (a == b) return a + 1.0;
+    double d = a - b;
+    return d > 0 ? a + 1.4426950408889634 * log1p(exp2(-d))
+                 : (d <= 0 ? b + 1.4426950408889634 * log1p(exp2(d)) : d);
+}
+/* d logaddexp(a, b)/da = e^a / (e^a + e^b) = sigmoid(a - b), from a and b: 1 - the other
+ * partial would lose the small one's digits, and a - y would be nan at equal infinities. */
+static inline double rv_dlogaddexp(double a, double b) { return a == b ? 0.5 : rv_sigmoid(a - b); }
+static inline double rv_dlogaddexp2(double a, double b) {
+    return a == b ? 0.5 : rv_sigmoid(0.6931471805599453 * (a - b));
+}
+/* NumPy's remainder and floor_divide (npy_divmod): the remainder takes the divisor's sign, and
+ * the quotient is the one the remainder pairs with (floor(a / b) can differ: 1 // 0.1 is 9). */
+static inline double rv_remainder(double a, double b) {
+    double m = fmod(a, b);
+    if (!b) return m;
+    if (m) return ((b < 0) != (m < 0)) ? m + b : m;
+    return copysign(0.0, b);
+}
+static inline double rv_floor_divide(double a, double b) {
+    double m = fmod(a, b);
+    if (!b) return a / b;
+    double q = (a - m) / b;
+    if (m && ((b < 0) != (m < 0))) q -= 1.0;
+    if (!q) return copysign(0.0, a / b);
+    double f = floor(q);
+    return q - f > 0.5 ? f + 1.0 : f;
+}
+/* fmod's quotient, toward zero: the integer (a - fmod(a, b)) / b, rounded off its last bits. */
+static inline double rv_fmod_quotient(double a, double b) {
+    if (!b) return a / b;
+    return rint((a - fmod(a, b)) / b);
+}
+/* np.sinc: sin(pi a) / (pi a), 1 at 0. Its derivative pi (t cos t - sin t) / t^2 (t = pi a)
+ * cancels near 0, where its series serves instead (terms to t^11: relative error < 1e-14 for
+ * |t| < 0.5; the direct form loses under a digit there). */
+static inline double rv_sinc(double a) {
+    double t = M_PI * a;
+    return a == 0 ? 1.0 : sin(t) / t;
+}
+static inline double rv_dsinc(double a) {
+    double t = M_PI * a, t2 = t * t;
+    if (fabs(t) < 0.5)
+        return M_PI * t * (-1.0 / 3 + t2 * (1.0 / 30 + t2 * (-1.0 / 840 + t2 * (1.0 / 45360
+               + t2 * (-1.0 / 3991680 + t2 * (1.0 / 518918400))))));
+    return M_PI * (t * cos(t) - sin(t)) / t2;
+}
 
 #define REVAD_UNARY_OPS(U) \
     U(NEG,      "negative", -a,                -1.0,                             lazy,  "0.5 -> -0.500000 -1.000000", "") \
@@ -83,6 +142,27 @@ static inline double rv_dmax(double a, double b) { return a > b ? 1.0 : (a == b 
     U(RELU,     "relu",     (a > 0 || a != a) ? a : 0.0, a > 0 ? 1.0 : 0.0,      eager, "-0.5 -> 0.000000 0.000000",  "relu'(0) = 0, relu(nan) = nan") \
     U(SOFTPLUS, "softplus", rv_softplus(a),    rv_sigmoid(a),                    eager, "0.5 -> 0.974077 0.622459",   "") \
     U(ERF,      "erf",      erf(a),            1.1283791670955126 * exp(-a * a), eager, "0.5 -> 0.520500 0.878783",   "") \
+    U(LOG2,     "log2",     log2(a),           1.4426950408889634 / a,           eager, "8.0 -> 3.000000 0.180337",   "log2(0) = -inf and log2 of a negative is nan, as NumPy") \
+    U(LOG10,    "log10",    log10(a),          0.4342944819032518 / a,           eager, "100.0 -> 2.000000 0.004343", "log10(0) = -inf and log10 of a negative is nan, as NumPy") \
+    U(EXP2,     "exp2",     exp2(a),           0.6931471805599453 * y,           eager, "3.0 -> 8.000000 5.545177",   "") \
+    U(ARCSINH,  "arcsinh",  asinh(a),          1.0 / hypot(1.0, a),              eager, "0.5 -> 0.481212 0.894427",   "") \
+    U(ARCCOSH,  "arccosh",  acosh(a),          1.0 / (sqrt(a - 1.0) * sqrt(a + 1.0)), eager, "2.0 -> 1.316958 0.577350", "derivative is inf at 1") \
+    U(ARCTANH,  "arctanh",  atanh(a),          1.0 / ((1.0 - a) * (1.0 + a)),    eager, "0.5 -> 0.549306 1.333333",   "derivative is inf at +-1") \
+    U(CBRT,     "cbrt",     cbrt(a),           1.0 / (3.0 * y * y),              eager, "8.0 -> 2.000000 0.083333",   "derivative is inf at 0") \
+    U(RECIPROCAL, "reciprocal", 1.0 / a,       -y * y,                           eager, "4.0 -> 0.250000 -0.062500",  "") \
+    U(SINC,     "sinc",     rv_sinc(a),        rv_dsinc(a),                      eager, "0.5 -> 0.636620 -1.273240",  "") \
+    U(FABS,     "fabs",     fabs(a),           rv_sign(a),                       eager, "-0.5 -> 0.500000 -1.000000", "fabs'(0) = 0, as PyTorch's abs") \
+    U(SIGN,     "sign",     rv_sign(a),        0.0,                              lazy,  "-2.5 -> -1.000000 0.000000", "its derivative is taken as 0 everywhere, at the jump at 0 too, as autograd and PyTorch") \
+    U(FLOOR,    "floor",    floor(a),          0.0,                              lazy,  "2.5 -> 2.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the integers) too, as autograd and PyTorch") \
+    U(CEIL,     "ceil",     ceil(a),           0.0,                              lazy,  "2.5 -> 3.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the integers) too, as autograd and PyTorch") \
+    U(RINT,     "rint",     rint(a),           0.0,                              lazy,  "2.5 -> 2.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the half-integers) too, as autograd and PyTorch; halves round to even, as NumPy") \
+    U(TRUNC,    "trunc",    trunc(a),          0.0,                              lazy,  "-2.5 -> -2.000000 0.000000", "its derivative is taken as 0 everywhere, at the jumps (the integers but 0) too, as autograd and PyTorch") \
+    U(DEG2RAD,  "deg2rad",  a * (M_PI / 180.0), M_PI / 180.0,                    lazy,  "180.0 -> 3.141593 0.017453", "") \
+    U(RADIANS,  "radians",  a * (M_PI / 180.0), M_PI / 180.0,                    lazy,  "180.0 -> 3.141593 0.017453", "") \
+    U(RAD2DEG,  "rad2deg",  a * (180.0 / M_PI), 180.0 / M_PI,                    lazy,  "1.0 -> 57.295780 57.295780", "") \
+    U(DEGREES,  "degrees",  a * (180.0 / M_PI), 180.0 / M_PI,                    lazy,  "1.0 -> 57.295780 57.295780", "") \
+    U(POSITIVE, "positive", a,                 1.0,                              lazy,  "0.5 -> 0.500000 1.000000",   "") \
+    U(CONJUGATE, "conjugate", a,               1.0,                              lazy,  "0.5 -> 0.500000 1.000000",   "") \
     U(COPY,     "_copy",    a,                 1.0,                              eager, "",                           "internal: the gather of an array element")
 
 #define REVAD_BINARY_OPS(B) \
@@ -94,7 +174,13 @@ static inline double rv_dmax(double a, double b) { return a > b ? 1.0 : (a == b 
     B(MAXIMUM, "maximum",  rv_max(a, b), rv_dmax(a, b),       1.0 - rv_dmax(a, b),   eager, "1.0, 2.0 -> 2.000000 0.000000 1.000000",   "at a tie the gradient is split evenly, as PyTorch; nan propagates") \
     B(MINIMUM, "minimum",  rv_min(a, b), 1.0 - rv_dmax(a, b), rv_dmax(a, b),         eager, "1.0, 2.0 -> 1.000000 1.000000 0.000000",   "at a tie the gradient is split evenly, as PyTorch; nan propagates") \
     B(ARCTAN2, "arctan2",  atan2(a, b),  b / (a * a + b * b), -a / (a * a + b * b),  eager, "1.0, 2.0 -> 0.463648 0.400000 -0.200000",  "the gradient at (0, 0) is nan, as PyTorch") \
-    B(HYPOT,   "hypot",    hypot(a, b),  a / y,               b / y,                 eager, "3.0, 4.0 -> 5.000000 0.600000 0.800000",   "the gradient at (0, 0) is nan, as PyTorch")
+    B(HYPOT,   "hypot",    hypot(a, b),  a / y,               b / y,                 eager, "3.0, 4.0 -> 5.000000 0.600000 0.800000",   "the gradient at (0, 0) is nan, as PyTorch") \
+    B(LOGADDEXP, "logaddexp", rv_logaddexp(a, b), rv_dlogaddexp(a, b), rv_dlogaddexp(b, a), eager, "1.0, 2.0 -> 2.313262 0.268941 0.731059", "") \
+    B(LOGADDEXP2, "logaddexp2", rv_logaddexp2(a, b), rv_dlogaddexp2(a, b), rv_dlogaddexp2(b, a), eager, "1.0, 2.0 -> 2.584963 0.333333 0.666667", "") \
+    B(FMAX,    "fmax",     fmax(a, b),   rv_dfmax(a, b),      1.0 - rv_dfmax(a, b),  eager, "1.0, 2.0 -> 2.000000 0.000000 1.000000",   "at a tie the gradient is split evenly, as maximum; a nan operand is skipped, as NumPy, and gets none") \
+    B(FMIN,    "fmin",     fmin(a, b),   rv_dfmin(a, b),      1.0 - rv_dfmin(a, b),  eager, "1.0, 2.0 -> 1.000000 1.000000 0.000000",   "at a tie the gradient is split evenly, as minimum; a nan operand is skipped, as NumPy, and gets none") \
+    B(REMAINDER, "remainder", rv_remainder(a, b), 1.0,        -rv_floor_divide(a, b), eager, "-7.5, 2.0 -> 0.500000 1.000000 4.000000", "d/db is minus the floor quotient NumPy pairs with the value (as PyTorch), also at the jumps, where a / b is an integer") \
+    B(FMOD,    "fmod",     fmod(a, b),   1.0,                 -rv_fmod_quotient(a, b), eager, "-7.5, 2.0 -> -1.500000 1.000000 3.000000", "d/db is minus the quotient toward zero, also at the jumps, where a / b is an integer")
 
 /* Comparisons carry no gradient; they are recorded so that a replayed tape can check that it
  * takes the branches the recording took. */
