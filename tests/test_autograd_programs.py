@@ -1365,11 +1365,11 @@ STOPS = {
     "independent_component_analysis": "needs revad.scipy.stats.t",
     "independent_component_analysis_slogdet": "needs revad.scipy.stats.t, then np.linalg.slogdet "
                                               "(linalg)",
-    "fluid_simulation": "needs np.roll (shapes); with floor's row (ufuncs), Array.astype(int)",
+    "fluid_simulation": "needs Array.astype(int) (floor is a row now; autograd's floor gives a "
+                        "constant), then np.roll (shapes)",
     "negative_binomial": "needs revad.scipy.special.gammaln",
     "beta_gamma_densities": "needs revad.scipy.stats.beta, gamma, poisson",
     "dirichlet_density": "needs revad.scipy.stats.dirichlet",
-    "scalar_times_ndarray": "needs a Var times an ndarray as an Array group (ufuncs)",
     "gp_latent_variable_model": "needs revad.scipy.stats.multivariate_normal.logpdf "
                                 "differentiable in cov",
 }
