@@ -128,6 +128,7 @@ def neural_net():
     import revad.numpy as np
     import revad.numpy.random as npr
     from revad import grad
+    from revad.misc.flatten import flatten
     from revad.scipy.special import logsumexp
 
     def init_random_params(scale, layer_sizes, rs):
@@ -140,8 +141,12 @@ def neural_net():
             inputs = np.tanh(outputs)
         return outputs - logsumexp(outputs, axis=1, keepdims=True)
 
+    def l2_norm(params):
+        flattened, _ = flatten(params)
+        return np.dot(flattened, flattened)
+
     def log_posterior(params, inputs, targets, L2_reg):
-        log_prior = -L2_reg * sum(np.sum(W ** 2) + np.sum(b ** 2) for W, b in params)
+        log_prior = -L2_reg * l2_norm(params)
         return log_prior + np.sum(neural_net_predict(params, inputs) * targets)
 
     rs = npr.RandomState(1)
@@ -973,11 +978,12 @@ def generative_adversarial_net():
 
 
 def define_gradient():
-    """examples/define_gradient.py: a user primitive logsumexp with its VJP by defvjp, used
-    inside a larger function."""
+    """examples/define_gradient.py: a user primitive logsumexp with its VJP by defvjp (at
+    autograd's import path, extend), used inside a larger function."""
     import revad.numpy as np
     import revad.numpy.random as npr
-    from revad import defvjp, grad, primitive
+    from revad import grad
+    from revad.extend import defvjp, primitive
 
     @primitive
     def logsumexp(x):
@@ -1457,3 +1463,49 @@ if __name__ == "__main__":
     for name, stop in stops.items():
         print(f"{name:<{width}}  {stop}")
     print(f"{sum(s == 'runs' for s in stops.values())} of {len(stops)} run")
+
+
+# ---------------------------------------------------------------------------------------------
+# autograd's import paths that revad offers beside the differential operators.
+
+
+def test_extend_and_misc_flatten_doctests():
+    import doctest
+
+    import revad.extend
+    import revad.misc.flatten
+    for module in (revad.extend, revad.misc.flatten):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_flatten_round_trip_and_gradient():
+    import collections
+
+    import revad
+    from revad.misc.flatten import flatten, flatten_func
+    Layer = collections.namedtuple("Layer", "W b")
+    rs = onp.random.RandomState(19)
+    params = {"layers": [Layer(rs.randn(2, 3), rs.randn(3)), Layer(rs.randn(3, 1), 0.5)],
+              "scale": (rs.randn(), rs.randn(2, 2))}
+    flat, unflatten = flatten(params)
+    assert flat.shape == (6 + 3 + 3 + 1 + 1 + 4,)
+    back = unflatten(flat)
+    assert isinstance(back["layers"][1], Layer) and back["layers"][1].b == 0.5
+    onp.testing.assert_array_equal(_flat(back), _flat(params))
+    # the order is autograd's: dict keys sorted, then containers in order, leaves raveled
+    onp.testing.assert_array_equal(flat, _flat(params))
+
+    def l2(p):
+        v, _ = flatten(p)
+        return revad.numpy.dot(v, v) + revad.numpy.sum(revad.numpy.sin(v))
+
+    params = {"layers": [tuple(layer) for layer in params["layers"]], "scale": params["scale"]}
+    g = revad.grad(l2)(params)   # (revad's and autograd's grad take plain tuples, not Layer)
+    onp.testing.assert_allclose(_flat(g), 2 * flat + onp.cos(flat), rtol=1e-14)
+    _check(l2, params, g)
+    flat_l2, unflatten2, x0 = flatten_func(l2, params)
+    onp.testing.assert_allclose(revad.grad(flat_l2)(x0), 2 * flat + onp.cos(flat), rtol=1e-14)
+    with pytest.raises(ValueError, match="vector of length 18"):
+        unflatten(onp.zeros(5))
+    assert flatten([])[0].shape == (0,) and flatten([])[1](onp.zeros(0)) == []
