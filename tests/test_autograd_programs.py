@@ -1247,6 +1247,37 @@ def jacobian_of_vector_function():
         _check(lambda x: constraint(x)[i], x, J[i])
 
 
+def optimizers_on_structures():
+    """autograd.misc.optimizers as the examples call them: adam, sgd and rmsprop on a list of
+    (W, b) with grad(objective) and a callback(params, iter, gradient)."""
+    import revad.numpy as np
+    import revad.numpy.random as npr
+    from revad import grad
+    from revad.misc.optimizers import adam, rmsprop, sgd
+
+    rs = npr.RandomState(20)
+    X, y = rs.randn(8, 2), rs.randn(8, 1)
+    init_params = [(rs.randn(2, 3), rs.randn(3)), (rs.randn(3, 1), rs.randn(1))]
+
+    def objective(params, i):
+        h = np.tanh(np.dot(X, params[0][0]) + params[0][1])
+        return np.mean((np.dot(h, params[1][0]) + params[1][1] - y) ** 2)
+
+    seen = []
+
+    def callback(params, i, gradient):
+        if i == 0:
+            _check(lambda p: objective(p, 0), params, gradient)
+        seen.append(objective(params, i))
+
+    for optimizer, kw in ((adam, {"step_size": 0.05}), (sgd, {"step_size": 0.3}),
+                          (rmsprop, {"step_size": 0.05})):
+        seen.clear()
+        trained = optimizer(grad(objective), init_params, callback=callback, num_iters=30, **kw)
+        assert len(seen) == 30 and isinstance(trained, list) and trained[1][0].shape == (3, 1)
+        assert objective(trained, 0) < 0.8 * seen[0], (optimizer.__name__, seen[0], seen[-1])
+
+
 PROGRAMS = [logistic_regression, rosenbrock, neural_net, neural_net_regression, convnet,
             convnet_scipy_signal, rnn, lstm, gaussian_process, gaussian_process_linalg,
             variational_autoencoder, black_box_svi, natural_gradient_svi, bayesian_neural_net,
@@ -1255,7 +1286,7 @@ PROGRAMS = [logistic_regression, rosenbrock, neural_net, neural_net_regression, 
             fluid_simulation, negative_binomial, beta_gamma_densities, dirichlet_density,
             generative_adversarial_net, define_gradient, fixed_points, fixed_point_primitive, ode,
             tanh_elementwise, one_hot_dtype, scalar_times_ndarray, adam_optimizer, scipy_minimize,
-            gp_latent_variable_model, jacobian_of_vector_function]
+            gp_latent_variable_model, jacobian_of_vector_function, optimizers_on_structures]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1469,12 +1500,13 @@ if __name__ == "__main__":
 # autograd's import paths that revad offers beside the differential operators.
 
 
-def test_extend_and_misc_flatten_doctests():
+def test_extend_and_misc_doctests():
     import doctest
 
     import revad.extend
     import revad.misc.flatten
-    for module in (revad.extend, revad.misc.flatten):
+    import revad.misc.optimizers
+    for module in (revad.extend, revad.misc.flatten, revad.misc.optimizers):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
 
@@ -1509,3 +1541,25 @@ def test_flatten_round_trip_and_gradient():
     with pytest.raises(ValueError, match="vector of length 18"):
         unflatten(onp.zeros(5))
     assert flatten([])[0].shape == (0,) and flatten([])[1](onp.zeros(0)) == []
+
+
+def test_adam_matches_its_formulas_step_by_step():
+    """adam on a dict equals Kingma and Ba's update written out on the flat vector (the
+    dict's keys in sorted order), with the callback seeing dicts."""
+    from revad.misc.optimizers import adam
+    target = onp.array([1.0, -2.0, 0.5])
+
+    def grad(p, i):
+        return {"a": 2 * (p["a"] - target[:2]) * (i + 1), "b": 4 * (p["b"] - target[2]) ** 3}
+
+    calls = []
+    got = adam(grad, {"b": 0.0, "a": onp.zeros(2)}, callback=lambda p, i, g: calls.append(
+        (sorted(p), sorted(g))), num_iters=5, step_size=0.1)
+    x, m, v = onp.zeros(3), onp.zeros(3), onp.zeros(3)
+    for i in range(5):
+        g = onp.concatenate([2 * (x[:2] - target[:2]) * (i + 1), [4 * (x[2] - target[2]) ** 3]])
+        m, v = 0.1 * g + 0.9 * m, 0.001 * g * g + 0.999 * v
+        x = x - 0.1 * (m / (1 - 0.9 ** (i + 1))) / (onp.sqrt(v / (1 - 0.999 ** (i + 1))) + 1e-8)
+    onp.testing.assert_allclose(got["a"], x[:2], rtol=1e-14)
+    assert isinstance(got["b"], float) and abs(got["b"] - x[2]) < 1e-14
+    assert calls == [(["a", "b"], ["a", "b"])] * 5

@@ -69,6 +69,9 @@ def _walk(x, leaves):
     def rebuild(v, at):
         start = at[0]
         at[0] += n
-        return v[start] if shape == () else rnp.reshape(v[start:start + n], shape)
+        if shape == ():
+            x = v[start]
+            return float(x) if isinstance(x, onp.generic) else x  # a Var inside grad
+        return rnp.reshape(v[start:start + n], shape)
 
     return rebuild
