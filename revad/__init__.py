@@ -17,7 +17,7 @@ from revad._array import Array, logsumexp
 from revad._core import Function, Var, no_grad, release_memory, tape_info
 from revad._core import functions as _functions
 from revad._forward import jvp
-from revad._functional import elementwise_grad, grad, value_and_grad
+from revad._functional import elementwise_grad, grad, jacobian, value_and_grad
 from revad._graph import draw, to_dot
 from revad._primitive import custom_vjp, defjvp, defvjp, make_vjp, primitive, vjp
 from revad._version import __version__
@@ -29,4 +29,4 @@ globals().update(_functions)
 __all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "elementwise_grad",
            "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
            "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp",
-           *sorted(_functions)]
+           "jacobian", *sorted(_functions)]

@@ -22,7 +22,7 @@ __version__: str
 __all__ = [
     "Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "elementwise_grad",
     "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
-    "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp",
+    "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp", "jacobian",
     # the op table, sorted
     "abs", "add", "arccos", "arcsin", "arctan", "arctan2", "cos", "cosh", "divide", "erf", "exp",
     "expm1", "hypot", "log", "log1p", "maximum", "minimum", "multiply", "negative", "power",
@@ -73,6 +73,7 @@ def value_and_grad(
 ) -> Callable[..., tuple[float, Any]]: ...
 def grad(f: Callable[..., Any], argnums: _Argnums = 0) -> Callable[..., Any]: ...
 def elementwise_grad(f: Callable[..., Any], argnums: _Argnums = 0) -> Callable[..., Any]: ...
+def jacobian(f: Callable[..., Any], argnum: int = 0) -> Callable[..., np.ndarray]: ...
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[float, float]: ...
 
 # User primitives (revad/_primitive.py).

@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from revad._array import Array, _nests_nodes, _record_call
+from revad._array import Array, _nests_nodes, _record_call, array
 from revad._core import Var
 
 _NODES = (Var, Array)
@@ -368,6 +368,18 @@ def _weighted(out, g, where="the result"):
     return (out * c).sum() if type(out) is Array else float(np.sum(out * c))
 
 
+def _stacked(out):
+    """out with NumPy's object arrays (np.array of recorded Vars: NumPy's own np.array, not
+    revad.numpy's) stacked into Arrays while the tape records, so that their value and their
+    cotangent's weight reach the tape instead of being read off loose Vars as floats."""
+    if isinstance(out, (tuple, list)):
+        parts = [_stacked(e) for e in out]
+        return type(out)._make(parts) if hasattr(type(out), "_fields") else type(out)(parts)
+    if isinstance(out, np.ndarray) and out.dtype == object:
+        return array(out)
+    return out
+
+
 def _plain(x):
     if isinstance(x, (tuple, list)):
         return type(x)(_plain(e) for e in x)
@@ -390,14 +402,15 @@ def make_vjp(fun, argnum=0):
         box = {}
 
         def keep(*a, **kw):
-            box["out"] = out = fun(*a, **kw)
+            box["out"] = out = _stacked(fun(*a, **kw))
             return _first_scalar(out)
 
         value_and_grad(keep, argnum)(*args, **kwargs)
         ans = _plain(box["out"])
 
         def vjp(g):
-            return grad(lambda *a, **kw: _weighted(fun(*a, **kw), g), argnum)(*args, **kwargs)
+            return grad(lambda *a, **kw: _weighted(_stacked(fun(*a, **kw)), g), argnum)(
+                *args, **kwargs)
 
         return vjp, ans
     return maker

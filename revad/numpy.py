@@ -27,4 +27,16 @@ c_ = _array.c_  # type: ignore[assignment, misc]
 
 
 def __getattr__(name):
+    if name == "__path__":  # a module, not a package: see below
+        raise AttributeError(name)
     return getattr(_np, name)
+
+
+# autograd's spellings `import revad.numpy.random as npr` and `from revad.numpy.linalg import
+# solve` find this namespace's own submodules (NumPy's random and fft, revad's linalg where it
+# has one). Without them, NumPy's packages were imported a second time under revad's name,
+# which replaced this module's linalg with NumPy's and failed for fft.
+import sys as _sys  # noqa: E402
+
+for _name in ("random", "linalg", "fft"):
+    _sys.modules[f"{__name__}.{_name}"] = globals().get(_name) or getattr(_np, _name)

@@ -212,8 +212,16 @@ def test_multivariate_normal(method):
     g = revad.grad(lambda x: np.sum(mine(x, cov=cov)))(np.ones(3))  # mean None
     np.testing.assert_allclose(g, _fd(lambda x: float(np.sum(ref(x, cov=cov))), [np.ones(3)], 0),
                                rtol=1e-6)
-    with pytest.raises(TypeError, match="cov"):
-        mine(np.zeros(3), np.zeros(3), revad.Array(cov))
+    # Differentiable in cov too (a recorded Cholesky factor), at full, diagonal and scalar cov.
+    x = rng.normal(size=(4, 3))
+    for c in (cov, np.array([1.0, 2.0, 0.5]), 1.7):
+        got = mine(x, mean, revad.Array(c) if np.ndim(c) else revad.Var(c))
+        np.testing.assert_allclose(np.asarray(got.value), ref(x, mean, c), rtol=1e-12)
+        gc = revad.grad(lambda c: np.sum(mine(x, mean, c)))(np.asarray(c) if np.ndim(c) else c)
+        fd = _fd(lambda c: float(np.sum(ref(x, mean, c))), [np.asarray(c, dtype=float)], 0)
+        if np.ndim(c) == 2:  # SciPy reads the symmetric matrix: compare symmetrised
+            gc, fd = (gc + gc.T) / 2, (fd + fd.T) / 2
+        np.testing.assert_allclose(gc, fd, rtol=1e-6, atol=1e-9)
     with pytest.raises(TypeError, match="not differentiable"):
         stats.multivariate_normal.cdf(revad.Array(np.zeros(2)), np.zeros(2), np.eye(2))
     assert type(mine(np.zeros(3), mean, cov)) is type(ref(np.zeros(3), mean, cov))

@@ -314,11 +314,23 @@ cdef class Array:
         return self
 
     def astype(self, dtype, copy=True):
-        """Only float dtypes keep a gradient; returns the same Array."""
-        if np.dtype(dtype).kind != "f":
-            raise TypeError(f"revad: cannot cast an Array to {np.dtype(dtype)}; it would drop "
-                            "the gradient (use .value)")
-        return self
+        """A float dtype returns the same Array (revad records float64). An integer or bool
+        dtype returns NumPy's cast of the values, a plain ndarray: truncation is a step
+        function, whose derivative is zero wherever it has one (as floor's and trunc's), so
+        there is no gradient to keep. Other dtypes raise.
+
+        >>> import revad, numpy as np
+        >>> a = revad.Array([1.7, -2.5])
+        >>> a.astype(np.float64) is a, np.floor(a).astype(int)
+        (True, array([ 1, -3]))
+        """
+        kind = np.dtype(dtype).kind
+        if kind == "f":
+            return self
+        if kind in "biu":
+            return self.value.astype(dtype)
+        raise TypeError(f"revad: cannot cast an Array to {np.dtype(dtype)}; revad records "
+                        "real numbers (use .value for the values)")
 
     # -- reductions and products as methods ---------------------------------------------------
 
