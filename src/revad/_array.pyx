@@ -11,10 +11,11 @@
 #
 # One module in several files, included in this order: _array_shapes.pxi (view arithmetic),
 # this file (the Array type, making Arrays), _array_elementwise.pxi, _array_index.pxi,
-# _array_reduce.pxi, _array_linalg.pxi (products, constants, einsum), _array_join.pxi and
+# _array_reduce.pxi, _array_linalg.pxi (products, constants, einsum), _array_join.pxi,
 # _array_numpy.pxi (NumPy's protocols and the functions behind them), _array_functional.pxi,
-# _array_call.pxi (a Python function's call: the CALL group), _array_select.pxi (NumPy's functions that move and pick elements: roll, sort, pad, ...)
-# and _array_special.pxi (SciPy's special functions: the ufunc-pair group).
+# _array_call.pxi (a Python function's call: the CALL group), _array_select.pxi (NumPy's
+# functions that move and pick elements: roll, sort, pad, ...) and _array_special.pxi (SciPy's
+# special functions: the ufunc-pair group).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.long cimport PyLong_AsLongLongAndOverflow
