@@ -359,7 +359,7 @@ def _tape_growth(make, *build, constants=True):
     import revad
 
     def held(v):
-        info = revad.tape_info(v.reshape(-1)[0])
+        info = revad.tape_info(v if type(v) is revad.Var else v.reshape(-1)[0])
         return info["n_ops"], info["nbytes"] + (info["constant_nbytes"] if constants else 0)
     saved = revad._core._enter_private()
     try:

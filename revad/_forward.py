@@ -6,8 +6,8 @@ to the output.
 """
 import numpy as np
 
-from revad import _core
-from revad._array import _check_constants
+from revad import _core, _nested
+from revad._array import Array, _check_constants, _slots_of
 from revad._core import Var
 from revad._functional import _COMPLEX, _box, _check_private, _scalar_output
 
@@ -72,6 +72,23 @@ def _flat_like(x, v, where):
     return [float(v)]
 
 
+def _array_tangents(out, leaves, flat):
+    """(values, tangents) of an Array result: one tangent sweep, every element's tangent."""
+    k = 0
+    for leaf in leaves:  # an argument returned as it is
+        size = 1 if type(leaf) is Var else leaf.size
+        if leaf is out:
+            return out.value, np.asarray(flat[k:k + size], dtype=float).reshape(out.shape)
+        k += size
+    slots = _slots_of(out)
+    if slots is None or out.size == 0:  # a constant
+        return out.value, np.zeros(out.shape)
+    first = out.reshape(-1)[0]
+    _check_private(first)
+    _check_constants(first)
+    return out.value, _core._tangent_sweep(first, leaves, flat, slots)
+
+
 def jvp(f, primals, tangents):
     """Forward mode: ``(f(*primals), the derivative of f along tangents)``, as JAX's ``jvp``.
 
@@ -96,6 +113,8 @@ def jvp(f, primals, tangents):
     (0.731, -0.197)
     """
     args, tans = _as_args(primals, tangents)
+    if _core._in_derivative() or any(_nested.holds_nodes(a) for a in args):
+        return _nested.jvp(f, args, tans)  # recorded: a jvp inside a derivative
     saved = _core._enter_private()
     try:
         boxed, leaves, flat = [], [], []
@@ -104,7 +123,10 @@ def jvp(f, primals, tangents):
             boxed.append(b)
             leaves.extend(lv)
             flat.extend(_flat_like(x, v, f"tangent {k}"))
-        out = _scalar_output(f(*boxed))
+        out = f(*boxed)
+        if type(out) is Array and out.size != 1:
+            return _array_tangents(out, leaves, flat)
+        out = _scalar_output(out)
         if type(out) is not Var:
             return out, 0.0
         if not out.is_leaf:

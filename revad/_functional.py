@@ -8,9 +8,10 @@ import operator
 
 import numpy as np
 
-from revad import _core
+from revad import _core, _nested
 from revad._array import (
     Array,
+    _nests_nodes,
     _private_grad,
     _private_leaf,
     _set_functional_hooks,
@@ -20,6 +21,10 @@ from revad._core import Var
 
 _REAL_KINDS = "biuf"
 _COMPLEX = (complex, np.complexfloating)
+
+
+class _Nested(Exception):
+    """_box met a Var or an Array: the call is a derivative of a derivative (revad._nested)."""
 
 
 def _box(x, where):
@@ -38,6 +43,8 @@ def _box(x, where):
         leaves = _core._make_leaves(list(x))
         boxed = leaves if kind is list else tuple(leaves)
         return boxed, leaves, lambda: kind(_core._leaf_grads(leaves))
+    if kind is Var or kind is Array or (kind is np.ndarray and _nests_nodes(x)):
+        raise _Nested()  # a derivative of a derivative: revad._nested records it
     if kind is np.ndarray:
         leaf = _array_leaf(x, where)
         return leaf, [leaf], lambda: _private_grad(leaf)
@@ -170,7 +177,7 @@ def _check_private(out):
                          "constant")
 
 
-_set_functional_hooks(_box, _scalar_output, _check_private)
+_set_functional_hooks(_box, _scalar_output, _check_private, _nested.value_and_grad, _Nested)
 
 
 def grad(f, argnums=0):
@@ -215,3 +222,39 @@ def elementwise_grad(f, argnums=0):
     grad_f = grad(summed, argnums)
     functools.update_wrapper(grad_f, f)
     return grad_f
+
+
+def jacobian(f, argnum=0):
+    """The Jacobian of ``f`` in its argument ``argnum`` (a number or an array), as autograd's
+    ``jacobian``: shaped ``f(x).shape + x.shape``, one row per output element, each by one
+    vector-Jacobian product (``make_vjp``), so that f is recorded once per output element.
+
+    >>> import numpy as np, revad
+    >>> revad.jacobian(lambda x: np.array([x[0] * x[1], np.sin(x[0])]))(np.array([0.0, 3.0]))
+    array([[3., 0.],
+           [1., 0.]])
+    """
+    from revad._primitive import make_vjp
+
+    if not isinstance(argnum, int):
+        raise TypeError(f"revad: jacobian takes one argnum, an int; got {argnum!r}")
+
+    @functools.wraps(f)
+    def jacobian_f(*args, **kwargs):
+        if not -len(args) <= argnum < len(args):
+            raise TypeError(f"revad: jacobian's argnum {argnum} is out of range for "
+                            f"{len(args)} positional arguments")
+        x = args[argnum]
+        if isinstance(x, (list, tuple, dict)):
+            raise TypeError("revad: jacobian differentiates in a number or an array; got a "
+                            f"{type(x).__name__} (use make_vjp or grad for structures)")
+        vjp, ans = make_vjp(f, argnum)(*args, **kwargs)
+        if isinstance(ans, (list, tuple, dict)):
+            raise TypeError("revad: jacobian needs f to return a number or an array; it "
+                            f"returned a {type(ans).__name__}")
+        ans = np.asarray(ans, dtype=np.float64)
+        rows = [np.asarray(vjp(e.reshape(ans.shape)), dtype=np.float64)
+                for e in np.eye(ans.size)]
+        return np.reshape(np.array(rows), ans.shape + np.shape(x))
+
+    return jacobian_f

@@ -171,8 +171,11 @@ _OPS = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * 
         ">=": _compare(np.greater_equal), "==": _compare(np.equal),
         "!=": _compare(np.not_equal),
         "&&": _logical(np.logical_and), "||": _logical(np.logical_or)}
-_BINARY = {op: (lambda f: lambda left, right: lambda env: f(left(env), right(env)))(f)
-           for op, f in _OPS.items()}
+def _binary(fn):
+    return lambda left, right: lambda env: fn(left(env), right(env))
+
+
+_BINARY = {op: _binary(fn) for op, fn in _OPS.items()}
 
 
 def _array_type():

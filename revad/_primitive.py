@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from revad._array import Array, _nests_nodes, _record_call
+from revad._array import Array, _nests_nodes, _record_call, array
 from revad._core import Var
 
 _NODES = (Var, Array)
@@ -116,11 +116,39 @@ def _conform(ct, shape, what):
 class _Record:
     """One recorded call: what the sweeps ask of it (_core_call.pxi)."""
 
-    __slots__ = ("name", "layout", "shapes", "vjp", "jvp")
+    __slots__ = ("name", "layout", "shapes", "vjp", "jvp", "values", "vjp_on")
 
-    def __init__(self, name, layout, shapes, vjp, jvp):
+    def __init__(self, name, layout, shapes, vjp, jvp, values, vjp_on):
         self.name, self.layout, self.shapes = name, layout, shapes
         self.vjp, self.jvp = vjp, jvp  # g -> cotangents; (k, tangent) -> output tangent
+        # For a sweep that records itself (revad._nested): the arguments' values, and
+        # vjp_on(ans, values) -> the VJP, given the result and the arguments as recorded nodes.
+        self.values, self.vjp_on = values, vjp_on
+
+    def backward_recorded(self, g, outputs, inputs):
+        """The VJP as recorded ops: g and outputs (flat Arrays: the result's adjoints and
+        values), inputs (flat Arrays, one per differentiated argument); returns one flat
+        cotangent per input (an Array, or a constant)."""
+        layout = self.layout
+        values = list(self.values)
+        for (k, shape), x in zip(self.shapes, inputs, strict=True):
+            values[k] = x[0] if not shape else x.reshape(shape)
+        cts = self.vjp_on(layout.build(outputs, layout.leaf_nodes), values)(
+            layout.build(g, layout.leaf_nodes))
+        out = []
+        for (k, shape), ct in zip(self.shapes, cts, strict=True):
+            if ct is None:
+                out.append(None)
+                continue
+            if type(ct) is Var:
+                ct = _stack(ct)
+            if type(ct) is Array:
+                if ct.shape != shape:
+                    ct = _unbroadcast(ct, shape, f"the VJP of {self.name} for its argument {k}")
+                out.append(ct.reshape(-1))
+            else:
+                out.append(_conform(ct, shape, f"the VJP of {self.name}").reshape(-1))
+        return out
 
     def backward(self, g):
         g = self.layout.build(g, self.layout.leaf_values)
@@ -141,7 +169,27 @@ class _Record:
         return total
 
 
-def _call(name, fn, args, kwargs, vjp_of, jvp_of):
+def _stack(v):
+    from revad._array import array
+    return array([v])
+
+
+def _unbroadcast(ct, shape, what):
+    """A recorded cotangent summed back to `shape` over the axes it was broadcast along."""
+    try:
+        if np.broadcast_shapes(ct.shape, shape) != ct.shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"revad: {what} returned shape {ct.shape}, but it must have shape "
+                         f"{shape}") from None
+    lead = ct.ndim - len(shape)
+    if lead:
+        ct = ct.sum(axis=tuple(range(lead)))
+    axes = tuple(d for d, s in enumerate(shape) if s == 1 and ct.shape[d] != 1)
+    return ct.sum(axis=axes, keepdims=True).reshape(shape) if axes else ct.reshape(shape)
+
+
+def _call(name, fn, args, kwargs, vjp_of, jvp_of, vjp_on=None):
     """Record fn(*args, **kwargs) as one entry: fn runs on the values of the Vars and Arrays
     among args; vjp_of(ans, values, argnums) gives the VJP (g -> cotangents in argnums' order),
     jvp_of(ans, values) the JVP ((k, tangent) -> output tangent)."""
@@ -163,8 +211,11 @@ def _call(name, fn, args, kwargs, vjp_of, jvp_of):
     if not layout.leaves:
         return ans  # integers or booleans only: nothing to differentiate
     shapes = [(k, np.shape(values[k])) for k in argnums]
+    if vjp_on is None:
+        def vjp_on(ans_nodes, value_nodes):
+            return vjp_of(ans_nodes, value_nodes, argnums)
     record = _Record(name, layout, shapes, vjp_of(ans, values, argnums),
-                     jvp_of(ans, values))
+                     jvp_of(ans, values), values, vjp_on)
     flat = _record_call(record, tuple(args[k] for k in argnums), layout.values(ans))
     return layout.build(flat, layout.leaf_nodes)
 
@@ -342,7 +393,13 @@ class custom_vjp:
                                 "(revad.jvp) needs a JVP (revad.primitive with revad.defjvp)")
             return jvp
 
-        return _call(name, run, args, kwargs, vjp_of, jvp_of)
+        def vjp_on(ans_nodes, value_nodes):  # fwd again, on recorded nodes: residuals too
+            _, res = self.fwd(*value_nodes, **kwargs)
+            box["res"] = res
+            return vjp_of(ans_nodes, value_nodes,
+                          [k for k, a in enumerate(args) if type(a) in _NODES])
+
+        return _call(name, run, args, kwargs, vjp_of, jvp_of, vjp_on)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,6 +425,18 @@ def _weighted(out, g, where="the result"):
     return (out * c).sum() if type(out) is Array else float(np.sum(out * c))
 
 
+def _stacked(out):
+    """out with NumPy's object arrays (np.array of recorded Vars: NumPy's own np.array, not
+    revad.numpy's) stacked into Arrays while the tape records, so that their value and their
+    cotangent's weight reach the tape instead of being read off loose Vars as floats."""
+    if isinstance(out, (tuple, list)):
+        parts = [_stacked(e) for e in out]
+        return type(out)._make(parts) if hasattr(type(out), "_fields") else type(out)(parts)
+    if isinstance(out, np.ndarray) and out.dtype == object:
+        return array(out)
+    return out
+
+
 def _plain(x):
     if isinstance(x, (tuple, list)):
         return type(x)(_plain(e) for e in x)
@@ -390,14 +459,15 @@ def make_vjp(fun, argnum=0):
         box = {}
 
         def keep(*a, **kw):
-            box["out"] = out = fun(*a, **kw)
+            box["out"] = out = _stacked(fun(*a, **kw))
             return _first_scalar(out)
 
         value_and_grad(keep, argnum)(*args, **kwargs)
         ans = _plain(box["out"])
 
         def vjp(g):
-            return grad(lambda *a, **kw: _weighted(fun(*a, **kw), g), argnum)(*args, **kwargs)
+            return grad(lambda *a, **kw: _weighted(_stacked(fun(*a, **kw)), g), argnum)(
+                *args, **kwargs)
 
         return vjp, ans
     return maker

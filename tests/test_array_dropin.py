@@ -113,7 +113,7 @@ def test_several_array_arguments_with_argnums():
 
 
 def test_revad_numpy_is_numpy_plus_array():
-    assert np.exp is onp.exp and np.linalg.norm is onp.linalg.norm and np.pi == onp.pi
+    assert np.exp is onp.exp and np.linalg.matrix_rank is onp.linalg.matrix_rank and np.pi == onp.pi
     a = np.array([revad.Var(1.0), revad.Var(2.0)])
     assert isinstance(a, revad.Array) and a.shape == (2,)
     assert isinstance(np.array([1.0, 2.0]), onp.ndarray)

@@ -461,10 +461,10 @@ def test_errors_name_shapes_and_functions():
         revad.grad(lambda a: np.sum(a + np.ones(2)))(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"\(2, 3\) and \(2,\)"):
         revad.grad(lambda a: np.sum(a @ np.ones(2)))(np.ones((2, 3)))
-    with pytest.raises(TypeError, match="numpy.sort"):
-        revad.grad(lambda a: np.sum(np.sort(a)))(np.ones(3))
-    with pytest.raises(TypeError, match="numpy.linalg.inv"):
-        revad.grad(lambda a: np.sum(np.linalg.inv(a)))(np.eye(2))
+    with pytest.raises(TypeError, match="numpy.median"):
+        revad.grad(lambda a: np.sum(np.median(a)))(np.ones(3))
+    with pytest.raises(TypeError, match="numpy.linalg.lstsq"):
+        revad.grad(lambda a: np.sum(np.linalg.lstsq(a, np.ones(2))[0]))(np.eye(2))
     with pytest.raises(TypeError, match="numpy.spacing"):
         revad.grad(lambda a: np.sum(np.spacing(a)))(np.ones(3))
     with pytest.raises(TypeError, match="drop its gradient"):

@@ -26,7 +26,13 @@ FORMS = [
 VIEWS = [lambda a: a[..., ::-1] if np.ndim(a) else a, lambda a: a[::-1] if np.ndim(a) else a,
          # a sum over the last axis: of a lazy group (+, -, *), from its operands (group_sums.h,
          # rv_sums_forward_lazy), which a later step may still read
-         lambda a: np.sum(a, axis=-1, keepdims=True) if np.ndim(a) else a]
+         lambda a: np.sum(a, axis=-1, keepdims=True) if np.ndim(a) else a,
+         # moves of elements (_array_select.pxi: a view or a gather), shapes kept
+         lambda a: np.roll(a, 1, axis=-1) if np.ndim(a) else a, lambda a: np.flip(a),
+         lambda a: np.tril(a) if np.ndim(a) >= 2 else a,
+         lambda a: np.diff(a, axis=-1, prepend=0.5) if np.ndim(a) else a,
+         lambda a: np.pad(a, [(0, 0)] * (np.ndim(a) - 1) + [(1, 0)], "edge")[..., :-1]
+         if np.ndim(a) else a]
 
 
 @st.composite

@@ -72,8 +72,8 @@ def test_matmul_errors_name_the_shapes():
         a @ np.ones((4, 4, 2))
     with pytest.raises(ValueError, match="do not broadcast"):
         a @ np.ones((3, 5, 2))
-    with pytest.raises(TypeError, match="matmul"):
-        np.dot(a, B)                                   # N-d dot: named, and what works instead
+    with pytest.raises(ValueError, match="shape-mismatch"):
+        np.dot(a, np.ones((4, 4, 2)))                  # N-d dot: a's last axis against b's -2
 
 
 @pytest.mark.parametrize("spec, shapes", [
@@ -109,14 +109,14 @@ def test_einsum_with_a_constant_operand():
 
 def test_einsum_errors():
     a = revad.Array(A)
-    with pytest.raises(TypeError, match=r"'\.\.\.'"):
+    with pytest.raises(ValueError, match="no '...'"):
         np.einsum("...ij->i", a)
-    with pytest.raises(ValueError, match="none repeated"):
+    with pytest.raises(ValueError, match="don't match"):
         np.einsum("ii->i", a[0])
     with pytest.raises(ValueError, match="extents 4 and 3"):
         np.einsum("bij,bjk->bik", a, np.ones((3, 5, 2)))
-    with pytest.raises(TypeError, match="one or two operands"):
-        np.einsum("i,i,i", a[0, 0], a[0, 0], a[0, 0])
+    with pytest.raises(ValueError, match="3 terms"):
+        np.einsum("i,i,i", a[0, 0], a[0, 0])
 
 
 @pytest.mark.parametrize("axes, sa, sb", [

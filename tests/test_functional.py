@@ -286,3 +286,46 @@ def test_an_output_of_several_elements_is_refused_with_its_shape(out):
     shape = re.escape(str(out.shape))
     with pytest.raises(TypeError, match=rf"returned an (Array|array) of shape {shape}"):
         revad.grad(lambda x: out + 0.0 * x)(1.0)
+
+
+# --- jacobian (autograd's) ------------------------------------------------------------------
+
+def _fd_jacobian(f, x, h=1e-6):
+    x = np.asarray(x, dtype=float)
+    cols = []
+    for i in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * h))
+    out_shape = np.shape(f(x))
+    return np.moveaxis(np.array(cols), 0, -1).reshape(out_shape + x.shape)
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda x: np.tanh(x) * x[::-1], np.array([0.3, -1.2, 2.0])),
+    (lambda x: np.outer(x, np.sin(x)), np.array([0.5, 1.5])),              # 2-d out
+    (lambda x: np.sum(x ** 2, axis=0), np.array([[1.0, 2.0], [3.0, -1.0]])),  # 2-d in
+    (lambda x: np.exp(x) * np.ones(3), 0.7),                               # scalar in
+    (lambda x: np.sum(x ** 3), np.array([1.0, -2.0])),                     # scalar out
+    (lambda x: np.array([x[0] * x[1], np.sin(x[0])]), np.array([0.5, 3.0])),  # np.array of Vars
+])
+def test_jacobian_against_finite_differences(f, x):
+    J = revad.jacobian(f)(x)
+    want = _fd_jacobian(f, x)
+    assert J.shape == want.shape
+    np.testing.assert_allclose(J, want, rtol=1e-6, atol=1e-8)
+
+
+def test_jacobian_argnum_and_refusals():
+    J = revad.jacobian(lambda a, x: a * np.sin(x), 1)(2.0, np.array([0.0, 1.0]))
+    np.testing.assert_allclose(J, np.diag(2 * np.cos([0.0, 1.0])), rtol=1e-15)
+    np.testing.assert_array_equal(revad.jacobian(lambda x: np.ones(2))(np.zeros(3)),
+                                  np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="number or an array; got a list"):
+        revad.jacobian(lambda x: x[0])([1.0, 2.0])
+    with pytest.raises(TypeError, match="returned a tuple"):
+        revad.jacobian(lambda x: (x, x))(np.ones(2))
+    with pytest.raises(TypeError, match="one argnum"):
+        revad.jacobian(lambda x: x, (0, 1))
+    with pytest.raises(TypeError, match="out of range"):
+        revad.jacobian(lambda x: x, 2)(1.0)

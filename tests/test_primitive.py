@@ -341,3 +341,19 @@ def test_large_output_and_empty_input():
     onp.testing.assert_allclose(g, 3 * x0 ** 2, rtol=1e-15)
     assert revad.grad(lambda x: np.sum(cube(x)) + 1.0)(onp.zeros(0)).shape == (0,)
     assert _array._nests_nodes([revad.Var(1.0)])
+
+
+def test_make_vjp_of_numpy_array_of_vars():
+    """NumPy's own np.array of recorded Vars (an object array) is stacked onto the tape: the
+    value is a float array and the VJP its true one, not zero (as when the loose Vars were read
+    as floats)."""
+    f = lambda x: onp.array([x[0] * x[1], onp.sin(x[0])])  # noqa: E731
+    x = onp.array([0.5, 3.0])
+    vjp, ans = revad.make_vjp(f)(x)
+    assert ans.dtype == onp.float64
+    onp.testing.assert_allclose(ans, [1.5, onp.sin(0.5)], rtol=1e-15)
+    onp.testing.assert_allclose(vjp(onp.array([1.0, 2.0])), [3.0 + 2 * onp.cos(0.5), 0.5],
+                                rtol=1e-15)
+    out, vjp_fn = revad.vjp(lambda x, y: (onp.array([x * y, y]), x), 2.0, 3.0)
+    onp.testing.assert_allclose(out[0], [6.0, 3.0])
+    assert vjp_fn((onp.array([1.0, 1.0]), 1.0)) == (4.0, 3.0)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import revad
+import revad.numpy
 
 from conftest import count_programs, fd_gradient, property_settings, sin_chain
 
@@ -125,6 +126,29 @@ def test_random_graphs_match_finite_differences(program):
     count_programs()
 
 
+
+
+@property_settings(100)
+@given(programs(), st.lists(st.floats(-1.0, 1.0), min_size=4, max_size=4))
+def test_random_graphs_second_order_matches_differences_of_the_gradient(program, direction):
+    """Issue 17: every row's derivative recorded by the sweep that records itself, and
+    differentiated again: H v (forward over reverse, and reverse over reverse) against central
+    differences of the gradient along v."""
+    xs = np.array(program[3])
+    v = np.array(direction[:len(xs)])
+
+    def g(x):
+        return np.array(revad.grad(lambda t: run(program, t))(list(x)))
+
+    h = 1e-5
+    fd = (g(xs + h * v) - g(xs - h * v)) / (2 * h)
+    f = lambda x: run(program, [x[k] for k in range(len(xs))])  # noqa: E731
+    hv = revad.hvp(f)(xs, v)
+    rr = revad.grad(lambda x: revad.numpy.sum(revad.grad(f)(x) * v))(xs)
+    for got in (hv, rr):
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, fd, rtol=1e-4, atol=1e-5)
+    count_programs()
 
 
 @property_settings(100)

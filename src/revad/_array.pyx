@@ -11,8 +11,11 @@
 #
 # One module in several files, included in this order: _array_shapes.pxi (view arithmetic),
 # this file (the Array type, making Arrays), _array_elementwise.pxi, _array_index.pxi,
-# _array_reduce.pxi, _array_linalg.pxi (products, constants, einsum), _array_join.pxi and
-# _array_numpy.pxi (NumPy's protocols and the functions behind them).
+# _array_reduce.pxi, _array_linalg.pxi (products, constants, einsum), _array_join.pxi,
+# _array_numpy.pxi (NumPy's protocols and the functions behind them), _array_functional.pxi,
+# _array_call.pxi (a Python function's call: the CALL group), _array_select.pxi (NumPy's
+# functions that move and pick elements: roll, sort, pad, ...) and _array_special.pxi (SciPy's
+# special functions: the ufunc-pair group).
 cimport cython
 from cpython.buffer cimport PyBUF_STRIDES, PyBuffer_Release, PyObject_GetBuffer
 from cpython.long cimport PyLong_AsLongLongAndOverflow
@@ -36,12 +39,14 @@ from revad._core cimport (
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
     _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
-    _recording_tape, _enclosing_call, _run_group, _share, _var_slot, rv_binary, rv_claim, rv_ew_arity,
+    _recording_tape, _enclosing_call, _run_group, _share, _var_slot, rv_binary, rv_claim,
+    rv_ew_arity,
     rv_ew_width, rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over,
     RV_SRC_SLOTS, RV_SRC_POOL, rv_dotc_blk, rv_dot_blk, rv_mm_operand, rv_mm_blk, rv_ew_blk,
     rv_ew_operand, rv_sums_blk, rv_ew_operand_at, rv_sums_ostride, RV_RUN_EW_FORWARD,
-    RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD, RV_CALL, rv_call_blk, rv_call_width, rv_n_op_table, rv_op_table, rv_kind_of,
-    rv_group_end, RV_LEAF)
+    RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD, RV_CALL, rv_call_blk, rv_call_width,
+    RV_PAIR, rv_pair_blk, rv_pair_operand, rv_pair_width, rv_pair_operand_at,
+    rv_n_op_table, rv_op_table, rv_kind_of, rv_group_end)
 
 import operator
 
@@ -312,11 +317,23 @@ cdef class Array:
         return self
 
     def astype(self, dtype, copy=True):
-        """Only float dtypes keep a gradient; returns the same Array."""
-        if np.dtype(dtype).kind != "f":
-            raise TypeError(f"revad: cannot cast an Array to {np.dtype(dtype)}; it would drop "
-                            "the gradient (use .value)")
-        return self
+        """A float dtype returns the same Array (revad records float64). An integer or bool
+        dtype returns NumPy's cast of the values, a plain ndarray: truncation is a step
+        function, whose derivative is zero wherever it has one (as floor's and trunc's), so
+        there is no gradient to keep. Other dtypes raise.
+
+        >>> import revad, numpy as np
+        >>> a = revad.Array([1.7, -2.5])
+        >>> a.astype(np.float64) is a, np.floor(a).astype(int)
+        (True, array([ 1, -3]))
+        """
+        kind = np.dtype(dtype).kind
+        if kind == "f":
+            return self
+        if kind in "biu":
+            return self.value.astype(dtype)
+        raise TypeError(f"revad: cannot cast an Array to {np.dtype(dtype)}; revad records "
+                        "real numbers (use .value for the values)")
 
     # -- reductions and products as methods ---------------------------------------------------
 
@@ -700,6 +717,12 @@ include "_array_functional.pxi"
 
 
 include "_array_call.pxi"
+
+
+include "_array_select.pxi"
+
+
+include "_array_special.pxi"
 
 
 include "_array_nested.pxi"

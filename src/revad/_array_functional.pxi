@@ -9,6 +9,8 @@
 # nested structures stay in one place.
 
 cdef object _box_other = None       # _functional._box(x, where) -> (boxed, leaves, unbox)
+cdef object _nested_call = None     # _nested.value_and_grad: a call inside a derivative
+cdef object _Nested = None          # _functional._Nested: _box met a Var or an Array
 cdef object _scalar_other = None    # _functional._scalar_output(out)
 cdef object _not_private = None     # _functional._check_private(out): raises
 cdef object _ndarray = np.ndarray
@@ -92,9 +94,10 @@ cdef object _grad_buffer(cnp.npy_intp n):
     return g
 
 
-def _set_functional_hooks(box, scalar_output, check_private):
-    global _box_other, _scalar_other, _not_private
+def _set_functional_hooks(box, scalar_output, check_private, nested_call, nested):
+    global _box_other, _scalar_other, _not_private, _nested_call, _Nested
     _box_other, _scalar_other, _not_private = box, scalar_output, check_private
+    _nested_call, _Nested = nested_call, nested
 
 
 cdef enum:
@@ -138,6 +141,8 @@ cdef object _box_arg(Tape t, object x, Py_ssize_t k, _Box b):
                 leaves[i] = v
             b.kind, b.leaves, b.unbox = _REALS, leaves, kind
             return leaves if kind is list else tuple(leaves)
+    elif kind is Var or kind is Array:
+        raise _Nested()  # a derivative of a derivative: revad._nested records it
     elif kind is _ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>x) is _F64:  # x.dtype
         b.kind, b.leaves = _NDARRAY, _ndarray_leaf(x)
         return b.leaves
@@ -223,43 +228,55 @@ def _value_and_grad_call(f, tuple args, dict kwargs, object argnums, tuple nums,
         raise MemoryError()
     if ks == NULL:
         ks = &small[0]
-    cdef tuple saved = _begin_private()
-    cdef Tape t = <Tape>saved[2]
+    # Inside a function being differentiated, or given Vars or Arrays to differentiate with
+    # respect to (_box meets one: _Nested), the call records on that tape instead
+    # (revad._nested): its gradient is then a recorded function, differentiable again.
+    cdef bint nested = _enclosing_call() is not None
+    cdef tuple saved = None if nested else _begin_private()
+    cdef Tape t = None if nested else <Tape>saved[2]
     cdef _Box b
     try:
-        for i in range(m):
-            k = nums[i]
-            if k < 0:
-                k += n
-            ks[i] = k
-            for j in range(i):  # a repeated argnum is boxed once, as in JAX
-                if ks[j] == k:
-                    boxes[i] = boxes[j]
-                    break
+        if not nested:
+            try:
+                for i in range(m):
+                    k = nums[i]
+                    if k < 0:
+                        k += n
+                    ks[i] = k
+                    for j in range(i):  # a repeated argnum is boxed once, as in JAX
+                        if ks[j] == k:
+                            boxes[i] = boxes[j]
+                            break
+                    else:
+                        b = _Box.__new__(_Box)
+                        a[k] = _box_arg(t, a[k], k, b)
+                        boxes[i] = b
+            except _Nested:
+                nested = True
+        if not nested:
+            out = f(*a, **kwargs)
+            a = None
+            if type(out) is not Var:
+                out = _scalar_other(out)
+            if type(out) is Var:
+                value = (<Var>out).v
+                if (<Var>out).tape is None:
+                    _seed_leaf(<Var>out, boxes)
+                elif (<Var>out).tape is not t:
+                    _not_private(out)
+                else:
+                    t.finished = True
+                    t.sweep((<Var>out).slot)
             else:
-                b = _Box.__new__(_Box)
-                a[k] = _box_arg(t, a[k], k, b)
-                boxes[i] = b
-        out = f(*a, **kwargs)
-        a = None
-        if type(out) is not Var:
-            out = _scalar_other(out)
-        if type(out) is Var:
-            value = (<Var>out).v
-            if (<Var>out).tape is None:
-                _seed_leaf(<Var>out, boxes)
-            elif (<Var>out).tape is not t:
-                _not_private(out)
-            else:
-                t.finished = True
-                t.sweep((<Var>out).slot)
-        else:
-            value = out
-        out = None
-        t = None
-        grads = tuple([_unbox(<_Box>b) for b in boxes])
+                value = out
+            out = None
+            t = None
+            grads = tuple([_unbox(<_Box>b) for b in boxes])
     finally:
         if ks != &small[0]:
             PyMem_Free(ks)
-        _end_private(saved)
+        if saved is not None:
+            _end_private(saved)
+    if nested:
+        return _nested_call(f, args, kwargs, nums, single, _scalar_other)
     return value, (grads[0] if single else grads)

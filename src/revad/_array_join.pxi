@@ -189,7 +189,9 @@ cdef object _take(object a, object indices, object axis, object mode):
 
 cdef object _norm(object x, object ord, object axis, bint keepdims):
     """numpy.linalg.norm: a vector norm over one axis, a matrix norm over two (as NumPy, the
-    matrix 1- and inf-norms are the largest column and row sums, not sums of all elements)."""
+    matrix 1- and inf-norms are the largest column and row sums, not sums of all elements).
+    The matrix orders 2, -2 and 'nuc' are functions of the singular values: revad._linalg.norm
+    computes those with its svd and calls this for the rest."""
     x = _to_array(x)
     cdef Py_ssize_t nd = len((<Array>x).shape)
     if axis is None:
@@ -208,20 +210,30 @@ cdef object _norm(object x, object ord, object axis, bint keepdims):
             return _unop(RV_SQRT, _sum(_unop(RV_SQUARE, x), axes, keepdims))
         if ord == 1:
             return _sum(_unop(RV_ABS, x), axes, keepdims)
-        if ord == np.inf:
-            return _tree_reduce(_unop(RV_ABS, x), RV_MAXIMUM, axes, keepdims, "max")
+        if ord == np.inf or ord == -np.inf:
+            return _tree_reduce(_unop(RV_ABS, x), RV_MAXIMUM if ord > 0 else RV_MINIMUM, axes,
+                                keepdims, "max" if ord > 0 else "min")
+        if ord == 0:  # the count of nonzero elements: a constant (its derivative is zero)
+            return np.sum(_values(x) != 0, axis=axes, keepdims=keepdims).astype(np.float64)
+        try:
+            p = float(ord)
+        except (TypeError, ValueError):
+            raise TypeError(f"revad: numpy.linalg.norm: the order must be a number, "
+                            f"got {type(ord).__name__}") from None
+        return _binop(RV_POW, _sum(_binop(RV_POW, _unop(RV_ABS, x), p), axes, keepdims), 1.0 / p)
     elif len(axes) == 2:
         if ord is None or (isinstance(ord, str) and ord == "fro"):
             return _unop(RV_SQRT, _sum(_unop(RV_SQUARE, x), axes, keepdims))
         rows, cols = axes
-        if not isinstance(ord, str) and (ord == 1 or ord == np.inf):
-            inner, outer = (rows, cols) if ord == 1 else (cols, rows)
-            r = _tree_reduce(_sum(_unop(RV_ABS, x), inner, True), RV_MAXIMUM, outer, True, "max")
+        if not isinstance(ord, str) and ord in (1, -1, np.inf, -np.inf):
+            inner, outer = (rows, cols) if abs(ord) == 1 else (cols, rows)
+            code, name = (RV_MAXIMUM, "max") if ord > 0 else (RV_MINIMUM, "min")
+            r = _tree_reduce(_sum(_unop(RV_ABS, x), inner, True), code, outer, True, name)
             return r if keepdims else _squeeze(r, axes)
         if not (isinstance(ord, str) and ord == "nuc" or not isinstance(ord, str)
-                and ord in (2, -2, -1, -np.inf)):
+                and ord in (2, -2)):
             raise ValueError(f"revad: numpy.linalg.norm: invalid norm order {ord!r} for matrices")
     else:
         raise ValueError(f"revad: numpy.linalg.norm: improper number of axes {axis!r}")
-    raise TypeError(f"revad: numpy.linalg.norm of order {ord!r} over {len(axes)} axes is not "
-                    "supported (orders None, 1, 2, inf; of a matrix None, 'fro', 1, inf)")
+    raise TypeError(f"revad: numpy.linalg.norm of order {ord!r} over two axes needs the "
+                    "singular values (revad._linalg.norm computes it)")

@@ -520,8 +520,8 @@ cdef object _dot(object x, object y):
     if len(sx) == 0 or len(sy) == 0:
         return _binop(RV_MUL, x, y)
     if len(sx) > 2 or len(sy) > 2:
-        raise TypeError(f"revad: numpy.dot of arrays with more than 2 dimensions (shapes {sx} "
-                        f"and {sy}) is not supported; matmul (@) and einsum are")
+        # NumPy's rule: a's last axis against b's second-to-last (its only one if 1-d).
+        return _np_tensordot(x, y, ([len(sx) - 1], [max(len(sy) - 2, 0)]))
     if sx[-1] != sy[0]:
         raise ValueError(f"revad: shapes {sx} and {sy} not aligned: {sx[-1]} (dim {len(sx) - 1}) "
                          f"!= {sy[0]} (dim 0)")
@@ -615,10 +615,9 @@ cdef Array _stacked(Tape t, list parts, tuple shape):
 
 
 cdef object _einsum(str subscripts, tuple operands):
-    """numpy.einsum for one or two operands without '...': sums, transposes, products and
+    """numpy.einsum for one or two operands without '...' nor repeated letters in a term
+    (_einsum_many reduces every einsum to these): sums, transposes, products and
     contractions, the contractions as matrix products."""
-    if "." in subscripts:
-        raise TypeError("revad: numpy.einsum with '...' is not supported on revad Arrays")
     spec = subscripts.replace(" ", "")
     for c in spec:
         if not (c.isascii() and c.isalpha()) and c not in ",->":
@@ -669,6 +668,96 @@ cdef object _einsum(str subscripts, tuple operands):
     r = _reshape_any(_matmul_stack(A, B, (nb, nl, nc), (nb, nc, nr)),
                      tuple([extent[c] for c in batch + left + right]))
     return _transpose_any(r, tuple([(batch + left + right).index(c) for c in out]))
+
+
+cdef str _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+cdef object _einsum_many(str subscripts, tuple operands, object optimize):
+    """numpy.einsum for any number of operands, with '...' and repeated letters in a term:
+    '...' becomes letters of its own, a repeated letter a diagonal (a view), and the operands
+    are contracted two at a time by _einsum, in the order NumPy's einsum_path gives for
+    `optimize` (left to right without it)."""
+    spec = subscripts.replace(" ", "")
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    if not operands or len(terms) != len(operands):
+        raise ValueError(f"revad: einsum: {len(terms)} terms in {subscripts!r} for "
+                         f"{len(operands)} operands")
+    ops = [_to_array(o) if type(o) is Var else _operand(o) for o in operands]
+    for c in spec.replace("...", ""):
+        if not (c.isascii() and c.isalpha()) and c not in ",->":
+            raise ValueError(f"revad: einsum: invalid subscript {c!r} in {subscripts!r}: "
+                             "subscripts are letters a-z and A-Z")
+    # '...': letters not in the subscripts, right-aligned across the operands (they broadcast).
+    free = [c for c in _LETTERS if c not in spec]
+    counts = []
+    for term, o in zip(terms, ops):
+        k = len(_shape_of(o)) - (len(term) - 3) if "..." in term else 0
+        if k < 0 or term.count("...") > 1 or ("..." not in term and "." in term):
+            raise ValueError(f"revad: einsum: {term!r} does not index an operand of shape "
+                             f"{_shape_of(o)}")
+        counts.append(k)
+    ell = "".join(free[:max(counts)])
+    terms = [t.replace("...", ell[len(ell) - k:]) for t, k in zip(terms, counts)]
+    if arrow:
+        if "." in out.replace("...", "", 1):
+            raise ValueError(f"revad: einsum: invalid output subscripts {out!r}")
+        if ell and "..." not in out:
+            raise ValueError("revad: einsum: output has more dimensions than subscripts given "
+                             "in einstein sum, but no '...' ellipsis provided to broadcast the "
+                             "extra dimensions")
+        out = out.replace("...", ell)
+    else:  # implicit output: '...' first, then the letters used once, in alphabetical order
+        joined = "".join(terms)
+        out = ell + "".join(sorted([c for c in set(joined)
+                                    if c not in ell and joined.count(c) == 1]))
+    # A letter repeated in one term: the diagonal of those axes (it moves to the end).
+    for j in range(len(ops)):
+        term = terms[j]
+        while len(set(term)) != len(term):
+            c = next(c for c in term if term.count(c) > 1)
+            i1 = term.index(c)
+            i2 = term.index(c, i1 + 1)
+            shape = _shape_of(ops[j])
+            if i2 >= len(shape) or shape[i1] != shape[i2]:
+                raise ValueError(f"revad: einsum: dimensions in operand {j} for collapsing "
+                                 f"index {c!r} don't match ({shape})")
+            ops[j] = (_diagonal(ops[j], 0, i1, i2) if type(ops[j]) is Array
+                      else np.diagonal(ops[j], 0, i1, i2))
+            term = term[:i1] + term[i1 + 1:i2] + term[i2 + 1:] + c
+        terms[j] = term
+    if len(ops) == 1:
+        return _einsum(terms[0] + "->" + out, (ops[0],))
+    if optimize is False or optimize is None:
+        path = [(0, 1)] * (len(ops) - 1)
+    else:
+        shapes = [np.broadcast_to(0.0, _shape_of(o)) for o in ops]
+        path = np.einsum_path(",".join(terms) + "->" + out, *shapes, optimize=optimize)[0][1:]
+    pending = list(zip(terms, ops))
+    for step in path:
+        step = sorted(step, reverse=True)
+        group = [pending.pop(i) for i in step][::-1]
+        rest = "".join([t for t, _ in pending]) + out
+        term, o = group[0]
+        if len(group) == 1:
+            keep = "".join([c for c in term if c in rest])
+            o = _einsum(term + "->" + keep, (o,))
+            term = keep
+        for k in range(1, len(group)):
+            later = "".join([t for t, _ in group[k + 1:]]) + rest
+            t2, o2 = group[k]
+            keep = "".join([c for c in term + t2 if c in later])
+            keep = "".join(sorted(set(keep), key=keep.index))
+            if type(o) is not Array and type(o2) is not Array:
+                o = np.einsum(term + "," + t2 + "->" + keep, o, o2)  # two constants
+            else:
+                o = _einsum(term + "," + t2 + "->" + keep, (o, o2))
+            term = keep
+        pending.append((term, o))
+    term, o = pending[0]
+    return _einsum(term + "->" + out, (o,)) if type(o) is Array else np.einsum(
+        term + "->" + out, o)
 
 
 cdef object _aligned(object o, str term, list order, dict extent=None):

@@ -10,7 +10,8 @@
 # operand, a Python function calls its VJP on nodes.
 
 cdef object _partials_of = None   # revad._partials.partials, bound on first use
-cdef dict _row_variant = None      # op code -> (row code, 0 both operands on the tape, 1 b const, 2 a const)
+# op code -> (row code, variant: 0 both operands on the tape, 1 b a constant, 2 a a constant)
+cdef dict _row_variant = None
 
 
 cdef dict _variants():
@@ -78,8 +79,9 @@ cdef class _RecordedSweep:
             slots = slots[keep]
         old = self.adjoints(slots)
         c = _to_node(self.t, c) if type(c) is not Array else c
-        new = c if old is None else old + c
-        new = _broadcast_to(_to_array(new), slots.shape) if new.shape != slots.shape else new
+        cdef Array new = _to_array(c if old is None else old + c)
+        if new.shape != slots.shape:
+            new = _broadcast_to(new, slots.shape)
         self.amap_arr[slots.reshape(-1) - self.lo] = _slot_map(
             _slot0(new), new.shape, new.strides).reshape(-1)
         return 0
@@ -137,6 +139,8 @@ cdef class _RecordedSweep:
             return self.dot(i, bi, c)
         if c == RV_CALL:
             return self.call(bi)
+        if c == RV_PAIR:
+            return self.pair(bi)
         raise TypeError(f"revad: derivatives of derivatives do not go through a "
                         f"{rv_kind_of(c).name.decode()} entry yet")
 
@@ -242,6 +246,31 @@ cdef class _RecordedSweep:
             self.add_many(_slot_map(hd.start1, (hd.count,), (hd.stride1,)), g * x0)
         return 0
 
+    cdef int pair(self, int64_t bi) except -1:
+        cdef Tape t = self.t
+        cdef rv_pair_blk *h = <rv_pair_blk *>(t.blk + bi)
+        cdef int64_t out = h.out, d
+        if h.src < 0:
+            raise TypeError("revad: derivatives of derivatives do not go through this special "
+                            "function: its row gives no recorded partials")
+        source, operands = t.refs[h.src]
+        shape = tuple([h.shape[d] for d in range(h.nd)])
+        g = self.adjoints(_slot_map(out, shape, _c_strides(shape)))
+        if g is None:
+            return 0
+        out_shape = np.broadcast_shapes(*[np.shape(o.value if type(o) in (Var, Array) else o)
+                                          for o in operands])
+        y = _var_at(t, <int32_t>out, t.val[out]) if not out_shape else _view(
+            t, out, out_shape, _c_strides(out_shape))
+        g = _reshape(_to_array(g), out_shape)
+        for o, p in zip(operands, source(operands, y)):
+            if type(o) is Var:
+                self.add(_var_slot(<Var>o, t), _sum_to(_scaled(g, p), ())[()])
+            elif type(o) is Array:
+                self.add_many(_slot_map(_slot0(<Array>o), (<Array>o).shape, (<Array>o).strides),
+                              _sum_to(_scaled(g, p), (<Array>o).shape))
+        return 0
+
     cdef int call(self, int64_t bi) except -1:
         cdef Tape t = self.t
         cdef rv_call_blk *h = <rv_call_blk *>(t.blk + bi)
@@ -257,6 +286,17 @@ cdef class _RecordedSweep:
             if ct is not None:
                 self.add_many(np.arange(first, first + count, dtype=np.int64), ct)
         return 0
+
+
+cdef object _sum_to(object c, tuple shape):
+    """Recorded contribution c (of the output's shape) summed to an operand's `shape` over the
+    axes along which that operand was broadcast."""
+    c = _to_array(c)
+    lead = len(c.shape) - len(shape)
+    if lead > 0:
+        c = _sum(c, tuple(range(lead)), False)
+    axes = tuple([d for d in range(len(shape)) if shape[d] == 1 and c.shape[d] != 1])
+    return _sum(c, axes, True) if axes else c
 
 
 cdef object _scaled(object g, object d):
@@ -304,3 +344,43 @@ def _adjoint_nodes(Tape t, object amap, int64_t lo, object slots):
     if (m >= 0).all():
         return _from_slots(t, m)
     return _emit_gather(t, m, np.zeros(m.shape))
+
+
+def _nested_adjoints(out, list nodes not None):
+    """(adjoint map, lo) of a recorded sweep from out (a Var) down to the lowest slot of
+    `nodes` (the call's fresh Vars and Arrays, on one tape), or None when out does not
+    depend on them (a number, a leaf, another tape's Var)."""
+    cdef int64_t lo = INT64_MAX
+    cdef Tape t = None
+    for o in nodes:
+        if type(o) is Var:
+            t, lo = (<Var>o).tape, min(lo, (<Var>o).slot)
+        elif (<Array>o).size:
+            t = (<Array>o).tape
+            lo = min(lo, _slot_map(_slot0(<Array>o), (<Array>o).shape,
+                                   (<Array>o).strides).min())
+    if type(out) is not Var or t is None or (<Var>out).tape is not t or (<Var>out).slot < lo:
+        return None
+    return _recorded_adjoints(out, lo), lo
+
+
+def _adjoint_of(node, amap, int64_t lo):
+    """The adjoint of a Var or an Array (its recorded node), from an adjoint map; None when
+    it has none."""
+    cdef Var v
+    if type(node) is Var:
+        v = <Var>node
+        a = amap[v.slot - lo] if v.slot >= lo else -1
+        return None if a < 0 else _var_at(v.tape, <int32_t>a, v.tape.val[a])
+    cdef Array x = <Array>node
+    if x.size == 0:
+        return None
+    return _adjoint_nodes(x.tape, amap, lo, _slot_map(_slot0(x), x.shape, x.strides))
+
+
+def _slots_of(Array a not None):
+    """The slots of a recorded Array's elements (int64, its shape), its values written; None
+    for an Array not recorded (a leaf, a constant)."""
+    if a.tape is None:
+        return None
+    return _slot_map(_slot0(a), a.shape, a.strides)

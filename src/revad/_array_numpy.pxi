@@ -36,6 +36,9 @@ cdef object _array_ufunc(ufunc, str method, tuple inputs, dict kwargs):
             return recipe(*inputs)
         if name in _UFUNC_CONST:
             return ufunc(*[np.asarray(_values(i)) for i in inputs])
+        r = _special_ufunc(ufunc, method, inputs, kwargs)  # SciPy's (_array_special.pxi)
+        if r is not None:
+            return r
     elif (method == "reduce" and len(inputs) == 1
           and not set(kwargs) - {"axis", "keepdims", "dtype"}):
         _no_extras(f"{name}.reduce", kwargs.get("dtype"), {})
@@ -145,9 +148,14 @@ def _np_dot(a, b, out=None):
 
 
 def _np_inner(a, b):
-    if len(_shape_of(_operand(a))) > 1 or len(_shape_of(_operand(b))) > 1:
-        raise TypeError("revad: numpy.inner of arrays with more than 1 dimension is not supported")
-    return _dot(a, b)
+    a, b = _operand(a), _operand(b)
+    na, nb = len(_shape_of(a)), len(_shape_of(b))
+    if na == 0 or nb == 0:
+        return _binop(RV_MUL, a, b)
+    if na == 1 and nb == 1:
+        return _dot(a, b)
+    # The last axes of both, summed over: a's other axes then b's lead.
+    return _np_tensordot(a, b, ([na - 1], [nb - 1]))
 
 
 def _np_einsum(subscripts, *operands, out=None, optimize=False, **kw):
@@ -155,7 +163,7 @@ def _np_einsum(subscripts, *operands, out=None, optimize=False, **kw):
     if kw or not isinstance(subscripts, str):
         raise TypeError("revad: numpy.einsum is supported with a subscripts string and operands "
                         "only (no dtype, order, casting or interleaved form)")
-    return _einsum(subscripts, operands)
+    return _einsum_many(subscripts, operands, optimize)
 
 
 def _np_tensordot(a, b, axes=2):
@@ -302,17 +310,11 @@ def _np_broadcast_to(array, shape, subok=False):
 
 
 def _np_atleast_1d(*arys):
-    r = [_reshape(a, (1,)) if type(a) is Array and not (<Array>a).shape else a for a in arys]
-    return r[0] if len(r) == 1 else r
+    return _atleast_all(arys, 1)  # (_array_select.pxi)
 
 
 def _np_atleast_2d(*arys):
-    r = []
-    for a in arys:
-        if type(a) is Array and len((<Array>a).shape) < 2:
-            a = _reshape(a, (1, -1))
-        r.append(a)
-    return r[0] if len(r) == 1 else r
+    return _atleast_all(arys, 2)
 
 
 def _np_norm(x, ord=None, axis=None, keepdims=False):
@@ -350,6 +352,7 @@ def _np_copy(a, order="K", subok=False):
 
 def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _no_out("trace", out)
+    _no_extras("trace", dtype, {})
     return _sum(_diagonal(a, offset, axis1, axis2), -1, False)
 
 
@@ -359,9 +362,10 @@ def _np_diagonal(a, offset=0, axis1=0, axis2=1):
 
 def _np_diag(v, k=0):
     a = _to_array(v)
-    if len((<Array>a).shape) != 2:
-        raise TypeError("revad: numpy.diag is supported for the diagonals of a 2-d Array only")
-    return _diagonal(a, k, 0, 1)
+    if len((<Array>a).shape) == 2:
+        return _diagonal(a, k, 0, 1)
+    # A vector on the k-th diagonal of a square matrix of zeros (NumPy raises for other ranks).
+    return _remap_fill("diag", a, lambda x, is_map: np.diag(x, k))
 
 
 cdef object _diagonal(object a, object offset, object axis1, object axis2):
@@ -427,6 +431,8 @@ def logsumexp(a, axis=None, keepdims=False):
     >>> x.grad
     array([0.5, 0.5])
     """
+    if type(a) is not Array and type(a) is not Var and not _holds_nodes(a):
+        return _plain_logsumexp(a, axis, keepdims)  # plain data: a plain result, as SciPy's
     return _logsumexp(_to_array(a), axis, keepdims)
 
 

@@ -37,6 +37,14 @@ cdef extern from "kinds.h" nogil:
     rv_ew_operand *rv_ew_operand_at(const rv_ew_blk *h, int j)
     int64_t rv_sums_width(int64_t nd)
     int64_t *rv_sums_ostride(const rv_sums_blk *h)
+    ctypedef struct rv_pair_blk:
+        int64_t out, n, nd, nargs, src
+        int64_t shape[1]  # shape[nd], then an rv_pair_operand per operand (rv_pair_operand_at)
+    ctypedef struct rv_pair_operand:
+        int64_t off, d
+        int64_t stride[1]  # stride[nd]
+    int64_t rv_pair_width(int64_t nd, int64_t nargs)
+    rv_pair_operand *rv_pair_operand_at(const rv_pair_blk *h, int64_t j)
 
 
 cdef extern from "revad.h" nogil:
@@ -73,6 +81,7 @@ cdef extern from "revad.h" nogil:
         RV_EW
         RV_SUMS
         RV_CALL
+        RV_PAIR
         RV_GROUP_SLOT
         RV_EW_MAXD
         RV_BLK_DOTC

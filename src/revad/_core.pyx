@@ -15,6 +15,7 @@ from libc.string cimport memset
 
 import operator
 import os
+import sys
 import threading
 
 import numpy as np

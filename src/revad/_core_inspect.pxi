@@ -100,12 +100,13 @@ cdef void _init_op_kinds():
 _init_op_kinds()
 
 
-def _tangent_sweep(Var y not None, list leaves not None, tangents):
+def _tangent_sweep(Var y not None, list leaves not None, tangents, slots=None):
     """d(y) along a direction in which the leaves move at rates `tangents`: one forward sweep.
 
     ``leaves`` holds Var leaves (one tangent each) and Array leaves (one per element, in C
     order), in the order of ``tangents``. The tape is read as recorded (values saved, nothing
-    re-evaluated); leaves not on y's tape contribute nothing.
+    re-evaluated); leaves not on y's tape contribute nothing. With `slots` (an int64 ndarray of
+    slots of y's tape, y among them), the tangents of all those slots, in slots' shape.
     """
     from revad._array import _leaf_binding  # not at import: revad._array cimports this module
     cdef const double[::1] tv = np.ascontiguousarray(tangents, dtype=np.float64)
@@ -115,8 +116,11 @@ def _tangent_sweep(Var y not None, list leaves not None, tangents):
     cdef double r = 0.0
     cdef int64_t top = 0, first, start = 0
     cdef double *tng = NULL
+    if slots is not None:
+        slots = np.asarray(slots, dtype=np.int64)
     if t is not None:
-        top = rv_group_end(t.op, y.slot)  # y may be one output of a group carried above it
+        top = y.slot if slots is None or not slots.size else max(y.slot, int(slots.max()))
+        top = rv_group_end(t.op, top)  # y may be one output of a group carried above it
         tng = <double *>calloc(top + 1, sizeof(double))
         if tng == NULL:
             raise MemoryError("revad: no memory for the tangents of the forward sweep")
@@ -146,7 +150,7 @@ def _tangent_sweep(Var y not None, list leaves not None, tangents):
             raise ValueError(f"revad: the leaves take {p} tangents or more, "
                              f"but {tv.shape[0]} were given")
         if t is None:
-            return r
+            return r if slots is None else np.full(slots.shape, r)
         t.settle()
         t.check_readonly()
         _hold(t)
@@ -161,6 +165,8 @@ def _tangent_sweep(Var y not None, list leaves not None, tangents):
         finally:
             _unhold(t)
         r = tng[y.slot]
+        if slots is not None:
+            return np.asarray(<double[:top + 1]>tng)[slots]
     finally:
         free(tng)
     return r

@@ -94,6 +94,11 @@ cdef Tape _enclosing_call():
     return None
 
 
+def _in_derivative():
+    """Whether this thread runs the function of a functional call (revad._nested)."""
+    return _enclosing_call() is not None
+
+
 cdef int _spent() except -1:
     raise RuntimeError("revad: the gradients of intermediate values of a grad/value_and_grad "
                        "call are not kept; call .backward() on a result of your own to read them")

@@ -20,6 +20,41 @@ cdef inline int32_t _push(Tape t, int code, int32_t a0, int32_t a1, double v) ex
 
 cdef object _np_real = (np.floating, np.integer, np.bool_)
 cdef object _np_complex = (complex, np.complexfloating)
+cdef object _FLOAT64 = np.dtype(np.float64)
+
+
+class _VarDType:
+    """Var.dtype: float64 to whatever asks (==, hash, repr, kind, itemsize, np.dtype(d), dtype=
+    arguments: NumPy reads a dtype-like's .dtype), except that d.type(v) keeps a Var a Var.
+    NumPy's mean, var and std of an object array of Vars end with `r.dtype.type(r / n)` when the
+    result r has a dtype; np.float64(r) would take the Var's value and silently drop its
+    gradient (NumPy accepts no subclass of its dtypes, so this stands in for one)."""
+    __slots__ = ()
+    dtype = _FLOAT64
+
+    def type(self, v=0.0):
+        return v if type(v) is Var else _FLOAT64.type(v)
+
+    def __getattr__(self, name):
+        return getattr(_FLOAT64, name)
+
+    def __eq__(self, other):
+        return _FLOAT64 == other
+
+    def __ne__(self, other):
+        return _FLOAT64 != other
+
+    def __hash__(self):
+        return hash(_FLOAT64)
+
+    def __repr__(self):
+        return repr(_FLOAT64)
+
+    def __str__(self):
+        return str(_FLOAT64)
+
+
+cdef object _VAR_DTYPE = _VarDType()
 
 
 cdef int _as_double(object o, double *out) except -1:
@@ -295,6 +330,29 @@ cdef class Var:
             raise TypeError(f"revad: a grad must be a real number, got {type(new).__name__}")
         self.g = c
 
+    # What NumPy code asks of a number: a Var is like a NumPy float64 scalar.
+    @property
+    def dtype(self):
+        """float64, as a NumPy float64 scalar's (a stand-in equal to ``np.dtype('float64')``
+        whose ``.type`` keeps a Var a Var: see _VarDType).
+
+        >>> import revad
+        >>> x = revad.Var(1.5)
+        >>> x.dtype, x.shape, x.ndim
+        (dtype('float64'), (), 0)
+        """
+        return _VAR_DTYPE
+
+    @property
+    def shape(self):
+        """(), as a NumPy scalar's."""
+        return ()
+
+    @property
+    def ndim(self):
+        """0, as a NumPy scalar's."""
+        return 0
+
     @property
     def is_leaf(self):
         """True for inputs made by ``revad.Var(...)`` (and results computed under no_grad)."""
@@ -446,6 +504,11 @@ cdef class Var:
                 # broadcast over it (the Array's ufunc, reading the same map), never NumPy's
                 # object loop calling Var per element.
                 return _array_ufunc(ufunc, method, inputs, kwargs)
+        if fn is None and compare is None and "scipy.special" in sys.modules:
+            from revad.scipy import _rows  # SciPy's ufuncs: their rows (the ufunc-pair group)
+            r = _rows.apply_ufunc(ufunc, method, inputs, kwargs)
+            if r is not None:
+                return r
         if (fn is None and compare is None) or method != "__call__" or kwargs:
             raise TypeError(f"revad: numpy.{name} (method {method!r}) is not "
                             "differentiable by revad; use revad's functions on Vars")

@@ -7,6 +7,7 @@
 #ifndef REVAD_KIND_TABLE_H
 #define REVAD_KIND_TABLE_H
 
+#include "group_pair.h"
 #include "group_products.h"
 #include "group_sums.h"
 #include "parallel.h"
@@ -224,6 +225,21 @@ static inline int rv_call_reads(const int64_t *p, int64_t a, int64_t b) {
     return 0;
 }
 
+/* PAIR: its loops are light (one multiply-add an element), so it runs where the sweep meets it. */
+static inline int64_t rv_pair_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
+    (void)i;
+    rv_pair_backward((const rv_pair_blk *)p, s->t.cptr, s->adj, s->clean);
+    return ((const rv_pair_blk *)p)->out;
+}
+static inline void rv_pair_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i,
+                                        double *tng) {
+    (void)i;
+    rv_pair_tangent((const rv_pair_blk *)p, t->cptr, tng);
+}
+static inline int rv_pair_reads(const int64_t *p, int64_t a, int64_t b) {
+    return rv_pair_reads_slots((const rv_pair_blk *)p, a, b);
+}
+
 /* Indexed by op code - RV_DOTC. The placeholder (RV_GROUP_SLOT) has no functions: sweeps pass over it,
  * and a walk steps from a group's end to its first slot. */
 static const rv_kind rv_kinds[] = {
@@ -239,6 +255,8 @@ static const rv_kind rv_kinds[] = {
      RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
     {"call", 1, rv_group_first, rv_call_kind_backward, NULL, rv_call_reads, RV_RUN_PYTHON, NULL,
      rv_shows_code},
+    {"special", 1, rv_group_first, rv_pair_kind_backward, rv_pair_kind_tangent, rv_pair_reads,
+     RV_RUN_NONE, NULL, rv_shows_code},
     {"group", 1, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
 };
 /* Every code from RV_DOTC on has a row, in enum order. */

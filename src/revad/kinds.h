@@ -77,6 +77,24 @@ typedef struct {
 
 static inline int64_t rv_call_width(int64_t n_in) { return 4 + 2 * n_in; }
 
+/* PAIR (group_pair.h): values and partials computed by SciPy at record time. y over shape[nd]
+ * (nd >= 1) on the n slots from out; then one rv_pair_operand per operand ON THE TAPE (nargs of
+ * them; constant operands have no partial and are not listed): its first slot, its strides
+ * (0: broadcast), and d, the index in cptr of its partials (n doubles, the output's C order). */
+typedef struct {
+    int64_t out, n, nd, nargs;
+    int64_t src;  /* the index in refs of its row and operands, for revad._nested; -1: none */
+    int64_t shape[];
+} rv_pair_blk;
+typedef struct {
+    int64_t off, d;
+    int64_t stride[];
+} rv_pair_operand;
+static inline int64_t rv_pair_width(int64_t nd, int64_t nargs) { return 5 + nd + nargs * (2 + nd); }
+static inline rv_pair_operand *rv_pair_operand_at(const rv_pair_blk *h, int64_t j) {
+    return (rv_pair_operand *)(h->shape + h->nd + j * (2 + h->nd));
+}
+
 /* The int64 each kind takes in blk. */
 #define RV_BLK_DOTC ((int64_t)(sizeof(rv_dotc_blk) / sizeof(int64_t)))
 #define RV_BLK_DOT ((int64_t)(sizeof(rv_dot_blk) / sizeof(int64_t)))
@@ -89,6 +107,7 @@ typedef struct {
 } rv_group_head;
 typedef char rv_groups_begin_with_out[
     (offsetof(rv_mm_blk, out) == 0 && offsetof(rv_ew_blk, out) == 0
-     && offsetof(rv_sums_blk, out) == 0 && offsetof(rv_call_blk, out) == 0) ? 1 : -1];
+     && offsetof(rv_sums_blk, out) == 0 && offsetof(rv_call_blk, out) == 0
+     && offsetof(rv_pair_blk, out) == 0) ? 1 : -1];
 
 #endif

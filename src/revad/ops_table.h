@@ -211,6 +211,7 @@ enum rv_op {
     RV_EW,      /* an elementwise group (one array op): its last output slot (below) */
     RV_SUMS,    /* a sum group (a reduction along axes): its last output slot (below) */
     RV_CALL,    /* a Python function's outputs (revad.primitive): its last output slot (below) */
+    RV_PAIR,    /* a SciPy ufunc's group, its partials saved (group_pair.h): its last output slot */
     RV_GROUP_SLOT, /* a group's other output slots: placeholders the sweeps pass over */
     RV_N_OPS
 };

@@ -8,6 +8,7 @@
 #include "group_products.h"
 #include "group_ew.h"
 #include "group_sums.h"
+#include "group_pair.h"
 #include "parallel.h"
 #include "kind_table.h"
 #include "sweep.h"

@@ -1,0 +1,219 @@
+"""Second order and Jacobians, with JAX's and autograd's names: ``hvp``, ``hessian``,
+``jacfwd``, ``jacrev``, ``hessian_vector_product``, ``make_hvp``, ``make_jvp``.
+
+They compose the first-order transforms, which nest (revad._nested): a Hessian-vector
+product is forward over reverse, ``jvp(grad(f))`` (the gradient recorded once, one tangent
+sweep over that record); a Hessian is the Jacobian of the gradient.
+"""
+import functools
+
+import numpy as np
+
+from revad._forward import jvp
+from revad._functional import grad
+
+
+def _single(argnums, what):
+    if isinstance(argnums, bool) or not isinstance(argnums, (int, np.integer)):
+        raise TypeError(f"revad: {what} takes one argnum, an int; got {argnums!r}")
+    return int(argnums)
+
+
+def _like(v, x, what):
+    """Tangent v checked against argument x: a float64 array of x's shape (a float for a
+    number)."""
+    if isinstance(x, (list, tuple, dict)):
+        raise TypeError(f"revad: {what} differentiates in a number or an array; got a "
+                        f"{type(x).__name__}")
+    vx = np.asarray(v, dtype=np.float64)
+    if vx.shape != np.shape(x):
+        raise ValueError(f"revad: {what}: v has shape {vx.shape}, but the argument has shape "
+                         f"{np.shape(x)}")
+    return vx if np.ndim(x) else float(vx)
+
+
+def hvp(f, argnums=0):
+    """The Hessian-vector product of scalar ``f`` in ``args[argnums]``: ``hvp(f)(*args, v)``
+    returns ``H v`` shaped like that argument (forward over reverse: the gradient recorded
+    once, one tangent sweep over that record).
+
+    >>> import numpy as np, revad
+    >>> f = lambda x: x[0] ** 2 * x[1] + x[1] ** 3
+    >>> revad.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 0.0]))   # H = [[2x1, 2x0], [2x0, 6x1]]
+    array([4., 2.])
+    """
+    k = _single(argnums, "hvp")
+    g = grad(f, k)
+
+    @functools.wraps(f)
+    def hvp_f(*args):
+        if not args:
+            raise TypeError("revad: hvp(f)(*args, v) needs the arguments and v")
+        *args, v = args
+        if not -len(args) <= k < len(args):
+            raise TypeError(f"revad: hvp's argnums={k} is out of range for {len(args)} "
+                            "positional argument(s) (v comes last)")
+        v = _like(v, args[k], "hvp")
+        tangents = tuple(v if j == k % len(args) else _zero(a) for j, a in enumerate(args))
+        return jvp(lambda *a: g(*a), tuple(args), tangents)[1]
+
+    return hvp_f
+
+
+def _zero(a):
+    if isinstance(a, (list, tuple)):
+        return type(a)(_zero(e) for e in a)
+    if isinstance(a, dict):
+        return {key: _zero(e) for key, e in a.items()}
+    return np.zeros(np.shape(a)) if np.ndim(a) else 0.0
+
+
+def jacfwd(f, argnums=0):
+    """The Jacobian of ``f`` in ``args[argnums]`` by forward mode, as JAX's: shaped
+    ``f(x).shape + x.shape``, one tangent sweep per input element (f recorded once each).
+
+    >>> import numpy as np, revad
+    >>> revad.jacfwd(lambda x: np.sin(x) * x[0])(np.array([0.0, 1.0]))
+    array([[0.        , 0.        ],
+           [0.84147098, 0.        ]])
+    """
+    k = _single(argnums, "jacfwd")
+
+    @functools.wraps(f)
+    def jac_f(*args):
+        x = args[k]
+        _like(np.zeros(np.shape(x)), x, "jacfwd")
+        cols = []
+        for e in np.eye(max(np.size(x), 1))[:np.size(x)]:
+            tangents = tuple((e.reshape(np.shape(x)) if np.ndim(x) else float(e[0]))
+                             if j == k % len(args) else _zero(a) for j, a in enumerate(args))
+            cols.append(np.asarray(jvp(f, tuple(args), tangents)[1], dtype=np.float64))
+        if not cols:  # an empty argument: f's own shape, times nothing
+            return np.zeros(np.shape(jvp(f, tuple(args), tuple(_zero(a) for a in args))[0])
+                            + np.shape(x))
+        jac = np.stack(cols, axis=-1)
+        return jac.reshape(jac.shape[:-1] + np.shape(x))
+
+    return jac_f
+
+
+def jacrev(f, argnums=0):
+    """The Jacobian of ``f`` in ``args[argnums]`` by reverse mode, as JAX's: shaped
+    ``f(x).shape + x.shape``, one vector-Jacobian product per output element.
+
+    >>> import numpy as np, revad
+    >>> revad.jacrev(lambda x: np.sin(x) * x[0])(np.array([0.0, 1.0]))
+    array([[0.        , 0.        ],
+           [0.84147098, 0.        ]])
+    """
+    from revad._functional import jacobian
+
+    return jacobian(f, _single(argnums, "jacrev"))
+
+
+def hessian(f, argnums=0):
+    """The Hessian of scalar ``f`` in ``args[argnums]``, shaped ``x.shape + x.shape`` (JAX's
+    and autograd's ``hessian``): the Jacobian of the gradient, one Hessian-vector product per
+    element of x.
+
+    >>> import numpy as np, revad
+    >>> revad.hessian(lambda x: x[0] ** 2 * x[1] + x[1] ** 3)(np.array([1.0, 2.0]))
+    array([[ 4.,  2.],
+           [ 2., 12.]])
+    """
+    k = _single(argnums, "hessian")
+    h = hvp(f, k)
+
+    @functools.wraps(f)
+    def hessian_f(*args):
+        x = args[k]
+        _like(np.zeros(np.shape(x)), x, "hessian")
+        shape = np.shape(x)
+        rows = [np.asarray(h(*args, e.reshape(shape) if shape else float(e[0])),
+                           dtype=np.float64)
+                for e in np.eye(max(np.size(x), 1))[:np.size(x)]]
+        if not rows:
+            return np.zeros(shape + shape)
+        return np.stack(rows).reshape(shape + shape)
+
+    return hessian_f
+
+
+def hessian_vector_product(f, argnum=0):
+    """autograd's name: ``hessian_vector_product(f)(*args, v)`` is ``hvp(f)(*args, v)``.
+
+    >>> import numpy as np, revad
+    >>> revad.hessian_vector_product(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]),
+    ...                                                       np.array([1.0, 1.0]))
+    array([ 6., 12.])
+    """
+    return hvp(f, argnum)
+
+
+def make_hvp(f, argnum=0):
+    """autograd's ``make_hvp``: ``make_hvp(f)(*args)`` returns ``(hvp_fn, grad)``, where
+    ``hvp_fn(v)`` is the Hessian-vector product at args.
+
+    >>> import numpy as np, revad
+    >>> hvp_fn, g = revad.make_hvp(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]))
+    >>> g, hvp_fn(np.array([1.0, 0.0]))
+    (array([ 3., 12.]), array([6., 0.]))
+    """
+    k = _single(argnum, "make_hvp")
+    h = hvp(f, k)
+
+    def maker(*args):
+        return (lambda v: h(*args, v)), grad(f, k)(*args)
+
+    return maker
+
+
+def make_jvp(f, argnum=0):
+    """autograd's ``make_jvp``: ``make_jvp(f)(*args)`` returns ``jvp_fn``, with
+    ``jvp_fn(v) = (f(*args), the derivative along v)``.
+
+    >>> import numpy as np, revad
+    >>> revad.make_jvp(lambda x: np.sin(x))(np.array([0.0, 1.0]))(np.array([1.0, 1.0]))
+    (array([0.        , 0.84147098]), array([1.        , 0.54030231]))
+    """
+    k = _single(argnum, "make_jvp")
+
+    def maker(*args):
+        def jvp_fn(v):
+            tangents = tuple(_like(v, a, "make_jvp") if j == k % len(args) else _zero(a)
+                             for j, a in enumerate(args))
+            return jvp(f, tuple(args), tangents)
+
+        return jvp_fn
+
+    return maker
+
+
+def linear_combination_of_hessians(f, argnum=0):
+    """For vector-valued ``f``: ``h(*args, v)`` is the Hessian of ``sum(v * f(*args))`` in
+    ``args[argnum]`` (what SciPy's ``NonlinearConstraint`` takes as ``hess``).
+
+    >>> import numpy as np, revad
+    >>> f = lambda x: np.stack([x[0] ** 2, x[0] * x[1]])
+    >>> revad.linear_combination_of_hessians(f)(np.array([1.0, 2.0]), np.array([1.0, 3.0]))
+    array([[2., 3.],
+           [3., 0.]])
+    """
+    k = _single(argnum, "linear_combination_of_hessians")
+
+    @functools.wraps(f)
+    def h(*args):
+        *args, v = args
+        w = np.asarray(v, dtype=np.float64)
+
+        def weighted(*a):
+            out = f(*a)
+            return (out * w).sum() if hasattr(out, "sum") else out * w
+
+        return hessian(weighted, k)(*args)
+
+    return h
+
+
+__all__ = ["hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product", "make_hvp",
+           "make_jvp", "linear_combination_of_hessians"]

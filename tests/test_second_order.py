@@ -1,0 +1,260 @@
+"""Second order (issue 17): grad nested to any depth, through every kind of entry, against
+closed forms, mpmath and finite differences of the gradient; Hessian-vector products, Hessians,
+Jacobians; SciPy's second-order optimisers."""
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+import revad
+import revad.numpy as rnp
+
+from test_ops import BINARY, UNARY
+
+mp.mp.dps = 40
+grad = revad.grad
+
+
+def fd_grad(f, x, h=1e-6):
+    x = np.asarray(x, dtype=float)
+    g = np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+# -- nesting ------------------------------------------------------------------------------------
+
+def test_three_levels_deep_closed_forms():
+    f = lambda x: x ** 3 * revad.sin(x)  # noqa: E731
+    x = 0.7
+    d1 = 3 * x ** 2 * math.sin(x) + x ** 3 * math.cos(x)
+    d2 = 6 * x * math.sin(x) + 6 * x ** 2 * math.cos(x) - x ** 3 * math.sin(x)
+    d3 = (6 * math.sin(x) + 18 * x * math.cos(x) - 9 * x ** 2 * math.sin(x)
+          - x ** 3 * math.cos(x))
+    assert grad(f)(x) == pytest.approx(d1, rel=1e-14)
+    assert grad(grad(f))(x) == pytest.approx(d2, rel=1e-13)
+    assert grad(grad(grad(f)))(x) == pytest.approx(d3, rel=1e-12)
+
+
+def test_six_derivatives_of_tanh_as_autograd_example():
+    fn = revad.elementwise_grad
+    f = np.tanh
+    for _ in range(6):
+        f = fn(f)
+    x = np.array([-0.8, 0.1, 1.3])
+    want = [float(mp.diff(mp.tanh, mp.mpf(v), 6)) for v in x]
+    np.testing.assert_allclose(f(x), want, rtol=1e-9)
+
+
+def test_no_perturbation_confusion():
+    # d/dx [x * d/dy (x + y)] = d/dx [x * 1] = 1 (Siskind and Pearlmutter's example)
+    assert grad(lambda x: x * grad(lambda y: x + y)(1.0))(2.0) == 1.0
+    # the inner variable is the inner call's even when it is given the outer's value
+    assert grad(lambda x: grad(lambda y: x * y)(x))(3.0) == 1.0
+    assert grad(lambda x: x * grad(lambda y: x * y)(2.0))(3.0) == 6.0
+
+
+def test_value_and_grad_nested_gives_recorded_values():
+    def inner(x):
+        v, g = revad.value_and_grad(lambda y: y ** 3)(x)
+        return v + g  # x^3 + 3x^2
+
+    assert grad(inner)(2.0) == 3 * 4 + 6 * 2
+
+
+def test_nested_through_arrays_products_and_reductions():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(4, 3))
+
+    def f(x):  # elementwise, broadcast, matmul (Array with Array), sums, max, indexing
+        W = rnp.reshape(x[:12], (4, 3))
+        h = rnp.tanh(W @ x[12:15] + A @ x[12:15])
+        return rnp.sum(h ** 2) + rnp.max(x) * x[0] + rnp.sum(rnp.exp(x[3:6]) * x[6:9])
+
+    x0 = rng.normal(size=15) * 0.5
+    v = rng.normal(size=15)
+    hv = revad.hvp(f)(x0, v)
+    want = fd_grad(lambda x: float(np.dot(revad.grad(f)(x), v)), x0)  # d/dx (g . v)
+    np.testing.assert_allclose(hv, want, rtol=1e-6, atol=1e-7)
+    gfd = (revad.grad(f)(x0 + 1e-6 * v) - revad.grad(f)(x0 - 1e-6 * v)) / 2e-6
+    np.testing.assert_allclose(hv, gfd, rtol=1e-6, atol=1e-7)
+
+
+def test_nested_through_primitives_linalg_and_special_functions():
+    ss = pytest.importorskip("scipy.special")
+    assert grad(grad(lambda x: ss.gammaln(x)))(2.5) == pytest.approx(
+        float(ss.polygamma(1, 2.5)), rel=1e-12)
+    X = np.array([[2.0, 0.3, 0.1], [0.3, 1.5, -0.2], [0.1, -0.2, 1.0]])
+    V = np.array([[0.5, 1.0, 0.0], [1.0, -1.0, 0.2], [0.0, 0.2, 0.3]])
+    # d/dX logdet X = X^-T; its derivative along V is -X^-1 V X^-1 (transposed)
+    hv = revad.hvp(lambda a: rnp.linalg.slogdet(a)[1])(X, V)
+    inv = np.linalg.inv(X)
+    np.testing.assert_allclose(hv, -(inv @ V @ inv).T, rtol=1e-10)
+
+    @revad.primitive
+    def cube(x):
+        return x ** 3
+
+    revad.defvjp(cube, lambda ans, x: lambda g: 3 * x ** 2 * g)
+    assert grad(grad(cube))(2.0) == 12.0
+
+
+# -- every row of the op table, second derivatives against mpmath ---------------------------------
+
+def _moderate(points):
+    return [p for p in points if 1e-3 < abs(p) < 20]
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_every_unary_row_second_derivative_vs_mpmath(name):
+    ref, points = UNARY[name]
+    fn = getattr(revad, name)
+    pts = _moderate(points) or [0.7]
+    for p in pts:
+        if name in ("floor", "ceil", "rint", "trunc", "sign", "relu", "abs", "fabs"):
+            want = 0.0
+        else:
+            want = float(mp.diff(ref, mp.mpf(p), 2))
+        got = grad(grad(fn))(p)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (name, p)
+        # the inner gradient, recorded by the sweep that records itself, is the C sweep's
+        assert revad.value_and_grad(grad(fn))(p)[0] == pytest.approx(grad(fn)(p), rel=1e-14)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_every_binary_row_hessian_vs_mpmath(name):
+    ref, points = BINARY[name]
+    fn = getattr(revad, name)
+    for a, b in points:
+        if not (0.01 < abs(a) < 50 and 0.01 < abs(b) < 50) or a == b:
+            continue
+        H = revad.hessian(lambda x: fn(x[0], x[1]))(np.array([a, b]))
+        for i, j in [(0, 0), (0, 1), (1, 1)]:
+            order = (2 - i - j, i + j) if (i, j) != (0, 1) else (1, 1)
+            want = float(mp.diff(ref, (mp.mpf(a), mp.mpf(b)), order))
+            if name in ("maximum", "minimum", "fmax", "fmin", "remainder", "fmod"):
+                want = 0.0  # piecewise linear away from its kinks
+            assert H[i, j] == pytest.approx(want, rel=1e-9, abs=1e-12), (name, a, b, i, j)
+
+
+# -- Hessians, HVPs, Jacobians against closed forms ------------------------------------------------
+
+def test_rosenbrock_hessian_scalar_loop_and_vectorised():
+    from scipy.optimize import rosen_hess
+    x = np.array([1.2, 0.8, -0.5, 1.0, 0.3])
+
+    def loop(x):
+        return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+                   for i in range(len(x) - 1))
+
+    def vec(x):
+        return rnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+    np.testing.assert_allclose(revad.hessian(loop)(x), rosen_hess(x), rtol=1e-14)
+    np.testing.assert_allclose(revad.hessian(vec)(x), rosen_hess(x), rtol=1e-14)
+
+
+def test_neuron_hessian_is_sigma_second_times_outer_product():
+    a = np.array([-1.0, -2.0, 1.0])  # the seed's neuron: sigmoid(w . a)
+    w = np.array([2.0, -3.0, -3.0])
+    s = 1 / (1 + np.exp(-w @ a))
+    H = revad.hessian(lambda w: revad.sigmoid(rnp.dot(w, a)))(w)
+    np.testing.assert_allclose(H, s * (1 - s) * (1 - 2 * s) * np.outer(a, a), rtol=1e-13)
+
+
+def test_quadratic_form_and_softmax_cross_entropy():
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(4, 4))
+    x = rng.normal(size=4)
+    np.testing.assert_allclose(revad.hessian(lambda x: x @ A @ x)(x), A + A.T, rtol=1e-14)
+    y = np.array([0.0, 1.0, 0.0, 0.0])
+
+    def ce(z):
+        return revad.logsumexp(z) - rnp.sum(z * y)
+
+    p = np.exp(x) / np.exp(x).sum()
+    np.testing.assert_allclose(revad.hessian(ce)(x), np.diag(p) - np.outer(p, p), rtol=1e-12,
+                               atol=1e-15)
+
+
+def test_jacobians_forward_and_reverse_agree_with_closed_form():
+    x = np.array([0.3, -1.2, 2.0])
+
+    def f(x):
+        return rnp.stack([x[0] * x[1], rnp.sin(x[2]) * x[0], rnp.exp(x[1])])
+
+    want = np.array([[x[1], x[0], 0.0], [np.sin(x[2]), 0.0, x[0] * np.cos(x[2])],
+                     [0.0, np.exp(x[1]), 0.0]])
+    for jac in (revad.jacfwd, revad.jacrev, revad.jacobian):
+        np.testing.assert_allclose(jac(f)(x), want, rtol=1e-15)
+
+
+def test_forward_over_reverse_and_autograd_names():
+    f = lambda x: rnp.sum(x ** 3 * rnp.sin(x))  # noqa: E731
+    x = np.array([0.3, 1.2, -0.5])
+    v = np.array([1.0, 0.5, -2.0])
+    d2 = 6 * x * np.sin(x) + 6 * x ** 2 * np.cos(x) - x ** 3 * np.sin(x)
+    np.testing.assert_allclose(revad.jvp(revad.grad(f), (x,), (v,))[1], d2 * v, rtol=1e-13)
+    np.testing.assert_allclose(revad.hvp(f)(x, v), d2 * v, rtol=1e-13)
+    np.testing.assert_allclose(revad.hessian_vector_product(f)(x, v), d2 * v, rtol=1e-13)
+    hvp_fn, g = revad.make_hvp(f)(x)
+    np.testing.assert_allclose(hvp_fn(v), d2 * v, rtol=1e-13)
+    np.testing.assert_allclose(g, revad.grad(f)(x), rtol=0)
+    value, t = revad.make_jvp(f)(x)(v)
+    assert t == pytest.approx(np.dot(revad.grad(f)(x), v), rel=1e-14)
+
+
+def test_reverse_over_forward():
+    f = lambda x: rnp.sum(x ** 3 * rnp.sin(x))  # noqa: E731
+    x = np.array([0.3, 1.2, -0.5])
+    v = np.array([1.0, 0.5, -2.0])
+    d2 = 6 * x * np.sin(x) + 6 * x ** 2 * np.cos(x) - x ** 3 * np.sin(x)
+    np.testing.assert_allclose(revad.grad(lambda x: revad.jvp(f, (x,), (v,))[1])(x), d2 * v,
+                               rtol=1e-13)
+    # a vector-valued f: the gradient of u . (J v) (J v by reverse mode twice, recorded)
+    g = lambda x: rnp.sin(x) * x[0]  # noqa: E731
+    u = np.array([1.0, -1.0, 2.0])
+    got = revad.grad(lambda x: rnp.sum(revad.jvp(g, (x,), (v,))[1] * u))(x)
+    want = fd_grad(lambda x: float(np.dot(revad.jvp(g, (x,), (v,))[1], u)), x)
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
+
+
+def test_errors_name_the_shapes():
+    f = lambda x: rnp.sum(x ** 2)  # noqa: E731
+    with pytest.raises(ValueError, match=r"v has shape \(2,\), but the argument has shape \(3,\)"):
+        revad.hvp(f)(np.ones(3), np.ones(2))
+    with pytest.raises(TypeError, match="must return a scalar"):
+        revad.hessian(lambda x: x * 2.0)(np.ones(3))
+    with pytest.raises(TypeError, match="one argnum"):
+        revad.hessian(f, argnums=(0, 1))
+    with pytest.raises(TypeError, match="needs the arguments and v"):
+        revad.hvp(f)()
+
+
+# -- SciPy's second-order optimisers ---------------------------------------------------------
+
+def test_scipy_newton_cg_trust_krylov_and_trust_exact_converge():
+    opt = pytest.importorskip("scipy.optimize")
+
+    def rosen(x):
+        return rnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+    x0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2])
+    vg = revad.value_and_grad(rosen)
+    for method, mine, theirs, options in [
+            ("Newton-CG", {"hessp": revad.hvp(rosen)}, {"hessp": opt.rosen_hess_prod},
+             {"xtol": 1e-10}),
+            ("trust-krylov", {"hessp": revad.hvp(rosen)}, {"hessp": opt.rosen_hess_prod},
+             {"gtol": 1e-10}),
+            ("trust-exact", {"hess": revad.hessian(rosen)}, {"hess": opt.rosen_hess},
+             {"gtol": 1e-10})]:
+        r = opt.minimize(vg, x0, jac=True, method=method, options=options, **mine)
+        ref = opt.minimize(opt.rosen, x0, jac=opt.rosen_der, method=method, options=options,
+                           **theirs)
+        assert r.success, (method, r.message)
+        np.testing.assert_allclose(r.x, np.ones(5), atol=1e-7, err_msg=method)
+        assert r.nit == ref.nit, method  # the same steps as with SciPy's own derivatives
