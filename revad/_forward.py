@@ -126,6 +126,8 @@ def jvp(f, primals, tangents):
         out = f(*boxed)
         if type(out) is Array and out.size != 1:
             return _array_tangents(out, leaves, flat)
+        if isinstance(out, np.ndarray) and out.size != 1:  # constant: not a function of them
+            return out, np.zeros(out.shape)
         out = _scalar_output(out)
         if type(out) is not Var:
             return out, 0.0

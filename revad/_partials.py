@@ -238,9 +238,17 @@ _HELPERS = {
     "rv_vm_dtanh": (("a",), "1.0 / (cosh(a) * cosh(a))"),
     "rv_dpow_da": (("a", "b"), "b == 0 ? 0.0 : b * pow(a, b - 1.0)"),
     "rv_dpow_db": (("a", "b", "y"), "(a == 0 && b >= 0) ? 0.0 : y * log(a)"),
-    "rv_dlogaddexp": (("a", "b"), "a == b ? 0.5 : rv_sigmoid(a - b)"),
-    "rv_dlogaddexp2": (("a", "b"), "a == b ? 0.5 : rv_sigmoid(0.6931471805599453 * (a - b))"),
-    "rv_dsinc": (("a",), "a == 0 ? 0.0 : (cos(M_PI * a) - rv_sinc(a)) / a"),
+    # (C's tie branch 0.5 is sigmoid(0): only equal infinities, inf - inf, need it apart; a
+    # constant branch at a == b would lose the derivative there.)
+    "rv_dlogaddexp": (("a", "b"), "a - b != a - b ? 0.5 : rv_sigmoid(a - b)"),
+    "rv_dlogaddexp2": (("a", "b"),
+                       "a - b != a - b ? 0.5 : rv_sigmoid(0.6931471805599453 * (a - b))"),
+    # C's series near 0, where the direct form cancels (its derivative there too)
+    "rv_dsinc": (("a",), "fabs(M_PI * a) < 0.5 ? M_PI * (M_PI * a) * (-1.0 / 3 + (M_PI * a) "
+                         "* (M_PI * a) * (1.0 / 30 + (M_PI * a) * (M_PI * a) * (-1.0 / 840 "
+                         "+ (M_PI * a) * (M_PI * a) * (1.0 / 45360 + (M_PI * a) * (M_PI * a) "
+                         "* (-1.0 / 3991680 + (M_PI * a) * (M_PI * a) * (1.0 / 518918400))))))"
+                         " : (cos(M_PI * a) - rv_sinc(a)) / a"),
     "rv_floor_divide": (("a", "b"), "_constant_floor_divide(a, b)"),
     "rv_fmod_quotient": (("a", "b"), "_constant_fmod_quotient(a, b)"),
 }

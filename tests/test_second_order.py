@@ -141,6 +141,15 @@ def test_every_binary_row_hessian_vs_mpmath(name):
             assert H[i, j] == pytest.approx(want, rel=1e-9, abs=1e-12), (name, a, b, i, j)
 
 
+def test_second_derivatives_at_removable_singularities_and_ties():
+    sinc = lambda a: mp.sin(mp.pi * a) / (mp.pi * a) if a else mp.mpf(1)  # noqa: E731
+    for p in [0.0, 1e-8, 1e-3, 0.1, 0.17]:
+        want = float(mp.diff(sinc, mp.mpf(p), 2)) if p else -math.pi ** 2 / 3
+        assert grad(grad(revad.sinc))(p) == pytest.approx(want, rel=1e-9), p
+    H = revad.hessian(lambda x: revad.logaddexp(x[0], x[1]))(np.array([0.5, 0.5]))
+    np.testing.assert_allclose(H, [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
+
+
 # -- Hessians, HVPs, Jacobians against closed forms ------------------------------------------------
 
 def test_rosenbrock_hessian_scalar_loop_and_vectorised():

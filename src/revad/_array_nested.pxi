@@ -78,7 +78,8 @@ cdef class _RecordedSweep:
             c = _to_array(c)[keep] if type(c) is Array else np.broadcast_to(c, slots.shape)[keep]
             slots = slots[keep]
         old = self.adjoints(slots)
-        c = _to_node(self.t, c) if type(c) is not Array else c
+        if type(c) is not Array or (<Array>c).tape is None:  # a constant (no derivative)
+            c = _to_node(self.t, c.value if type(c) is Array else c)
         cdef Array new = _to_array(c if old is None else old + c)
         if new.shape != slots.shape:
             new = _broadcast_to(new, slots.shape)
@@ -150,10 +151,9 @@ cdef class _RecordedSweep:
         strides = tuple([o.stride[d] for d in range(len(shape))])
         if o.src == RV_SRC_SLOTS:
             return _view(self.t, o.off, shape, strides)
-        m = _slot_map(o.off, shape, strides)
         if o.src == RV_SRC_POOL:
-            return np.asarray(<double[:self.t.n_cst]>self.t.cst)[m]
-        return np.asarray(self.t.refs[o.src], dtype=np.float64).reshape(-1)[m]
+            return _strided_copy(self.t.cst, o.off, shape, strides)
+        return _strided_copy(self.t.cptr[o.src], o.off, shape, strides)
 
     cdef int elementwise(self, int64_t bi) except -1:
         cdef Tape t = self.t
@@ -181,6 +181,8 @@ cdef class _RecordedSweep:
             if not on_tape:
                 continue
             contrib = _scaled(g, ps[j](env))
+            if type(contrib) is float and contrib == 0.0:
+                continue  # a step function's partial: nothing flows
             # Broadcast dimensions (stride 0) of this operand: each of its elements took part
             # several times, so its adjoint is the sum.
             axes = tuple([d for d in range(len(shape)) if st[d] == 0 and shape[d] > 1])
@@ -208,7 +210,7 @@ cdef class _RecordedSweep:
     cdef object matrix(self, const rv_mm_operand *o, int64_t rows, int64_t cols):
         if o.src < 0:
             return _view(self.t, o.off, (rows, cols), (o.rs, o.cs))
-        return np.asarray(self.t.refs[o.src], dtype=np.float64).reshape(rows, cols)
+        return _strided_copy(self.t.cptr[o.src], o.off, (rows, cols), (o.rs, o.cs))
 
     cdef int matmul(self, int64_t bi) except -1:
         cdef Tape t = self.t
@@ -235,8 +237,7 @@ cdef class _RecordedSweep:
         cdef rv_dot_blk hd
         if c == RV_DOTC:
             hc = (<rv_dotc_blk *>(t.blk + bi))[0]
-            m = _slot_map(hc.coff, (hc.count,), (hc.cstride,))
-            w = np.asarray(t.refs[hc.c], dtype=np.float64).reshape(-1)[m]
+            w = _strided_copy(t.cptr[hc.c], hc.coff, (hc.count,), (hc.cstride,))
             self.add_many(_slot_map(hc.start, (hc.count,), (hc.stride,)), g * w)
         else:
             hd = (<rv_dot_blk *>(t.blk + bi))[0]
@@ -286,6 +287,23 @@ cdef class _RecordedSweep:
             if ct is not None:
                 self.add_many(np.arange(first, first + count, dtype=np.int64), ct)
         return 0
+
+
+cdef object _strided_copy(const double *base, int64_t off, tuple shape, tuple strides):
+    """A copy of the doubles at base + off with `shape` and `strides` (in doubles): a constant
+    operand as the loops read it (the pool, or a constant array's memory from its cptr)."""
+    cdef int64_t lo = off, hi = off, n, st
+    cdef Py_ssize_t d
+    if _prod(shape) == 0:
+        return np.zeros(shape)
+    for d in range(len(shape)):
+        n, st = shape[d], strides[d]
+        if st < 0:
+            lo += (n - 1) * st
+        else:
+            hi += (n - 1) * st
+    return np.ndarray(shape, np.float64, <double[:hi - lo + 1]>(base + lo), (off - lo) * 8,
+                      tuple([8 * st for st in strides])).copy()
 
 
 cdef object _sum_to(object c, tuple shape):
