@@ -99,18 +99,7 @@ def _conform(ct, shape, what):
         raise TypeError(f"revad: {what} returned complex numbers; revad differentiates real "
                         "functions only")
     ct = ct.astype(np.float64, copy=False)
-    if ct.shape == shape:
-        return ct
-    try:
-        if np.broadcast_shapes(ct.shape, shape) != ct.shape:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"revad: {what} returned shape {ct.shape}, but it must have shape "
-                         f"{shape}") from None
-    lead = ct.ndim - len(shape)
-    ct = ct.sum(axis=tuple(range(lead))) if lead else ct
-    return ct.sum(axis=tuple(d for d, s in enumerate(shape) if s == 1 and ct.shape[d] != 1),
-                  keepdims=True).reshape(shape)
+    return ct if ct.shape == shape else _unbroadcast(ct, shape, what)
 
 
 class _Record:
@@ -175,7 +164,8 @@ def _stack(v):
 
 
 def _unbroadcast(ct, shape, what):
-    """A recorded cotangent summed back to `shape` over the axes it was broadcast along."""
+    """A cotangent (an ndarray, or a recorded Array) summed back to `shape` over the axes it
+    was broadcast along (as autograd's unbroadcast), or a ValueError naming the shapes."""
     try:
         if np.broadcast_shapes(ct.shape, shape) != ct.shape:
             raise ValueError

@@ -10,20 +10,12 @@ import pytest
 import revad
 import revad.numpy as rnp
 
+from conftest import fd_array_gradient as fd_grad
 from test_ops import BINARY, UNARY
 
-mp.mp.dps = 40
 grad = revad.grad
 
 
-def fd_grad(f, x, h=1e-6):
-    x = np.asarray(x, dtype=float)
-    g = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
 
 
 # -- nesting ------------------------------------------------------------------------------------
