@@ -50,6 +50,14 @@ def test_no_perturbation_confusion():
     assert grad(lambda x: x * grad(lambda y: x * y)(2.0))(3.0) == 6.0
 
 
+def test_grad_of_a_var_records_on_its_tape_like_create_graph():
+    x = revad.Var(2.0)
+    g = revad.grad(lambda t: t ** 3)(x)  # 3 x^2, recorded on x's tape
+    assert type(g) is revad.Var and g.value == 12.0
+    g.backward()
+    assert x.grad == 12.0  # 6 x
+
+
 def test_value_and_grad_nested_gives_recorded_values():
     def inner(x):
         v, g = revad.value_and_grad(lambda y: y ** 3)(x)
