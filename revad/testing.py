@@ -89,8 +89,10 @@ def _rel_error(a, b, floor):
 
 
 def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: float = DEFAULT_EPS,
-               worst: int = 5) -> GradCheck:
-    """Compare revad's gradient of f with central finite differences.
+               worst: int = 5, order: int = 1) -> GradCheck:
+    """Compare revad's gradient of f with central finite differences (``order=2``: revad's
+    Hessian, column by column as Hessian-vector products, with central differences of revad's
+    gradient; for arguments that are numbers or arrays).
 
     ``args`` is a tuple of f's positional arguments, or (not a tuple) its only argument; they
     may be what ``grad`` takes (numbers, arrays, lists, dicts). ``argnums`` picks the arguments
@@ -114,6 +116,8 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
     argument 0, shape (3,): worst 3 of 3
       index     revad               finite diff.        abs error   rel error
       [...]     ...
+    >>> revad.check_grad(neuron, (w, x), argnums=0, order=2).max_rel_error < 1e-6
+    True
     """  # noqa: E501 (the example prints its report lines whole)
     args = _as_args(args)
     nums = tuple(range(len(args))) if argnums is None else _argnums(argnums)
@@ -124,8 +128,69 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
         raise TypeError(f"revad: eps must be a real number, got {type(eps).__name__}")
     if not eps > 0:
         raise ValueError(f"revad: eps must be positive, got {eps!r}")
-    _, grads = value_and_grad(f, argnums=nums)(*args)
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"revad: check_grad's order is 1 or 2, got {order!r}")
+    rows = (_first_order_rows if order == 1 else _second_order_rows)(f, args, nums, eps)
+    return _report(rows, eps, worst, "partial" if order == 1 else "second partial",
+                   "" if order == 1 else " of the gradient")
 
+
+def _report(rows, eps, worst, what, of):
+    """check_grad's result from its rows."""
+    scale = max((max(abs(a), abs(b)) for _, _, es in rows for _, a, b in es
+                 if math.isfinite(a) and math.isfinite(b)), default=0.0)
+    floor = _FLOOR * scale if scale > 0 else 1.0
+    n = sum(len(es) for _, _, es in rows)
+    errs = [[_rel_error(a, b, floor) for _, a, b in es] for _, _, es in rows]
+    max_err = max((e for es in errs for e in es), default=0.0)
+
+    lines = [f"check_grad: max relative error {max_err:.3g} over {n} {what}{'s' * (n != 1)} "
+             f"(central differences{of}, h = {eps:g} * max(1, |x|))"]
+    for (k, shape, es), er in zip(rows, errs, strict=True):
+        order = sorted(range(len(es)), key=lambda i: -er[i])[:worst]
+        lines.append(f"argument {k}, {shape}: worst {len(order)} of {len(es)}")
+        lines.append(f"  {'index':<9} {'revad':<19} {'finite diff.':<19} {'abs error':<11} "
+                     "rel error")
+        for i in order:
+            path, a, b = es[i]
+            lines.append(f"  {path:<9} {a:<19.12g} {b:<19.12g} {abs(a - b):<11.2g} {er[i]:.2g}")
+    return GradCheck(max_err, "\n".join(lines))
+
+
+def _second_order_rows(f, args, nums, eps):
+    """Per argument: (k, shape text, [(index, revad's H[j, i], differences of the gradient)])."""
+    from revad._second import hvp
+
+    rows = []
+    for k in nums:
+        x = args[k]
+        if isinstance(x, (list, tuple, dict)):
+            raise TypeError(f"revad: check_grad(order=2) takes numbers and arrays; argument {k} "
+                            f"is a {type(x).__name__}")
+        x = np.asarray(x, dtype=np.float64)
+        grad_k = value_and_grad(f, argnums=k)
+        moved = list(args)
+        entries = []
+        for i in range(x.size):
+            e = np.zeros(x.size)
+            e[i] = 1.0
+            col = np.asarray(hvp(f, k)(*args, e.reshape(x.shape) if x.ndim else 1.0),
+                             dtype=np.float64).reshape(-1)
+            h = eps * max(1.0, abs(x.reshape(-1)[i]))
+            moved[k] = (x.reshape(-1) + h * e).reshape(x.shape) if x.ndim else float(x) + h
+            up = np.asarray(grad_k(*moved)[1], dtype=np.float64).reshape(-1)
+            moved[k] = (x.reshape(-1) - h * e).reshape(x.shape) if x.ndim else float(x) - h
+            down = np.asarray(grad_k(*moved)[1], dtype=np.float64).reshape(-1)
+            fd = (up - down) / (2 * h)
+            entries += [(f"[{j}, {i}]", float(col[j]), float(fd[j])) for j in range(x.size)]
+        shape = f"shape {x.shape}" if np.ndim(args[k]) else type(args[k]).__name__
+        rows.append((k, shape, entries))
+    return rows
+
+
+def _first_order_rows(f, args, nums, eps):
+    """Per argument: (k, shape text, [(path, revad's partial, central difference)])."""
+    _, grads = value_and_grad(f, argnums=nums)(*args)
     rows = []  # per argument: (k, shape text, [(path, revad, fd)])
     for k, g in zip(nums, grads, strict=True):
         flat, build = _tree(args[k], f"argument {k}")
@@ -147,25 +212,7 @@ def check_grad(f: Callable[..., Any], args: Any, argnums: Any = None, *, eps: fl
         else:
             shape = type(args[k]).__name__
         rows.append((k, shape, list(zip(_paths(args[k]), ad, fd, strict=True))))
-
-    scale = max((max(abs(a), abs(b)) for _, _, es in rows for _, a, b in es
-                 if math.isfinite(a) and math.isfinite(b)), default=0.0)
-    floor = _FLOOR * scale if scale > 0 else 1.0
-    n = sum(len(es) for _, _, es in rows)
-    errs = [[_rel_error(a, b, floor) for _, a, b in es] for _, _, es in rows]
-    max_err = max((e for es in errs for e in es), default=0.0)
-
-    lines = [f"check_grad: max relative error {max_err:.3g} over {n} partial{'s' * (n != 1)} "
-             f"(central differences, h = {eps:g} * max(1, |x|))"]
-    for (k, shape, es), er in zip(rows, errs, strict=True):
-        order = sorted(range(len(es)), key=lambda i: -er[i])[:worst]
-        lines.append(f"argument {k}, {shape}: worst {len(order)} of {len(es)}")
-        lines.append(f"  {'index':<9} {'revad':<19} {'finite diff.':<19} {'abs error':<11} "
-                     "rel error")
-        for i in order:
-            path, a, b = es[i]
-            lines.append(f"  {path:<9} {a:<19.12g} {b:<19.12g} {abs(a - b):<11.2g} {er[i]:.2g}")
-    return GradCheck(max_err, "\n".join(lines))
+    return rows
 
 
 def assert_grad_close(f: Callable[..., Any], args: Any, argnums: Any = None, *, rtol: float = 1e-5,

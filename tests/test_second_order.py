@@ -232,6 +232,26 @@ def test_reverse_over_forward():
     np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
 
 
+def test_check_grad_order_2_finds_a_wrong_second_derivative():
+    x = np.array([0.3, -0.7])
+    f = lambda x: rnp.sum(rnp.tanh(x) ** 2 * x[::-1])  # noqa: E731
+    assert revad.check_grad(f, x, order=2).max_rel_error < 1e-6
+
+    @revad.primitive
+    def cube(t):
+        return t ** 3
+
+    # right at first order, but float() takes x's value: its derivative is lost
+    revad.defvjp(cube, lambda ans, t: lambda g: 3 * float(t) ** 2 * g)
+    assert revad.check_grad(cube, 1.5).max_rel_error < 1e-8
+    err, report = revad.check_grad(cube, 1.5, order=2)
+    assert err > 0.5 and "second partial" in report
+    with pytest.raises(ValueError, match="order is 1 or 2"):
+        revad.check_grad(cube, 1.5, order=3)
+    with pytest.raises(TypeError, match="numbers and arrays"):
+        revad.check_grad(lambda v: v[0] * v[1], ([1.0, 2.0],), order=2)
+
+
 def test_errors_name_the_shapes():
     f = lambda x: rnp.sum(x ** 2)  # noqa: E731
     with pytest.raises(ValueError, match=r"v has shape \(2,\), but the argument has shape \(3,\)"):
