@@ -220,7 +220,8 @@ def primitive(f):
     Called with Vars or Arrays among its positional arguments, ``f`` runs on their values and
     its result (numbers, float arrays, or a tuple of them) comes back as Vars and Arrays,
     recorded as one entry; the reverse sweep calls the VJP there (with the GIL). Called on plain
-    values, it is ``f``.
+    values, it is ``f``. A derivative of a derivative calls the VJP on recorded values: written
+    with NumPy's functions and operators, it is differentiated in turn.
 
     >>> import numpy as np, revad
     >>> @revad.primitive
