@@ -9,6 +9,9 @@
 # expressions (revad._partials), a sum broadcasts, a matrix product multiplies by the other
 # operand, a Python function calls its VJP on nodes.
 
+cdef class _Run  # (below)
+
+
 cdef object _partials_of = None   # revad._partials.partials, bound on first use
 # op code -> (row code, variant: 0 both operands on the tape, 1 b a constant, 2 a a constant)
 cdef dict _row_variant = None
@@ -64,13 +67,48 @@ cdef class _RecordedSweep:
         return 0
 
     cdef object adjoints(self, object slots):
-        """The adjoints of the slots in int64 ndarray `slots` as an Array of its shape (zero
-        where there is none: constants), or None if none has one."""
+        """The adjoints of `slots` (a _Run, or an int64 ndarray of slots) as an Array of its
+        shape (zero where there is none: constants), or None if none has one."""
+        cdef _Run r
+        cdef int64_t n
+        if type(slots) is _Run:
+            r = <_Run>slots
+            if r.first < self.lo:
+                return self.adjoints(r.slot_map())
+            n = _prod(r.shape)
+            m = self.amap_arr[r.first - self.lo:r.first - self.lo + n]
+            have = m >= 0
+            if not have.any():
+                return None
+            if have.all() and (n == 1 or (m[n - 1] - m[0] == n - 1
+                                          and (np.diff(m) == 1).all())):
+                return _view(self.t, m[0], r.shape, _c_strides(r.shape))  # one run of nodes
+            return _adjoint_nodes(self.t, self.amap_arr, self.lo, r.slot_map())
         return _adjoint_nodes(self.t, self.amap_arr, self.lo, slots)
 
     cdef int add_many(self, object slots, object c) except -1:
-        """Add Array (or constant) c, of slots' shape, into the adjoints of those slots (each
-        slot once: broadcast contributions are summed by the caller)."""
+        """Add Array (or constant) c, of slots' shape, into the adjoints of `slots` (a _Run, or
+        an int64 ndarray of slots, each once: broadcast contributions are summed by the
+        caller)."""
+        cdef _Run r
+        cdef Array new
+        if type(slots) is _Run:
+            r = <_Run>slots
+            if r.first < self.lo:
+                return self.add_many(r.slot_map(), c)
+            old = self.adjoints(r)
+            if type(c) is not Array or (<Array>c).tape is None:  # a constant (no derivative)
+                c = _to_node(self.t, c.value if type(c) is Array else c)
+            new = _to_array(c if old is None else old + c)
+            if new.shape != r.shape:
+                new = _broadcast_to(new, r.shape)
+            a = r.first - self.lo
+            if _is_contiguous(new.shape, new.strides):
+                self.amap_arr[a:a + new.size] = np.arange(_slot0(new), _slot0(new) + new.size)
+            else:
+                self.amap_arr[a:a + new.size] = _slot_map(
+                    _slot0(new), new.shape, new.strides).reshape(-1)
+            return 0
         keep = slots >= self.lo
         if not keep.all():
             if not keep.any():
@@ -80,7 +118,7 @@ cdef class _RecordedSweep:
         old = self.adjoints(slots)
         if type(c) is not Array or (<Array>c).tape is None:  # a constant (no derivative)
             c = _to_node(self.t, c.value if type(c) is Array else c)
-        cdef Array new = _to_array(c if old is None else old + c)
+        new = _to_array(c if old is None else old + c)
         if new.shape != slots.shape:
             new = _broadcast_to(new, slots.shape)
         self.amap_arr[slots.reshape(-1) - self.lo] = _slot_map(
@@ -161,7 +199,7 @@ cdef class _RecordedSweep:
         cdef int64_t out = h.out, n = h.n, d
         cdef int arity = rv_ew_arity(h.op)
         shape = tuple([h.shape[d] for d in range(h.nd)])
-        g = self.adjoints(_slot_map(out, shape, _c_strides(shape)))
+        g = self.adjoints(_slots(out, shape, _c_strides(shape)))
         if g is None:
             return 0
         t.write_group(bi)  # a lazy group's values, if its partials read y (they do not)
@@ -189,7 +227,7 @@ cdef class _RecordedSweep:
             own = tuple([1 if d in axes else shape[d] for d in range(len(shape))])
             if axes:
                 contrib = _sum(_broadcast_like(contrib, shape), axes, True)
-            self.add_many(_slot_map(off, own, st), contrib)
+            self.add_many(_slots(off, own, st), contrib)
         return 0
 
     cdef int sums(self, int64_t bi) except -1:
@@ -199,11 +237,11 @@ cdef class _RecordedSweep:
         shape = tuple([h.shape[d] for d in range(h.nd)])
         ost = tuple([rv_sums_ostride(h)[d] for d in range(h.nd)])
         out, first, count, stride = h.out, h.first, h.count, h.stride
-        g = self.adjoints(_slot_map(out, shape, _c_strides(shape)))
+        g = self.adjoints(_slots(out, shape, _c_strides(shape)))
         if g is None or count == 0:
             return 0
         full = shape + (count,)
-        self.add_many(_slot_map(first, full, ost + (stride,)),
+        self.add_many(_slots(first, full, ost + (stride,)),
                       _broadcast_to(_reshape(g, shape + (1,)), full))
         return 0
 
@@ -215,16 +253,16 @@ cdef class _RecordedSweep:
     cdef int matmul(self, int64_t bi) except -1:
         cdef Tape t = self.t
         cdef rv_mm_blk h = (<rv_mm_blk *>(t.blk + bi))[0]  # a copy: recording moves blk
-        G = self.adjoints(_slot_map(h.out, (h.m, h.q), (h.q, 1)))
+        G = self.adjoints(_slots(h.out, (h.m, h.q), (h.q, 1)))
         if G is None:
             return 0
         A = self.matrix(&h.a, h.m, h.n)
         B = self.matrix(&h.b, h.n, h.q)
         if h.a.src < 0:
-            self.add_many(_slot_map(h.a.off, (h.m, h.n), (h.a.rs, h.a.cs)),
+            self.add_many(_slots(h.a.off, (h.m, h.n), (h.a.rs, h.a.cs)),
                           _matmul(G, B.T))
         if h.b.src < 0:
-            self.add_many(_slot_map(h.b.off, (h.n, h.q), (h.b.rs, h.b.cs)),
+            self.add_many(_slots(h.b.off, (h.n, h.q), (h.b.rs, h.b.cs)),
                           _matmul(A.T, G))
         return 0
 
@@ -238,13 +276,13 @@ cdef class _RecordedSweep:
         if c == RV_DOTC:
             hc = (<rv_dotc_blk *>(t.blk + bi))[0]
             w = _strided_copy(t.cptr[hc.c], hc.coff, (hc.count,), (hc.cstride,))
-            self.add_many(_slot_map(hc.start, (hc.count,), (hc.stride,)), g * w)
+            self.add_many(_slots(hc.start, (hc.count,), (hc.stride,)), g * w)
         else:
             hd = (<rv_dot_blk *>(t.blk + bi))[0]
             x0 = _view(t, hd.start0, (hd.count,), (hd.stride0,))
             x1 = _view(t, hd.start1, (hd.count,), (hd.stride1,))
-            self.add_many(_slot_map(hd.start0, (hd.count,), (hd.stride0,)), g * x1)
-            self.add_many(_slot_map(hd.start1, (hd.count,), (hd.stride1,)), g * x0)
+            self.add_many(_slots(hd.start0, (hd.count,), (hd.stride0,)), g * x1)
+            self.add_many(_slots(hd.start1, (hd.count,), (hd.stride1,)), g * x0)
         return 0
 
     cdef int pair(self, int64_t bi) except -1:
@@ -256,7 +294,7 @@ cdef class _RecordedSweep:
                             "function: its row gives no recorded partials")
         source, operands = t.refs[h.src]
         shape = tuple([h.shape[d] for d in range(h.nd)])
-        g = self.adjoints(_slot_map(out, shape, _c_strides(shape)))
+        g = self.adjoints(_slots(out, shape, _c_strides(shape)))
         if g is None:
             return 0
         out_shape = np.broadcast_shapes(*[np.shape(o.value if type(o) in (Var, Array) else o)
@@ -268,7 +306,7 @@ cdef class _RecordedSweep:
             if type(o) is Var:
                 self.add(_var_slot(<Var>o, t), _sum_to(_scaled(g, p), ())[()])
             elif type(o) is Array:
-                self.add_many(_slot_map(_slot0(<Array>o), (<Array>o).shape, (<Array>o).strides),
+                self.add_many(_slots(_slot0(<Array>o), (<Array>o).shape, (<Array>o).strides),
                               _sum_to(_scaled(g, p), (<Array>o).shape))
         return 0
 
@@ -278,14 +316,14 @@ cdef class _RecordedSweep:
         cdef int64_t k, out = h.out, m = h.n
         spans = [(h.span[2 * k], h.span[2 * k + 1]) for k in range(h.n_in)]
         record = t.refs[h.obj]
-        g = self.adjoints(np.arange(out, out + m, dtype=np.int64))
+        g = self.adjoints(_slots(out, (m,), (1,)))
         if g is None:
             return 0
         inputs = [_view(t, first, (count,), (1,)) for first, count in spans]
         cts = record.backward_recorded(g, _view(t, out, (m,), (1,)), inputs)
         for (first, count), ct in zip(spans, cts):
             if ct is not None:
-                self.add_many(np.arange(first, first + count, dtype=np.int64), ct)
+                self.add_many(_slots(first, (count,), (1,)), ct)
         return 0
 
 
@@ -315,6 +353,27 @@ cdef object _sum_to(object c, tuple shape):
         c = _sum(c, tuple(range(lead)), False)
     axes = tuple([d for d in range(len(shape)) if shape[d] == 1 and c.shape[d] != 1])
     return _sum(c, axes, True) if axes else c
+
+
+@cython.final
+cdef class _Run:
+    """Slots first, first + 1, ... in C order over `shape`: what most entries read and write,
+    held as two numbers instead of a map of every slot."""
+    cdef int64_t first
+    cdef tuple shape
+
+    cdef object slot_map(self):
+        return _slot_map(self.first, self.shape, _c_strides(self.shape))
+
+
+cdef object _slots(int64_t first, tuple shape, tuple strides):
+    """The slots of a view: a _Run where they are consecutive in C order, else their map."""
+    cdef _Run r
+    if _is_contiguous(shape, strides):
+        r = _Run.__new__(_Run)
+        r.first, r.shape = first, shape
+        return r
+    return _slot_map(first, shape, strides)
 
 
 cdef object _scaled(object g, object d):
