@@ -11,10 +11,10 @@ def is_node(o):
     return type(o) is Array or type(o) is Var
 
 
-def operand(o):
+def operand(o, none=True):
     """o as an Array, a Var, or (plain data) an ndarray or a number; sequences holding Vars or
-    Arrays are stacked into one Array."""
-    if is_node(o) or o is None:
+    Arrays are stacked into one Array. None stays None where `none` (an argument left out)."""
+    if is_node(o) or (none and o is None):
         return o
     if isinstance(o, (list, tuple)) or (isinstance(o, np.ndarray) and o.dtype == object):
         o = _array.array(o)

@@ -12,8 +12,7 @@ import numpy as np
 import scipy.special as ss  # type: ignore[import-untyped]
 
 from revad import _array
-from revad._array import Array
-from revad._core import Var
+from revad.scipy import _lift
 
 _SQRT_PI = 1.7724538509055160
 _SQRT_2PI = 2.5066282746310002
@@ -107,34 +106,15 @@ if hasattr(ss, "betaincc"):  # SciPy >= 1.11
 _BY_UFUNC = {fn: (name, partials) for name, (fn, partials) in ROWS.items()}
 
 
-def _is_node(o):
-    return type(o) is Array or type(o) is Var
-
-
-def _operand(o):
-    """An argument as an Array, a Var, or a constant ndarray (a sequence holding Vars stacked)."""
-    if _is_node(o):
-        return o
-    if isinstance(o, (list, tuple)) or (isinstance(o, np.ndarray) and o.dtype == object):
-        o = _array.array(o)
-        if _is_node(o):
-            return o
-    a = np.asarray(o)
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"revad: SciPy's special functions take real numbers, got dtype {a.dtype}"
-                        " (complex numbers are not supported)")
-    return a
-
-
 def call(name, fn, partials, args):
     """fn(*args) recorded as one ufunc-pair group with the given partials (see the module)."""
     if len(args) != len(partials):
         raise TypeError(f"revad: scipy.special.{name} takes {len(partials)} argument(s), got "
                         f"{len(args)}")
-    args = tuple(_operand(a) for a in args)
-    vals = [np.asarray(a.value, np.float64) if _is_node(a) else a for a in args]
+    args = tuple(_lift.operand(a, none=False) for a in args)
+    vals = [np.asarray(a.value, np.float64) if _lift.is_node(a) else a for a in args]
     for a, p in zip(args, partials, strict=True):
-        if isinstance(p, str) and _is_node(a):
+        if isinstance(p, str) and _lift.is_node(a):
             raise TypeError(f"revad: scipy.special.{name} is not differentiable in this "
                             f"argument: {p}")
     with np.errstate(all="ignore"):
@@ -143,10 +123,11 @@ def call(name, fn, partials, args):
             raise TypeError(f"revad: scipy.special.{name} gave dtype {y.dtype}; complex numbers "
                             "are not supported")
         y = y.astype(np.float64, copy=False)
-        ds = [p(*vals, y) if _is_node(a) else None for a, p in zip(args, partials, strict=True)]
+        ds = [p(*vals, y) if _lift.is_node(a) else None
+              for a, p in zip(args, partials, strict=True)]
 
     def recorded(nodes, y_node):  # the partials again, on recorded nodes (revad._nested)
-        return [p(*nodes, y_node) if _is_node(a) else None
+        return [p(*nodes, y_node) if _lift.is_node(a) else None
                 for a, p in zip(args, partials, strict=True)]
 
     return _array._pair(y, args, ds, recorded)
