@@ -90,39 +90,29 @@ cdef class _RecordedSweep:
         """Add Array (or constant) c, of slots' shape, into the adjoints of `slots` (a _Run, or
         an int64 ndarray of slots, each once: broadcast contributions are summed by the
         caller)."""
-        cdef _Run r
-        cdef Array new
+        if type(slots) is _Run and (<_Run>slots).first < self.lo:
+            slots = (<_Run>slots).slot_map()
         if type(slots) is _Run:
-            r = <_Run>slots
-            if r.first < self.lo:
-                return self.add_many(r.slot_map(), c)
-            old = self.adjoints(r)
-            if type(c) is not Array or (<Array>c).tape is None:  # a constant (no derivative)
-                c = _to_node(self.t, c.value if type(c) is Array else c)
-            new = _to_array(c if old is None else old + c)
-            if new.shape != r.shape:
-                new = _broadcast_to(new, r.shape)
-            a = r.first - self.lo
-            if _is_contiguous(new.shape, new.strides):
-                self.amap_arr[a:a + new.size] = np.arange(_slot0(new), _slot0(new) + new.size)
-            else:
-                self.amap_arr[a:a + new.size] = _slot_map(
-                    _slot0(new), new.shape, new.strides).reshape(-1)
-            return 0
-        keep = slots >= self.lo
-        if not keep.all():
-            if not keep.any():
-                return 0
-            c = _to_array(c)[keep] if type(c) is Array else np.broadcast_to(c, slots.shape)[keep]
-            slots = slots[keep]
+            shape = (<_Run>slots).shape
+            a = (<_Run>slots).first - self.lo
+            where = slice(a, a + _prod(shape))  # a slice of the map: no index array
+        else:
+            keep = slots >= self.lo
+            if not keep.all():
+                if not keep.any():
+                    return 0
+                c = (_to_array(c)[keep] if type(c) is Array
+                     else np.broadcast_to(c, slots.shape)[keep])
+                slots = slots[keep]
+            shape = slots.shape
+            where = slots.reshape(-1) - self.lo
         old = self.adjoints(slots)
         if type(c) is not Array or (<Array>c).tape is None:  # a constant (no derivative)
             c = _to_node(self.t, c.value if type(c) is Array else c)
-        new = _to_array(c if old is None else old + c)
-        if new.shape != slots.shape:
-            new = _broadcast_to(new, slots.shape)
-        self.amap_arr[slots.reshape(-1) - self.lo] = _slot_map(
-            _slot0(new), new.shape, new.strides).reshape(-1)
+        cdef Array new = _to_array(c if old is None else old + c)
+        if new.shape != shape:
+            new = _broadcast_to(new, shape)
+        self.amap_arr[where] = _slot_map(_slot0(new), new.shape, new.strides).reshape(-1)
         return 0
 
     cdef int run(self) except -1:
