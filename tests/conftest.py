@@ -52,8 +52,10 @@ def fd_gradient(f, xs, rel_step=1e-6):
 
 
 def fd_array_gradient(loss, x, rel_step=1e-6):
-    """d loss(x) / d x by central differences, element by element, for a float64 ndarray x."""
+    """d loss(x) / d x by central differences, element by element, for an array x (a list or
+    a number too: taken as a float64 array, 0-d for a number)."""
     import numpy as np
+    x = np.array(x, dtype=np.float64)
     g = np.zeros(x.shape)
     for idx in np.ndindex(*x.shape):
         step = rel_step * max(1.0, abs(x[idx]))
@@ -62,6 +64,11 @@ def fd_array_gradient(loss, x, rel_step=1e-6):
         down[idx] -= step
         g[idx] = (loss(up) - loss(down)) / (2 * step)
     return g
+
+
+def fd_partial(f, args, j, rel_step=1e-6):
+    """d f(*args) / d args[j] by central differences, element by element (f of plain data)."""
+    return fd_array_gradient(lambda v: f(*args[:j], v, *args[j + 1:]), args[j], rel_step)
 
 
 def close(a, b, rtol=1e-6, atol=1e-9):

@@ -10,6 +10,8 @@ import pytest
 
 import revad
 
+from conftest import fd_partial as _fd
+
 ss = pytest.importorskip("scipy.special")
 sp = pytest.importorskip("revad.scipy.special")
 
@@ -50,20 +52,6 @@ def test_every_listed_function_is_tested_and_exported():
 def _draw(spec, shape, rng):
     return [rng.uniform(*s, size=shape) if isinstance(s, tuple) else s for s in spec]
 
-
-def _fd(f, args, j, h=1e-6):
-    """d f / d args[j] elementwise by central differences (f of plain arrays -> float)."""
-    x = np.array(args[j], dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        step = h * max(1.0, abs(x[i]))
-        for sgn in (1.0, -1.0):
-            y = x.copy()
-            y[i] += sgn * step
-            a = list(args)
-            a[j] = y
-            g[i] += sgn * f(*a) / (2 * step)
-    return g
 
 
 def _check(name, args, call, rtol=1e-6):

@@ -6,6 +6,8 @@ import pytest
 
 import revad
 
+from conftest import fd_partial as _fd
+
 scipy_stats = pytest.importorskip("scipy.stats")
 from revad.scipy import stats  # noqa: E402
 
@@ -20,19 +22,6 @@ CONTINUOUS = {
 SHAPE_COUNT = {"norm": 0, "t": 1, "gamma": 1, "chi2": 1, "beta": 2}
 METHODS = ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf")
 
-
-def _fd(f, args, j, h=1e-6):
-    x = np.array(args[j], dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        step = h * max(1.0, abs(x[i]))
-        for sgn in (1.0, -1.0):
-            y = x.copy()
-            y[i] += sgn * step
-            a = list(args)
-            a[j] = y
-            g[i] += sgn * f(*a) / (2 * step)
-    return g
 
 
 def _differentiable(dist, method):
