@@ -236,7 +236,9 @@ def _functions():
 _HELPERS = {
     "rv_dsigmoid": (("a", "y"), "a <= 0 ? y * (1.0 - y) : y * y * exp(-a)"),
     "rv_vm_dtanh": (("a",), "1.0 / (cosh(a) * cosh(a))"),
-    "rv_dpow_da": (("a", "b"), "b == 0 ? 0.0 : b * pow(a, b - 1.0)"),
+    # C's b == 0 branch only where b * a^(b - 1) is not 0 itself (0 * inf, 0 * nan): a constant
+    # branch at every b == 0 would lose d/db (a^-1 there).
+    "rv_dpow_da": (("a", "b"), "(b == 0 && (a == 0 || a != a)) ? 0.0 : b * pow(a, b - 1.0)"),
     "rv_dpow_db": (("a", "b", "y"), "(a == 0 && b >= 0) ? 0.0 : y * log(a)"),
     # (C's tie branch 0.5 is sigmoid(0): only equal infinities, inf - inf, need it apart; a
     # constant branch at a == b would lose the derivative there.)

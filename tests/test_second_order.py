@@ -146,6 +146,9 @@ def test_second_derivatives_at_removable_singularities_and_ties():
     for p in [0.0, 1e-8, 1e-3, 0.1, 0.17]:
         want = float(mp.diff(sinc, mp.mpf(p), 2)) if p else -math.pi ** 2 / 3
         assert grad(grad(revad.sinc))(p) == pytest.approx(want, rel=1e-9), p
+    # x ** b at b = 0: d/db (b x^(b-1)) = 1/x (hypothesis found the constant branch losing it)
+    H = revad.hessian(lambda x: x[0] ** x[1])(np.array([2.0, 0.0]))
+    np.testing.assert_allclose(H, [[0.0, 0.5], [0.5, math.log(2.0) ** 2]], rtol=1e-15)
     H = revad.hessian(lambda x: revad.logaddexp(x[0], x[1]))(np.array([0.5, 0.5]))
     np.testing.assert_allclose(H, [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
 
