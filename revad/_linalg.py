@@ -405,39 +405,26 @@ def _matrix_power(a, n, inv, matmul=np.matmul):
 # The primitives. On plain values each is NumPy's own function; on revad Arrays it records one
 # entry whose sweeps call the VJP/JVP above.
 
-inv = primitive(np.linalg.inv)
-defvjp(inv, _inv_vjp)
-defjvp(inv, _inv_jvp)
-solve = primitive(np.linalg.solve)
-defvjp(solve, _solve_vjp_a, _solve_vjp_b)
-defjvp(solve, _solve_jvp_a, _solve_jvp_b)
-det = primitive(np.linalg.det)
-defvjp(det, _det_vjp)
-defjvp(det, _det_jvp)
-slogdet = primitive(np.linalg.slogdet)
-defvjp(slogdet, _slogdet_vjp)
-defjvp(slogdet, _slogdet_jvp)
-cholesky = primitive(np.linalg.cholesky)
-defvjp(cholesky, _cholesky_vjp)
-defjvp(cholesky, _cholesky_jvp)
-eigh = primitive(np.linalg.eigh)
-defvjp(eigh, _eigh_vjp)
-defjvp(eigh, _eigh_jvp)
-eigvalsh = primitive(np.linalg.eigvalsh)
-defvjp(eigvalsh, _eigvalsh_vjp)
-defjvp(eigvalsh, _eigvalsh_jvp)
-svd = primitive(np.linalg.svd)
-defvjp(svd, _svd_vjp)
-defjvp(svd, _svd_jvp)
-pinv = primitive(np.linalg.pinv)
-defvjp(pinv, _pinv_vjp)
-defjvp(pinv, _pinv_jvp)
-_qr = primitive(np.linalg.qr)
-defvjp(_qr, _qr_vjp)
-defjvp(_qr, _qr_jvp)
-_eig = primitive(_eig_real)
-defvjp(_eig, _eig_vjp)
-defjvp(_eig, _eig_jvp)
+def _differentiable(fun, vjps, jvps):
+    """fun as a primitive, with a VJP and a JVP for each argument it differentiates in."""
+    p = primitive(fun)
+    defvjp(p, *vjps)
+    defjvp(p, *jvps)
+    return p
+
+
+inv = _differentiable(np.linalg.inv, [_inv_vjp], [_inv_jvp])
+solve = _differentiable(np.linalg.solve, [_solve_vjp_a, _solve_vjp_b],
+                        [_solve_jvp_a, _solve_jvp_b])
+det = _differentiable(np.linalg.det, [_det_vjp], [_det_jvp])
+slogdet = _differentiable(np.linalg.slogdet, [_slogdet_vjp], [_slogdet_jvp])
+cholesky = _differentiable(np.linalg.cholesky, [_cholesky_vjp], [_cholesky_jvp])
+eigh = _differentiable(np.linalg.eigh, [_eigh_vjp], [_eigh_jvp])
+eigvalsh = _differentiable(np.linalg.eigvalsh, [_eigvalsh_vjp], [_eigvalsh_jvp])
+svd = _differentiable(np.linalg.svd, [_svd_vjp], [_svd_jvp])
+pinv = _differentiable(np.linalg.pinv, [_pinv_vjp], [_pinv_jvp])
+_qr = _differentiable(np.linalg.qr, [_qr_vjp], [_qr_jvp])
+_eig = _differentiable(_eig_real, [_eig_vjp], [_eig_jvp])
 
 
 def qr(a, mode="reduced"):
