@@ -71,6 +71,31 @@ def fd_partial(f, args, j, rel_step=1e-6):
     return fd_array_gradient(lambda v: f(*args[:j], v, *args[j + 1:]), args[j], rel_step)
 
 
+def check_weighted_gradient(f, *xs, rng, rtol=1e-5, atol=1e-7, value_rtol=1e-12):
+    """revad.grad of sum(f(*xs) * w), w random weights from rng, for f written with NumPy's
+    names (it runs on ndarrays and on revad Arrays): the value NumPy's to value_rtol, each
+    gradient float64 of its argument's shape and equal to central differences. Returns the
+    value and the gradients."""
+    import numpy as np
+    import pytest
+
+    import revad
+    xs = [np.asarray(x, dtype=np.float64) for x in xs]
+    out = np.asarray(f(*xs), dtype=np.float64)
+    w = rng.normal(size=out.shape)
+
+    def loss(*a):
+        return np.sum(f(*a) * w)
+
+    value, grads = revad.value_and_grad(loss, argnums=tuple(range(len(xs))))(*xs)
+    assert value == pytest.approx(float(np.sum(out * w)), rel=value_rtol, abs=1e-12)
+    for k, (x, g) in enumerate(zip(xs, grads, strict=True)):
+        assert isinstance(g, np.ndarray) and g.shape == x.shape and g.dtype == np.float64
+        ref = fd_partial(lambda *a: float(loss(*a)), xs, k)
+        np.testing.assert_allclose(g, ref, rtol=rtol, atol=atol)
+    return value, grads
+
+
 def close(a, b, rtol=1e-6, atol=1e-9):
     return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
 

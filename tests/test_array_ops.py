@@ -8,31 +8,14 @@ import pytest
 
 import revad
 
-from conftest import fd_array_gradient
+from conftest import check_weighted_gradient
 
 RNG = np.random.default_rng(1234)
 
 
-def fd(loss, xs, k, h=1e-6):
-    """Central differences of loss(*xs) with respect to xs[k] (an ndarray), element by element."""
-    return fd_array_gradient(lambda x: loss(*xs[:k], x, *xs[k + 1:]), xs[k], h)
-
-
 def check(f, *xs, rtol=1e-5, atol=1e-7):
     """grad of sum(f(*xs) * w) for random weights w: value exact, gradient as finite differences."""
-    xs = [np.asarray(x, dtype=np.float64) for x in xs]
-    out = np.asarray(f(*xs), dtype=np.float64)
-    w = RNG.normal(size=out.shape)
-
-    def loss(*a):
-        return np.sum(f(*a) * w)
-
-    value, grads = revad.value_and_grad(loss, argnums=tuple(range(len(xs))))(*xs)
-    assert value == pytest.approx(float(np.sum(out * w)), rel=1e-12, abs=1e-12)
-    for k, (x, g) in enumerate(zip(xs, grads, strict=True)):
-        assert isinstance(g, np.ndarray) and g.shape == x.shape and g.dtype == np.float64
-        np.testing.assert_allclose(g, fd(lambda *a: float(loss(*a)), xs, k), rtol=rtol, atol=atol)
-    return value, grads
+    return check_weighted_gradient(f, *xs, rng=RNG, rtol=rtol, atol=atol)
 
 
 UNARY = {  # name: (function usable on ndarrays and Arrays, input range)

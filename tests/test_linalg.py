@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import revad
 import revad.numpy
 
-from conftest import count_programs, fd_array_gradient, property_settings
+from conftest import check_weighted_gradient, count_programs, fd_array_gradient, property_settings
 
 RNG = np.random.default_rng(16)
 
@@ -16,20 +16,7 @@ RNG = np.random.default_rng(16)
 def check(f, *xs, rtol=1e-5, atol=1e-7):
     """grad of sum(f(*xs) * w) for random weights w: the value NumPy's, the gradient finite
     differences' (f written with NumPy's names runs on ndarrays and on revad Arrays)."""
-    xs = [np.asarray(x, dtype=np.float64) for x in xs]
-    out = np.asarray(f(*xs), dtype=np.float64)
-    w = RNG.normal(size=out.shape)
-
-    def loss(*a):
-        return np.sum(f(*a) * w)
-
-    value, grads = revad.value_and_grad(loss, argnums=tuple(range(len(xs))))(*xs)
-    assert value == pytest.approx(float(np.sum(out * w)), rel=1e-10, abs=1e-12)
-    for k, (x, g) in enumerate(zip(xs, grads, strict=True)):
-        assert isinstance(g, np.ndarray) and g.shape == x.shape
-        ref = fd_array_gradient(lambda v: float(loss(*xs[:k], v, *xs[k + 1:])), x)
-        np.testing.assert_allclose(g, ref, rtol=rtol, atol=atol)
-    return value, grads
+    return check_weighted_gradient(f, *xs, rng=RNG, rtol=rtol, atol=atol, value_rtol=1e-10)
 
 
 # ---------------------------------------------------------------------------------------------
