@@ -22,11 +22,7 @@ import numpy as np
 from numpy.linalg import LinAlgError  # noqa: F401
 
 from revad import _array
-from revad._array import Array
-from revad._core import Var
-from revad._primitive import defjvp, defvjp, primitive
-
-_NODES = (Var, Array)
+from revad._primitive import _NODES, defjvp, defvjp, primitive
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: each works on ndarrays and revad Arrays alike (stacks: the last two axes).

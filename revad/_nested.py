@@ -14,8 +14,7 @@ import numpy as np
 from revad import _array, _core
 from revad._array import Array
 from revad._core import Var
-
-_NODES = (Var, Array)
+from revad._primitive import _NODES
 
 
 def holds_nodes(x):

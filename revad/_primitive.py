@@ -13,7 +13,7 @@ import numpy as np
 from revad._array import Array, _nests_nodes, _record_call, array
 from revad._core import Var
 
-_NODES = (Var, Array)
+_NODES = (Var, Array)  # what revad records: `type(x) in _NODES` (subclasses are not)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,10 +5,11 @@ import numpy as np
 from revad import _array
 from revad._array import Array
 from revad._core import Var
+from revad._primitive import _NODES
 
 
 def is_node(o):
-    return type(o) is Array or type(o) is Var
+    return type(o) in _NODES
 
 
 def operand(o, none=True):
