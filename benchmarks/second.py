@@ -490,10 +490,11 @@ class Section:
         t0 = time.perf_counter()
         base(), other()
         per_element = (time.perf_counter() - t0) / small
-        rounds = 1 + min(self.repeat, SLOW_REPEAT)
-        for s in sizes:
-            if per_element * s * rounds <= self.budget:
+        for s in sizes:  # the check call and SLOW_REPEAT rounds
+            if per_element * s * (1 + SLOW_REPEAT) <= self.budget:
                 return s
+        if per_element * small * 2 <= self.budget:
+            return small  # one round: a call of seconds, thousands of times revad's
         self.note(case, lib.impl, small, f"not run: ~{per_element * small:.2g} s a call at "
                                          f"n = {small:,} (budget {self.budget:g} s)")
         return None

@@ -164,16 +164,18 @@ def _second_cell(r, n):
     """'2.4x (82 ms)', with the size where it is not the row's, or the row's note."""
     if r is None:
         return ""
+    where = [] if r["impl"] in ("revad", "torch") else [r["impl"].split()[-1]]
     if "ratio" not in r:
         note = r.get("note", "")
-        return note if note in ("not installed", "not available in this revad") else "not run"
+        if note in ("not installed", "not available in this revad"):
+            return note
+        return ", ".join([note.split(" (budget")[0] or "not run", *where])
     if _bad([r]):
         return "MISMATCH"
     if "ns_per_entry" in r:
         cell = f"{r['ns_per_entry']:,.0f} ns/entry ({fmt_ratio(r['ratio'])} grad)"
     else:
         cell = f"{fmt_ratio(r['ratio'])} ({_fmt_time(r['time_s'])})"
-    where = [] if r["impl"] in ("revad", "torch") else [r["impl"].split()[-1]]
     if r["n"] != n:
         where.append(f"n = {r['n']:,}")
     if r.get("colours") is not None:
@@ -201,8 +203,9 @@ def second_order_lines(records):
         n = revad["n"]
         size = f"{4 * n} ops" if case == "gradgrad" else f"n = {n:,}"
         target = revad.get("target")
+        # JAX's jit where it ran, else eager; else why neither ran (eager's note has the time).
         jax = next((libs[k] for k in ("jax jit", "jax eager") if "ratio" in libs.get(k, {})),
-                   libs.get("jax jit", libs.get("jax eager")))
+                   libs.get("jax eager", libs.get("jax jit")))
         cells = [f"{title}, {size}", "–" if target is None else f"≤ {target:g}",
                  _second_cell(revad, n), _second_cell(libs.get("torch"), n),
                  _second_cell(jax, n)]
