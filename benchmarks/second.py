@@ -448,8 +448,12 @@ class Section:
         repeat = self.repeat
         if (tb + to) * repeat > self.budget:
             repeat = max(1, min(SLOW_REPEAT, int(self.budget / (tb + to))))
-        progress.step(f"second order: {TITLES[case]}, {lib.impl} n={n:,}", (tb + to) * repeat)
-        p = paired(base, other, repeat=repeat, first=(tb, to))
+        # Each batch after an untimed call of its own: each side's steady cost, not its cost
+        # right after the other (timing.paired). revad always; a peer where the budget has room.
+        warm_each = lib.impl == "revad" or 2 * (tb + to) * repeat <= self.budget
+        progress.step(f"second order: {TITLES[case]}, {lib.impl} n={n:,}",
+                      (tb + to) * repeat * (1 + warm_each))
+        p = paired(base, other, repeat=repeat, first=(tb, to), warm_each=warm_each)
         target = TARGETS.get(case)
         extra = [lib.method[case]]
         fields = {"time_s": p.other, "base_s": p.base, "ratio": p.ratio, "check": status,

@@ -129,13 +129,18 @@ class Paired:
 
 
 def paired(base: Callable, other: Callable, *, repeat: int = 7, settle_s: float = 0.0,
-           batch_s: float = _MIN_SAMPLE_S, first: tuple | None = None) -> Paired:
+           batch_s: float = _MIN_SAMPLE_S, first: tuple | None = None,
+           warm_each: bool = False) -> Paired:
     """:func:`paired_ratio`, with each side's time per call as well. ``first``: the seconds of
     one warm call of each (base, other) that the caller has already timed; the warm-up and the
-    calls that size the batches are then skipped (a call of seconds is not made twice more)."""
+    calls that size the batches are then skipped (a call of seconds is not made twice more).
+    ``warm_each``: each batch starts with one untimed call of its own, as with ``settle_s``
+    (revad's gradient of 10^6 elements right after a Hessian-vector product took 0.6 s, then
+    0.08 s: the other side's large tape had left it memory to fault in afresh)."""
     def per_call(fn, number):
         if settle_s > 0:
             settle(settle_s)
+        if settle_s > 0 or warm_each:
             fn()
         t0 = time.perf_counter()
         for _ in range(number):

@@ -514,4 +514,6 @@ def test_paired_times_each_side_over_the_same_rounds():
     p = timing.paired(base, other, repeat=3, batch_s=1e-9, first=(1e-4, 1e-4))
     assert calls == {"base": 3, "other": 3}  # `first` given: no warm-up, no sizing calls
     assert p.other >= 2e-4 and p.other > p.base and p.ratio > 1
+    timing.paired(base, other, repeat=3, batch_s=1e-9, first=(1e-4, 1e-4), warm_each=True)
+    assert calls == {"base": 9, "other": 9}  # one untimed call before each batch
     assert timing.paired_ratio(base, other, repeat=3) > 1
