@@ -374,9 +374,10 @@ def test_second_order_flags_a_wrong_result(monkeypatch, capsys):
     assert "| HVP / gradient, Rosenbrock loop, n = 100 | ≤ 4 | MISMATCH |" in out
 
 
-def _sparse_hessian(broken=False, colours=3):
+def _sparse_hessian(broken=False, colours=3, on_result=True):
     """revad.hessian with a sparse=True made from the dense one, as the sparse route's result
-    (a CSR matrix), optionally one entry outside the three bands."""
+    (a CSR matrix), optionally one entry outside the three bands; the colours it used on the
+    result, or in an ``info`` dict on the function."""
     sp = pytest.importorskip("scipy.sparse")
     dense = revad.hessian
 
@@ -390,8 +391,10 @@ def _sparse_hessian(broken=False, colours=3):
             if broken:
                 H[0, -1] = H[-1, 0] = 1.0
             out = sp.csr_matrix(H)
-            out.n_colors = colours
+            if on_result:
+                out.n_colors = colours
             return out
+        hs.info = {} if on_result else {"colors": np.arange(100) % colours}
         return hs
     return hessian
 
@@ -401,15 +404,21 @@ def test_second_order_sparse_row_reports_colours_and_checks_the_bands(monkeypatc
 
     monkeypatch.setattr(revad, "hessian", _sparse_hessian())
     rows, record = collect()
-    second.run(revad, _second_args(), record)
+    second.Section(revad, _second_args(), record).case("sparse", [])
     sparse, = [r for r in rows if r["case"] == "sparse"]
     assert sparse["check"] == "ok" and sparse["colours"] == 3 and sparse["ratio"] > 0
     assert sparse["nnz"] == 3 * 100 - 2
     assert "3 colours" in capsys.readouterr().out
 
+    monkeypatch.setattr(revad, "hessian", _sparse_hessian(colours=2, on_result=False))
+    rows.clear()
+    second.Section(revad, _second_args(), record).case("sparse", [])
+    sparse, = [r for r in rows if r["case"] == "sparse"]
+    assert sparse["check"] == "ok" and sparse["colours"] == 2  # a colour per column, counted
+
     monkeypatch.setattr(revad, "hessian", _sparse_hessian(broken=True))
     rows.clear()
-    second.run(revad, _second_args(), record)
+    second.Section(revad, _second_args(), record).case("sparse", [])
     sparse, = [r for r in rows if r["case"] == "sparse"]
     assert sparse["check"].startswith("!!! MISMATCH")
 
@@ -420,7 +429,7 @@ def test_second_order_sparse_row_without_the_keyword(monkeypatch, capsys):
     dense = revad.hessian
     monkeypatch.setattr(revad, "hessian", lambda f, argnums=0: dense(f, argnums))
     rows, record = collect()
-    second.run(revad, _second_args(), record)
+    second.Section(revad, _second_args(), record).case("sparse", [])
     sparse, = [r for r in rows if r["case"] == "sparse"]
     assert sparse["note"] == second.NOT_AVAILABLE and sparse["target"] == 10.0
     assert "not available in this revad" in capsys.readouterr().out
