@@ -169,7 +169,8 @@ def _second_cell(r, n):
         note = r.get("note", "")
         if note in ("not installed", "not available in this revad"):
             return note
-        return ", ".join([note.split(" (budget")[0] or "not run", *where])
+        note = note.split(" (budget")[0] or "not run"
+        return ", ".join([note, *(w for w in where if w not in note)])
     if _bad([r]):
         return "MISMATCH"
     if "ns_per_entry" in r:

@@ -494,6 +494,15 @@ def test_second_order_summary_table():
                          "| --- | ---: | ---: | ---: | ---: |"]
     assert lines[2] == ("| HVP / gradient, Rosenbrock loop, n = 10,000 | ≤ 4 | 9.4x (80 ms) | "
                         "2.7x (2.4 s), n = 1,000 | 1.2x (2 s), eager, n = 100 |")
+    # Neither of JAX's ran on the loop: why (eager's note, which has the time, before jit's).
+    loop = [r("hvp_loop", "revad", 100, time_s=1e-3, base_s=1e-4, ratio=10.0, target=4.0,
+              check="ok"),
+            r("hvp_loop", "jax jit", 100, note="not run: jit compiles each op of the loop")]
+    assert summary.second_order_lines(loop)[2].endswith(
+        "| not run: jit compiles each op of the loop |")
+    loop.append(r("hvp_loop", "jax eager", 10, note="not run: ~7 s a call at n = 10 (budget 1 s)"))
+    assert summary.second_order_lines(loop)[2].endswith(
+        "| not run: ~7 s a call at n = 10, eager |")
     assert lines[3] == ("| HVP / gradient, Rosenbrock NumPy, n = 1,000,000 | ≤ 4 | 34x (1.4 s) | "
                         "not installed | MISMATCH |")
     assert lines[4] == ("| sparse Hessian / gradient, Rosenbrock loop, n = 10,000 | ≤ 10 | "
