@@ -5,9 +5,10 @@ Run from the repository root: ``python -m benchmarks [--quick] [--repeat N]
 (recording, backward, value_and_grad), the same code on plain floats, and every
 installed peer library, checks every gradient against the analytic one, and
 prints aligned tables; then forward vs reverse mode and numerical vs automatic
-accuracy (modes.py), and with --plots, PNG charts (plots.py, needs matplotlib). It ends with
-a Markdown table of the headline ratios (summary.py); what it is timing meanwhile goes to stderr
-(progress.py). The README's main command installs the peers: pip install ".[bench]".
+accuracy (modes.py), second order beside PyTorch's and JAX's (second.py), and with --plots,
+PNG charts (plots.py, needs matplotlib). It ends with a Markdown table of the headline ratios
+(summary.py); what it is timing meanwhile goes to stderr (progress.py). The README's main
+command installs the peers: pip install ".[bench]".
 """
 import argparse
 import gc
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 from . import arrays as arrays_mod
-from . import modes, plots, progress, scalar_args, summary
+from . import modes, plots, progress, scalar_args, second, summary
 from . import peers as peers_mod
 from .timing import measure, paired_ratio
 from .workloads import WORKLOADS, products
@@ -348,7 +349,7 @@ class Runner:
 def parse_args(argv=None):
     """The command line, with --only resolved to a set of workload names."""
     names = ([w.name for w in WORKLOADS] + [w.name for w in arrays_mod.ARRAY_WORKLOADS]
-             + list(modes.SECTIONS) + list(scalar_args.SECTIONS))
+             + list(modes.SECTIONS) + list(scalar_args.SECTIONS) + list(second.SECTIONS))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes: a smoke test (half a minute with the peers; CI runs it)")
@@ -439,6 +440,7 @@ def run(args):
         unavailable |= {r["impl"] for r in records if r.get("note") == "not installed"}
     modes.run(revad, args, runner.record)
     scalar_args.run(revad, args, runner.record)
+    second.run(revad, args, runner.record)
 
     elapsed = time.perf_counter() - start
     print(f"\ntotal wall time: {elapsed:.1f} s")

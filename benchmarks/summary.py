@@ -6,6 +6,7 @@ is that peer's time over revad's for the same value and gradient (above 1: revad
 """
 import platform
 
+from .modes import _fmt_time
 from .peers import TORCH_CPU
 from .progress import fmt_duration
 
@@ -142,6 +143,77 @@ def array_rows(records, unavailable, peers_run):
     return out
 
 
+SECOND_TITLES = {
+    "hvp_loop": "HVP / gradient, Rosenbrock loop",
+    "hvp_vec": "HVP / gradient, Rosenbrock NumPy",
+    "sparse": "sparse Hessian / gradient, Rosenbrock loop",
+    "dense": "dense Hessian / n HVPs, x'Ax/2 + log-sum-exp",
+    "gradgrad": "grad(grad(f)), chain of scalar ops",
+}
+
+SECOND_LEGEND = (
+    "Second order: each library's second-order call over its own first-order work, in paired "
+    "rounds (time of the second-order call in brackets): an HVP (revad.hvp; PyTorch's double "
+    "backward; JAX's jvp(grad(f))) over a gradient; revad.hessian(f, sparse=True) over a "
+    "gradient (colours used); a dense Hessian (torch.func.hessian, jax.hessian) over n HVPs; "
+    "grad(grad(f)) of a chain of scalar ops in ns per entry of revad's tape (every library's "
+    "time over the same count) and over grad(f). Every result is checked against a closed form.")
+
+
+def _second_cell(r, n):
+    """'2.4x (82 ms)', with the size where it is not the row's, or the row's note."""
+    if r is None:
+        return ""
+    where = [] if r["impl"] in ("revad", "torch") else [r["impl"].split()[-1]]
+    if "ratio" not in r:
+        note = r.get("note", "")
+        if note in ("not installed", "not available in this revad"):
+            return note
+        note = note.split(" (budget")[0] or "not run"
+        return ", ".join([note, *(w for w in where if w not in note)])
+    if _bad([r]):
+        return "MISMATCH"
+    if "ns_per_entry" in r:
+        cell = f"{r['ns_per_entry']:,.0f} ns/entry ({fmt_ratio(r['ratio'])} grad)"
+    else:
+        cell = f"{fmt_ratio(r['ratio'])} ({_fmt_time(r['time_s'])})"
+    if r["n"] != n:
+        where.append(f"n = {r['n']:,}")
+    if r.get("colours") is not None:
+        where.append(f"{r['colours']} colours")
+    elif r.get("nnz", -1) >= 0:
+        where.append(f"nnz {r['nnz']:,}")
+    return cell + (f", {', '.join(where)}" if where else "")
+
+
+def second_order_lines(records):
+    """The second-order section's table (benchmarks/second.py) as Markdown lines, or []."""
+    cases = {}
+    for r in records:
+        if str(r.get("workload", "")).startswith("second:"):
+            cases.setdefault(r["case"], {}).setdefault(r["impl"], r)
+    if not cases:
+        return []
+    lines = ["| second order | target | revad | PyTorch | JAX |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for case, title in SECOND_TITLES.items():
+        libs = cases.get(case)
+        if not libs or "revad" not in libs:
+            continue
+        revad = libs["revad"]
+        n = revad["n"]
+        size = f"{4 * n} ops" if case == "gradgrad" else f"n = {n:,}"
+        target = revad.get("target")
+        # JAX's jit where it ran, else eager; else why neither ran (eager's note has the time).
+        jax = next((libs[k] for k in ("jax jit", "jax eager") if "ratio" in libs.get(k, {})),
+                   libs.get("jax eager", libs.get("jax jit")))
+        cells = [f"{title}, {size}", "–" if target is None else f"≤ {target:g}",
+                 _second_cell(revad, n), _second_cell(libs.get("torch"), n),
+                 _second_cell(jax, n)]
+        lines.append("| " + " | ".join(c or "–" for c in cells) + " |")
+    return lines
+
+
 def summary_markdown(records, *, info, unavailable=(), peers_run=True, quick=False, wall_s=None):
     """The summary as Markdown text: a line on the machine, the table, the legend."""
     unavailable = set(unavailable)
@@ -150,7 +222,8 @@ def summary_markdown(records, *, info, unavailable=(), peers_run=True, quick=Fal
     if scalar:
         rows.append(scalar)
     rows += array_rows(records, unavailable, peers_run)
-    if not rows:
+    second = second_order_lines(records)
+    if not rows and not second:
         return ""
     # Columns that hold nothing in any row go: a peer that no workload of this run compares (the
     # loop's or the arrays' alone, by --only), every peer with --no-peers.
@@ -173,7 +246,10 @@ def summary_markdown(records, *, info, unavailable=(), peers_run=True, quick=Fal
     versions = peer_versions()
     if versions and peers_run:
         text.append("Peers: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
-    text += ["", *lines, "", LEGEND]
+    if rows:
+        text += ["", *lines, "", LEGEND]
+    if second:
+        text += ["", *second, "", SECOND_LEGEND]
     if "torch (0-d tensors)" in unavailable or "torch eager" in unavailable:
         text += ["", TORCH_HINT + "."]
     return "\n".join(text)

@@ -115,20 +115,45 @@ def paired_ratio(base: Callable, other: Callable, *, repeat: int = 7, settle_s: 
     ``settle_s``, each batch starts after that long idle and one untimed call of its own: each
     side is timed with its own threads only, not with the other's still spinning (see settle).
     """
+    return paired(base, other, repeat=repeat, settle_s=settle_s, batch_s=batch_s).ratio
+
+
+@dataclass
+class Paired:
+    """Result of :func:`paired`: the median ratio of the rounds, and each side's median seconds
+    per call over the same rounds."""
+
+    ratio: float
+    base: float
+    other: float
+
+
+def paired(base: Callable, other: Callable, *, repeat: int = 7, settle_s: float = 0.0,
+           batch_s: float = _MIN_SAMPLE_S, first: tuple | None = None,
+           warm_each: bool = False) -> Paired:
+    """:func:`paired_ratio`, with each side's time per call as well. ``first``: the seconds of
+    one warm call of each (base, other) that the caller has already timed; the warm-up and the
+    calls that size the batches are then skipped (a call of seconds is not made twice more).
+    ``warm_each``: each batch starts with one untimed call of its own, as with ``settle_s``
+    (revad's gradient of 10^6 elements right after a Hessian-vector product took 0.6 s, then
+    0.08 s: the other side's large tape had left it memory to fault in afresh)."""
     def per_call(fn, number):
         if settle_s > 0:
             settle(settle_s)
+        if settle_s > 0 or warm_each:
             fn()
         t0 = time.perf_counter()
         for _ in range(number):
             fn()
         return (time.perf_counter() - t0) / number
 
-    base(), other()  # warm up
-    numbers = [max(1, int(batch_s / max(per_call(fn, 1), 1e-9))) for fn in (base, other)]
-    ratios = []
+    if first is None:
+        base(), other()  # warm up
+        first = (per_call(base, 1), per_call(other, 1))
+    numbers = [max(1, int(batch_s / max(t, 1e-9))) for t in first]
+    rounds = []
     for _ in range(repeat):
         tb = per_call(base, numbers[0])
         to = per_call(other, numbers[1])
-        ratios.append(to / tb)
-    return statistics.median(ratios)
+        rounds.append((to / tb, tb, to))
+    return Paired(*(statistics.median(r[k] for r in rounds) for k in range(3)))

@@ -1,8 +1,11 @@
-"""The benchmark runner's demonstrations of the seed's claims (benchmarks/modes.py) and its
-charts (benchmarks/plots.py), at small sizes."""
+"""The benchmark runner's demonstrations of the seed's claims (benchmarks/modes.py), its
+second-order section (benchmarks/second.py) and its charts (benchmarks/plots.py), at small
+sizes."""
 import argparse
 import gc
+import math
 
+import numpy as np
 import pytest
 
 import revad
@@ -276,3 +279,259 @@ def test_against_keys_only_times():
     rows = [{"workload": "w", "impl": "revad", "n": 5, "record_s": 2e-6, "n_ops": 9,
              "ratio_to_plain": 3.0, "check": "ok"}]
     assert against.keyed(rows) == {("w", "revad", "5", "record_s"): 2e-6}
+
+
+# --- second order (benchmarks/second.py) -----------------------------------------------------
+
+def _second_args(**kw):
+    return argparse.Namespace(**{"only": {"second"}, "quick": True, "repeat": 1,
+                                 "no_peers": True, **kw})
+
+
+def test_second_order_closed_forms_against_central_differences():
+    """The section's references are what a wrong result is caught by: each is checked here
+    against central differences of the next lower derivative."""
+    from benchmarks import second
+    from benchmarks.workloads import _rosenbrock_grad
+
+    rng = np.random.default_rng(3)
+    x, v, h = rng.normal(size=7), rng.normal(size=7), 1e-6
+    fd = (_rosenbrock_grad(x + h * v)[1] - _rosenbrock_grad(x - h * v)[1]) / (2 * h)
+    np.testing.assert_allclose(second._rosenbrock_hvp(x, v), fd, rtol=1e-6, atol=1e-6)
+    d, off = second._rosenbrock_bands(x)
+    H = np.diag(d) + np.diag(off, 1) + np.diag(off, -1)
+    np.testing.assert_allclose(H @ v, second._rosenbrock_hvp(x, v), rtol=1e-12)
+
+    A, Bm, x = second._dense_data(6)
+
+    def grad(x):  # of x'Ax/2 + log(sum(exp(Bx))), A symmetric
+        p = np.exp(Bm @ x)
+        return A @ x + Bm.T @ (p / p.sum())
+
+    fd = np.stack([(grad(x + h * e) - grad(x - h * e)) / (2 * h) for e in np.eye(6)])
+    np.testing.assert_allclose(second._dense_hessian(A, Bm, x), fd, rtol=1e-6, atol=1e-8)
+
+    def f(x):
+        return second.chain(x, math, 30)
+
+    d1, d2 = second._chain_derivatives(0.7, 30)
+    assert d1 == pytest.approx((f(0.7 + h) - f(0.7 - h)) / (2 * h), rel=1e-6)
+    h = 1e-4
+    assert d2 == pytest.approx((f(0.7 + h) - 2 * f(0.7) + f(0.7 - h)) / h ** 2, rel=1e-5)
+
+
+def test_second_order_section_runs_quick_and_prints_its_table(capsys):
+    from benchmarks import second
+
+    rows, record = collect()
+    second.run(revad, _second_args(), record)
+    out = capsys.readouterr().out
+    assert "[second]" in out and "MISMATCH" not in out
+    for title in second.TITLES.values():
+        assert title in out
+    by_case = {r["case"]: r for r in rows}
+    assert set(by_case) == set(second.TITLES) and all(r["impl"] == "revad" for r in rows)
+    for case, r in by_case.items():
+        if r.get("note") == second.NOT_AVAILABLE:  # a revad without hessian(f, sparse=True)
+            assert case == "sparse" and "not available in this revad" in out
+            continue
+        assert r["check"] == "ok" and r["time_s"] > 0 and r["base_s"] > 0 and r["ratio"] > 0
+        assert r["n"] == second.QUICK_SIZES[case]
+        assert r.get("target") == second.TARGETS.get(case)
+    gg = by_case["gradgrad"]
+    # The leaf, f's 4 ops a step, and the recorded reverse sweep: more than twice f's ops.
+    assert gg["entries"] > 2 * 4 * second.QUICK_SIZES["gradgrad"]
+    assert gg["ns_per_entry"] == pytest.approx(gg["time_s"] / gg["entries"] * 1e9)
+    assert plots.peer_groups(rows) == {}  # a table of its own, not bars in the peer chart
+    rows.clear()
+    second.run(revad, _second_args(only={"modes"}), record)
+    assert rows == []
+
+
+def test_second_order_flags_a_wrong_result(monkeypatch, capsys):
+    """An HVP that is off by one part in a million is a MISMATCH, not a fast row, and the
+    runner's exit status says so."""
+    from benchmarks import second
+
+    right = revad.hvp
+
+    def off(f, argnums=0):
+        h = right(f, argnums)
+        return lambda *args: h(*args) * (1 + 1e-6)
+
+    monkeypatch.setattr(revad, "hvp", off)
+    rows, record = collect()
+    second.run(revad, _second_args(), record)
+    bad = {r["case"] for r in rows if str(r.get("check", "")).startswith("!!! MISMATCH")}
+    assert bad == {"hvp_loop", "hvp_vec", "dense"}  # dense: its n HVPs are the denominator
+    assert "!!! MISMATCH" in capsys.readouterr().out
+    try:
+        status = runner.main(["--quick", "--no-peers", "--only", "second"])
+    finally:
+        gc.unfreeze()
+    assert status == 1
+    out = capsys.readouterr().out
+    assert "| HVP / gradient, Rosenbrock loop, n = 100 | ≤ 4 | MISMATCH |" in out
+
+
+def _sparse_hessian(broken=False, colours=3, on_result=True):
+    """revad.hessian with a sparse=True made from the dense one, as the sparse route's result
+    (a CSR matrix), optionally one entry outside the three bands; the colours it used on the
+    result, or in an ``info`` dict on the function."""
+    sp = pytest.importorskip("scipy.sparse")
+    dense = revad.hessian
+
+    def hessian(f, argnums=0, sparse=False):
+        h = dense(f, argnums)
+        if not sparse:
+            return h
+
+        def hs(x):
+            H = h(x)
+            if broken:
+                H[0, -1] = H[-1, 0] = 1.0
+            out = sp.csr_matrix(H)
+            if on_result:
+                out.n_colors = colours
+            return out
+        hs.info = {} if on_result else {"colors": np.arange(100) % colours}
+        return hs
+    return hessian
+
+
+def test_second_order_sparse_row_reports_colours_and_checks_the_bands(monkeypatch, capsys):
+    from benchmarks import second
+
+    monkeypatch.setattr(revad, "hessian", _sparse_hessian())
+    rows, record = collect()
+    second.Section(revad, _second_args(), record).case("sparse", [])
+    sparse, = [r for r in rows if r["case"] == "sparse"]
+    assert sparse["check"] == "ok" and sparse["colours"] == 3 and sparse["ratio"] > 0
+    assert sparse["nnz"] == 3 * 100 - 2
+    assert "3 colours" in capsys.readouterr().out
+
+    monkeypatch.setattr(revad, "hessian", _sparse_hessian(colours=2, on_result=False))
+    rows.clear()
+    second.Section(revad, _second_args(), record).case("sparse", [])
+    sparse, = [r for r in rows if r["case"] == "sparse"]
+    assert sparse["check"] == "ok" and sparse["colours"] == 2  # a colour per column, counted
+
+    monkeypatch.setattr(revad, "hessian", _sparse_hessian(broken=True))
+    rows.clear()
+    second.Section(revad, _second_args(), record).case("sparse", [])
+    sparse, = [r for r in rows if r["case"] == "sparse"]
+    assert sparse["check"].startswith("!!! MISMATCH")
+
+
+def test_second_order_sparse_row_without_the_keyword(monkeypatch, capsys):
+    from benchmarks import second
+
+    dense = revad.hessian
+    monkeypatch.setattr(revad, "hessian", lambda f, argnums=0: dense(f, argnums))
+    rows, record = collect()
+    second.Section(revad, _second_args(), record).case("sparse", [])
+    sparse, = [r for r in rows if r["case"] == "sparse"]
+    assert sparse["note"] == second.NOT_AVAILABLE and sparse["target"] == 10.0
+    assert "not available in this revad" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("peer, cases", [
+    ("torch", ("hvp_loop", "hvp_vec", "dense", "gradgrad")),
+    # jit and eager share every method but the compile; eager alone runs the loop.
+    ("jax jit", ("hvp_vec", "dense", "gradgrad")),
+    ("jax eager", ("hvp_loop",))])
+def test_second_order_peers_compute_the_same_derivatives(peer, cases):
+    """Each peer's second-order calls, at tiny sizes, against the same closed forms."""
+    from benchmarks import second
+
+    pytest.importorskip("torch" if peer == "torch" else "jax")
+    lib = second.TorchPeer() if peer == "torch" else second.JaxPeer(peer == "jax jit")
+    sizes = {"hvp_loop": 4, "hvp_vec": 5, "dense": 3, "gradgrad": 3}
+    for case in cases:
+        base, other = getattr(lib, case)(sizes[case])
+        assert second.check(case, sizes[case], base(), other()) == "ok", (peer, case)
+    if peer == "jax jit":
+        assert lib.hvp_loop is None  # not run: XLA would compile every op of the loop
+
+
+def test_second_order_peer_not_installed_says_how_to_install(monkeypatch):
+    from benchmarks import second
+
+    def missing(*args):
+        raise ImportError("No module named 'torch'")
+
+    monkeypatch.setattr(second, "TorchPeer", missing)
+    notes = []
+    peers = second.load_peers(log=notes.append)
+    assert "torch" in peers  # a name alone: a "not installed" row
+    assert "download.pytorch.org/whl/cpu" in notes[0]
+
+
+def test_second_order_summary_table():
+    from benchmarks import summary
+
+    def r(case, impl, n, **kw):
+        return {"workload": f"second:{case}", "case": case, "impl": impl, "n": n, **kw}
+
+    rows = [
+        r("hvp_loop", "revad", 10_000, time_s=0.08, base_s=0.009, ratio=9.4, target=4.0,
+          check="ok"),
+        r("hvp_loop", "torch", 1_000, time_s=2.4, base_s=0.9, ratio=2.7, check="ok"),
+        r("hvp_loop", "jax jit", 10_000, note="not run: jit compiles each op of the loop"),
+        r("hvp_loop", "jax eager", 100, time_s=2.0, base_s=1.7, ratio=1.2, check="ok"),
+        r("hvp_vec", "revad", 10**6, time_s=1.4, base_s=0.04, ratio=34.0, target=4.0,
+          check="ok"),
+        r("hvp_vec", "torch", 10**6, note="not installed"),
+        r("hvp_vec", "jax jit", 10**6, time_s=0.004, base_s=0.004, ratio=1.0,
+          check="!!! MISMATCH: rel err 1"),
+        r("sparse", "revad", 10_000, note="not available in this revad", target=10.0),
+        r("dense", "revad", 100, time_s=0.1, base_s=0.1, ratio=1.02, target=1.2, check="ok"),
+        r("gradgrad", "revad", 100, time_s=1e-4, base_s=1e-5, ratio=11.0, check="ok",
+          ns_per_entry=110.0, entries=903),
+    ]
+    lines = summary.second_order_lines(rows)
+    assert lines[:2] == ["| second order | target | revad | PyTorch | JAX |",
+                         "| --- | ---: | ---: | ---: | ---: |"]
+    assert lines[2] == ("| HVP / gradient, Rosenbrock loop, n = 10,000 | ≤ 4 | 9.4x (80 ms) | "
+                        "2.7x (2.4 s), n = 1,000 | 1.2x (2 s), eager, n = 100 |")
+    # Neither of JAX's ran on the loop: why (eager's note, which has the time, before jit's).
+    loop = [r("hvp_loop", "revad", 100, time_s=1e-3, base_s=1e-4, ratio=10.0, target=4.0,
+              check="ok"),
+            r("hvp_loop", "jax jit", 100, note="not run: jit compiles each op of the loop")]
+    assert summary.second_order_lines(loop)[2].endswith(
+        "| not run: jit compiles each op of the loop |")
+    loop.append(r("hvp_loop", "jax eager", 10, note="not run: ~7 s a call at n = 10 (budget 1 s)"))
+    assert summary.second_order_lines(loop)[2].endswith(
+        "| not run: ~7 s a call at n = 10, eager |")
+    assert lines[3] == ("| HVP / gradient, Rosenbrock NumPy, n = 1,000,000 | ≤ 4 | 34x (1.4 s) | "
+                        "not installed | MISMATCH |")
+    assert lines[4] == ("| sparse Hessian / gradient, Rosenbrock loop, n = 10,000 | ≤ 10 | "
+                        "not available in this revad | – | – |")
+    assert lines[5].startswith("| dense Hessian / n HVPs, x'Ax/2 + log-sum-exp, n = 100 | ≤ 1.2 "
+                               "| 1x (100 ms) |")
+    assert lines[6] == ("| grad(grad(f)), chain of scalar ops, 400 ops | – | "
+                        "110 ns/entry (11x grad) | – | – |")
+    text = summary.summary_markdown(rows, info={})
+    assert "| second order |" in text and summary.SECOND_LEGEND in text
+    assert "| workload |" not in text  # no first-order rows in this run: no empty table
+    assert summary.second_order_lines([]) == []
+
+
+def test_paired_times_each_side_over_the_same_rounds():
+    from benchmarks import timing
+
+    calls = {"base": 0, "other": 0}
+
+    def base():
+        calls["base"] += 1
+
+    def other():
+        calls["other"] += 1
+        timing.settle(2e-4)
+
+    p = timing.paired(base, other, repeat=3, batch_s=1e-9, first=(1e-4, 1e-4))
+    assert calls == {"base": 3, "other": 3}  # `first` given: no warm-up, no sizing calls
+    assert p.other >= 2e-4 and p.other > p.base and p.ratio > 1
+    timing.paired(base, other, repeat=3, batch_s=1e-9, first=(1e-4, 1e-4), warm_each=True)
+    assert calls == {"base": 9, "other": 9}  # one untimed call before each batch
+    assert timing.paired_ratio(base, other, repeat=3) > 1
