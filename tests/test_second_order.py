@@ -153,7 +153,7 @@ def test_second_derivatives_at_removable_singularities_and_ties():
     np.testing.assert_allclose(H, [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
 
 
-# -- the op table's second-partial columns (the C route's), against mpmath ---------------------------
+# -- the op table's second-partial columns (the C route's), against mpmath ------------------------
 
 def _mp_second(ref, point, order):
     """d^2 ref at point (a tuple of floats) in the order given, by mpmath's central differences,
@@ -251,7 +251,7 @@ def test_second_partials_series_and_direct_forms_meet():
         assert _same(revad._core._row_second("sinc", p)[1], _mp_second(ref, (p,), (2,)), 1e-13), p
 
 
-# -- the C route (one tangent sweep, one second-order sweep) ------------------------------------
+# -- the C route (one tangent sweep, one second-order sweep) ---------------------------------
 
 def _c_hvp(f, x, v):
     r = revad._second._hessian_products(f, (x,), 0, np.reshape(v, (-1, 1)))
@@ -335,19 +335,18 @@ def test_c_route_results_value_gradient_and_shapes():
     assert g.shape == (2, 2) and HV.shape == (4, 2)
     np.testing.assert_allclose(HV.T, revad.hessian(f)(x).reshape(4, 4)[:2], rtol=1e-15)
     # a number argument, a 0-d array, f that returns its argument or a constant
-    assert revad.hvp(lambda t: t ** 3)(2.0, 0.5) == 6.0 and type(revad.hvp(lambda t: t)(2.0,
-                                                                                       1.0)) is float
+    assert revad.hvp(lambda t: t ** 3)(2.0, 0.5) == 6.0
+    assert type(revad.hvp(lambda t: t)(2.0, 1.0)) is float
     assert revad.hvp(lambda t: t)(2.0, 1.0) == 0.0 and revad.hvp(lambda t: 5.0)(2.0, 1.0) == 0.0
     h0 = revad.hvp(lambda t: t ** 3)(np.array(2.0), np.array(0.5))
     assert isinstance(h0, np.ndarray) and h0.shape == () and h0 == 6.0
     assert revad._second._hessian_products(lambda t: t, (2.0,), 0, [[1.0]])[1] == 1.0
     np.testing.assert_array_equal(revad.hessian(lambda t: t[0] * 2.0)(np.ones(3)), np.zeros((3, 3)))
     # other arguments are constants; argnums picks the variable
-    h = revad.hvp(lambda a, b: rnp.sum(a ** 2 * b), argnums=1)(np.ones(2), np.array([1.0, 2.0]),
-                                                                  np.ones(2))
+    b = np.array([1.0, 2.0])
+    h = revad.hvp(lambda a, b: rnp.sum(a ** 2 * b), argnums=1)(np.ones(2), b, np.ones(2))
     np.testing.assert_array_equal(h, [0.0, 0.0])
-    h = revad.hvp(lambda a, b: rnp.sum(a ** 2 * b ** 2), argnums=1)(np.ones(2), np.array([1.0, 2.0]),
-                                                                       np.ones(2))
+    h = revad.hvp(lambda a, b: rnp.sum(a ** 2 * b ** 2), argnums=1)(np.ones(2), b, np.ones(2))
     np.testing.assert_array_equal(h, [2.0, 2.0])
     with pytest.raises(ValueError, match="V must have shape"):
         revad._second._hessian_products(f, (x,), 0, np.ones(4))
