@@ -1,14 +1,21 @@
 """Second order and Jacobians, with JAX's and autograd's names: ``hvp``, ``hessian``,
 ``jacfwd``, ``jacrev``, ``hessian_vector_product``, ``make_hvp``, ``make_jvp``.
 
-They compose the first-order transforms, which nest (revad._nested): a Hessian-vector
-product is reverse over reverse, the gradient of ``grad(f) . v``; a Hessian is the Jacobian of
-the gradient, one Hessian-vector product per column.
+A Hessian-vector product takes one of two routes. In C (``_hessian_products``): f recorded
+once on a private tape, then one tangent sweep and one second-order sweep over it (forward over
+reverse, ADOL-C's hess_vec: sweep.h's ``rv_second_order``, the op table's second partials); a
+Hessian is one such pair of sweeps per column, f still recorded once. Recorded (the first-order
+transforms, which nest: revad._nested): reverse over reverse, the gradient of ``grad(f) . v``.
+The recorded route serves where C cannot: inside an outer derivative (``grad(hvp(f))``), and
+for a tape holding a Python function (``revad.primitive``) or a SciPy function, whose kinds
+have no second-order rule in C.
 """
 import functools
 
 import numpy as np
 
+from revad import _core, _functional, _nested
+from revad._core import Var
 from revad._forward import jvp
 from revad._functional import grad
 
@@ -32,11 +39,64 @@ def _like(v, x, what):
     return vx if np.ndim(x) else float(vx)
 
 
+def _in_c(args):
+    """Whether a second-order call on args may take the C route: no outer derivative is being
+    taken (the result must then be recorded, revad._nested) and no argument holds a node."""
+    return not _core._in_derivative() and not any(_nested.holds_nodes(a) for a in args)
+
+
+def _hessian_products(f, args, argnum, V):
+    """``(value, gradient, H V)`` of scalar ``f`` in ``args[argnum]`` (a number or a float
+    ndarray; the other arguments are constants), f recorded once on a private tape, then one
+    tangent and one second-order sweep in C per column of ``V`` (shape ``(x.size, k)``, the
+    directions in x's flattened C order). The gradient comes shaped like x, ``H V`` as
+    ``(x.size, k)``. None where the C route cannot run: f's tape holds an entry with no
+    second-order rule (a Python or SciPy function); the caller then takes the recorded route.
+    The caller checks that the call is not nested (``_in_c``).
+
+    The entry point for whatever needs many products of one Hessian (``hessian``: V the
+    identity; a sparse Hessian: V the seeds of its colours).
+    """
+    x = args[argnum]
+    V = np.asarray(V, dtype=np.float64)
+    if V.ndim != 2 or V.shape[0] != np.size(x):
+        raise ValueError(f"revad: V must have shape (x.size, k) = ({np.size(x)}, k); got "
+                         f"{V.shape}")
+
+    def record_and_sweep():
+        boxed, leaves, _ = _functional._box(x, f"argument {argnum}")
+        a = list(args)
+        a[argnum] = boxed
+        out = _functional._scalar_output(f(*a))
+        if type(out) is not Var or out.is_leaf:  # a constant, or a leaf returned as it is
+            g = np.zeros(np.size(x))
+            if type(out) is Var and type(x) is not np.ndarray and leaves[0] is out:
+                g[0] = 1.0  # (x a number: its one leaf)
+            return (out.value if type(out) is Var else out), g, np.zeros(V.shape)
+        _functional._check_private(out)
+        if _core._second_order_blocker(out) is not None:
+            return None
+        g, HV = _core._hessian_products(out, _core._leaf_slots(out, leaves), V)
+        return out.value, g, HV
+
+    saved = _core._enter_private()
+    try:
+        r = record_and_sweep()  # (its frame gone, the private tape may be kept for the next call)
+    finally:
+        _core._exit_private(saved)
+    if r is None:
+        return None
+    value, g, HV = r
+    return value, (g.reshape(np.shape(x)) if isinstance(x, np.ndarray) else float(g[0])), HV
+
+
 def hvp(f, argnums=0):
     """The Hessian-vector product of scalar ``f`` in ``args[argnums]``: ``hvp(f)(*args, v)``
-    returns ``H v`` shaped like that argument: the gradient of ``grad(f) . v``, reverse over
-    reverse (the gradient recorded once, one sweep over that record; as fast here as forward
-    over reverse, ``jvp(grad(f))``, and it needs no JVP of a user primitive, only its VJP).
+    returns ``H v`` shaped like that argument. In C: f recorded once, then one tangent sweep
+    and one second-order sweep (forward over reverse, with the op table's second partials).
+    Inside an outer derivative, or where f's tape holds a Python or SciPy function, it is the
+    gradient of ``grad(f) . v`` instead (reverse over reverse, recorded: differentiable again,
+    and it needs only a user primitive's VJP).
 
     >>> import numpy as np, revad
     >>> f = lambda x: x[0] ** 2 * x[1] + x[1] ** 3
@@ -44,7 +104,7 @@ def hvp(f, argnums=0):
     array([4., 2.])
     """
     k = _single(argnums, "hvp")
-    g = grad(f, k)
+    recorded = _recorded_hvp(f, k)
 
     @functools.wraps(f)
     def hvp_f(*args):
@@ -54,15 +114,30 @@ def hvp(f, argnums=0):
         if not -len(args) <= k < len(args):
             raise TypeError(f"revad: hvp's argnums={k} is out of range for {len(args)} "
                             "positional argument(s) (v comes last)")
-        v = _like(v, args[k], "hvp")
+        x = args[k]
+        v = _like(v, x, "hvp")
+        if _in_c(args):
+            r = _hessian_products(f, args, k, np.reshape(v, (-1, 1)))
+            if r is not None:
+                hv = r[2][:, 0]
+                return hv.reshape(np.shape(x)) if isinstance(x, np.ndarray) else float(hv[0])
+        return recorded(args, v)
 
+    return hvp_f
+
+
+def _recorded_hvp(f, k):
+    """hvp's recorded route: (args, v) -> the gradient of grad(f) . v, reverse over reverse."""
+    g = grad(f, k)
+
+    def hvp_recorded(args, v):
         def g_dot_v(*a):
             gk = g(*a)
             return (gk * v).sum() if np.ndim(v) else gk * v
 
         return grad(g_dot_v, k)(*args)
 
-    return hvp_f
+    return hvp_recorded
 
 
 def _zero(a):
@@ -118,8 +193,8 @@ def jacrev(f, argnums=0):
 
 def hessian(f, argnums=0):
     """The Hessian of scalar ``f`` in ``args[argnums]``, shaped ``x.shape + x.shape`` (JAX's
-    and autograd's ``hessian``): the Jacobian of the gradient, one Hessian-vector product per
-    element of x.
+    and autograd's ``hessian``): one Hessian-vector product per element of x, f recorded once
+    for all of them (in C; where ``hvp`` takes the recorded route, one ``hvp`` each).
 
     >>> import numpy as np, revad
     >>> revad.hessian(lambda x: x[0] ** 2 * x[1] + x[1] ** 3)(np.array([1.0, 2.0]))
@@ -127,14 +202,18 @@ def hessian(f, argnums=0):
            [ 2., 12.]])
     """
     k = _single(argnums, "hessian")
-    h = hvp(f, k)
+    h = _recorded_hvp(f, k)
 
     @functools.wraps(f)
     def hessian_f(*args):
         x = args[k]
         _like(np.zeros(np.shape(x)), x, "hessian")
         shape = np.shape(x)
-        rows = [np.asarray(h(*args, e.reshape(shape) if shape else float(e[0])),
+        if np.size(x) and _in_c(args):
+            r = _hessian_products(f, args, k, np.eye(np.size(x)))
+            if r is not None:  # column j is H e_j; row j, as below (H is symmetric)
+                return np.ascontiguousarray(r[2].T).reshape(shape + shape)
+        rows = [np.asarray(h(args, e.reshape(shape) if shape else float(e[0])),
                            dtype=np.float64)
                 for e in np.eye(max(np.size(x), 1))[:np.size(x)]]
         if not rows:

@@ -143,11 +143,15 @@ def test_random_graphs_second_order_matches_differences_of_the_gradient(program,
     h = 1e-5
     fd = (g(xs + h * v) - g(xs - h * v)) / (2 * h)
     f = lambda x: run(program, [x[k] for k in range(len(xs))])  # noqa: E731
-    hv = revad.hvp(f)(xs, v)
+    hv = revad.hvp(f)(xs, v)  # in C: one tangent sweep, one second-order sweep
     rr = revad.grad(lambda x: revad.numpy.sum(revad.grad(f)(x) * v))(xs)
     for got in (hv, rr):
         assert np.isfinite(got).all()
         np.testing.assert_allclose(got, fd, rtol=1e-4, atol=1e-5)
+    # the two routes: the same derivative, the op table's second partials against its first
+    # partials recorded and differentiated again
+    np.testing.assert_allclose(hv, rr, rtol=1e-9, atol=1e-11 * (1 + np.abs(rr).max()))
+    assert revad._second._hessian_products(f, (xs,), 0, v[:, None]) is not None
     count_programs()
 
 

@@ -153,6 +153,258 @@ def test_second_derivatives_at_removable_singularities_and_ties():
     np.testing.assert_allclose(H, [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
 
 
+# -- the op table's second-partial columns (the C route's), against mpmath ------------------------
+
+def _mp_second(ref, point, order):
+    """d^2 ref at point (a tuple of floats) in the order given, by mpmath's central differences,
+    each coordinate stepped by 1e-40 of its own size (of the other's, or 1, where it is 0: the
+    step stays inside the domain and below the other coordinate's scale), with digits enough
+    that the differences keep 40 beyond the spread of the magnitudes (1e-300 beside 1)."""
+    x = [mp.mpf(p) for p in point]
+    nonzero = [abs(p) for p in x if p]
+    c = [abs(p) if p else min(nonzero + [mp.mpf(1)]) for p in x]
+    spread = max([abs(int(mp.log10(v))) for v in nonzero + [abs(ref(*x)) or mp.mpf(1)]
+                  if mp.isfinite(v)] + [0])
+    with mp.workdps(200 + 3 * spread):
+        x = [mp.mpf(p) for p in point]
+
+        def scaled(*s):
+            return ref(*[p + ci * si for p, ci, si in zip(x, c, s, strict=True)])
+
+        d = mp.diff(scaled, (0,) * len(x) if len(x) > 1 else 0, order if len(x) > 1 else order[0],
+                    h=mp.mpf("1e-40"))
+        for ci, k in zip(c, order, strict=True):
+            d /= ci ** k
+        return float(d)
+
+
+# Points at the edges of the rows' domains, with the value the table takes there (the first
+# partials' conventions: inf where the first partial is inf, 0 on a constant branch).
+SECOND_EDGES = {
+    "sqrt": [(0.0, -math.inf)], "cbrt": [(0.0, -math.inf), (-0.0, math.inf)],
+    "log": [(0.0, -math.inf)], "arcsin": [(1.0, math.inf), (-1.0, -math.inf)],
+    "arccos": [(1.0, -math.inf), (-1.0, math.inf)], "arctanh": [(1.0, math.inf)],
+    "arccosh": [(1.0, -math.inf)], "sinc": [(0.0, -math.pi ** 2 / 3)],
+    "reciprocal": [(1e-300, math.inf)], "abs": [(0.0, 0.0)], "relu": [(0.0, 0.0)],
+    "sign": [(0.0, 0.0)], "floor": [(2.0, 0.0)],
+}
+SECOND_EDGES_2 = {  # (a, b) -> (d2/da2, d2/dadb, d2/db2)
+    "power": [((0.0, 0.0), (0.0, 0.0, 0.0)), ((0.0, 1.0), (0.0, 0.0, 0.0)),
+              ((0.0, 2.0), (2.0, 0.0, 0.0)), ((0.0, 0.5), (-math.inf, 0.0, 0.0)),
+              ((2.0, 0.0), (0.0, 0.5, math.log(2.0) ** 2)),
+              ((-2.0, 0.0), (0.0, -0.5, math.nan)), ((3.0, 1.0), (0.0, 1 + math.log(3.0),
+                                                                    3 * math.log(3.0) ** 2))],
+    "logaddexp": [((0.5, 0.5), (0.25, -0.25, 0.25)), ((math.inf, math.inf), (0.25, -0.25, 0.25))],
+    "logaddexp2": [((0.5, 0.5), tuple(math.log(2.0) * c for c in (0.25, -0.25, 0.25)))],
+    "hypot": [((0.0, 0.0), (math.nan,) * 3)], "arctan2": [((0.0, 0.0), (math.nan,) * 3)],
+    "maximum": [((1.0, 1.0), (0.0, 0.0, 0.0))], "divide": [((1.0, 1e-300), (0.0, -math.inf,
+                                                                          math.inf))],
+}
+
+
+def _same(got, want, rel):
+    if math.isnan(want):
+        return math.isnan(got)
+    if math.isinf(want) or want == 0:
+        return got == want
+    return got == pytest.approx(want, rel=rel, abs=1e-300)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_every_unary_row_second_partial_column_vs_mpmath(name):
+    ref, points = UNARY[name]
+    rel = 1e-8 if name in ("arcsin", "arccos") else 1e-12  # (1 - a*a near +-1, as d/da)
+    for p in points:
+        got = revad._core._row_second(name, p)[1]
+        want = _mp_second(ref, (p,), (2,))
+        assert _same(got, want, rel), (name, p, got, want)
+    for p, want in SECOND_EDGES.get(name, []):
+        got = revad._core._row_second(name, p)[1]
+        assert _same(got, want, 1e-15) and math.copysign(1, got) == math.copysign(1, want), (
+            name, p, got)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_every_binary_row_second_partial_columns_vs_mpmath(name):
+    ref, points = BINARY[name]
+    for a, b in points:
+        got = revad._core._row_second(name, a, b)[1:]
+        for k, order in enumerate([(2, 0), (1, 1), (0, 2)]):
+            if name in ("maximum", "minimum", "fmax", "fmin", "remainder", "fmod"):
+                want = 0.0  # piecewise linear (their first partials piecewise constant)
+            elif name == "logaddexp2" and abs(a - b) > 1000:
+                want = 0.0  # 2^-2000 in mpmath's differences: below the smallest double
+            else:
+                want = _mp_second(ref, (a, b), order)
+            assert _same(got[k], want, 1e-11), (name, a, b, order, got[k], want)
+    for (a, b), want in SECOND_EDGES_2.get(name, []):
+        got = revad._core._row_second(name, a, b)[1:]
+        for g, w in zip(got, want, strict=True):
+            assert _same(g, w, 1e-15), (name, a, b, got, want)
+
+
+def test_second_partials_series_and_direct_forms_meet():
+    # sinc'' takes its series for |pi a| < 0.5 and the closed form above: both sides of the
+    # switch against mpmath, where the closed form cancels most
+    ref = UNARY["sinc"][0]
+    for p in [0.159, 0.15915, 0.1591549, 0.16, 0.17, -0.16, 1e-4, 1e-9]:
+        assert _same(revad._core._row_second("sinc", p)[1], _mp_second(ref, (p,), (2,)), 1e-13), p
+
+
+# -- the C route (one tangent sweep, one second-order sweep) ---------------------------------
+
+def _c_hvp(f, x, v):
+    r = revad._second._hessian_products(f, (x,), 0, np.reshape(v, (-1, 1)))
+    assert r is not None, "the C route did not run"
+    return r[2][:, 0].reshape(np.shape(x))
+
+
+def _recorded_hvp(f, x, v):
+    return revad._second._recorded_hvp(f, 0)((x,), v)
+
+
+ARRAY_PROGRAMS = {
+    # elementwise groups: unary and binary rows, broadcasting, constants on either side,
+    # overlapping views (x[1:] * x[:-1]); sums along axes
+    "elementwise and sums": lambda x: rnp.sum(
+        rnp.tanh(x[:6].reshape(2, 3)) * rnp.exp(x[6:9])[None, :] / (2.0 + rnp.sin(x[9:12]))
+        + (x[1:] * x[:-1])[:3] ** 3.0 + 2.0 ** x[:3] - np.log1p(x[2:5] ** 2)),
+    "sums along axes": lambda x: rnp.sum(rnp.sum(x.reshape(3, 4) ** 2, axis=0) ** 2)
+    + rnp.sum(rnp.sum(rnp.sin(x).reshape(2, 6), axis=1) ** 3),
+    "dot of arrays (DOT)": lambda x: rnp.dot(rnp.sin(x[:6]), x[6:]) ** 2,
+    "dot with a constant (DOTC)": lambda x: rnp.cos(x @ np.linspace(-1.0, 1.0, 12)) * x[0],
+    "matmul group": lambda x: rnp.sum(rnp.tanh(x[:6].reshape(2, 3) @ x[6:].reshape(3, 2)) ** 2)
+    + rnp.sum((np.arange(4.0).reshape(2, 2) @ x[:4].reshape(2, 2)) ** 3),
+    "scalar entries of an array": lambda x: x[0] * x[1] ** 3 + revad.arctan2(x[2], x[3])
+    + revad.hypot(x[4], x[5]) * revad.logaddexp(x[6], x[7]) + x[8] / x[9] + x[10] ** x[11],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARRAY_PROGRAMS))
+def test_c_route_matches_the_recorded_route_and_differences(name):
+    f = ARRAY_PROGRAMS[name]
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.2, 1.2, 12)
+    for v in (rng.normal(size=12), np.eye(12)[3]):
+        c = _c_hvp(f, x, v)
+        np.testing.assert_allclose(c, _recorded_hvp(f, x, v), rtol=1e-11, atol=1e-12)
+        gfd = (revad.grad(f)(x + 1e-6 * v) - revad.grad(f)(x - 1e-6 * v)) / 2e-6
+        np.testing.assert_allclose(c, gfd, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(revad.hvp(f)(x, v), c, rtol=0)  # hvp takes it
+
+
+@pytest.mark.parametrize("work", [0, 10 ** 9])
+def test_c_route_matmul_through_blas_and_loops(work):
+    from revad import _array
+    old = _array._matmul_config(True, work)  # every product through BLAS, or none
+    try:
+        rng = np.random.default_rng(2)
+        M = rng.normal(size=(4, 3))
+
+        def f(x):
+            A = x[:12].reshape(4, 3)
+            B = x[12:].reshape(3, 4)
+            return rnp.sum(rnp.sin(A @ B) * (M @ B)) + rnp.sum((A @ M.T) ** 2)
+
+        x = rng.normal(size=24) * 0.5
+        v = rng.normal(size=24)
+        c = _c_hvp(f, x, v)
+        np.testing.assert_allclose(c, _recorded_hvp(f, x, v), rtol=1e-11, atol=1e-12)
+        H = revad.hessian(f)(x)
+        np.testing.assert_allclose(H, H.T, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(H @ v, c, rtol=1e-11, atol=1e-12)
+    finally:
+        _array._matmul_config(*old)
+
+
+def test_c_route_zero_passes_nothing_on():
+    # sqrt at 0 (an infinite partial) reached by a zero adjoint and a zero tangent: no nan
+    f = lambda x: revad.sqrt(x[0]) * 0.0 + x[1] ** 2  # noqa: E731
+    x = np.array([0.0, 3.0])
+    np.testing.assert_array_equal(_c_hvp(f, x, np.array([0.0, 1.0])), [0.0, 2.0])
+    np.testing.assert_array_equal(revad.hessian(lambda x: x[1] ** 2 + 0.0 * revad.sqrt(x[0]))(
+        np.array([0.0, 1.0]))[1], [0.0, 2.0])
+
+
+def test_c_route_results_value_gradient_and_shapes():
+    f = lambda x: rnp.sum(x ** 3) * x[0, 1]  # noqa: E731
+    x = np.array([[1.0, 2.0], [0.5, -1.0]])
+    value, g, HV = revad._second._hessian_products(f, (x,), 0, np.eye(4)[:, :2])
+    assert value == pytest.approx(float(np.sum(x ** 3) * x[0, 1]), rel=1e-15)
+    np.testing.assert_allclose(g, revad.grad(f)(x), rtol=1e-15)
+    assert g.shape == (2, 2) and HV.shape == (4, 2)
+    np.testing.assert_allclose(HV.T, revad.hessian(f)(x).reshape(4, 4)[:2], rtol=1e-15)
+    # a number argument, a 0-d array, f that returns its argument or a constant
+    assert revad.hvp(lambda t: t ** 3)(2.0, 0.5) == 6.0
+    assert type(revad.hvp(lambda t: t)(2.0, 1.0)) is float
+    assert revad.hvp(lambda t: t)(2.0, 1.0) == 0.0 and revad.hvp(lambda t: 5.0)(2.0, 1.0) == 0.0
+    h0 = revad.hvp(lambda t: t ** 3)(np.array(2.0), np.array(0.5))
+    assert isinstance(h0, np.ndarray) and h0.shape == () and h0 == 6.0
+    assert revad._second._hessian_products(lambda t: t, (2.0,), 0, [[1.0]])[1] == 1.0
+    np.testing.assert_array_equal(revad.hessian(lambda t: t[0] * 2.0)(np.ones(3)), np.zeros((3, 3)))
+    # other arguments are constants; argnums picks the variable
+    b = np.array([1.0, 2.0])
+    h = revad.hvp(lambda a, b: rnp.sum(a ** 2 * b), argnums=1)(np.ones(2), b, np.ones(2))
+    np.testing.assert_array_equal(h, [0.0, 0.0])
+    h = revad.hvp(lambda a, b: rnp.sum(a ** 2 * b ** 2), argnums=1)(np.ones(2), b, np.ones(2))
+    np.testing.assert_array_equal(h, [2.0, 2.0])
+    with pytest.raises(ValueError, match="V must have shape"):
+        revad._second._hessian_products(f, (x,), 0, np.ones(4))
+
+
+def test_a_user_primitive_or_a_scipy_function_falls_back_to_the_recorded_route():
+    @revad.primitive
+    def cube(t):
+        return t ** 3
+
+    revad.defvjp(cube, lambda ans, t: lambda g: 3 * t ** 2 * g)
+    f = lambda x: rnp.sum(cube(x) * rnp.sin(x))  # noqa: E731
+    x = np.array([0.3, -0.8])
+    v = np.array([1.0, 2.0])
+    assert revad._second._hessian_products(f, (x,), 0, v[:, None]) is None
+    d2 = 6 * x * np.sin(x) + 6 * x ** 2 * np.cos(x) - x ** 3 * np.sin(x)
+    np.testing.assert_allclose(revad.hvp(f)(x, v), d2 * v, rtol=1e-13)
+    np.testing.assert_allclose(revad.hessian(f)(x), np.diag(d2), rtol=1e-13, atol=1e-15)
+    ss = pytest.importorskip("scipy.special")
+    g = lambda x: rnp.sum(ss.gammaln(x) * x)  # noqa: E731
+    x = np.array([1.5, 2.5])
+    assert revad._second._hessian_products(g, (x,), 0, np.eye(2)) is None
+    want = 2 * ss.polygamma(0, x) + x * ss.polygamma(1, x)
+    np.testing.assert_allclose(revad.hessian(g)(x), np.diag(want), rtol=1e-12)
+    with pytest.raises(ValueError, match="'call' entry, which has no second-order rule"):
+        y = revad.Var(1.0)
+        revad._core._hessian_products(cube(y) * 2.0, np.zeros(0, dtype=np.int64), np.zeros((0, 1)))
+
+
+def test_nested_hvp_keeps_the_recorded_route():
+    # grad of an hvp (a third derivative) and an hvp inside an outer derivative
+    f = lambda x: rnp.sum(rnp.sin(x) * x[0])  # noqa: E731
+    x = np.array([0.4, -0.3])
+    v = np.array([1.0, 0.5])
+    w = np.array([2.0, -1.0])
+    third = revad.grad(lambda x: rnp.sum(revad.hvp(f)(x, v) * w))(x)
+    want = fd_grad(lambda x: float(np.dot(revad.hvp(f)(x, v), w)), x)
+    np.testing.assert_allclose(third, want, rtol=1e-6, atol=1e-8)
+    h = revad.Var(0.7)
+    hv = revad.hvp(lambda t: t ** 4)(h, 1.0)
+    assert type(hv) is revad.Var and hv.value == pytest.approx(12 * 0.7 ** 2, rel=1e-14)
+
+
+def test_hessian_records_f_once():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return rnp.sum(rnp.exp(x) * x[::-1])
+
+    x = np.array([0.1, 0.2, 0.3, 0.4])
+    H = revad.hessian(f)(x)
+    assert len(calls) == 1
+    e = np.exp(x)
+    want = np.diag(e * x[::-1]) + np.diag(e)[::-1] + np.diag(e)[::-1].T
+    np.testing.assert_allclose(H, want, rtol=1e-14)
+
+
 # -- Hessians, HVPs, Jacobians against closed forms ------------------------------------------------
 
 def test_rosenbrock_hessian_scalar_loop_and_vectorised():

@@ -98,13 +98,21 @@ cdef extern from "revad.h" nogil:
         const char *note
         const char *example
         int lazy
+        const char *d2_da2
+        const char *d2_dadb
+        const char *d2_db2
     const rv_op_info rv_op_table[]
     const int rv_n_op_table
     double rv_unary(int op, double a)
     double rv_binary(int op, double a, double b)
     void rv_mm_backward(const rv_mm_blk *h, const double *val, const double *const *cptr,
                         double *adj, int clean)
+    void rv_mm_second(const rv_mm_blk *h, const double *val, const double *const *cptr,
+                      const double *tng, double *adj, double *adt)
     int rv_ew_arity(int64_t op)
+    double rv_row_daa(int op, double a, double b, double y)
+    double rv_row_dab(int op, double a, double b, double y)
+    double rv_row_dbb(int op, double a, double b, double y)
     int64_t rv_group_end(const uint8_t *op, int64_t i)
     int rv_ew_lazy(int64_t op)
     int rv_sums_over(const rv_sums_blk *ps, const rv_ew_blk *q)
@@ -130,6 +138,7 @@ cdef extern from "revad.h" nogil:
         int64_t (*first)(const int64_t *p, int64_t i)
         int run_backward
         int (*shows)(const int64_t *p, int code)
+        void *second  # (only tested against NULL here: no second-order rule)
     const rv_kind *rv_kind_of(int c)
     void rv_run_part(int run, const int64_t *p, double *val, const double *cst,
                      const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
@@ -150,6 +159,12 @@ cdef extern from "revad.h" nogil:
                                const double *val, const double *cst, const int64_t *blk,
                                const double *const *cptr, double *tng, int64_t start,
                                int64_t top)
+    int64_t rv_second_order(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                            const double *val, const double *cst, const int64_t *blk,
+                            const double *const *cptr, const double *tng, double *adj,
+                            double *adt, int64_t top)
+    int64_t rv_second_order_walk(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
+                                 int64_t top, double *tng, double *adj, double *adt)
 
 
 # An Array leaf bound to a tape (_array.pyx): the leaf itself (`owner`, held by the

@@ -124,6 +124,9 @@ cdef str _docstring(rv_op_info info, str example):
              f"    d/da:   {info.d_da.decode()}"]
     if info.arity == 2:
         lines.append(f"    d/db:   {info.d_db.decode()}")
+    lines.append(f"    d2/da2: {info.d2_da2.decode()}")
+    if info.arity == 2:
+        lines += [f"    d2/dadb: {info.d2_dadb.decode()}", f"    d2/db2: {info.d2_db2.decode()}"]
     if info.note[0]:
         lines += ["", f"Not differentiable everywhere: {info.note.decode()}."]
     lines += ["", "On real numbers it returns a float; on arrays it applies elementwise.",
@@ -277,3 +280,18 @@ def _comparison_codes():
 # name -> op code of a comparison row (its name is NumPy's: less, greater_equal, ...): no
 # gradient, bools, recorded for replay.
 _ufunc_comparisons = _comparison_codes()
+
+
+def _row_second(str name not None, double a, double b=0.0):
+    """Testing hook: (value, d2/da2, d2/dadb, d2/db2) of row `name` at (a, b) as the C sweeps
+    compute them (ops_table.h's last columns, y the row's value there; 0 for what a unary row
+    lacks)."""
+    cdef int k, code = -1, arity = 0
+    for k in range(rv_n_op_table):
+        if rv_op_table[k].name.decode() == name and rv_op_table[k].arity:
+            code, arity = rv_op_table[k].code, rv_op_table[k].arity
+    if code < 0:
+        raise ValueError(f"revad: no differentiable row named {name!r}")
+    cdef double y = rv_unary(code, a) if arity == 1 else rv_binary(code, a, b)
+    return (y, rv_row_daa(code, a, b, y), rv_row_dab(code, a, b, y),
+            rv_row_dbb(code, a, b, y))

@@ -185,7 +185,8 @@ def release_memory():
 
     After a tape dies, its columns (up to about 400 MiB) are kept so that the next tape, in a
     training loop say, records into warm memory instead of growing and page-faulting fresh
-    columns. A program done with large gradients can hand that memory back.
+    columns; so are the buffers of the last Hessian-vector product. A program done with large
+    gradients can hand that memory back.
 
     >>> import numpy as np, revad
     >>> g = revad.grad(lambda x: np.sum(x * x))(np.ones(100_000))
@@ -205,4 +206,5 @@ def release_memory():
     nbytes += (_spare.cap * _ENTRY_BYTES
                + (_spare.cap_cst + _spare.cap_adj) * sizeof(double))
     _free_spare()
+    nbytes += _free_second_spare()  # (the second-order sweep's, _core_second.pxi)
     return nbytes

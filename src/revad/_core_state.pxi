@@ -155,11 +155,12 @@ def _enter_private():
 
 
 def _lazy_rows():
-    """Testing hook: (name, d/da, d/db) of the table's rows that may be lazy (group_ew.h,
-    rv_ew_lazy)."""
+    """Testing hook: (name, d/da, d/db, d2/da2, d2/dadb, d2/db2) of the table's rows that may
+    be lazy (group_ew.h, rv_ew_lazy)."""
     cdef int k
     return [(rv_op_table[k].name.decode(), rv_op_table[k].d_da.decode(),
-             rv_op_table[k].d_db.decode())
+             rv_op_table[k].d_db.decode(), rv_op_table[k].d2_da2.decode(),
+             rv_op_table[k].d2_dadb.decode(), rv_op_table[k].d2_db2.decode())
             for k in range(rv_n_op_table) if rv_ew_lazy(rv_op_table[k].code)]
 
 

@@ -136,6 +136,21 @@ static RV_INLINE double rv_row_da(const int op, double a, double b, double y) {
 static RV_INLINE double rv_row_db(const int op, double a, double b, double y) {
     switch (op) { REVAD_BINARY_OPS(RV_DB_B) default: return 0.0; }
 }
+/* Its second partials (the rows' last columns): d2/da2, d2/dadb, d2/db2 (0 for what a unary
+ * row lacks). */
+#define RV_DAA_U(N, name, f, da, lazy, example, note, daa) case RV_##N: return (daa);
+#define RV_DAA_B(N, name, f, da, db, lazy, example, note, daa, dab, dbb) case RV_##N: return (daa);
+#define RV_DAB_B(N, name, f, da, db, lazy, example, note, daa, dab, dbb) case RV_##N: return (dab);
+#define RV_DBB_B(N, name, f, da, db, lazy, example, note, daa, dab, dbb) case RV_##N: return (dbb);
+static RV_INLINE double rv_row_daa(const int op, double a, double b, double y) {
+    switch (op) { REVAD_UNARY_OPS(RV_DAA_U) REVAD_BINARY_OPS(RV_DAA_B) default: return 0.0; }
+}
+static RV_INLINE double rv_row_dab(const int op, double a, double b, double y) {
+    switch (op) { REVAD_BINARY_OPS(RV_DAB_B) default: return 0.0; }
+}
+static RV_INLINE double rv_row_dbb(const int op, double a, double b, double y) {
+    switch (op) { REVAD_BINARY_OPS(RV_DBB_B) default: return 0.0; }
+}
 
 /* Forward values, Y[k] = f(A[k*sa], B[k*sb]) for k in [k0, k1) (recording, lazy values, lazy
  * sums). Unit and zero strides get their own loops so that the compiler can vectorise the cheap
@@ -394,6 +409,105 @@ static RV_NOINLINE void rv_ew_tangent(const rv_ew_blk *h, const double *val, con
         REVAD_BINARY_OPS(RV_EWT_B)
         default: /* comparisons: no derivative */
             for (int64_t k = 0; k < e->n; ++k) tng[e->out + k] = 0.0;
+            break;
+    }
+}
+
+/* Second order (sweep.h, rv_second_order): each output's adjoint g and its tangent gt into
+ * its operands' (ADOL-C's hess_vec), with the operands' tangents ta, tb from the tangent sweep:
+ * adj[a] += g fa, adt[a] += gt fa + g (faa ta + fab tb), and likewise for b; each output's g
+ * and gt are zeroed once read (the sweep is clean). The same arithmetic as the scalar entries'
+ * (RV_SO_B), so a group gives their numbers (signed zeros apart); a zero passes nothing on
+ * there too. ua, ub: which operands are slots (constants); the loop shapes are the backward's
+ * (rv_ewb_dense, rv_ewb_sparse, with the same conditions, rv_ew2_line). */
+static RV_INLINE void rv_ew2_range(const int op, const int dense, const int ua, const int ub,
+                                   const int64_t sa, const int64_t sb, const double *Y,
+                                   const double *A, const double *B, const double *TA,
+                                   const double *TB, double *DA, double *DB, double *HA,
+                                   double *HB, double *G, double *GT, int64_t k0, int64_t k1) {
+    if (dense) {
+        RV_IVDEP for (int64_t k = k0; k < k1; ++k) {
+            const double g = G[k], gt = GT[k];
+            G[k] = 0.0;
+            GT[k] = 0.0;
+            const double a = A[k * sa], b = B[k * sb], y = Y[k];
+            const double ta = ua ? TA[k * sa] : 0.0, tb = ub ? TB[k * sb] : 0.0;
+            const double pa = rv_row_da(op, a, b, y), pb = rv_row_db(op, a, b, y);
+            const double saa = rv_row_daa(op, a, b, y), sab = rv_row_dab(op, a, b, y);
+            const double sbb = rv_row_dbb(op, a, b, y);
+            if (ua) {
+                DA[k * sa] += g != 0.0 ? g * pa : 0.0;
+                HA[k * sa] += RV_TNG(gt, pa)
+                              + (g != 0.0 ? g * (RV_TNG(ta, saa) + RV_TNG(tb, sab)) : 0.0);
+            }
+            if (ub) {
+                DB[k * sb] += g != 0.0 ? g * pb : 0.0;
+                HB[k * sb] += RV_TNG(gt, pb)
+                              + (g != 0.0 ? g * (RV_TNG(ta, sab) + RV_TNG(tb, sbb)) : 0.0);
+            }
+        }
+        return;
+    }
+    for (int64_t k = k0; k < k1; ++k) {
+        const double g = G[k], gt = GT[k];
+        if (g == 0.0 && gt == 0.0) continue;
+        G[k] = 0.0;
+        GT[k] = 0.0;
+        const double a = A[k * sa], b = B[k * sb], y = Y[k];
+        const double ta = ua ? TA[k * sa] : 0.0, tb = ub ? TB[k * sb] : 0.0;
+        const double pa = rv_row_da(op, a, b, y), pb = rv_row_db(op, a, b, y);
+        double ha = RV_TNG(gt, pa), hb = RV_TNG(gt, pb);
+        if (g != 0.0) {
+            const double saa = rv_row_daa(op, a, b, y), sab = rv_row_dab(op, a, b, y);
+            const double sbb = rv_row_dbb(op, a, b, y);
+            if (ua) DA[k * sa] += g * pa;
+            if (ub) DB[k * sb] += g * pb;
+            ha += g * (RV_TNG(ta, saa) + RV_TNG(tb, sab));
+            hb += g * (RV_TNG(ta, sab) + RV_TNG(tb, sbb));
+        }
+        if (ua) HA[k * sa] += ha;
+        if (ub) HB[k * sb] += hb;
+    }
+}
+static RV_INLINE void rv_ew2_lines(const int op, const rv_ew *e, const double *val,
+                                   const double *tng, double *adj, double *adt) {
+    const int64_t sa = e->s[0], sb = rv_ew_sb(e), len = e->len;
+    const int ua = e->slots[0], ub = e->slots[1];
+    RV_EW_FOR_LINES(e, 0, e->n, line, yo, oa, ob, k0, k1, {
+        const double *A = e->v[0] + oa, *B = rv_ew_b(e, A, ob), *Y = val + yo;
+        const double *TA = tng + oa, *TB = tng + ob;
+        double *DA = adj + oa, *DB = adj + ob, *HA = adt + oa, *HB = adt + ob;
+        double *G = adj + yo, *GT = adt + yo;
+        if (rv_ew_arity(op) == 1) {  /* one operand, a slot (B is A, never read) */
+            if (sa == 1) rv_ew2_range(op, 1, 1, 0, 1, 0, Y, A, A, TA, TA, DA, DA, HA, HA, G, GT, k0, k1);
+            else rv_ew2_range(op, 0, 1, 0, sa, 0, Y, A, A, TA, TA, DA, DA, HA, HA, G, GT, k0, k1);
+        } else if (ua && ub && sa == 1 && sb == 1 && (DA == DB || DA - DB >= len || DB - DA >= len))
+            rv_ew2_range(op, 1, 1, 1, 1, 1, Y, A, B, TA, TB, DA, DB, HA, HB, G, GT, k0, k1);
+        else if (ua && !ub && sa == 1 && sb == 0)
+            rv_ew2_range(op, 1, 1, 0, 1, 0, Y, A, B, TA, TB, DA, DB, HA, HB, G, GT, k0, k1);
+        else if (ua && !ub && sa == 1 && sb == 1)
+            rv_ew2_range(op, 1, 1, 0, 1, 1, Y, A, B, TA, TB, DA, DB, HA, HB, G, GT, k0, k1);
+        else if (!ua && ub && sb == 1 && sa == 0)
+            rv_ew2_range(op, 1, 0, 1, 0, 1, Y, A, B, TA, TB, DA, DB, HA, HB, G, GT, k0, k1);
+        else if (!ua && ub && sb == 1 && sa == 1)
+            rv_ew2_range(op, 1, 0, 1, 1, 1, Y, A, B, TA, TB, DA, DB, HA, HB, G, GT, k0, k1);
+        else  /* broadcast into one adjoint, overlapping operands, other strides */
+            rv_ew2_range(op, 0, ua, ub, sa, sb, Y, A, B, TA, TB, DA, DB, HA, HB, G, GT, k0, k1);
+    });
+}
+#define RV_EW2_U(N, name, f, da, ...) case RV_##N: rv_ew2_lines(RV_##N, e, val, tng, adj, adt); break;
+#define RV_EW2_B(N, name, f, da, db, ...) case RV_##N: rv_ew2_lines(RV_##N, e, val, tng, adj, adt); break;
+static RV_NOINLINE void rv_ew_second(const rv_ew_blk *h, const double *val, const double *cst,
+                                     const double *const *cptr, const double *tng, double *adj,
+                                     double *adt) {
+    rv_ew ew, *e = &ew;
+    rv_ew_init(e, h, val, cst, cptr);
+    switch (e->op) {
+        REVAD_UNARY_OPS(RV_EW2_U)
+        REVAD_BINARY_OPS(RV_EW2_B)
+        default: /* comparisons pass nothing down */
+            memset(adj + e->out, 0, (size_t)e->n * sizeof(double));
+            memset(adt + e->out, 0, (size_t)e->n * sizeof(double));
             break;
     }
 }

@@ -102,4 +102,51 @@ static RV_NOINLINE void rv_mm_tangent(const rv_mm_blk *h, const double *val,
         }
 }
 
+/* Second order (sweep.h, rv_second_order): a product is bilinear, so an adjoint's tangent gt
+ * passes down as the adjoint does, and the adjoint g meets the other operand's tangent (the
+ * cross term): adt[x0] += gt x1 + g t1 for DOT, likewise for x1; DOTC's constant has none. */
+static inline void rv_dot_second(const rv_dot_blk *h, double g, double gt, const double *val,
+                                 const double *tng, double *adj, double *adt) {
+    const double *x0 = val + h->start0, *x1 = val + h->start1;
+    const double *t0 = tng + h->start0, *t1 = tng + h->start1;
+    double *d0 = adj + h->start0, *d1 = adj + h->start1;
+    double *e0 = adt + h->start0, *e1 = adt + h->start1;
+    const int64_t s0 = h->stride0, s1 = h->stride1, n = h->count;
+    for (int64_t k = 0; k < n; ++k) {
+        const double a = x0[k * s0], b = x1[k * s1], ta = t0[k * s0], tb = t1[k * s1];
+        if (g != 0.0) { d0[k * s0] += g * b; d1[k * s1] += g * a; }
+        e0[k * s0] += RV_TNG(gt, b) + RV_TNG(g, tb);
+        e1[k * s1] += RV_TNG(gt, a) + RV_TNG(g, ta);
+    }
+}
+
+/* MM's as loops (small groups; the caller takes a `blas` group through NumPy's BLAS):
+ * dA += G B^T, dB += A^T G, and their tangents dA' += G' B^T + G B'^T, dB' += A^T G' + A'^T G;
+ * the outputs' adjoints and their tangents zeroed once read (the sweep is clean). */
+static RV_NOINLINE void rv_mm_second(const rv_mm_blk *h, const double *val,
+                                     const double *const *cptr, const double *tng, double *adj,
+                                     double *adt) {
+    const rv_mm_operand *a = &h->a, *b = &h->b;
+    for (int64_t i = 0; i < h->m; ++i)
+        for (int64_t j = 0; j < h->q; ++j) {
+            const int64_t y = h->out + i * h->q + j;
+            const double g = adj[y], gt = adt[y];
+            if (g == 0.0 && gt == 0.0) continue;
+            adj[y] = adt[y] = 0.0;
+            for (int64_t k = 0; k < h->n; ++k) {
+                const double bkj = rv_mm_at(b, k, j, val, cptr), aik = rv_mm_at(a, i, k, val, cptr);
+                const double tbkj = b->src < 0 ? tng[rv_mm_index(b, k, j)] : 0.0;
+                const double taik = a->src < 0 ? tng[rv_mm_index(a, i, k)] : 0.0;
+                if (a->src < 0) {
+                    if (g != 0.0) adj[rv_mm_index(a, i, k)] += g * bkj;
+                    adt[rv_mm_index(a, i, k)] += RV_TNG(gt, bkj) + RV_TNG(g, tbkj);
+                }
+                if (b->src < 0) {
+                    if (g != 0.0) adj[rv_mm_index(b, k, j)] += g * aik;
+                    adt[rv_mm_index(b, k, j)] += RV_TNG(gt, aik) + RV_TNG(g, taik);
+                }
+            }
+        }
+}
+
 #endif

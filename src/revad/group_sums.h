@@ -188,4 +188,11 @@ static RV_NOINLINE void rv_sums_tangent(const rv_sums_blk *p, double *tng) {
     });
 }
 
+/* Second order (sweep.h, rv_second_order): a sum is linear, so an adjoint's tangent passes down
+ * as the adjoint does (clean, as that sweep is). */
+static RV_NOINLINE void rv_sums_second(const rv_sums_blk *p, double *adj, double *adt) {
+    rv_sums_backward_part(p, adj, 1, 0, p->n);
+    rv_sums_backward_part(p, adt, 1, 0, p->n);
+}
+
 #endif

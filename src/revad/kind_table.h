@@ -29,6 +29,15 @@ typedef struct {
     int64_t split, seed;
 } rv_sweep;
 
+/* A second-order sweep in progress (sweep.h, rv_second_order): the adjoints, their tangents
+ * (adt) and the tangents the tangent sweep left (tng). It is clean (rv_sweep's clean): each
+ * entry zeroes its outputs' adj and adt once it has read them. */
+typedef struct {
+    rv_cols t;
+    const double *tng;
+    double *adj, *adt;
+} rv_sweep2;
+
 /* What a group's loops run as, on this thread or shared by threads (_core_threads.pxi). */
 enum rv_run {
     RV_RUN_NONE,               /* no loops of its own to share (block entries) */
@@ -64,6 +73,10 @@ typedef struct {
     /* Forward mode: the tangents of the entry's outputs (slot i's, or the group's); NULL: the
      * tangent sweep stops here for the caller (a Python function's). */
     void (*tangent)(const rv_cols *t, const int64_t *p, int64_t i, double *tng);
+    /* Second order: pass the adjoints and their tangents of the entry's outputs down (sweep.h,
+     * rv_second_order). Returns as backward does (-1: a BLAS product, for the caller); NULL: no
+     * rule (a Python function, a SciPy function), and revad.hvp takes the recorded route. */
+    int64_t (*second)(const rv_sweep2 *s, const int64_t *p, int64_t i);
     /* Whether it may read a slot in [a, b) (add to its adjoint in a reverse sweep). */
     int (*reads)(const int64_t *p, int64_t a, int64_t b);
     /* Its backward's loops as run on threads (enum rv_run), and where they may be cut. */
@@ -93,6 +106,13 @@ static inline void rv_dotc_kind_tangent(const rv_cols *t, const int64_t *p, int6
                                         double *tng) {
     tng[i] = rv_dotc_tangent((const rv_dotc_blk *)p, t->cptr, tng);
 }
+static inline int64_t rv_dotc_kind_second(const rv_sweep2 *s, const int64_t *p, int64_t i) {
+    const double g = s->adj[i], gt = s->adt[i];  /* linear: each passes down alone */
+    s->adj[i] = s->adt[i] = 0.0;
+    if (g != 0.0) rv_dotc_backward((const rv_dotc_blk *)p, g, s->t.cptr, s->adj);
+    if (gt != 0.0) rv_dotc_backward((const rv_dotc_blk *)p, gt, s->t.cptr, s->adt);
+    return i;
+}
 static inline int rv_dotc_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_dotc_blk *h = (const rv_dotc_blk *)p;
     int64_t lo, hi;
@@ -109,6 +129,13 @@ static inline int64_t rv_dot_kind_backward(const rv_sweep *s, const int64_t *p, 
 }
 static inline void rv_dot_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
     tng[i] = rv_dot_tangent((const rv_dot_blk *)p, t->val, tng);
+}
+static inline int64_t rv_dot_kind_second(const rv_sweep2 *s, const int64_t *p, int64_t i) {
+    const double g = s->adj[i], gt = s->adt[i];
+    s->adj[i] = s->adt[i] = 0.0;
+    if (g != 0.0 || gt != 0.0)
+        rv_dot_second((const rv_dot_blk *)p, g, gt, s->t.val, s->tng, s->adj, s->adt);
+    return i;
 }
 static inline int rv_dot_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_dot_blk *h = (const rv_dot_blk *)p;
@@ -128,6 +155,13 @@ static inline int64_t rv_mm_kind_backward(const rv_sweep *s, const int64_t *p, i
 static inline void rv_mm_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
     (void)i;
     rv_mm_tangent((const rv_mm_blk *)p, t->val, t->cptr, tng);
+}
+static inline int64_t rv_mm_kind_second(const rv_sweep2 *s, const int64_t *p, int64_t i) {
+    const rv_mm_blk *h = (const rv_mm_blk *)p;
+    (void)i;
+    if (h->blas) return -1;
+    rv_mm_second(h, s->t.val, s->t.cptr, s->tng, s->adj, s->adt);
+    return h->out;
 }
 static inline int rv_mm_operand_reads(const rv_mm_operand *o, int64_t rows, int64_t cols,
                                       int64_t a, int64_t b) {
@@ -152,6 +186,12 @@ static inline int64_t rv_ew_kind_backward(const rv_sweep *s, const int64_t *p, i
 static inline void rv_ew_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
     (void)i;
     rv_ew_tangent((const rv_ew_blk *)p, t->val, t->cst, t->cptr, tng);
+}
+static inline int64_t rv_ew_kind_second(const rv_sweep2 *s, const int64_t *p, int64_t i) {
+    const rv_ew_blk *h = (const rv_ew_blk *)p;
+    (void)i;
+    rv_ew_second(h, s->t.val, s->t.cst, s->t.cptr, s->tng, s->adj, s->adt);
+    return h->out;
 }
 static inline int rv_ew_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_ew_blk *h = (const rv_ew_blk *)p;
@@ -193,6 +233,11 @@ static inline void rv_sums_kind_tangent(const rv_cols *t, const int64_t *p, int6
                                         double *tng) {
     (void)t; (void)i;
     rv_sums_tangent((const rv_sums_blk *)p, tng);
+}
+static inline int64_t rv_sums_kind_second(const rv_sweep2 *s, const int64_t *p, int64_t i) {
+    (void)i;
+    rv_sums_second((const rv_sums_blk *)p, s->adj, s->adt);
+    return ((const rv_sums_blk *)p)->out;
 }
 static inline int rv_sums_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_sums_blk *h = (const rv_sums_blk *)p;
@@ -243,21 +288,23 @@ static inline int rv_pair_reads(const int64_t *p, int64_t a, int64_t b) {
 /* Indexed by op code - RV_DOTC. The placeholder (RV_GROUP_SLOT) has no functions: sweeps pass over it,
  * and a walk steps from a group's end to its first slot. */
 static const rv_kind rv_kinds[] = {
-    {"dot", 0, rv_self_first, rv_dotc_kind_backward, rv_dotc_kind_tangent, rv_dotc_reads,
-     RV_RUN_NONE, NULL, rv_shows_code},
-    {"dot", 0, rv_self_first, rv_dot_kind_backward, rv_dot_kind_tangent, rv_dot_reads,
-     RV_RUN_NONE, NULL, rv_shows_code},
-    {"matmul", 1, rv_group_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_reads,
-     RV_RUN_BLAS, NULL, rv_shows_code},
-    {"elementwise", 1, rv_group_first, rv_ew_kind_backward, rv_ew_kind_tangent, rv_ew_reads,
-     RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows},
-    {"sum", 1, rv_group_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_reads,
-     RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
-    {"call", 1, rv_group_first, rv_call_kind_backward, NULL, rv_call_reads, RV_RUN_PYTHON, NULL,
-     rv_shows_code},
-    {"special", 1, rv_group_first, rv_pair_kind_backward, rv_pair_kind_tangent, rv_pair_reads,
-     RV_RUN_NONE, NULL, rv_shows_code},
-    {"group", 1, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
+    {"dot", 0, rv_self_first, rv_dotc_kind_backward, rv_dotc_kind_tangent, rv_dotc_kind_second,
+     rv_dotc_reads, RV_RUN_NONE, NULL, rv_shows_code},
+    {"dot", 0, rv_self_first, rv_dot_kind_backward, rv_dot_kind_tangent, rv_dot_kind_second,
+     rv_dot_reads, RV_RUN_NONE, NULL, rv_shows_code},
+    {"matmul", 1, rv_group_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_kind_second,
+     rv_mm_reads, RV_RUN_BLAS, NULL, rv_shows_code},
+    {"elementwise", 1, rv_group_first, rv_ew_kind_backward, rv_ew_kind_tangent,
+     rv_ew_kind_second, rv_ew_reads, RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows},
+    {"sum", 1, rv_group_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_kind_second,
+     rv_sums_reads, RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
+    /* (a Python function's second order is its VJP differentiated: the recorded route) */
+    {"call", 1, rv_group_first, rv_call_kind_backward, NULL, NULL, rv_call_reads, RV_RUN_PYTHON,
+     NULL, rv_shows_code},
+    /* (SciPy gives its rows' first partials only: the recorded route differentiates those) */
+    {"special", 1, rv_group_first, rv_pair_kind_backward, rv_pair_kind_tangent, NULL,
+     rv_pair_reads, RV_RUN_NONE, NULL, rv_shows_code},
+    {"group", 1, NULL, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
 };
 /* Every code from RV_DOTC on has a row, in enum order. */
 typedef char rv_kinds_complete[

@@ -10,9 +10,17 @@
  * its reference row in tests/test_ops.py, and the stub lines (revad/_core.pyi, __init__.pyi)
  * that tests/test_ops.py names.
  *
- * U(CODE, name, forward(a), d/da, LAZY, EXAMPLE, NOTE)
- * B(CODE, name, forward(a, b), d/da, d/db, LAZY, EXAMPLE, NOTE)
+ * U(CODE, name, forward(a), d/da, LAZY, EXAMPLE, NOTE,
+ *                          d2/da2)
+ * B(CODE, name, forward(a, b), d/da, d/db, LAZY, EXAMPLE, NOTE,
+ *                                d2/da2, d2/dadb, d2/db2)
  *
+ * The second partials (for the second-order sweep, sweep.h's rv_second_order) come last, on a
+ * line of their own under the first partials: every consumer names the columns it reads and
+ * takes the rest as `...`, so one that reads no second partial never sees them. They are
+ * expressions in a, b, y as well; where the first partial is piecewise constant (sign, floor,
+ * relu's and maximum's) they are 0, and where a first partial takes a constant branch (pow's
+ * d/da at b == 0, d/db at a == 0), so do the second partials of that branch.
  * LAZY is `lazy` or `eager`. `lazy` lets an array op leave its values unwritten until something
  * reads them, and lets a sum over it compute them on the fly (group_ew.h, rv_ew_lazy): only
  * for rows whose partials read the operands, never y, and whose forward is cheap enough to
@@ -120,67 +128,179 @@ static inline double rv_dsinc(double a) {
     return M_PI * (t * cos(t) - sin(t)) / t2;
 }
 
+/* Second partials (the rows' last columns). sigmoid'' = sigmoid' (1 - 2 sigmoid), and
+ * 1 - 2 sigmoid(a) = -tanh(a / 2) without the cancellation near a = 0. */
+static inline double rv_d2sigmoid(double a, double y) { return -rv_dsigmoid(a, y) * rv_vm_tanh(0.5 * a); }
+/* arcsinh'' = -a / (1 + a^2)^(3/2), arccosh'' = -a / (a^2 - 1)^(3/2): divided (multiplied) by
+ * the root three times, so that neither overflows where the result does not. */
+static inline double rv_d2arcsinh(double a) { const double h = hypot(1.0, a); return -a / h / h / h; }
+static inline double rv_d2arccosh(double a) {
+    const double d = 1.0 / (sqrt(a - 1.0) * sqrt(a + 1.0));
+    return -a * d * d * d;
+}
+/* sinc'' = pi^2 ((2 - t^2) sin t - 2 t cos t) / t^3 (t = pi a), its series near 0 as rv_dsinc's
+ * (terms to t^12: relative error < 1e-15 for |t| < 0.5). */
+static inline double rv_d2sinc(double a) {
+    const double t = M_PI * a, t2 = t * t;
+    if (fabs(t) < 0.5)
+        return M_PI * M_PI * (-1.0 / 3 + t2 * (1.0 / 10 + t2 * (-1.0 / 168 + t2 * (1.0 / 6480
+               + t2 * (-1.0 / 443520 + t2 * (1.0 / 47174400 + t2 * (-1.0 / 7185024000.0)))))));
+    return M_PI * M_PI * ((2.0 - t2) * sin(t) - 2.0 * t * cos(t)) / (t2 * t);
+}
+/* pow's: d2/da2 = b (b - 1) a^(b-2), 0 where b is 0 or 1 (x**0 and x**1 have no curvature, even
+ * at x = 0, where the formula is 0 * inf); d2/dadb = a^(b-1) (1 + b log a) and d2/db2 = y log^2 a,
+ * 0 where a == 0 and b >= 0, the branch where d/db is taken as 0 (rv_dpow_db). */
+static inline double rv_d2pow_da2(double a, double b) {
+    return (b == 0 || b == 1) ? 0.0 : b * (b - 1.0) * pow(a, b - 2.0);
+}
+static inline double rv_d2pow_dadb(double a, double b) {
+    if (a == 0 && b >= 0) return 0.0;
+    const double p = pow(a, b - 1.0);
+    return b == 0 ? p : p * (1.0 + b * log(a));  /* (b == 0: 1/a, also where log a is nan) */
+}
+static inline double rv_d2pow_db2(double a, double b, double y) {
+    return (a == 0 && b >= 0) ? 0.0 : y * log(a) * log(a);
+}
+/* arctan2's: -2ab / r^4 and (a^2 - b^2) / r^4 (r^2 = a^2 + b^2), each factor divided by r^2
+ * apart, so that r^4 never overflows; nan at (0, 0) as the first partials. */
+static inline double rv_d2atan2_da2(double a, double b) {
+    const double r = a * a + b * b;
+    return -2.0 * (a / r) * (b / r);
+}
+static inline double rv_d2atan2_dadb(double a, double b) {
+    const double r = a * a + b * b;
+    return ((a - b) / r) * ((a + b) / r);
+}
+/* logaddexp's: sigmoid'(a - b) = sigmoid(d) sigmoid(-d), the same for d2/da2 and d2/db2 and
+ * minus it for d2/dadb; 1/4 at a tie, as the first partials' 1/2 (equal infinities too). */
+static inline double rv_d2logaddexp(double a, double b) {
+    const double d = a - b;
+    return a == b ? 0.25 : rv_sigmoid(d) * rv_sigmoid(-d);
+}
+static inline double rv_d2logaddexp2(double a, double b) {
+    const double d = 0.6931471805599453 * (a - b);
+    return 0.6931471805599453 * (a == b ? 0.25 : rv_sigmoid(d) * rv_sigmoid(-d));
+}
+
 #define REVAD_UNARY_OPS(U) \
-    U(NEG,      "negative", -a,                -1.0,                             lazy,  "0.5 -> -0.500000 -1.000000", "") \
-    U(ABS,      "abs",      fabs(a),           rv_sign(a),                       eager, "-0.5 -> 0.500000 -1.000000", "abs'(0) = 0, as PyTorch") \
-    U(SQUARE,   "square",   a * a,             2.0 * a,                          lazy,  "0.5 -> 0.250000 1.000000",   "") \
-    U(EXP,      "exp",      exp(a),            y,                                eager, "0.5 -> 1.648721 1.648721",   "") \
-    U(LOG,      "log",      log(a),            1.0 / a,                          eager, "2.0 -> 0.693147 0.500000",   "log(0) = -inf and log of a negative is nan, as NumPy") \
-    U(LOG1P,    "log1p",    log1p(a),          1.0 / (1.0 + a),                  eager, "0.5 -> 0.405465 0.666667",   "") \
-    U(EXPM1,    "expm1",    expm1(a),          exp(a),                           eager, "0.5 -> 0.648721 1.648721",   "") \
-    U(SQRT,     "sqrt",     sqrt(a),           0.5 / y,                          eager, "4.0 -> 2.000000 0.250000",   "sqrt'(0) = inf, as PyTorch") \
-    U(SIN,      "sin",      sin(a),            cos(a),                           eager, "0.5 -> 0.479426 0.877583",   "") \
-    U(COS,      "cos",      cos(a),            -sin(a),                          eager, "0.5 -> 0.877583 -0.479426",  "") \
-    U(TAN,      "tan",      tan(a),            1.0 + y * y,                      eager, "0.5 -> 0.546302 1.298446",   "") \
-    U(ARCSIN,   "arcsin",   asin(a),           1.0 / sqrt(1.0 - a * a),          eager, "0.5 -> 0.523599 1.154701",   "derivative is inf at +-1") \
-    U(ARCCOS,   "arccos",   acos(a),           -1.0 / sqrt(1.0 - a * a),         eager, "0.5 -> 1.047198 -1.154701",  "derivative is -inf at +-1") \
-    U(ARCTAN,   "arctan",   atan(a),           1.0 / (1.0 + a * a),              eager, "0.5 -> 0.463648 0.800000",   "") \
-    U(SINH,     "sinh",     sinh(a),           cosh(a),                          eager, "0.5 -> 0.521095 1.127626",   "") \
-    U(COSH,     "cosh",     cosh(a),           sinh(a),                          eager, "0.5 -> 1.127626 0.521095",   "") \
-    U(TANH,     "tanh",     rv_vm_tanh(a),     rv_vm_dtanh(a),                   eager, "0.5 -> 0.462117 0.786448",   "") \
-    U(SIGMOID,  "sigmoid",  rv_sigmoid(a),     rv_dsigmoid(a, y),                eager, "0.5 -> 0.622459 0.235004",   "") \
-    U(RELU,     "relu",     (a > 0 || a != a) ? a : 0.0, a > 0 ? 1.0 : 0.0,      eager, "-0.5 -> 0.000000 0.000000",  "relu'(0) = 0, relu(nan) = nan") \
-    U(SOFTPLUS, "softplus", rv_softplus(a),    rv_sigmoid(a),                    eager, "0.5 -> 0.974077 0.622459",   "") \
-    U(ERF,      "erf",      erf(a),            1.1283791670955126 * exp(-a * a), eager, "0.5 -> 0.520500 0.878783",   "") \
-    U(LOG2,     "log2",     log2(a),           1.4426950408889634 / a,           eager, "8.0 -> 3.000000 0.180337",   "log2(0) = -inf and log2 of a negative is nan, as NumPy") \
-    U(LOG10,    "log10",    log10(a),          0.4342944819032518 / a,           eager, "100.0 -> 2.000000 0.004343", "log10(0) = -inf and log10 of a negative is nan, as NumPy") \
-    U(EXP2,     "exp2",     exp2(a),           0.6931471805599453 * y,           eager, "3.0 -> 8.000000 5.545177",   "") \
-    U(ARCSINH,  "arcsinh",  asinh(a),          1.0 / hypot(1.0, a),              eager, "0.5 -> 0.481212 0.894427",   "") \
-    U(ARCCOSH,  "arccosh",  acosh(a),          1.0 / (sqrt(a - 1.0) * sqrt(a + 1.0)), eager, "2.0 -> 1.316958 0.577350", "derivative is inf at 1") \
-    U(ARCTANH,  "arctanh",  atanh(a),          1.0 / ((1.0 - a) * (1.0 + a)),    eager, "0.5 -> 0.549306 1.333333",   "derivative is inf at +-1") \
-    U(CBRT,     "cbrt",     cbrt(a),           1.0 / (3.0 * y * y),              eager, "8.0 -> 2.000000 0.083333",   "derivative is inf at 0") \
-    U(RECIPROCAL, "reciprocal", 1.0 / a,       -y * y,                           eager, "4.0 -> 0.250000 -0.062500",  "") \
-    U(SINC,     "sinc",     rv_sinc(a),        rv_dsinc(a),                      eager, "0.5 -> 0.636620 -1.273240",  "") \
-    U(FABS,     "fabs",     fabs(a),           rv_sign(a),                       eager, "-0.5 -> 0.500000 -1.000000", "fabs'(0) = 0, as PyTorch's abs") \
-    U(SIGN,     "sign",     rv_sign(a),        0.0,                              lazy,  "-2.5 -> -1.000000 0.000000", "its derivative is taken as 0 everywhere, at the jump at 0 too, as autograd and PyTorch") \
-    U(FLOOR,    "floor",    floor(a),          0.0,                              lazy,  "2.5 -> 2.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the integers) too, as autograd and PyTorch") \
-    U(CEIL,     "ceil",     ceil(a),           0.0,                              lazy,  "2.5 -> 3.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the integers) too, as autograd and PyTorch") \
-    U(RINT,     "rint",     rint(a),           0.0,                              lazy,  "2.5 -> 2.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the half-integers) too, as autograd and PyTorch; halves round to even, as NumPy") \
-    U(TRUNC,    "trunc",    trunc(a),          0.0,                              lazy,  "-2.5 -> -2.000000 0.000000", "its derivative is taken as 0 everywhere, at the jumps (the integers but 0) too, as autograd and PyTorch") \
-    U(DEG2RAD,  "deg2rad",  a * (M_PI / 180.0), M_PI / 180.0,                    lazy,  "180.0 -> 3.141593 0.017453", "") \
-    U(RADIANS,  "radians",  a * (M_PI / 180.0), M_PI / 180.0,                    lazy,  "180.0 -> 3.141593 0.017453", "") \
-    U(RAD2DEG,  "rad2deg",  a * (180.0 / M_PI), 180.0 / M_PI,                    lazy,  "1.0 -> 57.295780 57.295780", "") \
-    U(DEGREES,  "degrees",  a * (180.0 / M_PI), 180.0 / M_PI,                    lazy,  "1.0 -> 57.295780 57.295780", "") \
-    U(POSITIVE, "positive", a,                 1.0,                              lazy,  "0.5 -> 0.500000 1.000000",   "") \
-    U(CONJUGATE, "conjugate", a,               1.0,                              lazy,  "0.5 -> 0.500000 1.000000",   "") \
-    U(COPY,     "_copy",    a,                 1.0,                              eager, "",                           "internal: the gather of an array element")
+    U(NEG,      "negative", -a,                -1.0,                             lazy,  "0.5 -> -0.500000 -1.000000", "", \
+                                               0.0) \
+    U(ABS,      "abs",      fabs(a),           rv_sign(a),                       eager, "-0.5 -> 0.500000 -1.000000", "abs'(0) = 0, as PyTorch", \
+                                               0.0) \
+    U(SQUARE,   "square",   a * a,             2.0 * a,                          lazy,  "0.5 -> 0.250000 1.000000",   "", \
+                                               2.0) \
+    U(EXP,      "exp",      exp(a),            y,                                eager, "0.5 -> 1.648721 1.648721",   "", \
+                                               y) \
+    U(LOG,      "log",      log(a),            1.0 / a,                          eager, "2.0 -> 0.693147 0.500000",   "log(0) = -inf and log of a negative is nan, as NumPy", \
+                                               -1.0 / (a * a)) \
+    U(LOG1P,    "log1p",    log1p(a),          1.0 / (1.0 + a),                  eager, "0.5 -> 0.405465 0.666667",   "", \
+                                               -1.0 / ((1.0 + a) * (1.0 + a))) \
+    U(EXPM1,    "expm1",    expm1(a),          exp(a),                           eager, "0.5 -> 0.648721 1.648721",   "", \
+                                               exp(a)) \
+    U(SQRT,     "sqrt",     sqrt(a),           0.5 / y,                          eager, "4.0 -> 2.000000 0.250000",   "sqrt'(0) = inf, as PyTorch", \
+                                               -0.25 / (a * y)) \
+    U(SIN,      "sin",      sin(a),            cos(a),                           eager, "0.5 -> 0.479426 0.877583",   "", \
+                                               -y) \
+    U(COS,      "cos",      cos(a),            -sin(a),                          eager, "0.5 -> 0.877583 -0.479426",  "", \
+                                               -y) \
+    U(TAN,      "tan",      tan(a),            1.0 + y * y,                      eager, "0.5 -> 0.546302 1.298446",   "", \
+                                               2.0 * y * (1.0 + y * y)) \
+    U(ARCSIN,   "arcsin",   asin(a),           1.0 / sqrt(1.0 - a * a),          eager, "0.5 -> 0.523599 1.154701",   "derivative is inf at +-1", \
+                                               a / ((1.0 - a * a) * sqrt(1.0 - a * a))) \
+    U(ARCCOS,   "arccos",   acos(a),           -1.0 / sqrt(1.0 - a * a),         eager, "0.5 -> 1.047198 -1.154701",  "derivative is -inf at +-1", \
+                                               -a / ((1.0 - a * a) * sqrt(1.0 - a * a))) \
+    U(ARCTAN,   "arctan",   atan(a),           1.0 / (1.0 + a * a),              eager, "0.5 -> 0.463648 0.800000",   "", \
+                                               -2.0 * a / ((1.0 + a * a) * (1.0 + a * a))) \
+    U(SINH,     "sinh",     sinh(a),           cosh(a),                          eager, "0.5 -> 0.521095 1.127626",   "", \
+                                               y) \
+    U(COSH,     "cosh",     cosh(a),           sinh(a),                          eager, "0.5 -> 1.127626 0.521095",   "", \
+                                               y) \
+    U(TANH,     "tanh",     rv_vm_tanh(a),     rv_vm_dtanh(a),                   eager, "0.5 -> 0.462117 0.786448",   "", \
+                                               -2.0 * y * rv_vm_dtanh(a)) \
+    U(SIGMOID,  "sigmoid",  rv_sigmoid(a),     rv_dsigmoid(a, y),                eager, "0.5 -> 0.622459 0.235004",   "", \
+                                               rv_d2sigmoid(a, y)) \
+    U(RELU,     "relu",     (a > 0 || a != a) ? a : 0.0, a > 0 ? 1.0 : 0.0,      eager, "-0.5 -> 0.000000 0.000000",  "relu'(0) = 0, relu(nan) = nan", \
+                                                         0.0) \
+    U(SOFTPLUS, "softplus", rv_softplus(a),    rv_sigmoid(a),                    eager, "0.5 -> 0.974077 0.622459",   "", \
+                                               rv_dsigmoid(a, rv_sigmoid(a))) \
+    U(ERF,      "erf",      erf(a),            1.1283791670955126 * exp(-a * a), eager, "0.5 -> 0.520500 0.878783",   "", \
+                                               -2.2567583341910252 * a * exp(-a * a)) \
+    U(LOG2,     "log2",     log2(a),           1.4426950408889634 / a,           eager, "8.0 -> 3.000000 0.180337",   "log2(0) = -inf and log2 of a negative is nan, as NumPy", \
+                                               -1.4426950408889634 / (a * a)) \
+    U(LOG10,    "log10",    log10(a),          0.4342944819032518 / a,           eager, "100.0 -> 2.000000 0.004343", "log10(0) = -inf and log10 of a negative is nan, as NumPy", \
+                                               -0.4342944819032518 / (a * a)) \
+    U(EXP2,     "exp2",     exp2(a),           0.6931471805599453 * y,           eager, "3.0 -> 8.000000 5.545177",   "", \
+                                               0.4804530139182014 * y) \
+    U(ARCSINH,  "arcsinh",  asinh(a),          1.0 / hypot(1.0, a),              eager, "0.5 -> 0.481212 0.894427",   "", \
+                                               rv_d2arcsinh(a)) \
+    U(ARCCOSH,  "arccosh",  acosh(a),          1.0 / (sqrt(a - 1.0) * sqrt(a + 1.0)), eager, "2.0 -> 1.316958 0.577350", "derivative is inf at 1", \
+                                               rv_d2arccosh(a)) \
+    U(ARCTANH,  "arctanh",  atanh(a),          1.0 / ((1.0 - a) * (1.0 + a)),    eager, "0.5 -> 0.549306 1.333333",   "derivative is inf at +-1", \
+                                               2.0 * a / (((1.0 - a) * (1.0 + a)) * ((1.0 - a) * (1.0 + a)))) \
+    U(CBRT,     "cbrt",     cbrt(a),           1.0 / (3.0 * y * y),              eager, "8.0 -> 2.000000 0.083333",   "derivative is inf at 0", \
+                                               -2.0 / (9.0 * a * y * y)) \
+    U(RECIPROCAL, "reciprocal", 1.0 / a,       -y * y,                           eager, "4.0 -> 0.250000 -0.062500",  "", \
+                                               2.0 * y * y * y) \
+    U(SINC,     "sinc",     rv_sinc(a),        rv_dsinc(a),                      eager, "0.5 -> 0.636620 -1.273240",  "", \
+                                               rv_d2sinc(a)) \
+    U(FABS,     "fabs",     fabs(a),           rv_sign(a),                       eager, "-0.5 -> 0.500000 -1.000000", "fabs'(0) = 0, as PyTorch's abs", \
+                                               0.0) \
+    U(SIGN,     "sign",     rv_sign(a),        0.0,                              lazy,  "-2.5 -> -1.000000 0.000000", "its derivative is taken as 0 everywhere, at the jump at 0 too, as autograd and PyTorch", \
+                                               0.0) \
+    U(FLOOR,    "floor",    floor(a),          0.0,                              lazy,  "2.5 -> 2.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the integers) too, as autograd and PyTorch", \
+                                               0.0) \
+    U(CEIL,     "ceil",     ceil(a),           0.0,                              lazy,  "2.5 -> 3.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the integers) too, as autograd and PyTorch", \
+                                               0.0) \
+    U(RINT,     "rint",     rint(a),           0.0,                              lazy,  "2.5 -> 2.000000 0.000000",   "its derivative is taken as 0 everywhere, at the jumps (the half-integers) too, as autograd and PyTorch; halves round to even, as NumPy", \
+                                               0.0) \
+    U(TRUNC,    "trunc",    trunc(a),          0.0,                              lazy,  "-2.5 -> -2.000000 0.000000", "its derivative is taken as 0 everywhere, at the jumps (the integers but 0) too, as autograd and PyTorch", \
+                                               0.0) \
+    U(DEG2RAD,  "deg2rad",  a * (M_PI / 180.0), M_PI / 180.0,                    lazy,  "180.0 -> 3.141593 0.017453", "", \
+                                                0.0) \
+    U(RADIANS,  "radians",  a * (M_PI / 180.0), M_PI / 180.0,                    lazy,  "180.0 -> 3.141593 0.017453", "", \
+                                                0.0) \
+    U(RAD2DEG,  "rad2deg",  a * (180.0 / M_PI), 180.0 / M_PI,                    lazy,  "1.0 -> 57.295780 57.295780", "", \
+                                                0.0) \
+    U(DEGREES,  "degrees",  a * (180.0 / M_PI), 180.0 / M_PI,                    lazy,  "1.0 -> 57.295780 57.295780", "", \
+                                                0.0) \
+    U(POSITIVE, "positive", a,                 1.0,                              lazy,  "0.5 -> 0.500000 1.000000",   "", \
+                                               0.0) \
+    U(CONJUGATE, "conjugate", a,               1.0,                              lazy,  "0.5 -> 0.500000 1.000000",   "", \
+                                               0.0) \
+    U(COPY,     "_copy",    a,                 1.0,                              eager, "",                           "internal: the gather of an array element", \
+                                               0.0)
 
 #define REVAD_BINARY_OPS(B) \
-    B(ADD,     "add",      a + b,        1.0,                 1.0,                   lazy,  "1.0, 2.0 -> 3.000000 1.000000 1.000000",   "") \
-    B(SUB,     "subtract", a - b,        1.0,                 -1.0,                  lazy,  "1.0, 2.0 -> -1.000000 1.000000 -1.000000", "") \
-    B(MUL,     "multiply", a * b,        b,                   a,                     lazy,  "3.0, 2.0 -> 6.000000 2.000000 3.000000",   "") \
-    B(DIV,     "divide",   a / b,        1.0 / b,             -y / b,                eager, "3.0, 2.0 -> 1.500000 0.500000 -0.750000",  "") \
-    B(POW,     "power",    pow(a, b),    rv_dpow_da(a, b),    rv_dpow_db(a, b, y),   eager, "3.0, 2.0 -> 9.000000 6.000000 9.887511",   "d/da = 0 where b == 0; d/db = 0 where a == 0 and b >= 0, as PyTorch") \
-    B(MAXIMUM, "maximum",  rv_max(a, b), rv_dmax(a, b),       1.0 - rv_dmax(a, b),   eager, "1.0, 2.0 -> 2.000000 0.000000 1.000000",   "at a tie the gradient is split evenly, as PyTorch; nan propagates") \
-    B(MINIMUM, "minimum",  rv_min(a, b), 1.0 - rv_dmax(a, b), rv_dmax(a, b),         eager, "1.0, 2.0 -> 1.000000 1.000000 0.000000",   "at a tie the gradient is split evenly, as PyTorch; nan propagates") \
-    B(ARCTAN2, "arctan2",  atan2(a, b),  b / (a * a + b * b), -a / (a * a + b * b),  eager, "1.0, 2.0 -> 0.463648 0.400000 -0.200000",  "the gradient at (0, 0) is nan, as PyTorch") \
-    B(HYPOT,   "hypot",    hypot(a, b),  a / y,               b / y,                 eager, "3.0, 4.0 -> 5.000000 0.600000 0.800000",   "the gradient at (0, 0) is nan, as PyTorch") \
-    B(LOGADDEXP, "logaddexp", rv_logaddexp(a, b), rv_dlogaddexp(a, b), rv_dlogaddexp(b, a), eager, "1.0, 2.0 -> 2.313262 0.268941 0.731059", "") \
-    B(LOGADDEXP2, "logaddexp2", rv_logaddexp2(a, b), rv_dlogaddexp2(a, b), rv_dlogaddexp2(b, a), eager, "1.0, 2.0 -> 2.584963 0.333333 0.666667", "") \
-    B(FMAX,    "fmax",     fmax(a, b),   rv_dfmax(a, b),      1.0 - rv_dfmax(a, b),  eager, "1.0, 2.0 -> 2.000000 0.000000 1.000000",   "at a tie the gradient is split evenly, as maximum; a nan operand is skipped, as NumPy, and gets none") \
-    B(FMIN,    "fmin",     fmin(a, b),   rv_dfmin(a, b),      1.0 - rv_dfmin(a, b),  eager, "1.0, 2.0 -> 1.000000 1.000000 0.000000",   "at a tie the gradient is split evenly, as minimum; a nan operand is skipped, as NumPy, and gets none") \
-    B(REMAINDER, "remainder", rv_remainder(a, b), 1.0,        -rv_floor_divide(a, b), eager, "-7.5, 2.0 -> 0.500000 1.000000 4.000000", "d/db is minus the floor quotient NumPy pairs with the value (as PyTorch), also at the jumps, where a / b is an integer") \
-    B(FMOD,    "fmod",     fmod(a, b),   1.0,                 -rv_fmod_quotient(a, b), eager, "-7.5, 2.0 -> -1.500000 1.000000 3.000000", "d/db is minus the quotient toward zero, also at the jumps, where a / b is an integer")
+    B(ADD,     "add",      a + b,        1.0,                 1.0,                   lazy,  "1.0, 2.0 -> 3.000000 1.000000 1.000000",   "", \
+                                         0.0,                 0.0,                   0.0) \
+    B(SUB,     "subtract", a - b,        1.0,                 -1.0,                  lazy,  "1.0, 2.0 -> -1.000000 1.000000 -1.000000", "", \
+                                         0.0,                 0.0,                   0.0) \
+    B(MUL,     "multiply", a * b,        b,                   a,                     lazy,  "3.0, 2.0 -> 6.000000 2.000000 3.000000",   "", \
+                                         0.0,                 1.0,                   0.0) \
+    B(DIV,     "divide",   a / b,        1.0 / b,             -y / b,                eager, "3.0, 2.0 -> 1.500000 0.500000 -0.750000",  "", \
+                                         0.0,                 -1.0 / (b * b),        2.0 * y / (b * b)) \
+    B(POW,     "power",    pow(a, b),    rv_dpow_da(a, b),    rv_dpow_db(a, b, y),   eager, "3.0, 2.0 -> 9.000000 6.000000 9.887511",   "d/da = 0 where b == 0; d/db = 0 where a == 0 and b >= 0, as PyTorch", \
+                                         rv_d2pow_da2(a, b),  rv_d2pow_dadb(a, b),   rv_d2pow_db2(a, b, y)) \
+    B(MAXIMUM, "maximum",  rv_max(a, b), rv_dmax(a, b),       1.0 - rv_dmax(a, b),   eager, "1.0, 2.0 -> 2.000000 0.000000 1.000000",   "at a tie the gradient is split evenly, as PyTorch; nan propagates", \
+                                         0.0,                 0.0,                   0.0) \
+    B(MINIMUM, "minimum",  rv_min(a, b), 1.0 - rv_dmax(a, b), rv_dmax(a, b),         eager, "1.0, 2.0 -> 1.000000 1.000000 0.000000",   "at a tie the gradient is split evenly, as PyTorch; nan propagates", \
+                                         0.0,                 0.0,                   0.0) \
+    B(ARCTAN2, "arctan2",  atan2(a, b),  b / (a * a + b * b), -a / (a * a + b * b),  eager, "1.0, 2.0 -> 0.463648 0.400000 -0.200000",  "the gradient at (0, 0) is nan, as PyTorch", \
+                                         rv_d2atan2_da2(a, b), rv_d2atan2_dadb(a, b), -rv_d2atan2_da2(a, b)) \
+    B(HYPOT,   "hypot",    hypot(a, b),  a / y,               b / y,                 eager, "3.0, 4.0 -> 5.000000 0.600000 0.800000",   "the gradient at (0, 0) is nan, as PyTorch", \
+                                         (b / y) * (b / y) / y, -(a / y) * (b / y) / y, (a / y) * (a / y) / y) \
+    B(LOGADDEXP, "logaddexp", rv_logaddexp(a, b), rv_dlogaddexp(a, b), rv_dlogaddexp(b, a), eager, "1.0, 2.0 -> 2.313262 0.268941 0.731059", "", \
+                                                  rv_d2logaddexp(a, b), -rv_d2logaddexp(a, b), rv_d2logaddexp(a, b)) \
+    B(LOGADDEXP2, "logaddexp2", rv_logaddexp2(a, b), rv_dlogaddexp2(a, b), rv_dlogaddexp2(b, a), eager, "1.0, 2.0 -> 2.584963 0.333333 0.666667", "", \
+                                                     rv_d2logaddexp2(a, b), -rv_d2logaddexp2(a, b), rv_d2logaddexp2(a, b)) \
+    B(FMAX,    "fmax",     fmax(a, b),   rv_dfmax(a, b),      1.0 - rv_dfmax(a, b),  eager, "1.0, 2.0 -> 2.000000 0.000000 1.000000",   "at a tie the gradient is split evenly, as maximum; a nan operand is skipped, as NumPy, and gets none", \
+                                         0.0,                 0.0,                   0.0) \
+    B(FMIN,    "fmin",     fmin(a, b),   rv_dfmin(a, b),      1.0 - rv_dfmin(a, b),  eager, "1.0, 2.0 -> 1.000000 1.000000 0.000000",   "at a tie the gradient is split evenly, as minimum; a nan operand is skipped, as NumPy, and gets none", \
+                                         0.0,                 0.0,                   0.0) \
+    B(REMAINDER, "remainder", rv_remainder(a, b), 1.0,        -rv_floor_divide(a, b), eager, "-7.5, 2.0 -> 0.500000 1.000000 4.000000", "d/db is minus the floor quotient NumPy pairs with the value (as PyTorch), also at the jumps, where a / b is an integer", \
+                                                  0.0,        0.0,                    0.0) \
+    B(FMOD,    "fmod",     fmod(a, b),   1.0,                 -rv_fmod_quotient(a, b), eager, "-7.5, 2.0 -> -1.500000 1.000000 3.000000", "d/db is minus the quotient toward zero, also at the jumps, where a / b is an integer", \
+                                         0.0,                 0.0,                     0.0)
 
 /* Comparisons carry no gradient; they are recorded so that a replayed tape can check that it
  * takes the branches the recording took. */
@@ -248,17 +368,18 @@ static inline int rv_op_lazy(int64_t op) {
 
 /* Every row as text and flags, for the Python side: the functions, the Var methods, the ufunc
  * map, docstrings and error messages are built from this at import (_core_functions.pxi). */
-#define RV_NAME_U(N, name, f, da, lazy, example, note) \
-    {RV_##N, 1, name, #f, #da, "", note, example, RV_LAZY_##lazy},
-#define RV_NAME_B(N, name, f, da, db, lazy, example, note) \
-    {RV_##N, 2, name, #f, #da, #db, note, example, RV_LAZY_##lazy},
-#define RV_NAME_C(N, name, f) {RV_##N, 0, name, #f, "0", "0", "no gradient", "", 0},
+#define RV_NAME_U(N, name, f, da, lazy, example, note, daa) \
+    {RV_##N, 1, name, #f, #da, "", note, example, RV_LAZY_##lazy, #daa, "", ""},
+#define RV_NAME_B(N, name, f, da, db, lazy, example, note, daa, dab, dbb) \
+    {RV_##N, 2, name, #f, #da, #db, note, example, RV_LAZY_##lazy, #daa, #dab, #dbb},
+#define RV_NAME_C(N, name, f) {RV_##N, 0, name, #f, "0", "0", "no gradient", "", 0, "0", "0", "0"},
 typedef struct {
     int code;
     int arity; /* 0 marks a comparison */
     const char *name, *forward, *d_da, *d_db, *note;
     const char *example; /* "x -> value d/dx" or "x, y -> value d/dx d/dy"; "" for internal rows */
     int lazy;
+    const char *d2_da2, *d2_dadb, *d2_db2; /* the second partials ("" where the row has none) */
 } rv_op_info;
 static const rv_op_info rv_op_table[] = {
     REVAD_UNARY_OPS(RV_NAME_U)

@@ -1,5 +1,6 @@
-/* The sweeps over a tape's flat columns: reverse (with the fusion walk, rv_reads_below) and
- * tangent (forward mode), and the hand-over of leaf adjoints. */
+/* The sweeps over a tape's flat columns: reverse (with the fusion walk, rv_reads_below),
+ * tangent (forward mode), second order (forward over reverse), and the hand-over of leaf
+ * adjoints. */
 #ifndef REVAD_SWEEP_H
 #define REVAD_SWEEP_H
 
@@ -168,10 +169,15 @@ static inline int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0,
         const double y = val[i];
         (void)y;
         switch (op[i]) {
-            case RV_LEAF: break; /* seeded by the caller */
+            case RV_LEAF: /* seeded by the caller */
+            case RV_GROUP_SLOT: { /* set by the group's last slot, before anything reads it */
+                /* a run of either (an Array leaf's block, a group), eight op codes at a time */
+                uint64_t w;
+                const uint64_t run = 0x0101010101010101ull * op[i];
+                while (i + 8 < top && (memcpy(&w, op + i + 1, 8), w == run)) i += 8;
+            } break;
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
-            case RV_GROUP_SLOT: break; /* set by the group's last slot, before anything reads it */
             default:
                 if (op[i] >= RV_DOTC) {
                     const rv_kind *k = rv_kind_of(op[i]);
@@ -181,6 +187,135 @@ static inline int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0,
                     tng[i] = 0.0; /* constants and comparisons carry no derivative */
                 }
                 break;
+        }
+    }
+    return -1;
+}
+
+/* The second-order sweep (ADOL-C's hess_vec: forward over reverse), from slot `top` down to 0,
+ * after a tangent sweep (rv_forward_tangent) has left in tng each slot's derivative along a
+ * direction v of the leaves. It carries each slot's adjoint adj[i] (dOutput/dNode_i) and that
+ * adjoint's own derivative along v, adt[i]; for y = f(a, b), with g, gt those of y and ta, tb
+ * the operands' tangents:
+ *     adj[a] += g fa                    adt[a] += gt fa + g (faa ta + fab tb)
+ *     adj[b] += g fb                    adt[b] += gt fb + g (fab ta + fbb tb)
+ * (the op table's first and second partials). At the leaves adj is the gradient and adt is H v.
+ * The caller zeroes adj and adt, seeds the output's adj with 1, and keeps tng from the tangent
+ * sweep. The sweep is clean (as rv_backward's clean sweep): every slot's adj and adt are zeroed
+ * once read, so that only the leaves' are left, and once the caller has read and zeroed those
+ * (rv_second_order_walk) the buffers are ready for the next direction. A zero (adjoint,
+ * tangent, adjoint's tangent) passes nothing on, as in rv_backward: 0 * inf is never taken.
+ * Returns -1 when done, or the slot of a group it stopped at (a BLAS matrix product, which the
+ * caller takes, then resumes just below it). */
+#define RV_SO_U(N, name, f, da, lazy, example, note, daa) \
+    case RV_##N: { \
+        const int32_t i0 = arg0[i]; const double a = val[i0]; (void)a; \
+        const double pa = (da); \
+        double ha = RV_TNG(gt, pa); \
+        if (g != 0.0) { \
+            const double saa = (daa); \
+            adj[i0] += g * pa; \
+            ha += g * RV_TNG(tng[i0], saa); \
+        } \
+        adt[i0] += ha; \
+    } break;
+#define RV_SO_B(N, name, f, da, db, lazy, example, note, daa, dab, dbb) \
+    case RV_##N: { \
+        const int32_t i0 = arg0[i], i1 = arg1[i]; const double a = val[i0], b = val[i1]; (void)a; (void)b; \
+        const double pa = (da), pb = (db), ta = tng[i0], tb = tng[i1]; \
+        double ha = RV_TNG(gt, pa), hb = RV_TNG(gt, pb); \
+        if (g != 0.0) { \
+            const double saa = (daa), sab = (dab), sbb = (dbb); \
+            adj[i0] += g * pa; adj[i1] += g * pb; \
+            ha += g * (RV_TNG(ta, saa) + RV_TNG(tb, sab)); \
+            hb += g * (RV_TNG(ta, sab) + RV_TNG(tb, sbb)); \
+        } \
+        adt[i0] += ha; adt[i1] += hb; \
+    } break; \
+    case RV_##N##_VC: { \
+        const int32_t i0 = arg0[i]; const double a = val[i0], b = cst[arg1[i]]; (void)a; (void)b; \
+        const double pa = (da); \
+        double ha = RV_TNG(gt, pa); \
+        if (g != 0.0) { \
+            const double saa = (daa); \
+            adj[i0] += g * pa; \
+            ha += g * RV_TNG(tng[i0], saa); \
+        } \
+        adt[i0] += ha; \
+    } break; \
+    case RV_##N##_CV: { \
+        const int32_t i1 = arg1[i]; const double a = cst[arg0[i]], b = val[i1]; (void)a; (void)b; \
+        const double pb = (db); \
+        double hb = RV_TNG(gt, pb); \
+        if (g != 0.0) { \
+            const double sbb = (dbb); \
+            adj[i1] += g * pb; \
+            hb += g * RV_TNG(tng[i1], sbb); \
+        } \
+        adt[i1] += hb; \
+    } break;
+
+/* The second-order step of the block entry or group at slot i (kind_table.h), out of line as
+ * rv_kind_backward is; -1 also for a kind with no rule (the caller checked there is none). */
+static RV_NOINLINE int64_t rv_kind_second(const uint8_t *op, const int32_t *arg0,
+                                          const int32_t *arg1, const double *val,
+                                          const double *cst, const int64_t *blk,
+                                          const double *const *cptr, const double *tng,
+                                          double *adj, double *adt, int64_t i) {
+    const rv_sweep2 s = {{op, arg0, arg1, val, cst, blk, cptr}, tng, adj, adt};
+    const rv_kind *k = rv_kind_of(op[i]);
+    return k->second ? k->second(&s, blk + arg0[i], i) : -1;
+}
+
+static inline int64_t rv_second_order(const uint8_t *op, const int32_t *arg0,
+                                      const int32_t *arg1, const double *val, const double *cst,
+                                      const int64_t *blk, const double *const *cptr,
+                                      const double *tng, double *adj, double *adt, int64_t top) {
+    for (int64_t i = top; i >= 0; --i) {
+        const int c = op[i];
+        if (c >= RV_DOTC) {
+            if (c == RV_GROUP_SLOT) continue;
+            const int64_t below = rv_kind_second(op, arg0, arg1, val, cst, blk, cptr, tng, adj,
+                                                 adt, i);
+            if (below < 0) return i;
+            i = below;
+            continue;
+        }
+        if (c == RV_LEAF) {  /* as in rv_backward: a run of leaves, eight at a time */
+            uint64_t w;
+            while (i >= 8 && (memcpy(&w, op + i - 8, 8), w == 0)) i -= 8;
+            continue;
+        }
+        const double g = adj[i], gt = adt[i];
+        if (g == 0.0 && gt == 0.0) continue;
+        adj[i] = adt[i] = 0.0;
+        const double y = val[i];
+        (void)y;
+        switch (c) {
+            REVAD_UNARY_OPS(RV_SO_U)
+            REVAD_BINARY_OPS(RV_SO_B)
+            default: break; /* constants and comparisons pass nothing down */
+        }
+    }
+    return -1;
+}
+
+/* A walk over the entries at or below `top` (a group stepped over from its last slot to its
+ * first): returns the highest slot whose entry's kind has no second-order rule (kind_table.h: a
+ * Python function's, a SciPy function's), or -1, whether the second-order sweep can run; and,
+ * unless tng is NULL, zeroes tng, adj and adt at every leaf, the slots that the sweeps leave
+ * (the tangent sweep writes every other one, the clean second-order sweep zeroes it). */
+static inline int64_t rv_second_order_walk(const uint8_t *op, const int32_t *arg0,
+                                           const int64_t *blk, int64_t top, double *tng,
+                                           double *adj, double *adt) {
+    for (int64_t i = top; i >= 0; --i) {
+        const int c = op[i];
+        if (c == RV_LEAF) {
+            if (tng) tng[i] = adj[i] = adt[i] = 0.0;
+        } else if (c >= RV_DOTC && c != RV_GROUP_SLOT) {
+            const rv_kind *k = rv_kind_of(c);
+            if (!k->second) return i;
+            i = k->first(blk + arg0[i], i);
         }
     }
     return -1;
