@@ -36,6 +36,9 @@ cdef extern from "revad.h" nogil:
     int32_t rv_column_colouring(int64_t n, const int64_t *rptr, const int32_t *ridx,
                                 const int64_t *cptr, const int32_t *cidx, const int64_t *order,
                                 int32_t *colour, int64_t *forbid, int64_t cap)
+    void rv_star_recover(int64_t n, const int64_t *ptr, const int32_t *idx,
+                         const int32_t *colour, int64_t p, const double *HV, double *vals,
+                         int32_t *cnt)
 
 
 def _node_slots(Var ref not None, list nodes not None):
@@ -85,11 +88,13 @@ def _sparsity_pattern(Var ref not None, in_slots, out_slots, bint hessian):
     cdef int64_t *ptr = NULL
     cdef int32_t *idx = NULL
     memset(&P, 0, sizeof(rv_pat))
-    c.op, c.arg0, c.arg1, c.val, c.cst, c.blk, c.cptr = t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, t.cptr
+    c.op, c.arg0, c.arg1, c.val = t.op, t.arg0, t.arg1, t.val
+    c.cst, c.blk, c.cptr = t.cst, t.blk, t.cptr
     t.settle()
     _hold(t)
     try:
-        ok = rv_pat_init(&P, RV_PAT_HESS if hessian else RV_PAT_JAC, top, <int32_t>n, &ins[0] if n else NULL)
+        ok = rv_pat_init(&P, RV_PAT_HESS if hessian else RV_PAT_JAC, top, <int32_t>n,
+                         &ins[0] if n else NULL)
         if ok:
             for k in range(m):
                 if outs[k] >= 0 and P.live[outs[k]] == 0:
@@ -146,6 +151,32 @@ def _star_colouring(indptr, indices):
             used = rv_star_colouring(n, &ptr[0], &idx[0] if idx.shape[0] else NULL, &o[0],
                                      &col[0], &fb[0], &cn[0])
     return colour, int(used)
+
+
+def _star_recover(indptr, indices, colour, HV):
+    """The values of a symmetric matrix at its CSR pattern from HV = H V, V the indicators of a
+    star colouring (colouring.h, rv_star_recover)."""
+    cdef const int64_t[::1] ptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    cdef const int32_t[::1] idx = np.ascontiguousarray(indices, dtype=np.int32)
+    cdef const int32_t[::1] col = np.ascontiguousarray(colour, dtype=np.int32)
+    cdef const double[:, ::1] hv = np.ascontiguousarray(HV, dtype=np.float64)
+    cdef Py_ssize_t n = ptr.shape[0] - 1, p = hv.shape[1], k
+    if col.shape[0] != n or hv.shape[0] != n or (n and ptr[n] != idx.shape[0]):
+        raise ValueError("revad: a pattern, colouring and products that do not match")
+    for k in range(idx.shape[0]):
+        if idx[k] < 0 or idx[k] >= n:
+            raise ValueError("revad: a pattern's column out of range")
+    for k in range(n):
+        if col[k] < 0 or col[k] >= p:
+            raise ValueError("revad: a colour out of range")
+    vals = np.empty(idx.shape[0], dtype=np.float64)
+    cnt = np.zeros(max(p, 1), dtype=np.int32)
+    cdef double[::1] v = vals
+    cdef int32_t[::1] c = cnt
+    if n and idx.shape[0]:
+        with nogil:
+            rv_star_recover(n, &ptr[0], &idx[0], &col[0], p, &hv[0, 0], &v[0], &c[0])
+    return vals
 
 
 def _column_colouring(indptr, indices, Py_ssize_t ncols, int64_t cap=-1):

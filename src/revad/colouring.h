@@ -85,4 +85,24 @@ static inline int32_t rv_column_colouring(int64_t n, const int64_t *rptr, const 
     return used;
 }
 
+/* The values of a symmetric H at its pattern (CSR, n rows) from HV = H V (n x p, C order), V
+ * the indicators of a star colouring: H[i, j] is HV[i, colour j] unless another neighbour of i
+ * has j's colour; then (a star colouring) no other neighbour of j has i's colour, and it is
+ * HV[j, colour i]. cnt: p ints, zero (and left zero). */
+static inline void rv_star_recover(int64_t n, const int64_t *ptr, const int32_t *idx,
+                                   const int32_t *colour, int64_t p, const double *HV,
+                                   double *vals, int32_t *cnt) {
+    for (int64_t i = 0; i < n; ++i) {
+        for (int64_t a = ptr[i]; a < ptr[i + 1]; ++a)
+            if (idx[a] != i) ++cnt[colour[idx[a]]];
+        for (int64_t a = ptr[i]; a < ptr[i + 1]; ++a) {
+            const int64_t j = idx[a];
+            const int32_t cj = colour[j];
+            vals[a] = (j == i || cnt[cj] == 1) ? HV[i * p + cj] : HV[j * p + colour[i]];
+        }
+        for (int64_t a = ptr[i]; a < ptr[i + 1]; ++a)
+            if (idx[a] != i) cnt[colour[idx[a]]] = 0;
+    }
+}
+
 #endif
