@@ -367,7 +367,17 @@ static inline void rv_pat_compact(rv_pat *P) {
             const int32_t j = P->tmp[k];
             if (P->mark[j] != P->stamp) { P->mark[j] = P->stamp; P->pairs[2 * w + 1] = j; ++w; }
         }
-        if (w - w0 > 1) {  /* the js of i in order: gathered into tmp's free front, sorted, back */
+        if (w - w0 > 1 && w - w0 <= 16) {  /* a few (the usual): an insertion sort in place */
+            for (int64_t k = w0 + 1; k < w; ++k) {
+                const int32_t v = P->pairs[2 * k + 1];
+                int64_t q = k;
+                while (q > w0 && P->pairs[2 * (q - 1) + 1] > v) {
+                    P->pairs[2 * q + 1] = P->pairs[2 * (q - 1) + 1];
+                    --q;
+                }
+                P->pairs[2 * q + 1] = v;
+            }
+        } else if (w - w0 > 1) {  /* the js of i in order: gathered into tmp's free front, sorted */
             int32_t *js = P->tmp;  /* tmp[0, start) is read already: free */
             int64_t c = w - w0;
             if (c > start) {  /* (no room in front: sort in place through a stride-2 copy) */
