@@ -22,9 +22,11 @@ from revad._graph import draw, to_dot
 from revad._primitive import custom_vjp, defjvp, defvjp, make_vjp, primitive, vjp
 from revad._second import (
     hessian,
+    hessian_sparsity,
     hessian_vector_product,
     hvp,
     jacfwd,
+    jacobian_sparsity,
     jacrev,
     linear_combination_of_hessians,
     make_hvp,
@@ -40,4 +42,5 @@ __all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "ele
            "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
            "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp",
            "jacobian", "hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product",
-           "make_hvp", "make_jvp", "linear_combination_of_hessians", *sorted(_functions)]
+           "make_hvp", "make_jvp", "linear_combination_of_hessians", "hessian_sparsity",
+           "jacobian_sparsity", *sorted(_functions)]

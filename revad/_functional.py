@@ -224,20 +224,28 @@ def elementwise_grad(f, argnums=0):
     return grad_f
 
 
-def jacobian(f, argnum=0):
+def jacobian(f, argnum=0, sparse=False):
     """The Jacobian of ``f`` in its argument ``argnum`` (a number or an array), as autograd's
-    ``jacobian``: shaped ``f(x).shape + x.shape``, one row per output element, each by one
-    vector-Jacobian product (``make_vjp``), so that f is recorded once per output element.
+    ``jacobian``: shaped ``f(x).shape + x.shape``. f is recorded once; then the Jacobian's
+    rows come from reverse sweeps (one per output element) or its columns from tangent sweeps
+    (one per input element), whichever are fewer (``jacrev`` and ``jacfwd`` choose one).
+    ``sparse=True`` returns a ``scipy.sparse.csr_matrix`` (f(x).size, x.size) from the tape's
+    sparsity pattern, by the side whose colouring has fewer colours. Inside a function being
+    differentiated (or given Vars and Arrays) the dense form records itself instead, one
+    vector-Jacobian product per row, so that it is differentiable again.
 
     >>> import numpy as np, revad
     >>> revad.jacobian(lambda x: np.array([x[0] * x[1], np.sin(x[0])]))(np.array([0.0, 3.0]))
     array([[3., 0.],
            [1., 0.]])
     """
+    from revad import _second, _sparse
+    from revad._array import array
     from revad._primitive import make_vjp
 
-    if not isinstance(argnum, int):
+    if isinstance(argnum, bool) or not isinstance(argnum, int):
         raise TypeError(f"revad: jacobian takes one argnum, an int; got {argnum!r}")
+    sparse = _second._flag(sparse, "jacobian")
 
     @functools.wraps(f)
     def jacobian_f(*args, **kwargs):
@@ -248,13 +256,18 @@ def jacobian(f, argnum=0):
         if isinstance(x, (list, tuple, dict)):
             raise TypeError("revad: jacobian differentiates in a number or an array; got a "
                             f"{type(x).__name__} (use make_vjp or grad for structures)")
+        if sparse or not _second._recorded(args):
+            return _sparse.jacobian(f, args, kwargs, argnum, "auto", sparse, "jacobian")
         vjp, ans = make_vjp(f, argnum)(*args, **kwargs)
         if isinstance(ans, (list, tuple, dict)):
             raise TypeError("revad: jacobian needs f to return a number or an array; it "
                             f"returned a {type(ans).__name__}")
         ans = np.asarray(ans, dtype=np.float64)
-        rows = [np.asarray(vjp(e.reshape(ans.shape)), dtype=np.float64)
-                for e in np.eye(ans.size)]
-        return np.reshape(np.array(rows), ans.shape + np.shape(x))
+        # the rows are recorded nodes: stacked on the tape (np.asarray would keep their
+        # values only, and an outer derivative would miss what they depend on)
+        rows = [vjp(e.reshape(ans.shape)) for e in np.eye(ans.size)]
+        if not rows:
+            return np.zeros(ans.shape + np.shape(x))
+        return np.reshape(array(rows), ans.shape + np.shape(x))
 
     return jacobian_f

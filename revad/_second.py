@@ -14,7 +14,8 @@ import functools
 
 import numpy as np
 
-from revad import _core, _functional, _nested
+from revad import _core, _functional, _nested, _sparse
+from revad._array import array
 from revad._core import Var
 from revad._forward import jvp
 from revad._functional import grad
@@ -24,6 +25,18 @@ def _single(argnums, what):
     if isinstance(argnums, bool) or not isinstance(argnums, (int, np.integer)):
         raise TypeError(f"revad: {what} takes one argnum, an int; got {argnums!r}")
     return int(argnums)
+
+
+def _flag(sparse, what):
+    if not isinstance(sparse, (bool, np.bool_)):
+        raise TypeError(f"revad: {what}'s sparse is True or False; got {sparse!r}")
+    return bool(sparse)
+
+
+def _recorded(args):
+    """Whether a call must record itself (inside a derivative, or given Vars and Arrays): then
+    the transforms take their nested route, differentiable again, not one private recording."""
+    return _core._in_derivative() or any(_nested.holds_nodes(a) for a in args)
 
 
 def _like(v, x, what):
@@ -148,61 +161,111 @@ def _zero(a):
     return np.zeros(np.shape(a)) if np.ndim(a) else 0.0
 
 
-def jacfwd(f, argnums=0):
+def jacfwd(f, argnums=0, sparse=False):
     """The Jacobian of ``f`` in ``args[argnums]`` by forward mode, as JAX's: shaped
-    ``f(x).shape + x.shape``, one tangent sweep per input element (f recorded once each).
+    ``f(x).shape + x.shape``; f is recorded once, then one tangent sweep per input element.
+
+    ``sparse=True`` returns a ``scipy.sparse.csr_matrix`` of shape ``(f(x).size, x.size)`` (x
+    and f(x) flattened, C order): the tape's sparsity pattern, a distance-2 colouring of its
+    columns, and one tangent sweep per colour (a banded Jacobian: a handful, whatever n).
+    Inside a function being differentiated the dense form records itself (differentiable again;
+    ``sparse=True`` is not, and raises there).
 
     >>> import numpy as np, revad
     >>> revad.jacfwd(lambda x: np.sin(x) * x[0])(np.array([0.0, 1.0]))
     array([[0.        , 0.        ],
            [0.84147098, 0.        ]])
+    >>> revad.jacfwd(lambda x: x[1:] - x[:-1], sparse=True)(np.zeros(4)).toarray()
+    array([[-1.,  1.,  0.,  0.],
+           [ 0., -1.,  1.,  0.],
+           [ 0.,  0., -1.,  1.]])
     """
     k = _single(argnums, "jacfwd")
+    sparse = _flag(sparse, "jacfwd")
 
     @functools.wraps(f)
     def jac_f(*args):
+        if sparse or not _recorded(args):
+            return _sparse.jacobian(f, args, None, k, "fwd", sparse, "jacfwd")
         x = args[k]
         _like(np.zeros(np.shape(x)), x, "jacfwd")
         cols = []
         for e in np.eye(max(np.size(x), 1))[:np.size(x)]:
             tangents = tuple((e.reshape(np.shape(x)) if np.ndim(x) else float(e[0]))
                              if j == k % len(args) else _zero(a) for j, a in enumerate(args))
-            cols.append(np.asarray(jvp(f, tuple(args), tangents)[1], dtype=np.float64))
+            cols.append(jvp(f, tuple(args), tangents)[1])  # recorded: kept on the tape
         if not cols:  # an empty argument: f's own shape, times nothing
             return np.zeros(np.shape(jvp(f, tuple(args), tuple(_zero(a) for a in args))[0])
                             + np.shape(x))
-        jac = np.stack(cols, axis=-1)
-        return jac.reshape(jac.shape[:-1] + np.shape(x))
+        jac = np.moveaxis(array(cols), 0, -1)
+        return np.reshape(jac, jac.shape[:-1] + np.shape(x))
 
     return jac_f
 
 
-def jacrev(f, argnums=0):
+def jacrev(f, argnums=0, sparse=False):
     """The Jacobian of ``f`` in ``args[argnums]`` by reverse mode, as JAX's: shaped
-    ``f(x).shape + x.shape``, one vector-Jacobian product per output element.
+    ``f(x).shape + x.shape``; f is recorded once, then one reverse sweep per output element
+    over that one recording.
+
+    ``sparse=True`` returns a ``scipy.sparse.csr_matrix`` of shape ``(f(x).size, x.size)``
+    (flattened, C order), from the tape's pattern, a distance-2 colouring of its rows and one
+    reverse sweep per colour.
 
     >>> import numpy as np, revad
     >>> revad.jacrev(lambda x: np.sin(x) * x[0])(np.array([0.0, 1.0]))
     array([[0.        , 0.        ],
            [0.84147098, 0.        ]])
+    >>> revad.jacrev(lambda x: x ** 2, sparse=True)(np.array([1.0, 2.0])).toarray()
+    array([[2., 0.],
+           [0., 4.]])
     """
     from revad._functional import jacobian
 
-    return jacobian(f, _single(argnums, "jacrev"))
+    k = _single(argnums, "jacrev")
+    sparse = _flag(sparse, "jacrev")
+
+    @functools.wraps(f)
+    def jac_f(*args, **kwargs):
+        if sparse or not _recorded(args):
+            return _sparse.jacobian(f, args, kwargs, k, "rev", sparse, "jacrev")
+        return jacobian(f, k)(*args, **kwargs)
+
+    return jac_f
 
 
-def hessian(f, argnums=0):
+def hessian(f, argnums=0, sparse=False):
     """The Hessian of scalar ``f`` in ``args[argnums]``, shaped ``x.shape + x.shape`` (JAX's
     and autograd's ``hessian``): one Hessian-vector product per element of x, f recorded once
     for all of them (in C; where ``hvp`` takes the recorded route, one ``hvp`` each).
+
+    ``sparse=True`` returns a ``scipy.sparse.csr_matrix`` of shape ``(n, n)``, n = x.size: an
+    x of any shape is flattened (C order), and entry ``[i, j]`` is the second derivative in
+    ``x.flat[i]`` and ``x.flat[j]``. It is computed from the tape's sparsity pattern (the
+    inputs that interact through a nonlinear op), a star colouring of it and one
+    Hessian-vector product per colour: a banded Hessian costs three, whatever n. Its stored
+    entries are the pattern's (an entry may hold 0.0 where the pattern over-estimates). SciPy
+    is needed for it; SciPy's ``minimize(..., method="trust-constr", hess=...)`` takes it.
 
     >>> import numpy as np, revad
     >>> revad.hessian(lambda x: x[0] ** 2 * x[1] + x[1] ** 3)(np.array([1.0, 2.0]))
     array([[ 4.,  2.],
            [ 2., 12.]])
+    >>> H = revad.hessian(lambda x: np.sum(x[1:] * x[:-1] ** 2), sparse=True)(np.ones(4))
+    >>> H.nnz, H.toarray()
+    (9, array([[2., 2., 0., 0.],
+           [2., 2., 2., 0.],
+           [0., 2., 2., 2.],
+           [0., 0., 2., 0.]]))
     """
     k = _single(argnums, "hessian")
     h = _recorded_hvp(f, k)
+    if _flag(sparse, "hessian"):
+        @functools.wraps(f)
+        def sparse_hessian_f(*args):
+            return _sparse.sparse_hessian(f, args, k, "hessian(sparse=True)")
+
+        return sparse_hessian_f
 
     @functools.wraps(f)
     def hessian_f(*args):
@@ -221,6 +284,48 @@ def hessian(f, argnums=0):
         return np.stack(rows).reshape(shape + shape)
 
     return hessian_f
+
+
+def hessian_sparsity(f, argnums=0):
+    """The sparsity pattern of the Hessian of scalar ``f`` in ``args[argnums]`` (flattened, C
+    order), read from the tape without computing a derivative: a boolean
+    ``scipy.sparse.csr_matrix`` (n, n), True where two inputs interact through a nonlinear op
+    (a superset of the nonzeros; exact for the usual structures).
+
+    >>> import numpy as np, revad
+    >>> f = lambda x: np.sum((x[1:] - x[:-1] ** 2) ** 2)
+    >>> revad.hessian_sparsity(f)(np.ones(4)).toarray().astype(int)
+    array([[1, 1, 0, 0],
+           [1, 1, 1, 0],
+           [0, 1, 1, 1],
+           [0, 0, 1, 1]])
+    """
+    k = _single(argnums, "hessian_sparsity")
+
+    @functools.wraps(f)
+    def pattern_f(*args):
+        return _sparse.hessian_pattern(f, args, k, "hessian_sparsity")
+
+    return pattern_f
+
+
+def jacobian_sparsity(f, argnums=0):
+    """The sparsity pattern of the Jacobian of ``f`` in ``args[argnums]``, read from the tape:
+    a boolean ``scipy.sparse.csr_matrix`` (f(x).size, x.size), True where an output depends on
+    an input through a derivative that is not zero everywhere.
+
+    >>> import numpy as np, revad
+    >>> revad.jacobian_sparsity(lambda x: x[1:] * x[:-1])(np.ones(3)).toarray()
+    array([[ True,  True, False],
+           [False,  True,  True]])
+    """
+    k = _single(argnums, "jacobian_sparsity")
+
+    @functools.wraps(f)
+    def pattern_f(*args):
+        return _sparse.jacobian_pattern(f, args, k, "jacobian_sparsity")
+
+    return pattern_f
 
 
 def hessian_vector_product(f, argnum=0):
@@ -300,4 +405,4 @@ def linear_combination_of_hessians(f, argnum=0):
 
 
 __all__ = ["hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product", "make_hvp",
-           "make_jvp", "linear_combination_of_hessians"]
+           "make_jvp", "linear_combination_of_hessians", "hessian_sparsity", "jacobian_sparsity"]

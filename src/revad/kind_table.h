@@ -11,6 +11,7 @@
 #include "group_products.h"
 #include "group_sums.h"
 #include "parallel.h"
+#include "sparsity.h"
 
 /* The tape's columns, as every kind's functions read them. */
 typedef struct {
@@ -84,6 +85,9 @@ typedef struct {
     int64_t (*cut)(const int64_t *p);
     /* The op code its slots show in a graph (an elementwise group: its row's). */
     int (*shows)(const int64_t *p, int code);
+    /* Sparsity (sparsity.h): for each of its outputs, the slots it reads through a nonzero
+     * derivative (rv_pat_dep) and the pairs of them it is nonlinear in (rv_pat_cross). */
+    void (*pattern)(const rv_cols *t, const int64_t *p, int64_t i, rv_pat *P);
 } rv_kind;
 
 static inline int64_t rv_self_first(const int64_t *p, int64_t i) { (void)p; return i; }
@@ -119,6 +123,14 @@ static inline int rv_dotc_reads(const int64_t *p, int64_t a, int64_t b) {
     return rv_view_span(h->start, 1, &h->count, &h->stride, &lo, &hi) && rv_meets(lo, hi, a, b);
 }
 
+static void rv_dotc_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pat *P) {
+    const rv_dotc_blk *h = (const rv_dotc_blk *)p;
+    (void)t;
+    if (!rv_pat_begin(P, i)) return;
+    for (int64_t k = 0; k < h->count; ++k) rv_pat_dep(P, h->start + k * h->stride);
+    rv_pat_end(P);
+}
+
 /* DOT */
 static inline int64_t rv_dot_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     const double g = s->adj[i];
@@ -142,6 +154,20 @@ static inline int rv_dot_reads(const int64_t *p, int64_t a, int64_t b) {
     int64_t lo, hi;
     return (rv_view_span(h->start0, 1, &h->count, &h->stride0, &lo, &hi) && rv_meets(lo, hi, a, b))
         || (rv_view_span(h->start1, 1, &h->count, &h->stride1, &lo, &hi) && rv_meets(lo, hi, a, b));
+}
+
+/* Bilinear: each pair of factors interacts, nothing else. */
+static void rv_dot_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pat *P) {
+    const rv_dot_blk *h = (const rv_dot_blk *)p;
+    (void)t;
+    if (!rv_pat_begin(P, i)) return;
+    for (int64_t k = 0; k < h->count; ++k) {
+        rv_pat_dep(P, h->start0 + k * h->stride0);
+        rv_pat_dep(P, h->start1 + k * h->stride1);
+    }
+    rv_pat_end(P);
+    for (int64_t k = 0; k < h->count; ++k)
+        rv_pat_cross(P, h->start0 + k * h->stride0, h->start1 + k * h->stride1);
 }
 
 /* MM */
@@ -173,6 +199,25 @@ static inline int rv_mm_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_mm_blk *h = (const rv_mm_blk *)p;
     return rv_mm_operand_reads(&h->a, h->m, h->n, a, b)
         || rv_mm_operand_reads(&h->b, h->n, h->q, a, b);
+}
+
+/* Y[i, j] reads row i of A and column j of B (those on the tape); A[i, k] B[k, j] interact. */
+static void rv_mm_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pat *P) {
+    const rv_mm_blk *h = (const rv_mm_blk *)p;
+    const rv_mm_operand *a = &h->a, *b = &h->b;
+    (void)t; (void)i;
+    for (int64_t r = 0; r < h->m; ++r)
+        for (int64_t c = 0; c < h->q; ++c) {
+            if (!rv_pat_begin(P, h->out + r * h->q + c)) continue;
+            for (int64_t k = 0; k < h->n; ++k) {
+                if (a->src < 0) rv_pat_dep(P, rv_mm_index(a, r, k));
+                if (b->src < 0) rv_pat_dep(P, rv_mm_index(b, k, c));
+            }
+            rv_pat_end(P);
+            if (a->src < 0 && b->src < 0)
+                for (int64_t k = 0; k < h->n; ++k)
+                    rv_pat_cross(P, rv_mm_index(a, r, k), rv_mm_index(b, k, c));
+        }
 }
 
 /* EW */
@@ -210,6 +255,32 @@ static inline int64_t rv_ew_cut(const int64_t *p) {
 static inline int rv_ew_shows(const int64_t *p, int code) {
     (void)code;
     return (int)((const rv_ew_blk *)p)->op;
+}
+
+/* Each element by its row's curvature (sparsity.h), constant operands' terms dropped. */
+static void rv_ew_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pat *P) {
+    const rv_ew_blk *h = (const rv_ew_blk *)p;
+    rv_ew ew, *e = &ew;
+    (void)i;
+    rv_ew_init(e, h, t->val, t->cst, t->cptr);
+    int k = rv_curve(h->op);
+    if (rv_ew_arity(h->op) == 1) k &= RV_DEP_A | RV_AA;
+    if (rv_ew_arity(h->op) == 1 || !e->slots[1]) k &= ~(RV_DEP_B | RV_AB | RV_BB);
+    if (!e->slots[0]) k &= ~(RV_DEP_A | RV_AA | RV_AB);
+    if (!k) return;  /* the outputs depend on nothing: their sets stay empty */
+    const int64_t sa = e->s[0], sb = e->s[1];
+    RV_EW_FOR_LINES(e, 0, e->n, line, yo, oa, ob, k0, k1, {
+        for (int64_t j = k0; j < k1; ++j) {
+            if (!rv_pat_begin(P, yo + j)) continue;
+            const int64_t a = oa + j * sa, b = ob + j * sb;
+            if (k & RV_DEP_A) rv_pat_dep(P, a);
+            if (k & RV_DEP_B) rv_pat_dep(P, b);
+            rv_pat_end(P);
+            if (k & RV_AA) rv_pat_cross(P, a, a);
+            if (k & RV_AB) rv_pat_cross(P, a, b);
+            if (k & RV_BB) rv_pat_cross(P, b, b);
+        }
+    });
 }
 
 /* SUMS: its backward sweeps the elementwise group below it too where it may (rv_sums_fused). */
@@ -252,6 +323,17 @@ static inline int64_t rv_sums_cut(const int64_t *p) {
     return rv_sums_splittable((const rv_sums_blk *)p) ? RV_CUT_ANY : RV_CUT_NONE;
 }
 
+static void rv_sums_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pat *P) {
+    const rv_sums_blk *h = (const rv_sums_blk *)p;
+    (void)t; (void)i;
+    RV_SUMS_FOR_LINES(h, 0, h->n, {
+        if (rv_pat_begin(P, yo)) {
+            for (int64_t j = 0; j < count; ++j) rv_pat_dep(P, start + j * stride);
+            rv_pat_end(P);
+        }
+    });
+}
+
 /* CALL: every backward stops for the caller, which calls Python, unless no adjoint of the
  * outputs is nonzero: then nothing passes down, as for any other entry. */
 static inline int64_t rv_call_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
@@ -270,6 +352,27 @@ static inline int rv_call_reads(const int64_t *p, int64_t a, int64_t b) {
     return 0;
 }
 
+/* A Python function is opaque: every output reads every input, all of them interacting. The
+ * outputs share one set (the first live output's). */
+static void rv_call_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pat *P) {
+    const rv_call_blk *h = (const rv_call_blk *)p;
+    int64_t first = -1;
+    (void)t; (void)i;
+    for (int64_t o = h->out; o < h->out + h->n; ++o) {
+        if (!rv_pat_begin(P, o)) continue;
+        if (first < 0) {
+            for (int64_t k = 0; k < h->n_in; ++k)
+                for (int64_t s = 0; s < h->span[2 * k + 1]; ++s) rv_pat_dep(P, h->span[2 * k] + s);
+        } else {
+            rv_pat_dep(P, first);
+        }
+        rv_pat_end(P);
+        if (first < 0) first = o;
+        if (P->mode == RV_PAT_LIVE) return;  /* every input is live already */
+    }
+    if (first >= 0) rv_pat_cross(P, first, first);
+}
+
 /* PAIR: its loops are light (one multiply-add an element), so it runs where the sweep meets it. */
 static inline int64_t rv_pair_kind_backward(const rv_sweep *s, const int64_t *p, int64_t i) {
     (void)i;
@@ -285,26 +388,47 @@ static inline int rv_pair_reads(const int64_t *p, int64_t a, int64_t b) {
     return rv_pair_reads_slots((const rv_pair_blk *)p, a, b);
 }
 
+/* A SciPy function, elementwise: each output reads its operands' elements at its index, and is
+ * taken as nonlinear in each and in each pair of them. */
+static void rv_pair_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pat *P) {
+    const rv_pair_blk *h = (const rv_pair_blk *)p;
+    (void)t; (void)i;
+    for (int64_t k = 0; k < h->n; ++k) {
+        if (!rv_pat_begin(P, h->out + k)) continue;
+        for (int64_t j = 0; j < h->nargs; ++j) {
+            const rv_pair_operand *q = rv_pair_operand_at(h, j);
+            int64_t s = q->off, r = k;
+            for (int64_t d = h->nd - 1; d >= 0; --d) {
+                s += (r % h->shape[d]) * q->stride[d];
+                r /= h->shape[d];
+            }
+            rv_pat_dep(P, s);
+        }
+        rv_pat_end(P);
+        rv_pat_cross(P, h->out + k, h->out + k);  /* the union of its operands' sets, squared */
+    }
+}
+
 /* Indexed by op code - RV_DOTC. The placeholder (RV_GROUP_SLOT) has no functions: sweeps pass over it,
  * and a walk steps from a group's end to its first slot. */
 static const rv_kind rv_kinds[] = {
     {"dot", 0, rv_self_first, rv_dotc_kind_backward, rv_dotc_kind_tangent, rv_dotc_kind_second,
-     rv_dotc_reads, RV_RUN_NONE, NULL, rv_shows_code},
+     rv_dotc_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_dotc_pattern},
     {"dot", 0, rv_self_first, rv_dot_kind_backward, rv_dot_kind_tangent, rv_dot_kind_second,
-     rv_dot_reads, RV_RUN_NONE, NULL, rv_shows_code},
+     rv_dot_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_dot_pattern},
     {"matmul", 1, rv_group_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_kind_second,
-     rv_mm_reads, RV_RUN_BLAS, NULL, rv_shows_code},
+     rv_mm_reads, RV_RUN_BLAS, NULL, rv_shows_code, rv_mm_pattern},
     {"elementwise", 1, rv_group_first, rv_ew_kind_backward, rv_ew_kind_tangent,
-     rv_ew_kind_second, rv_ew_reads, RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows},
+     rv_ew_kind_second, rv_ew_reads, RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows, rv_ew_pattern},
     {"sum", 1, rv_group_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_kind_second,
-     rv_sums_reads, RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
+     rv_sums_reads, RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code, rv_sums_pattern},
     /* (a Python function's second order is its VJP differentiated: the recorded route) */
     {"call", 1, rv_group_first, rv_call_kind_backward, NULL, NULL, rv_call_reads, RV_RUN_PYTHON,
-     NULL, rv_shows_code},
+     NULL, rv_shows_code, rv_call_pattern},
     /* (SciPy gives its rows' first partials only: the recorded route differentiates those) */
     {"special", 1, rv_group_first, rv_pair_kind_backward, rv_pair_kind_tangent, NULL,
-     rv_pair_reads, RV_RUN_NONE, NULL, rv_shows_code},
-    {"group", 1, NULL, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
+     rv_pair_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_pair_pattern},
+    {"group", 1, NULL, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL, NULL},
 };
 /* Every code from RV_DOTC on has a row, in enum order. */
 typedef char rv_kinds_complete[

@@ -12,5 +12,6 @@
 #include "parallel.h"
 #include "kind_table.h"
 #include "sweep.h"
+#include "colouring.h"
 
 #endif

@@ -321,4 +321,32 @@ static inline int64_t rv_second_order_walk(const uint8_t *op, const int32_t *arg
     return -1;
 }
 
+/* Sparsity (sparsity.h). The pass down from slot `top` (the caller marks the outputs live):
+ * which slots the outputs depend on through a nonzero derivative. */
+static inline void rv_pattern_live(const rv_cols *t, rv_pat *P, int64_t top) {
+    for (int64_t i = top; i >= 0; --i) {
+        const int c = t->op[i];
+        if (c == RV_LEAF || c == RV_CONST || c == RV_GROUP_SLOT) continue;
+        if (c >= RV_DOTC) {
+            const rv_kind *k = rv_kind_of(c);
+            const int64_t *p = t->blk + t->arg0[i];
+            k->pattern(t, p, i, P);
+            i = k->first(p, i);
+            continue;
+        }
+        if (P->live[i] == 1) rv_pat_row(P, c, t->arg0[i], t->arg1[i], i);
+    }
+}
+
+/* The pass up, after rv_pattern_live: each live slot's index set (and, RV_PAT_HESS, the
+ * interacting pairs). */
+static inline void rv_pattern_forward(const rv_cols *t, rv_pat *P, int64_t top) {
+    for (int64_t i = 0; i <= top && !P->oom; ++i) {
+        const int c = t->op[i];
+        if (c == RV_LEAF || c == RV_CONST || c == RV_GROUP_SLOT) continue;
+        if (c >= RV_DOTC) rv_kind_of(c)->pattern(t, t->blk + t->arg0[i], i, P);
+        else if (P->live[i] == 1) rv_pat_row(P, c, t->arg0[i], t->arg1[i], i);
+    }
+}
+
 #endif
