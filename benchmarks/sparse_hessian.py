@@ -4,8 +4,8 @@ gradient, <= 3 colours), scalar loop and vectorised, with where its time goes.
 Run from the repository root: ``python -m benchmarks.sparse_hessian [--n N] [--repeat R]``.
 Each repeat times one ``revad.grad`` call and one sparse Hessian back to back (paired), and
 prints the medians, their ratio and the Hessian's steps: recording (f once), pattern (the
-tape's nonlinear interactions, in C), colouring (star, in C), HVPs (the gradient recorded once,
-then one reverse sweep per colour) and recovery (NumPy).
+tape's nonlinear interactions, in C), colouring (star, in C), HVPs (one tangent and one
+second-order sweep per colour, in C) and recovery (in C).
 """
 import argparse
 import statistics
