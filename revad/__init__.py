@@ -20,7 +20,6 @@ from revad._forward import jvp
 from revad._functional import elementwise_grad, grad, jacobian, value_and_grad
 from revad._graph import draw, to_dot
 from revad._primitive import custom_vjp, defjvp, defvjp, make_vjp, primitive, vjp
-from revad._trace import Trace, TraceError, trace
 from revad._second import (
     hessian,
     hessian_vector_product,
@@ -31,6 +30,7 @@ from revad._second import (
     make_hvp,
     make_jvp,
 )
+from revad._trace import Trace, TraceError, trace
 from revad._version import __version__
 from revad.testing import check_grad
 
