@@ -27,8 +27,8 @@ from revad._core import TraceError, Var
 __all__ = ["trace", "Trace", "TraceError"]
 
 _NUMBER, _REALS, _NDARRAY, _STATIC, _TREE = (
-    _array.PLAN_NUMBER, _array.PLAN_REALS, _array.PLAN_NDARRAY, _array.PLAN_STATIC,
-    _array.PLAN_TREE)
+    _array._PLAN_NUMBER, _array._PLAN_REALS, _array._PLAN_NDARRAY, _array._PLAN_STATIC,
+    _array._PLAN_TREE)
 
 
 def _argnums(argnums):

@@ -17,6 +17,7 @@ class TraceError(RuntimeError):
     ...     print(str(e).startswith("revad: guard failed (comparison)"))
     True
     """
+    __module__ = "revad"
 
 
 # Traces recording in this process (any thread): while 0, an escape (float(v), ...) costs one
