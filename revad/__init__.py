@@ -32,6 +32,7 @@ from revad._second import (
     make_hvp,
     make_jvp,
 )
+from revad._trace import Trace, TraceError, trace
 from revad._version import __version__
 from revad.testing import check_grad
 
@@ -43,4 +44,4 @@ __all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "ele
            "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp",
            "jacobian", "hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product",
            "make_hvp", "make_jvp", "linear_combination_of_hessians", "hessian_sparsity",
-           "jacobian_sparsity", *sorted(_functions)]
+           "jacobian_sparsity", "trace", "Trace", "TraceError", *sorted(_functions)]

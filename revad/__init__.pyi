@@ -10,8 +10,10 @@ import numpy as np
 
 from revad import testing as testing
 from revad._array import Array as Array
+from revad._array import Trace as Trace
 from revad._array import logsumexp as logsumexp
 from revad._core import Function as Function
+from revad._core import TraceError as TraceError
 from revad._core import Var as Var
 from revad._core import no_grad as no_grad
 from revad._core import release_memory as release_memory
@@ -25,6 +27,7 @@ __all__ = [
     "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp", "jacobian",
     "hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product", "make_hvp", "make_jvp",
     "linear_combination_of_hessians", "hessian_sparsity", "jacobian_sparsity",
+    "trace", "Trace", "TraceError",
     # the op table, sorted
     "abs", "add", "arccos", "arcsin", "arctan", "arctan2", "cos", "cosh", "divide", "erf", "exp",
     "expm1", "hypot", "log", "log1p", "maximum", "minimum", "multiply", "negative", "power",
@@ -99,6 +102,12 @@ def linear_combination_of_hessians(
     f: Callable[..., Any], argnum: int = 0
 ) -> Callable[..., np.ndarray]: ...
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[float, float]: ...
+
+# Record once, replay in C (revad/_trace.py, src/revad/_array_trace.pxi).
+
+def trace(
+    f: Callable[..., Any], *args: Any, argnums: _Argnums = 0, static_argnums: Sequence[int] = ()
+) -> Trace: ...
 
 # User primitives (revad/_primitive.py).
 _F = TypeVar("_F", bound=Callable[..., Any])

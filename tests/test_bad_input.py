@@ -1430,6 +1430,8 @@ def test_every_public_name_is_walked():
     walked |= {"jacobian"}  # its misuse: test_jacobian_argnum_and_refusals (test_functional.py)
     # Sparsity patterns: walked in tests/test_sparse.py (test_bad_input_raises_clear_errors).
     walked |= {"hessian_sparsity", "jacobian_sparsity"}
+    # Record once, replay: bad arguments, shapes, structures in tests/test_replay.py.
+    walked |= {"trace", "Trace", "TraceError"}
     assert set(revad.__all__) <= walked, sorted(set(revad.__all__) - walked)
 
 

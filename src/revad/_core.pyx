@@ -11,7 +11,7 @@ from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.type cimport PyType_Modified
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import operator
 import os
@@ -35,3 +35,4 @@ include "_core_functions.pxi"
 include "_core_inspect.pxi"
 include "_core_second.pxi"
 include "_core_sparsity.pxi"
+include "_core_replay.pxi"

@@ -78,6 +78,10 @@ typedef struct {
      * rv_second_order). Returns as backward does (-1: a BLAS product, for the caller); NULL: no
      * rule (a Python function, a SciPy function), and revad.hvp takes the recorded route. */
     int64_t (*second)(const rv_sweep2 *s, const int64_t *p, int64_t i);
+    /* Replay (sweep.h, rv_forward_replay): write the entry's values into val (t->val is val)
+     * from its operands there. Returns 0, or 1: stop here for the caller (a BLAS product, a
+     * Python function, a SciPy row: _core_replay.pxi). */
+    int (*forward)(const rv_cols *t, const int64_t *p, int64_t i, double *val);
     /* Whether it may read a slot in [a, b) (add to its adjoint in a reverse sweep). */
     int (*reads)(const int64_t *p, int64_t a, int64_t b);
     /* Its backward's loops as run on threads (enum rv_run), and where they may be cut. */
@@ -117,6 +121,15 @@ static inline int64_t rv_dotc_kind_second(const rv_sweep2 *s, const int64_t *p, 
     if (gt != 0.0) rv_dotc_backward((const rv_dotc_blk *)p, gt, s->t.cptr, s->adt);
     return i;
 }
+static inline int rv_dotc_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
+                                       double *val) {
+    const rv_dotc_blk *h = (const rv_dotc_blk *)p;
+    const double *x = val + h->start, *c = t->cptr[h->c] + h->coff;
+    double s = 0.0;
+    for (int64_t k = 0; k < h->count; ++k) s += x[k * h->stride] * c[k * h->cstride];
+    val[i] = s;
+    return 0;
+}
 static inline int rv_dotc_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_dotc_blk *h = (const rv_dotc_blk *)p;
     int64_t lo, hi;
@@ -148,6 +161,16 @@ static inline int64_t rv_dot_kind_second(const rv_sweep2 *s, const int64_t *p, i
     if (g != 0.0 || gt != 0.0)
         rv_dot_second((const rv_dot_blk *)p, g, gt, s->t.val, s->tng, s->adj, s->adt);
     return i;
+}
+static inline int rv_dot_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
+                                      double *val) {
+    const rv_dot_blk *h = (const rv_dot_blk *)p;
+    const double *x0 = val + h->start0, *x1 = val + h->start1;
+    double s = 0.0;
+    (void)t;
+    for (int64_t k = 0; k < h->count; ++k) s += x0[k * h->stride0] * x1[k * h->stride1];
+    val[i] = s;
+    return 0;
 }
 static inline int rv_dot_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_dot_blk *h = (const rv_dot_blk *)p;
@@ -188,6 +211,20 @@ static inline int64_t rv_mm_kind_second(const rv_sweep2 *s, const int64_t *p, in
     if (h->blas) return -1;
     rv_mm_second(h, s->t.val, s->t.cptr, s->tng, s->adj, s->adt);
     return h->out;
+}
+/* A product BLAS takes (h->blas) stops for the caller, which multiplies through NumPy. */
+static inline int rv_mm_kind_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+    const rv_mm_blk *h = (const rv_mm_blk *)p;
+    (void)i;
+    if (h->blas) return 1;
+    for (int64_t r = 0; r < h->m; ++r)
+        for (int64_t j = 0; j < h->q; ++j) {
+            double s = 0.0;
+            for (int64_t k = 0; k < h->n; ++k)
+                s += rv_mm_at(&h->a, r, k, val, t->cptr) * rv_mm_at(&h->b, k, j, val, t->cptr);
+            val[h->out + r * h->q + j] = s;
+        }
+    return 0;
 }
 static inline int rv_mm_operand_reads(const rv_mm_operand *o, int64_t rows, int64_t cols,
                                       int64_t a, int64_t b) {
@@ -237,6 +274,12 @@ static inline int64_t rv_ew_kind_second(const rv_sweep2 *s, const int64_t *p, in
     (void)i;
     rv_ew_second(h, s->t.val, s->t.cst, s->t.cptr, s->tng, s->adj, s->adt);
     return h->out;
+}
+static inline int rv_ew_kind_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+    const rv_ew_blk *h = (const rv_ew_blk *)p;
+    (void)i;
+    rv_ew_forward_part(h, val, t->cst, t->cptr, 0, h->n);
+    return 0;
 }
 static inline int rv_ew_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_ew_blk *h = (const rv_ew_blk *)p;
@@ -310,6 +353,14 @@ static inline int64_t rv_sums_kind_second(const rv_sweep2 *s, const int64_t *p, 
     rv_sums_second((const rv_sums_blk *)p, s->adj, s->adt);
     return ((const rv_sums_blk *)p)->out;
 }
+/* A sum over a lazy elementwise group reads that group's values: a replay writes every group's. */
+static inline int rv_sums_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
+                                       double *val) {
+    const rv_sums_blk *h = (const rv_sums_blk *)p;
+    (void)t; (void)i;
+    rv_sums_forward_part(h, val, 0, h->n);
+    return 0;
+}
 static inline int rv_sums_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_sums_blk *h = (const rv_sums_blk *)p;
     int64_t lo, hi;
@@ -342,6 +393,11 @@ static inline int64_t rv_call_kind_backward(const rv_sweep *s, const int64_t *p,
     for (int64_t k = h->out; k < h->out + h->n; ++k)
         if (s->adj[k] != 0.0) return -1;
     return h->out;
+}
+/* CALL and PAIR values come from Python (the user's function, SciPy): the caller's. */
+static inline int rv_python_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+    (void)t; (void)p; (void)i; (void)val;
+    return 1;
 }
 static inline int rv_call_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_call_blk *h = (const rv_call_blk *)p;
@@ -413,22 +469,24 @@ static void rv_pair_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pa
  * and a walk steps from a group's end to its first slot. */
 static const rv_kind rv_kinds[] = {
     {"dot", 0, rv_self_first, rv_dotc_kind_backward, rv_dotc_kind_tangent, rv_dotc_kind_second,
-     rv_dotc_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_dotc_pattern},
+     rv_dotc_kind_forward, rv_dotc_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_dotc_pattern},
     {"dot", 0, rv_self_first, rv_dot_kind_backward, rv_dot_kind_tangent, rv_dot_kind_second,
-     rv_dot_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_dot_pattern},
+     rv_dot_kind_forward, rv_dot_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_dot_pattern},
     {"matmul", 1, rv_group_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_kind_second,
-     rv_mm_reads, RV_RUN_BLAS, NULL, rv_shows_code, rv_mm_pattern},
+     rv_mm_kind_forward, rv_mm_reads, RV_RUN_BLAS, NULL, rv_shows_code, rv_mm_pattern},
     {"elementwise", 1, rv_group_first, rv_ew_kind_backward, rv_ew_kind_tangent,
-     rv_ew_kind_second, rv_ew_reads, RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows, rv_ew_pattern},
+     rv_ew_kind_second, rv_ew_kind_forward, rv_ew_reads, RV_RUN_EW_BACKWARD, rv_ew_cut,
+     rv_ew_shows, rv_ew_pattern},
     {"sum", 1, rv_group_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_kind_second,
-     rv_sums_reads, RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code, rv_sums_pattern},
+     rv_sums_kind_forward, rv_sums_reads, RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code,
+     rv_sums_pattern},
     /* (a Python function's second order is its VJP differentiated: the recorded route) */
-    {"call", 1, rv_group_first, rv_call_kind_backward, NULL, NULL, rv_call_reads, RV_RUN_PYTHON,
-     NULL, rv_shows_code, rv_call_pattern},
+    {"call", 1, rv_group_first, rv_call_kind_backward, NULL, NULL, rv_python_forward,
+     rv_call_reads, RV_RUN_PYTHON, NULL, rv_shows_code, rv_call_pattern},
     /* (SciPy gives its rows' first partials only: the recorded route differentiates those) */
     {"special", 1, rv_group_first, rv_pair_kind_backward, rv_pair_kind_tangent, NULL,
-     rv_pair_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_pair_pattern},
-    {"group", 1, NULL, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL, NULL},
+     rv_python_forward, rv_pair_reads, RV_RUN_NONE, NULL, rv_shows_code, rv_pair_pattern},
+    {"group", 1, NULL, NULL, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL, NULL},
 };
 /* Every code from RV_DOTC on has a row, in enum order. */
 typedef char rv_kinds_complete[
