@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from . import arrays as arrays_mod
-from . import modes, plots, progress, replay, scalar_args, summary
+from . import compiled, modes, plots, progress, scalar_args, summary
 from . import peers as peers_mod
 from .timing import measure, paired_ratio
 from .workloads import WORKLOADS, products
@@ -348,7 +348,7 @@ class Runner:
 def parse_args(argv=None):
     """The command line, with --only resolved to a set of workload names."""
     names = ([w.name for w in WORKLOADS] + [w.name for w in arrays_mod.ARRAY_WORKLOADS]
-             + list(modes.SECTIONS) + list(scalar_args.SECTIONS) + list(replay.SECTIONS))
+             + list(modes.SECTIONS) + list(scalar_args.SECTIONS) + list(compiled.SECTIONS))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes: a smoke test (half a minute with the peers; CI runs it)")
@@ -439,7 +439,7 @@ def run(args):
         unavailable |= {r["impl"] for r in records if r.get("note") == "not installed"}
     modes.run(revad, args, runner.record)
     scalar_args.run(revad, args, runner.record)
-    replay.run(revad, args, runner.record)
+    compiled.run(revad, args, runner.record)
 
     elapsed = time.perf_counter() - start
     print(f"\ntotal wall time: {elapsed:.1f} s")

@@ -1,267 +1,91 @@
-"""Record once, replay (``--only replay``): ``revad.compile`` against eager ``value_and_grad``.
+"""revad.trace's replay, measured (issue 18): medians, ratios taken in one run.
 
-* The scalar-loop Rosenbrock (n = 10^4; 100 with --quick): compiled value_and_grad over the
-  plain-float evaluation of f, eager value_and_grad over it, and CasADi's compiled evaluation
-  of the same graph (built once, untimed) over it, all paired in rounds of this thread's CPU
-  time; and the nanoseconds per tape entry of the forward replay alone (``.value``) and of the
-  reverse sweep (value_and_grad's time less the forward's).
-* The seed's neuron, ``sigmoid(w . x + b)`` with ``argnums=(0, 1)``: microseconds per compiled
-  call, per eager call, and per call of JAX's ``jit(value_and_grad)`` (its dispatch), each the
-  median of batches.
-* The four array workloads of benchmarks/arrays.py (shrunk with --quick) and the MLP at batch
-  32: compiled over eager, paired (wall-clock, each batch after the other's threads idle).
-* ``batch`` of 10^3 points of a 100-input Rosenbrock: one thread over two threads.
-* Bytes per entry of a trace (its tape plus its replay buffers).
+    PYTHONPATH=. python -m benchmarks.replay [--quick]
 
-A missing peer (CasADi, JAX) is a note in its cell, never a failure.
+- scalar-loop Rosenbrock (n = 10^4): replayed value_and_grad / plain-float evaluation of f, eager
+  value_and_grad / the same, and ns per entry of the forward replay and of the reverse sweep;
+- the seed's neuron: a replayed value_and_grad call, and eager's;
+- batch of 10^3 points (Rosenbrock n = 10^3 on an ndarray): 2 threads against 1;
+- bytes per entry of a trace (its tape and a replay's buffers).
 """
-import math
-import os
 import statistics
+import sys
 import time
 
 import numpy as np
 
-from . import arrays as arrays_mod
-from . import progress
-from .scalar_args import _PlainSigmoid, neuron, paired, per_call
-from .timing import paired_ratio
-from .workloads import _rosenbrock_grad, _rosenbrock_start, rosenbrock
+import revad
 
-SECTIONS = ("replay",)
-N, QUICK_N = 10_000, 100
-BATCH_POINTS, QUICK_BATCH_POINTS = 1000, 50
-BATCH_INPUTS = 100
+from .workloads import rosenbrock, seed_sigmoid
 
 
-def _close(got, ref, rtol=1e-10):
-    v, g = got
-    rv, rg = ref
-    if not np.isclose(float(v), float(rv), rtol=rtol):
-        return False
-    g = g if isinstance(g, (list, tuple)) else [g]
-    rg = rg if isinstance(rg, (list, tuple)) else [rg]
-    return len(g) == len(rg) and all(
-        np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol,
-                    atol=1e-12 * max(1.0, float(np.max(np.abs(b))) if np.size(b) else 1.0))
-        for a, b in zip(g, rg, strict=True))
+def _median(fn, repeat, number=1):
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        ts.append((time.perf_counter() - t0) / number)
+    return statistics.median(ts)
 
 
-def _status(ok):
-    return "ok" if ok else "!!! MISMATCH"
+def _paired(fa, fb, repeat):
+    """Median of the per-pair ratios fb / fa, timed back to back."""
+    ratios = []
+    for _ in range(repeat):
+        a = _median(fa, 1)
+        b = _median(fb, 1)
+        ratios.append(b / a)
+    return statistics.median(ratios)
 
 
-def _entries(revad, tr):
-    """(tape entries, bytes) of a trace: its own count if it has one, else -1."""
-    info = tr.info() if hasattr(tr, "info") else getattr(tr, "stats", None)
-    if callable(info):
-        info = info()
-    info = dict(info or {})
-    return info.get("n_ops", info.get("entries", -1)), info.get("nbytes", -1)
-
-
-# --- the scalar loop ---------------------------------------------------------------------------
-
-def _casadi_eval(n):
-    """CasADi's compiled evaluation of the Rosenbrock graph (build untimed), or None."""
-    try:
-        from .peers import Casadi
-        peer = Casadi()
-    except ImportError:
-        return None
-    F = peer._build(rosenbrock, n)
-
-    def run(x):
-        v, g = F(x)
-        return float(v), np.asarray(g, dtype=np.float64).ravel()
-    return run
-
-
-def rosenbrock_rows(revad, n, repeat, record):
-    x = _rosenbrock_start(n)
-    xa = np.array(x)
-    ref = _rosenbrock_grad(x)
-
-    def f(xs):
-        return rosenbrock(xs, revad)
-
-    def plain():
-        return rosenbrock(x, math)
-
-    cf = revad.compile(f)
-    eager = revad.value_and_grad(f)
-    progress.step(f"replay: Rosenbrock n={n:,}, recording")
-    ok = _close(cf(x), ref) and _close(cf(x), ref) and _close(eager(x), ref)
+def run_replay(quick=False):
+    import math
+    rep = 5 if quick else 21
+    n = 1000 if quick else 10_000
+    x = [-1.2 if i % 2 == 0 else 1.0 for i in range(n)]
+    f = lambda v: rosenbrock(v, revad)  # noqa: E731
+    plain = lambda: rosenbrock(x, math)  # noqa: E731
     tr = revad.trace(f, x)
-    compiled = paired(plain, lambda: cf(x), repeat)
-    progress.step(f"replay: Rosenbrock n={n:,}, eager")
-    eager_ratio = paired(plain, lambda: eager(x), repeat)
-    progress.step(f"replay: Rosenbrock n={n:,}, CasADi (its build is not timed)")
-    casadi = _casadi_eval(n)
-    casadi_ratio = None
-    if casadi is not None:
-        ok = ok and _close(casadi(xa), ref)
-        casadi_ratio = paired(plain, lambda: casadi(xa), repeat)
-    t_value = per_call(lambda: tr.value(x), repeat)
-    t_vg = per_call(lambda: tr.value_and_grad(x), repeat)
-    entries, nbytes = _entries(revad, tr)
-    if entries <= 0:
-        entries = revad.tape_info(f([revad.Var(v) for v in x]))["n_ops"]
-    fwd_ns, rev_ns = t_value / entries * 1e9, max(t_vg - t_value, 0.0) / entries * 1e9
-    status = _status(ok)
-    print(f"\n[replay] Rosenbrock, scalar loop, n = {n:,} ({entries:,} entries): value_and_grad "
-          "over the plain-float f, paired, thread CPU time")
-    print(f"  {'compiled':>9}  {'eager':>7}  {'CasADi eval':>11}  {'fwd ns/entry':>12}  "
-          f"{'rev ns/entry':>12}  check")
-    cas = "n/a" if casadi_ratio is None else f"{casadi_ratio:10.3g}x"
-    print(f"  {compiled:8.3g}x  {eager_ratio:6.3g}x  {cas:>11}  {fwd_ns:12.3g}  {rev_ns:12.3g}  "
-          f"{status}  (target: compiled <= 0.25)", flush=True)
-    record(workload="replay", case="rosenbrock", impl="revad", n=n, entries=entries,
-           compiled_to_plain=compiled, eager_to_plain=eager_ratio,
-           casadi_eval_to_plain=casadi_ratio, forward_ns_per_entry=fwd_ns,
-           reverse_ns_per_entry=rev_ns, trace_nbytes=nbytes, check=status)
+    vg = revad.value_and_grad(f)
+    x2 = [v + 0.01 for v in x]
+    replay = lambda: tr.value_and_grad(x2)  # noqa: E731
+    eager = lambda: vg(x2)  # noqa: E731
+    r_replay = _paired(plain, replay, rep)
+    r_eager = _paired(plain, eager, rep)
+    entries = tr.stats["entries"]
+    t_fwd = _median(lambda: tr.value(x2), rep)
+    t_vg = _median(replay, rep)
+    print(f"== revad.trace (issue 18), medians of {rep}")
+    print(f"  rosenbrock n={n}: replayed value_and_grad / plain floats = {r_replay:.3f} "
+          f"(eager: {r_eager:.3f}); {entries} entries")
+    print(f"    forward replay {1e9 * t_fwd / entries:.2f} ns/entry (value() call), "
+          f"forward+reverse {1e9 * t_vg / entries:.2f} ns/entry, so reverse ~"
+          f"{1e9 * (t_vg - t_fwd) / entries:.2f} ns/entry (with loading x and reading the "
+          f"gradient)")
+    w = [2.0, -3.0, -3.0, -1.0, -2.0]
+    g = lambda v: seed_sigmoid(v, revad)  # noqa: E731
+    trn = revad.trace(g, w)
+    vgn = revad.value_and_grad(g)
+    num = 2000
+    t_tr = _median(lambda: trn.value_and_grad(w), rep, num)
+    t_eg = _median(lambda: vgn(w), rep, num)
+    print(f"  neuron: replayed value_and_grad {1e6 * t_tr:.2f} us, eager {1e6 * t_eg:.2f} us")
+    nb = 100 if quick else 1000
+    xb = np.array(x[:1000])
+    trb = revad.trace(lambda v: rosenbrock(v, revad), xb)
+    X = xb + 0.01 * np.random.default_rng(0).normal(size=(nb, xb.size))
+    t1 = _median(lambda: trb.batch(X, threads=1), max(3, rep // 4))
+    t2 = _median(lambda: trb.batch(X, threads=2), max(3, rep // 4))
+    print(f"  batch of {nb} (rosenbrock n=1000, ndarray): 1 thread {1e3 * t1:.1f} ms, "
+          f"2 threads {1e3 * t2:.1f} ms: {t1 / t2:.2f}x")
+    s = tr.stats
+    print(f"  bytes per entry: tape {s['tape_bytes_per_entry']:.1f} + replay buffers "
+          f"{s['replay_bytes_per_entry']:.1f} = {s['bytes_per_entry']:.1f}")
+    return {"rosenbrock_replay_ratio": r_replay, "rosenbrock_eager_ratio": r_eager,
+            "neuron_us": 1e6 * t_tr, "neuron_eager_us": 1e6 * t_eg, "batch_speedup": t1 / t2,
+            "bytes_per_entry": s["bytes_per_entry"]}
 
 
-# --- the neuron -------------------------------------------------------------------------------
-
-def _jax_neuron():
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError:
-        return None
-    jax.config.update("jax_enable_x64", True)
-    f = jax.jit(jax.value_and_grad(lambda w, x: jax.nn.sigmoid(w[0] * x[0] + w[1] * x[1] + w[2]),
-                                   argnums=(0, 1)))
-    w, x = jnp.array([2.0, -3.0, -3.0]), jnp.array([-1.0, -2.0])
-
-    def run():
-        v, g = f(w, x)
-        jax.block_until_ready(g)
-        return v, g
-    run()
-    return run
-
-
-def neuron_rows(revad, repeat, record):
-    w, x = [2.0, -3.0, -3.0], [-1.0, -2.0]
-
-    def f(w, x):
-        return neuron(w, x, revad)
-
-    cf = revad.compile(f, argnums=(0, 1))
-    eager = revad.value_and_grad(f, argnums=(0, 1))
-    ok = all(_close((v, [*gw, *gx]), (e[0], [*e[1][0], *e[1][1]]))
-             for (v, (gw, gx)), e in [(cf(w, x), eager(w, x)), (cf(w, x), eager(w, x))])
-    progress.step("replay: the neuron")
-    times = {"plain": per_call(lambda: neuron(w, x, _PlainSigmoid), repeat),
-             "compiled": per_call(lambda: cf(w, x), repeat),
-             "eager": per_call(lambda: eager(w, x), repeat)}
-    jx = _jax_neuron()
-    times["jax"] = per_call(jx, repeat) if jx else None
-    status = _status(ok)
-    print("\nthe seed's neuron, argnums=(0, 1), per call (lists):")
-    print(f"  {'plain':>9}  {'compiled':>9}  {'eager':>9}  {'JAX jit':>9}  check")
-    jtxt = "n/a" if times["jax"] is None else f"{times['jax'] * 1e6:6.2f} us"
-    print(f"  {times['plain'] * 1e6:6.2f} us  {times['compiled'] * 1e6:6.2f} us  "
-          f"{times['eager'] * 1e6:6.2f} us  {jtxt:>9}  {status}  (target: compiled <= 1 us)",
-          flush=True)
-    record(workload="replay", case="neuron", impl="revad", plain_s=times["plain"],
-           compiled_s=times["compiled"], eager_s=times["eager"], jax_jit_s=times["jax"],
-           check=status)
-
-
-# --- the array workloads ------------------------------------------------------------------------
-
-def _array_cases(quick):
-    for w in arrays_mod.ARRAY_WORKLOADS:
-        rng = np.random.default_rng(0)
-        params, data = arrays_mod._shrink(w.name, rng) if quick else w.make(rng)
-        yield w.name, w.fn, params, data
-        if w.name == "mlp":
-            rng = np.random.default_rng(0)
-            params, data = arrays_mod._mlp_data(rng, 8 if quick else 32,
-                                                (20, 8, 3) if quick else (784, 128, 10))
-            yield "mlp, batch 32", w.fn, params, data
-
-
-def array_rows(revad, quick, repeat, record):
-    print("\n[replay] array workloads: compiled / eager value_and_grad (the data are arguments "
-          "too), paired")
-    print(f"  {'workload':<16} {'eager':>9} {'compiled':>9} {'compiled/eager':>14}  check")
-    pause = 0.0 if quick else arrays_mod._SETTLE_S
-    for name, fn, params, data in _array_cases(quick):
-        progress.step(f"replay: {name}")
-        nums = tuple(range(len(params)))
-
-        def objective(*a, fn=fn):
-            return fn(np, *a)
-
-        eager = revad.value_and_grad(objective, argnums=nums)
-        cf = revad.compile(objective, argnums=nums)
-        args = (*params, *data)
-        ref = eager(*args)
-        ok = _close(cf(*args), ref, 1e-9) and _close(cf(*args), ref, 1e-9)
-        t_eager = statistics.median(_wall(lambda: eager(*args)) for _ in range(repeat))
-        t_comp = statistics.median(_wall(lambda: cf(*args)) for _ in range(repeat))
-        ratio = paired_ratio(lambda: eager(*args), lambda: cf(*args), repeat=repeat,
-                             settle_s=pause, batch_s=arrays_mod._BATCH_S if pause else 2e-3)
-        status = _status(ok)
-        print(f"  {name:<16} {t_eager * 1e3:6.3g} ms {t_comp * 1e3:6.3g} ms {ratio:13.3g}x  "
-              f"{status}", flush=True)
-        record(workload="replay", case=name, impl="revad", eager_s=t_eager, compiled_s=t_comp,
-               compiled_to_eager=ratio, check=status)
-    print("  (target: compiled <= eager on all four; the MLP at batch 32 at most 0.5)")
-
-
-def _wall(fn, min_s=2e-3):
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        t = time.perf_counter() - t0
-        if t >= min_s:
-            return t / n
-
-
-# --- batch --------------------------------------------------------------------------------------
-
-def batch_rows(revad, quick, repeat, record):
-    points = QUICK_BATCH_POINTS if quick else BATCH_POINTS
-    rng = np.random.default_rng(0)
-    xs = rng.uniform(-1.5, 1.5, size=(points, BATCH_INPUTS))
-
-    def f(v):
-        return rosenbrock(v, revad)
-
-    cf = revad.compile(f)
-    values, grads = cf.batch(xs)
-    ok = all(_close((values[i], grads[i]), _rosenbrock_grad(xs[i]))
-             for i in range(0, points, max(1, points // 10)))
-    progress.step(f"replay: batch of {points} points, 1 and 2 threads")
-    ratio = paired_ratio(lambda: _batch(cf, xs, 2), lambda: _batch(cf, xs, 1), repeat=repeat)
-    status = _status(ok)
-    print(f"\n[replay] batch of {points:,} points (Rosenbrock, {BATCH_INPUTS} inputs each): "
-          f"1 thread / 2 threads {ratio:.3g}x (target >= 1.7 on 2 cores; this machine has "
-          f"{os.cpu_count()})  {status}", flush=True)
-    record(workload="replay", case="batch", impl="revad", points=points,
-           one_over_two_threads=ratio, check=status)
-
-
-def _batch(cf, xs, threads):
-    return cf.batch(xs, threads=threads)
-
-
-def run(revad, args, record):
-    """Run the section if --only selects it (or runs everything)."""
-    if args.only and "replay" not in args.only:
-        return
-    if not hasattr(revad, "compile"):
-        print("\n[replay] skipped: this revad has no compile")
-        return
-    repeat = args.repeat or (3 if args.quick else 7)
-    rosenbrock_rows(revad, QUICK_N if args.quick else N, repeat, record)
-    neuron_rows(revad, repeat, record)
-    array_rows(revad, args.quick, min(repeat, 5), record)
-    batch_rows(revad, args.quick, repeat, record)
+if __name__ == "__main__":
+    run_replay(quick="--quick" in sys.argv)

@@ -20,6 +20,7 @@ from revad._forward import jvp
 from revad._functional import elementwise_grad, grad, jacobian, value_and_grad
 from revad._graph import draw, to_dot
 from revad._primitive import custom_vjp, defjvp, defvjp, make_vjp, primitive, vjp
+from revad._trace import Trace, TraceError, trace
 from revad._second import (
     hessian,
     hessian_vector_product,
@@ -40,4 +41,5 @@ __all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "ele
            "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
            "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp",
            "jacobian", "hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product",
-           "make_hvp", "make_jvp", "linear_combination_of_hessians", *sorted(_functions)]
+           "make_hvp", "make_jvp", "linear_combination_of_hessians", "trace", "Trace",
+           "TraceError", *sorted(_functions)]

@@ -24,7 +24,7 @@ __all__ = [
     "logsumexp", "tape_info", "release_memory", "__version__", "jvp", "check_grad", "to_dot",
     "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp", "jacobian",
     "hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product", "make_hvp", "make_jvp",
-    "linear_combination_of_hessians",
+    "linear_combination_of_hessians", "trace", "Trace", "TraceError",
     # the op table, sorted
     "abs", "add", "arccos", "arcsin", "arctan", "arctan2", "cos", "cosh", "divide", "erf", "exp",
     "expm1", "hypot", "log", "log1p", "maximum", "minimum", "multiply", "negative", "power",
@@ -93,6 +93,23 @@ def linear_combination_of_hessians(
     f: Callable[..., Any], argnum: int = 0
 ) -> Callable[..., np.ndarray]: ...
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[float, float]: ...
+
+# Record once, replay in C (revad/_trace.py, src/revad/_array_trace.pxi).
+class TraceError(RuntimeError): ...
+
+class Trace:
+    info: Any
+    hvp_hook: Any
+    @property
+    def stats(self) -> dict[str, Any]: ...
+    def value_and_grad(self, *args: Any) -> tuple[float, Any]: ...
+    def value(self, *args: Any) -> float: ...
+    def grad(self, *args: Any) -> Any: ...
+    def batch(self, *args: Any, threads: int = 2) -> tuple[np.ndarray, Any]: ...
+
+def trace(
+    f: Callable[..., Any], *args: Any, argnums: _Argnums = 0, static_argnums: Sequence[int] = ()
+) -> Trace: ...
 
 # User primitives (revad/_primitive.py).
 _F = TypeVar("_F", bound=Callable[..., Any])

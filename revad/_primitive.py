@@ -10,6 +10,7 @@ import operator
 
 import numpy as np
 
+from revad import _core
 from revad._array import Array, _nests_nodes, _record_call, array
 from revad._core import Var
 
@@ -105,7 +106,7 @@ def _conform(ct, shape, what):
 class _Record:
     """One recorded call: what the sweeps ask of it (_core_call.pxi)."""
 
-    __slots__ = ("name", "layout", "shapes", "vjp", "jvp", "values", "vjp_on")
+    __slots__ = ("name", "layout", "shapes", "vjp", "jvp", "values", "vjp_on", "again")
 
     def __init__(self, name, layout, shapes, vjp, jvp, values, vjp_on):
         self.name, self.layout, self.shapes = name, layout, shapes
@@ -113,6 +114,25 @@ class _Record:
         # For a sweep that records itself (revad._nested): the arguments' values, and
         # vjp_on(ans, values) -> the VJP, given the result and the arguments as recorded nodes.
         self.values, self.vjp_on = values, vjp_on
+
+    def rerun(self, inputs):
+        """The call again at new values of its inputs (flat, one per differentiated argument),
+        for a replay (revad.trace): (its result's values, flat; the record of that call)."""
+        fn, kwargs, vjp_of, jvp_of, argnums = self.again
+        values = list(self.values)
+        for (k, shape), x in zip(self.shapes, inputs, strict=True):
+            values[k] = float(x[0]) if not shape and type(values[k]) is float else (
+                np.asarray(x).reshape(shape))
+        ans = fn(*values, **kwargs)
+        layout = _Layout(ans, self.name)
+        record = _Record(self.name, layout, self.shapes, vjp_of(ans, values, argnums),
+                         jvp_of(ans, values), values, None)
+        record.again = self.again
+        return layout.values(ans), record
+
+    def for_replay(self):
+        """What a pickled trace keeps of this record: enough to rerun it."""
+        return _Replayed(self.name, self.shapes, self.values, self.again)
 
     def backward_recorded(self, g, outputs, inputs):
         """The VJP as recorded ops: g and outputs (flat Arrays: the result's adjoints and
@@ -158,6 +178,33 @@ class _Record:
         return total
 
 
+class _Replayed(_Record):
+    """A record from a pickled trace: it reruns (the function and its VJP maker pickled by
+    reference: a primitive's, through the wrapper revad.primitive made)."""
+
+    __slots__ = ()
+
+    def __init__(self, name, shapes, values, again):
+        super().__init__(name, None, shapes, None, None, values, None)
+        self.again = again
+
+    def __reduce__(self):
+        fn, kwargs, vjp_of, jvp_of, argnums = self.again
+        if (isinstance(vjp_of, functools.partial) and vjp_of.func is _vjp_of
+                and getattr(vjp_of.args[0], "fun", None) is fn):
+            return _replayed_primitive, (self.name, self.shapes, self.values, vjp_of.args[0],
+                                         kwargs, argnums)
+        return _Replayed, (self.name, self.shapes, self.values, self.again)
+
+    def for_replay(self):
+        return self
+
+
+def _replayed_primitive(name, shapes, values, fw, kwargs, argnums):
+    return _Replayed(name, shapes, values, (fw.fun, kwargs, functools.partial(_vjp_of, fw, kwargs),
+                                            functools.partial(_jvp_of, fw, kwargs), argnums))
+
+
 def _stack(v):
     from revad._array import array
     return array([v])
@@ -193,7 +240,11 @@ def _call(name, fn, args, kwargs, vjp_of, jvp_of, vjp_on=None):
             raise TypeError(f"revad: argument {k} of {name} holds Vars or Arrays in a "
                             f"{type(a).__name__}; pass each as an argument of its own, or stack "
                             "them with revad.numpy.array")
-    values = [a.value if type(a) in _NODES else a for a in args]
+    _core._quiet(1)  # values a replay passes again (_Record.rerun): no guards (revad.trace)
+    try:
+        values = [a.value if type(a) in _NODES else a for a in args]
+    finally:
+        _core._quiet(-1)
     ans = fn(*values, **kwargs)
     if not argnums:
         return ans
@@ -206,6 +257,7 @@ def _call(name, fn, args, kwargs, vjp_of, jvp_of, vjp_on=None):
             return vjp_of(ans_nodes, value_nodes, argnums)
     record = _Record(name, layout, shapes, vjp_of(ans, values, argnums),
                      jvp_of(ans, values), values, vjp_on)
+    record.again = (fn, kwargs, vjp_of, jvp_of, argnums)
     flat = _record_call(record, tuple(args[k] for k in argnums), layout.values(ans))
     return layout.build(flat, layout.leaf_nodes)
 

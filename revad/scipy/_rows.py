@@ -11,7 +11,7 @@ a constant is fine).
 import numpy as np
 import scipy.special as ss  # type: ignore[import-untyped]
 
-from revad import _array
+from revad import _array, _core
 from revad.scipy import _lift
 
 _SQRT_PI = 1.7724538509055160
@@ -112,7 +112,11 @@ def call(name, fn, partials, args):
         raise TypeError(f"revad: scipy.special.{name} takes {len(partials)} argument(s), got "
                         f"{len(args)}")
     args = tuple(_lift.operand(a, none=False) for a in args)
-    vals = [np.asarray(a.value, np.float64) if _lift.is_node(a) else a for a in args]
+    _core._quiet(1)  # values a replay recomputes (_Rerun): no guards on them (revad.trace)
+    try:
+        vals = [np.asarray(a.value, np.float64) if _lift.is_node(a) else a for a in args]
+    finally:
+        _core._quiet(-1)
     for a, p in zip(args, partials, strict=True):
         if isinstance(p, str) and _lift.is_node(a):
             raise TypeError(f"revad: scipy.special.{name} is not differentiable in this "
@@ -130,7 +134,36 @@ def call(name, fn, partials, args):
         return [p(*nodes, y_node) if _lift.is_node(a) else None
                 for a, p in zip(args, partials, strict=True)]
 
-    return _array._pair(y, args, ds, recorded)
+    return _array._pair(y, args, ds, recorded,
+                        _Rerun(name, fn, partials, [None if _lift.is_node(a) else a
+                                                    for a in args]))
+
+
+class _Rerun:
+    """The row at new values of its operands (revad.trace's replay): (values, the partials of
+    each operand on the tape). Pickled by the row's name where it is one of ROWS."""
+
+    def __init__(self, name, fn, partials, consts):
+        self.name, self.fn, self.partials, self.consts = name, fn, partials, consts
+
+    def __call__(self, node_values):
+        it = iter(node_values)
+        vals = [np.asarray(next(it), np.float64) if c is None else c for c in self.consts]
+        with np.errstate(all="ignore"):
+            y = np.asarray(self.fn(*vals)).astype(np.float64, copy=False)
+            ds = [p(*vals, y) for c, p in zip(self.consts, self.partials, strict=True)
+                  if c is None]
+        return y, ds
+
+    def __reduce__(self):
+        if ROWS.get(self.name, (None, None)) == (self.fn, self.partials):
+            return _rerun_row, (self.name, self.consts)
+        return _Rerun, (self.name, self.fn, self.partials, self.consts)
+
+
+def _rerun_row(name, consts):
+    fn, partials = ROWS[name]
+    return _Rerun(name, fn, partials, consts)
 
 
 def apply_ufunc(ufunc, method, inputs, kwargs):

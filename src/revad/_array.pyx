@@ -40,6 +40,8 @@ from revad._core cimport (
     Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
     _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
     _recording_tape, _enclosing_call, _run_group, _share, _var_slot, rv_binary, rv_claim,
+    RV_GUARD, RV_N_OPS, _tracing_active, _tracing_tape, _guards_quiet, _guard_var, _trace_site,
+    _Replay, _replay_new, _replay_forward, _replay_reverse, _replay_clear,
     rv_ew_arity,
     rv_ew_width, rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over,
     RV_SRC_SLOTS, RV_SRC_POOL, rv_dotc_blk, rv_dot_blk, rv_mm_operand, rv_mm_blk, rv_ew_blk,
@@ -142,6 +144,8 @@ cdef class Array:
         array([3., 6.])
         """
         if self.tape is None:
+            if _tracing_active():
+                _guard_array(self, ".value")  # an input of a trace: guarded (_array_trace.pxi)
             return self._value.reshape(self.shape).copy()
         return _on_values(self, np.copy)
 
@@ -619,9 +623,13 @@ cdef int64_t _slot_end(Array a) noexcept:
     return hi + 1
 
 
-cdef object _on_values(Array a, object fn, tuple args=(), dict kw=None, bint adjoints=False):
+cdef object _on_values(Array a, object fn, tuple args=(), dict kw=None, bint adjoints=False,
+                       str kind=".value"):
     """fn(view of a's values, or adjoints, *args, **kw), e.g. np.copy: NumPy may let go of the
-    GIL while it reads, so the tape is held (_core, _hold) and its columns cannot move meanwhile."""
+    GIL while it reads, so the tape is held (_core, _hold) and its columns cannot move meanwhile.
+    The values leave for Python: while a trace records, a guard on each (_guard_array)."""
+    if not adjoints and _tracing_active():
+        _guard_array(a, kind)
     cdef Tape t = a.tape
     kw = kw or {}
     if t is None:
@@ -687,11 +695,12 @@ cdef object _real_items(object a):
 
 
 cdef object _values(object o):
-    """The values of an operand: ndarray for an Array, float for a Var, else as given."""
+    """The values of an operand: ndarray for an Array, float for a Var, else as given (for
+    Python to use: guarded while a trace records)."""
     if type(o) is Array:
         return (<Array>o).value
     if type(o) is Var:
-        return (<Var>o).v
+        return float(o)
     return o
 
 
@@ -726,3 +735,6 @@ include "_array_special.pxi"
 
 
 include "_array_nested.pxi"
+
+
+include "_array_trace.pxi"

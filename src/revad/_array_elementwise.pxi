@@ -239,7 +239,8 @@ cdef object _compare(int code, object x, object y):
     cdef Array a = _as_view(x, t)
     cdef Array b = _as_view(y, t)
     r = _emit_ew(t, code, _broadcast(_shape_or_const(a, cx), _shape_or_const(b, cy)), a, cx, b, cy)
-    return _on_values(r, np.not_equal, (0.0,))  # (r: C-order, new) its values, as bools
+    # (r: C-order, new) its values, as bools: a mask Python reads, guarded while a trace records
+    return _on_values(r, np.not_equal, (0.0,), None, False, "array comparison")
 
 
 cdef Tape _open_tape(object x, object y):

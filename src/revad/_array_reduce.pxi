@@ -133,9 +133,16 @@ cdef object _split_ties(Array a, object r, tuple axes):
     (finite) tie occurs: r + sum over the ties of (x - r) / k, whose value is r exactly (each
     x - r is 0) and whose partials are 1/k for each tied x."""
     kshape = tuple([1 if d in axes else a.shape[d] for d in range(len(a.shape))])
-    mv = _on_values(<Array>r, np.copy).reshape(kshape)
-    ties = (_on_values(a, np.copy) == mv) & np.isfinite(mv)
+    # The ties decide what is recorded; a trace guards them, not the values (_ties_check).
+    _core._quiet(1)
+    try:
+        mv = _on_values(<Array>r, np.copy).reshape(kshape)
+        ties = (_on_values(a, np.copy) == mv) & np.isfinite(mv)
+    finally:
+        _core._quiet(-1)
     k = ties.sum(axis=axes, keepdims=True)
+    if a.tape.sites is not None:
+        _ties_check(a, <Array>r, kshape, axes, ties if (k > 1).any() else None)
     if not (k > 1).any():
         return r
     w = np.where(ties, 1.0 / np.maximum(k, 1), 0.0)

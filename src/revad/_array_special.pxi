@@ -6,14 +6,16 @@
 import sys
 
 
-def _pair(values, tuple operands not None, list partials not None, source=None):
+def _pair(values, tuple operands not None, list partials not None, source=None, rerun=None):
     """One ufunc-pair group: `values` (what a SciPy function gave on the operands' values, in the
     broadcast output shape), the operands (Arrays, Vars or constants) and, per operand, its
     partials (an array broadcastable to the output; None for a constant operand, which gets no
     entry). Returns an Array; a Var when no operand is an Array and the output is 0-d; a
     constant (an Array leaf, or a Var leaf) under no_grad. `source`, if given, is kept with the
     tape for a sweep that records itself (revad._nested): a function of the operands (as
-    recorded nodes) and the output node giving the recorded partials, one per operand."""
+    recorded nodes) and the output node giving the recorded partials, one per operand.
+    `rerun`, for a replay (revad.trace): rerun(values) -> (values, partials) of the function
+    at new values of the operands (Arrays and Vars, in order; constants as recorded)."""
     values = np.asarray(values, dtype=np.float64)
     out_shape = values.shape
     if len(partials) != len(operands):
@@ -49,7 +51,11 @@ def _pair(values, tuple operands not None, list partials not None, source=None):
     nd = max(nd0, 1)
     w = rv_pair_width(nd, nargs)
     cptr = [t.push_cptr(p) for p in saved]
-    src = -1 if source is None else t.push_ref((source, operands))
+    replay = None
+    if rerun is not None:
+        replay = _PairReplay(rerun, [_slot_map(_slot0(<Array>v), (<Array>v).shape,
+                                               (<Array>v).strides) for v in views], out_shape)
+    src = -1 if source is None else t.push_ref((source, operands, replay))
     slot0s = [_slot0(<Array>v) for v in views]  # (lazy operands written before room is made)
     t.room(n, w)  # (both at once: see Tape.room)
     bi = t.push_blk(w)
@@ -75,6 +81,18 @@ def _pair(values, tuple operands not None, list partials not None, source=None):
     if scalar:
         return _var_at(t, <int32_t>i0, t.val[i0])
     return _fresh(t, i0, out_shape)
+
+
+class _PairReplay:
+    """A SciPy row's group replayed (revad.trace): its operands' new values read from a
+    replay's value buffer by their slots, the row run on them (with the GIL)."""
+
+    def __init__(self, rerun, maps, out_shape):
+        self.rerun, self.maps, self.out_shape = rerun, maps, out_shape
+
+    def __call__(self, val):
+        y, ds = self.rerun([val[m] for m in self.maps])
+        return y, [np.broadcast_to(np.asarray(d, np.float64), self.out_shape) for d in ds]
 
 
 cdef object _special_ufunc(ufunc, str method, tuple inputs, dict kwargs):

@@ -75,6 +75,7 @@ cdef extern from "revad.h" nogil:
         RV_NE
         RV_COPY
         RV_CONST
+        RV_GUARD
         RV_DOTC
         RV_DOT
         RV_MM
@@ -146,6 +147,10 @@ cdef extern from "revad.h" nogil:
     int rv_all_zero(const double *x, int64_t n)
     int rv_any_zero(const double *x, int64_t n)
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign)
+    int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                              const double *rec, const double *cst, const int64_t *blk,
+                              const double *const *cptr, double *val, int64_t start,
+                              int64_t top, int64_t *fail)
     int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                const double *val, const double *cst, const int64_t *blk,
                                const double *const *cptr, double *tng, int64_t start,
@@ -209,6 +214,10 @@ cdef class Tape:
     # not copied, that each sweep checks (check_readonly).
     cdef object state
     cdef list readonly
+    # While revad.trace records on this tape (else None): where each guard and comparison was
+    # made, (first entry, kind, "file:line", check or None), in entry order; a check is a
+    # Python function of the replay's values (_core_replay.pxi).
+    cdef list sites
 
     cdef int write_group(self, int64_t bi) except -1
     cdef int settle(self) except -1
@@ -265,3 +274,27 @@ cdef void _hold(Tape t) noexcept
 cdef void _unhold(Tape t) noexcept
 cdef tuple _begin_private()
 cdef int _end_private(tuple saved) except -1
+
+
+# Replay (revad.trace, _core_replay.pxi): one set of buffers replaying a recorded tape.
+cdef class _Replay:
+    cdef Tape t
+    cdef double *val             # this replay's values (the recorded ones at leaves not inputs)
+    cdef double *adj             # its adjoints: zero between replays
+    cdef const double **cptr     # the tape's constants, a SciPy row's partials replaced by ours
+    cdef int64_t n
+    cdef dict records            # a Python function's entry (h.obj) -> its record at our values
+    cdef list keep               # arrays our cptr points into
+    cdef object leaf_runs        # (first, count) of each run of leaves: adjoints zeroed after
+    cdef list checks             # the tape's guard sites with a Python check (after the sweep)
+    cdef bint busy               # a call is using these buffers
+
+cdef bint _tracing_active() noexcept
+cdef Tape _tracing_tape()
+cdef bint _guards_quiet()
+cdef int _guard_var(Var x, str kind) except -1
+cdef int _trace_site(Tape t, int64_t entry, str kind, object check=*) except -1
+cdef _Replay _replay_new(Tape t)
+cdef int64_t _replay_forward(_Replay r) except -2
+cdef int _replay_reverse(_Replay r, int64_t top) except -1
+cdef int _replay_clear(_Replay r) except -1

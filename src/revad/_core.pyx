@@ -10,8 +10,8 @@ from cpython.object cimport PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.type cimport PyType_Modified
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
-from libc.stdlib cimport calloc, free, realloc
-from libc.string cimport memset
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset
 
 import operator
 import os
@@ -33,3 +33,4 @@ include "_core_state.pxi"
 include "_core_var.pxi"
 include "_core_functions.pxi"
 include "_core_inspect.pxi"
+include "_core_replay.pxi"

@@ -31,6 +31,11 @@ cdef int _add_product(object d, object P, object Q, object checked, const double
 
 cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const rv_mm_blk *h,
                            bint clean) except -1:
+    return _mm_backward_blas_on(t, t.val, t.cptr, buf, n, h, clean)
+
+
+cdef int _mm_backward_blas_on(Tape t, double *valp, const double **cptr, double *buf, int64_t n,
+                              const rv_mm_blk *h, bint clean) except -1:
     """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy.
 
     A large constant the tape references instead of copying (revad._array._Watched) computes
@@ -38,7 +43,7 @@ cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const rv_mm_blk *h,
     result is added only if the constant is unchanged since it was recorded, else it raises."""
     cdef int64_t m = h.m, k = h.n, q = h.q, out = h.out
     adj = np.asarray(<double[:n]>buf)
-    val = np.asarray(<double[:n]>t.val)
+    val = np.asarray(<double[:n]>valp)  # (the tape's values, or a replay's)
     G = adj[out:out + m * q].reshape(m, q)
     A = _mm_operand(t, val, &h.a, m, k)
     B = _mm_operand(t, val, &h.b, k, q)
@@ -49,7 +54,7 @@ cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const rv_mm_blk *h,
         for c in (A, B):
             if type(c) is not np.ndarray:
                 c.check()  # a referenced constant: the loops read it unchecked
-        rv_mm_backward(h, t.val, t.cptr, buf, clean)
+        rv_mm_backward(h, valp, cptr, buf, clean)
         return 0
     if h.a.src < 0:
         _add_product(_mm_operand(t, adj, &h.a, m, k), G, B.T, None if type(B) is np.ndarray

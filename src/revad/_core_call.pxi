@@ -33,10 +33,15 @@ cdef object _flat_result(object r, int64_t count, str what):
 
 cdef int _call_backward(Tape t, double *buf, int64_t n, const rv_call_blk *h,
                         bint clean) except -1:
-    """Add the record's VJP of the outputs' adjoints into its inputs' adjoints (buf, n)."""
+    return _call_backward_of(t, t.refs[h.obj], buf, n, h, clean)
+
+
+cdef int _call_backward_of(Tape t, object record, double *buf, int64_t n, const rv_call_blk *h,
+                           bint clean) except -1:
+    """Add the record's VJP of the outputs' adjoints into its inputs' adjoints (buf, n): the
+    tape's record, or a replay's (made at the replay's values)."""
     cdef int64_t out = h.out, m = h.n
     spans = _call_spans(h)
-    record = t.refs[h.obj]
     g = np.array(<double[:m]>(buf + out)) if m else np.zeros(0)
     if clean:
         memset(buf + out, 0, <size_t>m * sizeof(double))

@@ -93,6 +93,8 @@ cdef void _init_op_kinds():
     # Entries whose operands are not in arg0/arg1 (block entries and groups read the side table
     # `blk`): drawn as nodes without operand edges, named by their kind (kind_table.h).
     _op_kinds[RV_CONST] = ("constant", "block")
+    _op_kinds[RV_GUARD] = ("guard", "unary")  # a replay's check of slot arg0 (revad.trace)
+    _slot_args[RV_GUARD] = 1
     for c in range(RV_DOTC, RV_N_OPS):
         _op_kinds[c] = (rv_kind_of(c).name.decode(), "block")
 

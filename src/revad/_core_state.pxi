@@ -14,6 +14,7 @@ cdef class _ThreadState:
     cdef PyObject *tape
     cdef int no_grad
     cdef Tape spare_private  # a cleared private tape for this thread's next functional call
+    cdef int quiet  # > 0: revad reads values a replay recomputes: no guards (_core_replay.pxi)
 
 
 cdef extern from "Python.h":
@@ -204,6 +205,11 @@ cdef class no_grad:
 
     def __enter__(self):
         global _n_no_grad
+        if _tracing_tape() is not None:
+            # Values computed without a record would be constants of the trace, unguarded.
+            raise TypeError("revad: no_grad() inside a function being traced (revad.trace): its "
+                            "results would be constants of the recording; compute them outside "
+                            "f and pass them as arguments, or use revad.value_and_grad")
         st = _state()
         if st.no_grad == 0:
             _n_no_grad += 1

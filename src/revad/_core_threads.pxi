@@ -120,7 +120,10 @@ cdef class _Part:
     # adjoints are all zero (group_ew.h, rv_ewb_sum)
     cdef const int64_t *ps
     cdef int zero
-    cdef Tape t
+    cdef Tape t                    # (kept alive while the helpers run)
+    cdef double *val               # the columns the loops read: the tape's, or a replay's
+    cdef const double *cst
+    cdef const double *const *cptr
     cdef double *adj
     cdef int mode, clean           # mode: what runs (kind_table.h, enum rv_run)
     cdef int64_t n, piece, d, next
@@ -131,7 +134,7 @@ cdef class _Part:
             e0 = rv_claim(&self.next) * self.piece
             if e0 >= self.n:
                 return
-            rv_run_part(self.mode, self.p, self.t.val, self.t.cst, self.t.cptr, self.adj,
+            rv_run_part(self.mode, self.p, self.val, self.cst, self.cptr, self.adj,
                         self.clean, e0, min(self.n, e0 + self.piece), self.d, self.ps, self.zero)
 
     def run(self):
@@ -151,6 +154,11 @@ cdef int _run_group(const int64_t *p, int run, Tape t, double *adj, bint clean,
 
 cdef int _run_loops(const int64_t *p, int run, Tape t, double *adj, bint clean,
                     const int64_t *ps, int zero) except -1:
+    return _run_loops_on(p, run, t, t.val, t.cptr, adj, clean, ps, zero)
+
+
+cdef int _run_loops_on(const int64_t *p, int run, Tape t, double *val, const double **cptr,
+                       double *adj, bint clean, const int64_t *ps, int zero) except -1:
     """Run a group's loops (run: kind_table.h, enum rv_run; ps, zero: rv_run_part), shared
     with the helper threads if it has _split_min outputs or more and kind_table.h's rv_run_cut
     says where it may be cut: anywhere (a forward; a sum's backward whose lines do not meet), or
@@ -173,10 +181,11 @@ cdef int _run_loops(const int64_t *p, int run, Tape t, double *adj, bint clean,
                 d = RV_CUT_NONE
     if d == RV_CUT_NONE:
         with nogil:
-            rv_run_part(run, p, t.val, t.cst, t.cptr, adj, clean, 0, n, -1, ps, zero)
+            rv_run_part(run, p, val, t.cst, cptr, adj, clean, 0, n, -1, ps, zero)
         return 0
     part = _Part.__new__(_Part)
     part.p, part.mode, part.t, part.adj, part.clean, part.d = p, run, t, adj, clean, d
+    part.val, part.cst, part.cptr = val, t.cst, cptr
     part.ps, part.zero = ps, zero
     part.n = ew.shape[d] if d >= 0 else n  # cut along d: indices along d
     part.piece = (part.n + pieces - 1) // pieces  # (C division: no -(-a // b))

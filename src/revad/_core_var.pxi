@@ -229,11 +229,15 @@ cdef object _compare(int code, Var a, object other):
     cdef bint r = rv_binary(code, a.v, c) != 0.0
     if _recording():
         t = a.tape if a.tape is not None else (b.tape if b is not None else None)
+        if t is None and _n_tracing != 0:
+            t = _tracing_tape()  # leaves only (a trace's inputs): recorded, to be checked
         if t is not None and not t.finished and (b is None or b.tape is None or b.tape is t):
             if b is None:
                 t.push(code + 1, _slot(a, t), t.push_const(c), r)
             else:
                 t.push(code, _slot(a, t), _slot(b, t), r)
+            if t.sites is not None:  # a trace records: say where (revad.TraceError)
+                _trace_site(t, t.n - 1, "comparison")
     return r
 
 
@@ -267,6 +271,7 @@ cdef class Var:
     def __init__(self, value):
         cdef double c
         if type(value) is Var:
+            _escape(<Var>value, "Var(v)")
             c = (<Var>value).v
         elif not _as_double(value, &c):
             raise TypeError(f"revad.Var needs a real number, got {type(value).__name__}")
@@ -284,6 +289,7 @@ cdef class Var:
         >>> (p * 4).value
         2.0
         """
+        _escape(self, ".value")
         return self.v
 
     @value.setter
@@ -387,19 +393,26 @@ cdef class Var:
         >>> y.is_leaf, y.value
         (True, 4.0)
         """
+        _escape(self, "detach()")
         return _leaf(self.v)
 
     def item(self):
         """The value as a Python float (PyTorch's spelling)."""
+        _escape(self, ".item()")
         return self.v
 
+    # A value that leaves for Python may steer it (an index, a loop count, a branch): while a
+    # trace records, each of these becomes a guard on it (_core_replay.pxi).
     def __float__(self):
+        _escape(self, "float()")
         return self.v
 
     def __int__(self):
+        _escape(self, "int()")
         return int(self.v)
 
     def __bool__(self):
+        _escape(self, "bool()")
         return self.v != 0.0
 
     def __hash__(self):
@@ -411,12 +424,15 @@ cdef class Var:
 
     def __reduce__(self):
         # A tape is not serialisable: pickling or copying keeps the value and grad, as a leaf.
+        _escape(self, "pickle")
         return _restore_leaf, (self.v, self.grad)
 
     def __copy__(self):
+        _escape(self, "copy")
         return _restore_leaf(self.v, self.grad)
 
     def __deepcopy__(self, memo):
+        _escape(self, "copy")
         return _restore_leaf(self.v, self.grad)
 
     # -- arithmetic (c_api_binop_methods: self may be either operand) -------------------------

@@ -64,6 +64,10 @@ typedef struct {
     /* Forward mode: the tangents of the entry's outputs (slot i's, or the group's); NULL: the
      * tangent sweep stops here for the caller (a Python function's). */
     void (*tangent)(const rv_cols *t, const int64_t *p, int64_t i, double *tng);
+    /* Replay (sweep.h, rv_forward_replay): write the entry's values into val (t->val is val)
+     * from its operands there. Returns 0, or 1: stop here for the caller (a BLAS product, a
+     * Python function, a SciPy row: _core_replay.pxi). */
+    int (*forward)(const rv_cols *t, const int64_t *p, int64_t i, double *val);
     /* Whether it may read a slot in [a, b) (add to its adjoint in a reverse sweep). */
     int (*reads)(const int64_t *p, int64_t a, int64_t b);
     /* Its backward's loops as run on threads (enum rv_run), and where they may be cut. */
@@ -93,6 +97,15 @@ static inline void rv_dotc_kind_tangent(const rv_cols *t, const int64_t *p, int6
                                         double *tng) {
     tng[i] = rv_dotc_tangent((const rv_dotc_blk *)p, t->cptr, tng);
 }
+static inline int rv_dotc_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
+                                       double *val) {
+    const rv_dotc_blk *h = (const rv_dotc_blk *)p;
+    const double *x = val + h->start, *c = t->cptr[h->c] + h->coff;
+    double s = 0.0;
+    for (int64_t k = 0; k < h->count; ++k) s += x[k * h->stride] * c[k * h->cstride];
+    val[i] = s;
+    return 0;
+}
 static inline int rv_dotc_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_dotc_blk *h = (const rv_dotc_blk *)p;
     int64_t lo, hi;
@@ -109,6 +122,16 @@ static inline int64_t rv_dot_kind_backward(const rv_sweep *s, const int64_t *p, 
 }
 static inline void rv_dot_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
     tng[i] = rv_dot_tangent((const rv_dot_blk *)p, t->val, tng);
+}
+static inline int rv_dot_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
+                                      double *val) {
+    const rv_dot_blk *h = (const rv_dot_blk *)p;
+    const double *x0 = val + h->start0, *x1 = val + h->start1;
+    double s = 0.0;
+    (void)t;
+    for (int64_t k = 0; k < h->count; ++k) s += x0[k * h->stride0] * x1[k * h->stride1];
+    val[i] = s;
+    return 0;
 }
 static inline int rv_dot_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_dot_blk *h = (const rv_dot_blk *)p;
@@ -128,6 +151,20 @@ static inline int64_t rv_mm_kind_backward(const rv_sweep *s, const int64_t *p, i
 static inline void rv_mm_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
     (void)i;
     rv_mm_tangent((const rv_mm_blk *)p, t->val, t->cptr, tng);
+}
+/* A product BLAS takes (h->blas) stops for the caller, which multiplies through NumPy. */
+static inline int rv_mm_kind_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+    const rv_mm_blk *h = (const rv_mm_blk *)p;
+    (void)i;
+    if (h->blas) return 1;
+    for (int64_t r = 0; r < h->m; ++r)
+        for (int64_t j = 0; j < h->q; ++j) {
+            double s = 0.0;
+            for (int64_t k = 0; k < h->n; ++k)
+                s += rv_mm_at(&h->a, r, k, val, t->cptr) * rv_mm_at(&h->b, k, j, val, t->cptr);
+            val[h->out + r * h->q + j] = s;
+        }
+    return 0;
 }
 static inline int rv_mm_operand_reads(const rv_mm_operand *o, int64_t rows, int64_t cols,
                                       int64_t a, int64_t b) {
@@ -152,6 +189,12 @@ static inline int64_t rv_ew_kind_backward(const rv_sweep *s, const int64_t *p, i
 static inline void rv_ew_kind_tangent(const rv_cols *t, const int64_t *p, int64_t i, double *tng) {
     (void)i;
     rv_ew_tangent((const rv_ew_blk *)p, t->val, t->cst, t->cptr, tng);
+}
+static inline int rv_ew_kind_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+    const rv_ew_blk *h = (const rv_ew_blk *)p;
+    (void)i;
+    rv_ew_forward_part(h, val, t->cst, t->cptr, 0, h->n);
+    return 0;
 }
 static inline int rv_ew_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_ew_blk *h = (const rv_ew_blk *)p;
@@ -194,6 +237,14 @@ static inline void rv_sums_kind_tangent(const rv_cols *t, const int64_t *p, int6
     (void)t; (void)i;
     rv_sums_tangent((const rv_sums_blk *)p, tng);
 }
+/* A sum over a lazy elementwise group reads that group's values: a replay writes every group's. */
+static inline int rv_sums_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
+                                       double *val) {
+    const rv_sums_blk *h = (const rv_sums_blk *)p;
+    (void)t; (void)i;
+    rv_sums_forward_part(h, val, 0, h->n);
+    return 0;
+}
 static inline int rv_sums_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_sums_blk *h = (const rv_sums_blk *)p;
     int64_t lo, hi;
@@ -215,6 +266,11 @@ static inline int64_t rv_call_kind_backward(const rv_sweep *s, const int64_t *p,
     for (int64_t k = h->out; k < h->out + h->n; ++k)
         if (s->adj[k] != 0.0) return -1;
     return h->out;
+}
+/* CALL and PAIR values come from Python (the user's function, SciPy): the caller's. */
+static inline int rv_python_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+    (void)t; (void)p; (void)i; (void)val;
+    return 1;
 }
 static inline int rv_call_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_call_blk *h = (const rv_call_blk *)p;
@@ -243,21 +299,21 @@ static inline int rv_pair_reads(const int64_t *p, int64_t a, int64_t b) {
 /* Indexed by op code - RV_DOTC. The placeholder (RV_GROUP_SLOT) has no functions: sweeps pass over it,
  * and a walk steps from a group's end to its first slot. */
 static const rv_kind rv_kinds[] = {
-    {"dot", 0, rv_self_first, rv_dotc_kind_backward, rv_dotc_kind_tangent, rv_dotc_reads,
-     RV_RUN_NONE, NULL, rv_shows_code},
-    {"dot", 0, rv_self_first, rv_dot_kind_backward, rv_dot_kind_tangent, rv_dot_reads,
-     RV_RUN_NONE, NULL, rv_shows_code},
-    {"matmul", 1, rv_group_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_reads,
-     RV_RUN_BLAS, NULL, rv_shows_code},
-    {"elementwise", 1, rv_group_first, rv_ew_kind_backward, rv_ew_kind_tangent, rv_ew_reads,
-     RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows},
-    {"sum", 1, rv_group_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_reads,
-     RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
-    {"call", 1, rv_group_first, rv_call_kind_backward, NULL, rv_call_reads, RV_RUN_PYTHON, NULL,
-     rv_shows_code},
-    {"special", 1, rv_group_first, rv_pair_kind_backward, rv_pair_kind_tangent, rv_pair_reads,
-     RV_RUN_NONE, NULL, rv_shows_code},
-    {"group", 1, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
+    {"dot", 0, rv_self_first, rv_dotc_kind_backward, rv_dotc_kind_tangent, rv_dotc_kind_forward,
+     rv_dotc_reads, RV_RUN_NONE, NULL, rv_shows_code},
+    {"dot", 0, rv_self_first, rv_dot_kind_backward, rv_dot_kind_tangent, rv_dot_kind_forward,
+     rv_dot_reads, RV_RUN_NONE, NULL, rv_shows_code},
+    {"matmul", 1, rv_group_first, rv_mm_kind_backward, rv_mm_kind_tangent, rv_mm_kind_forward,
+     rv_mm_reads, RV_RUN_BLAS, NULL, rv_shows_code},
+    {"elementwise", 1, rv_group_first, rv_ew_kind_backward, rv_ew_kind_tangent,
+     rv_ew_kind_forward, rv_ew_reads, RV_RUN_EW_BACKWARD, rv_ew_cut, rv_ew_shows},
+    {"sum", 1, rv_group_first, rv_sums_kind_backward, rv_sums_kind_tangent, rv_sums_kind_forward,
+     rv_sums_reads, RV_RUN_SUMS_BACKWARD, rv_sums_cut, rv_shows_code},
+    {"call", 1, rv_group_first, rv_call_kind_backward, NULL, rv_python_forward, rv_call_reads,
+     RV_RUN_PYTHON, NULL, rv_shows_code},
+    {"special", 1, rv_group_first, rv_pair_kind_backward, rv_pair_kind_tangent, rv_python_forward,
+     rv_pair_reads, RV_RUN_NONE, NULL, rv_shows_code},
+    {"group", 1, NULL, NULL, NULL, NULL, NULL, RV_RUN_NONE, NULL, NULL},
 };
 /* Every code from RV_DOTC on has a row, in enum order. */
 typedef char rv_kinds_complete[

@@ -204,6 +204,8 @@ enum rv_op {
     REVAD_BINARY_OPS(RV_ENUM_B)
     REVAD_COMPARE_OPS(RV_ENUM_C)
     RV_CONST,   /* a constant node: a saved value with no operands and no gradient (not an input) */
+    RV_GUARD,   /* a traced value that escaped into Python (float(v), a mask, ...): slot arg0 had
+                 * the saved value, bit for bit; arg1 unused. A replay checks it (revad.trace) */
     RV_DOTC,    /* block entries, below */
     RV_DOT,
     /* Groups and their placeholders come last: the reverse sweep tests `op >= RV_MM`. */

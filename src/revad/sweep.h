@@ -16,7 +16,7 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
         const int c = op[i];
         if (c == RV_LEAF) continue;
         if (--budget < 0) return 1;
-        if (c == RV_CONST) continue;
+        if (c == RV_CONST || c == RV_GUARD) continue;
         if (c >= RV_DOTC) {  /* block entries and groups: their kind says */
             if (c == RV_GROUP_SLOT) return 1;  /* not met: a walk steps from group to group */
             const rv_kind *k = rv_kind_of(c);
@@ -180,6 +180,57 @@ static inline int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0,
                 } else {
                     tng[i] = 0.0; /* constants and comparisons carry no derivative */
                 }
+                break;
+        }
+    }
+    return -1;
+}
+
+/* The forward replay (revad.trace): the recorded tape re-evaluated at new inputs into `val`, a
+ * buffer of the caller's (not the tape's: several threads may replay one recording at once),
+ * from slot `from` up to `top`. `rec` is the tape's own values: what the recording saw.
+ *
+ * The caller wrote the new inputs into their leaves' slots, and `val` holds the recorded value
+ * at every other leaf and constant node (copied once: nothing here writes them). Every op row
+ * recomputes its value by the op table's forward column, as recording did (rv_unary,
+ * rv_binary), so a replay gives the bits eager evaluation gives. Comparisons and guards are
+ * checked against what the recording saw: a comparison that now comes out the other way, or a
+ * guarded value that changed, means Python would have taken another path; *fail is set to its
+ * slot and the replay stops. Returns -1 when done (or failed), or the slot of a group it
+ * stopped at for the caller, which runs it (a BLAS product, a Python function, a SciPy row)
+ * and resumes just above it. */
+#define RV_REP_U(N, name, f, da, ...) \
+    case RV_##N: { const double a = val[arg0[i]]; (void)a; val[i] = (f); } break;
+#define RV_REP_B(N, name, f, da, db, ...) \
+    case RV_##N: { const double a = val[arg0[i]], b = val[arg1[i]]; val[i] = (f); } break; \
+    case RV_##N##_VC: { const double a = val[arg0[i]], b = cst[arg1[i]]; val[i] = (f); } break; \
+    case RV_##N##_CV: { const double a = cst[arg0[i]], b = val[arg1[i]]; val[i] = (f); } break;
+#define RV_REP_C(N, name, f) \
+    case RV_##N: { const double a = val[arg0[i]], b = val[arg1[i]]; \
+        if (((f) ? 1.0 : 0.0) != rec[i]) { *fail = i; return -1; } } break; \
+    case RV_##N##_VC: { const double a = val[arg0[i]], b = cst[arg1[i]]; \
+        if (((f) ? 1.0 : 0.0) != rec[i]) { *fail = i; return -1; } } break; \
+    case RV_##N##_CV: { const double a = cst[arg0[i]], b = val[arg1[i]]; \
+        if (((f) ? 1.0 : 0.0) != rec[i]) { *fail = i; return -1; } } break;
+
+static inline int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0,
+                                        const int32_t *arg1, const double *rec, const double *cst,
+                                        const int64_t *blk, const double *const *cptr,
+                                        double *val, int64_t from, int64_t top, int64_t *fail) {
+    const rv_cols t = {op, arg0, arg1, val, cst, blk, cptr};
+    *fail = -1;
+    for (int64_t i = from; i <= top; ++i) {
+        switch (op[i]) {
+            case RV_LEAF: case RV_CONST: case RV_GROUP_SLOT: break;
+            REVAD_UNARY_OPS(RV_REP_U)
+            REVAD_BINARY_OPS(RV_REP_B)
+            REVAD_COMPARE_OPS(RV_REP_C)
+            case RV_GUARD:
+                if (memcmp(val + arg0[i], rec + i, sizeof(double)) != 0) { *fail = i; return -1; }
+                break;
+            default:
+                if (op[i] >= RV_DOTC && rv_kind_of(op[i])->forward(&t, blk + arg0[i], i, val))
+                    return i;
                 break;
         }
     }

@@ -1,0 +1,581 @@
+# revad.trace: one recording replayed at new arguments (the Trace object's call path, in C
+# where it is hot), and the guards an Array's escape makes while a trace records.
+# Part of revad._array (included textually by _array.pyx: one module, several files).
+#
+# revad/_trace.py records (boxing every float argument as a leaf, the structure handling) and
+# gives this module the plan of the arguments; _core_replay.pxi runs the sweeps.
+
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
+
+from revad._core import TraceError
+
+cdef extern from "Python.h":
+    double PyFloat_AsDouble(object o) except? -1.0
+
+
+cdef int _guard_array(Array a, str kind) except -1:
+    """a's values leave for Python (a.value, a mask, np.asarray): while a trace records on its
+    tape, a guard on each of its slots (a replay checks each bit for bit). An input leaf not
+    yet on the tape is bound to it first: its slots are the ones a replay writes."""
+    cdef Tape t = a.tape
+    cdef int64_t k, s, first
+    if t is None:
+        t = _tracing_tape()
+        if t is None:
+            return 0
+        first = _bind(a, t)
+        slots = np.arange(first, first + a.size, dtype=np.int64)
+    elif t.sites is None or t.finished:
+        return 0
+    else:
+        slots = _slot_map(_slot0(a), a.shape, a.strides).reshape(-1)
+    if _guards_quiet() or a.size == 0:
+        return 0
+    cdef int64_t[:] sv = np.ascontiguousarray(slots, dtype=np.int64)
+    _trace_site(t, t.n, kind)
+    t.reserve(sv.shape[0])
+    for k in range(sv.shape[0]):
+        s = sv[k]
+        t.push(RV_GUARD, <int32_t>s, -1, t.val[s])
+    return 0
+
+
+class _TiesCheck:
+    """A replay's check of the ties of a max/min (_split_ties): the same elements tie, or, where
+    none did, none do. ma, mr: the slots of the operand and of the result (shaped to keep the
+    reduced axes); ties: the recorded ties, or None."""
+
+    def __init__(self, ma, mr, axes, ties):
+        self.ma, self.mr, self.axes, self.ties = ma, mr, axes, ties
+
+    def __call__(self, val):
+        mv = val[self.mr]
+        now = (val[self.ma] == mv) & np.isfinite(mv)
+        if self.ties is None:
+            k = now.sum(axis=self.axes, keepdims=True)
+            return None if not (k > 1).any() else ("no ties", "a tie")
+        return None if np.array_equal(now, self.ties) else ("the recorded ties", "other ties")
+
+
+cdef int _ties_check(Array a, Array r, tuple kshape, tuple axes, object ties) except -1:
+    """max/min r of a recorded its ties: a replay checks them from its values (_TiesCheck)."""
+    ma = _slot_map(_slot0(a), a.shape, a.strides)
+    mr = _slot_map(_slot0(r), r.shape, r.strides).reshape(kshape)
+    _trace_site(a.tape, a.tape.n - 1, "max/min ties", _TiesCheck(ma, mr, axes, ties))
+    return 0
+
+
+def _trace_start(Tape t not None):
+    """Make t record guard sites (revad.trace's recording)."""
+    t.sites = []
+
+
+def _trace_tape():
+    """This thread's current tape (revad.trace records on it)."""
+    return _current_tape()
+
+
+def _var_binding(Var x not None, Tape t not None):
+    """x's slot on t if x is a leaf bound there or a node of t, else -1."""
+    if x.tape is t:
+        return x.slot
+    if x.tape is None and x.bound == t.id:
+        return x.slot
+    return -1
+
+
+def _array_binding(Array a not None, Tape t not None):
+    """a leaf Array's first slot on t, or -1 if it never reached t."""
+    if a.tape is None and a.bound == t.id:
+        return a._first
+    return -1
+
+
+cdef enum:
+    _T_NUMBER, _T_REALS, _T_NDARRAY, _T_STATIC, _T_TREE
+
+
+cdef object _numbers = (float, int)
+
+
+@cython.final
+cdef class _Plan:
+    """One argument of a trace: how its new value is checked and written, and its gradient
+    read. kind: _T_*; slot: NUMBER's slot, NDARRAY's first (-1: never on the tape); slots:
+    REALS' (an int64 array); shape, dtype: NDARRAY's; value: STATIC's recorded value; for TREE,
+    `leaves` (plans) and `flatten`/`build` (revad/_trace.py)."""
+    cdef public int kind
+    cdef public int64_t slot
+    cdef public object slots, shape, dtype, value, leaves, flatten, build, rtype, name
+    cdef public int64_t size
+
+    def __reduce__(self):
+        return _new_plan, (self.kind, self.slot, self.slots, self.shape, self.dtype, self.value,
+                           self.leaves, None, None, self.rtype, self.name, self.size)
+
+
+@cython.final
+cdef class Trace:
+    """One recording of a function, replayed in C at new arguments (made by ``revad.trace``).
+
+    ``value_and_grad(*args)`` gives what ``revad.value_and_grad(f, argnums)(*args)`` gives,
+    ``value(*args)`` the value alone, ``grad(*args)`` the gradient; ``batch(*args)`` runs many
+    points at once on threads. A replay runs no Python (but for ``revad.primitive`` functions,
+    SciPy's special functions and large matrix products); where the recorded program would not
+    be the one Python runs at the new arguments -- a comparison, a value that escaped into
+    Python -- it raises ``revad.TraceError`` instead.
+
+    >>> import revad
+    >>> tr = revad.trace(lambda x: x[0] * x[1] + revad.exp(x[0]), [0.0, 2.0])
+    >>> tr.value_and_grad([1.0, 3.0])
+    (5.718281828459045, [5.718281828459045, 1.0])
+    """
+    cdef Tape t
+    cdef list plans          # one per positional argument
+    cdef tuple nums          # argnums, normalised (a repeated one twice)
+    cdef bint single
+    cdef int64_t out         # the output's slot; -1: f returned a constant (out_value)
+    cdef double out_value
+    cdef _Replay spare       # buffers for the next call (None while one is running)
+    cdef public object info  # revad/_trace.py's: the function's name, the argnums' spelling
+    cdef public object hvp_hook  # second order on a trace: for the HVP sweep, not run here
+
+    @property
+    def stats(self):
+        """What the recording holds: entries, the bytes of the tape per entry, and the bytes a
+        replay's own buffers add per entry (values and adjoints).
+
+        >>> import revad
+        >>> tr = revad.trace(lambda x: x * x + 1.0, 2.0)
+        >>> s = tr.stats
+        >>> s["entries"], s["replay_bytes_per_entry"]
+        (3, 16.0)
+        """
+        cdef Tape t = self.t
+        n = max(t.n, 1)
+        tape = (t.n * (1 + 4 + 4 + 8) + t.n_cst * 8 + t.n_blk * 8 + t.n_cptr * 8
+                + sum(a.nbytes for a in t.refs if isinstance(a, np.ndarray)))
+        return {"entries": t.n, "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
+                "comparisons": sum(1 for k in range(t.n) if RV_LT <= t.op[k] <= RV_NE + 2),
+                "tape_bytes": tape, "tape_bytes_per_entry": tape / n,
+                "replay_bytes_per_entry": 16.0,
+                "bytes_per_entry": tape / n + 16.0}
+
+    # -- the call path -------------------------------------------------------------------------
+
+    cdef _Replay _take(self):
+        cdef _Replay r = self.spare
+        if r is not None:
+            self.spare = None
+            return r
+        return _replay_new(self.t)
+
+    cdef int _load(self, _Replay r, tuple args) except -1:
+        """Check the arguments against the recording's and write their values into r."""
+        cdef Py_ssize_t k, n = len(args)
+        cdef _Plan p
+        if n != len(self.plans):
+            raise TypeError(f"revad: this trace was recorded with {len(self.plans)} "
+                            f"positional argument(s), got {n}")
+        for k in range(n):
+            p = <_Plan>self.plans[k]
+            _load_arg(r, p, args[k], k)
+        return 0
+
+    cdef object _run(self, tuple args, bint grads):
+        cdef _Replay r = self._take()
+        result = _run_with(self, r, args, grads, None)
+        r.records = {}
+        self.spare = r  # (not on an error: a failed sweep may leave adjoints in its buffers)
+        return result
+
+    cdef object _grads(self, _Replay r):
+        cdef Py_ssize_t m = len(self.nums), i
+        out = [None] * m
+        for i in range(m):
+            out[i] = _grad_of(r, <_Plan>self.plans[self.nums[i]], i > 0 and
+                              self.nums[i] in self.nums[:i])
+        return out[0] if self.single else tuple(out)
+
+    def value_and_grad(self, *args):
+        """``(f(*args), gradient)`` by replaying the recording, as ``revad.value_and_grad``.
+
+        >>> import revad, numpy as np
+        >>> tr = revad.trace(lambda w, x: np.sum(np.tanh(w * x)), np.ones(2), np.ones(2))
+        >>> v, g = tr.value_and_grad(np.zeros(2), np.array([1.0, 2.0]))
+        >>> v, g
+        (0.0, array([1., 2.]))
+        """
+        return self._run(args, True)
+
+    def value(self, *args):
+        """``f(*args)`` by replaying the recording forward only.
+
+        >>> import revad
+        >>> revad.trace(lambda x: x * x, 3.0).value(4.0)
+        16.0
+        """
+        return self._run(args, False)
+
+    def grad(self, *args):
+        """The gradient alone, as ``revad.grad``.
+
+        >>> import revad
+        >>> revad.trace(lambda x: x * x, 3.0).grad(4.0)
+        8.0
+        """
+        return self._run(args, True)[1]
+
+    def batch(self, *args, threads=2):
+        """Replay at m points: each differentiated argument has a leading axis of m (the
+        others are shared by every row). Returns the values, shape (m,), and the gradients
+        with a leading axis m, in the structure ``value_and_grad`` gives. The rows are shared
+        by ``threads`` threads, each with buffers of its own, the sweeps without the GIL; a row
+        whose guards fail raises ``TraceError`` naming it.
+
+        >>> import revad, numpy as np
+        >>> tr = revad.trace(lambda x: np.sum(x * x), np.zeros(2))
+        >>> values, grads = tr.batch(np.array([[1.0, 2.0], [3.0, 4.0]]))
+        >>> values, grads
+        (array([ 5., 25.]), array([[2., 4.],
+               [6., 8.]]))
+        """
+        from revad._trace import _batch
+        return _batch(self, args, threads)
+
+    def __reduce__(self):
+        from revad._trace import _restore
+        return _restore, (_tape_state(self.t), self.plans, self.nums, self.single, self.out,
+                          self.out_value, self.info)
+
+    def _plans(self):
+        return list(self.plans)
+
+    def _new_buffers(self):
+        """Buffers of one's own, for a thread of batch()."""
+        return _replay_new(self.t)
+
+    def _replay_with(self, _Replay r not None, tuple args, object row):
+        """value_and_grad(*args) in r's buffers (one thread of batch(), row `row`)."""
+        return _run_with(self, r, args, True, row)
+
+    cdef object _failure(self, _Replay r, int64_t fail, object row):
+        """The TraceError for the guard or comparison at entry `fail`."""
+        cdef Tape t = self.t
+        import bisect
+        sites = t.sites or []
+        k = bisect.bisect_right([s[0] for s in sites], fail) - 1
+        kind, where = (sites[k][1], sites[k][2]) if k >= 0 else ("guard", "<unknown>")
+        c = t.op[fail]
+        if c == RV_GUARD:
+            was, now = t.val[fail], r.val[t.arg0[fail]]
+            what = f"the value {was!r} when recorded, now {now!r}"
+        elif RV_LT <= c <= RV_NE + 2:
+            name = _COMPARE_NAMES.get((c - RV_LT) // 3, "comparison")
+            j = (c - RV_LT) % 3
+            a_now = t.cst[t.arg0[fail]] if j == 2 else r.val[t.arg0[fail]]
+            b_now = t.cst[t.arg1[fail]] if j == 1 else r.val[t.arg1[fail]]
+            a_was = t.cst[t.arg0[fail]] if j == 2 else t.val[t.arg0[fail]]
+            b_was = t.cst[t.arg1[fail]] if j == 1 else t.val[t.arg1[fail]]
+            what = (f"{a_was!r} {name} {b_was!r} was {bool(t.val[fail])} when recorded; now "
+                    f"{a_now!r} {name} {b_now!r} is {not bool(t.val[fail])}")
+        else:
+            what = "a check of the replay's values failed"
+            for s in sites:
+                if s[0] == fail and s[3] is not None:
+                    res = s[3](np.asarray(<double[:r.n]>r.val))
+                    if res is not None:
+                        what = f"{res[0]} when recorded, {res[1]} now"
+                        kind, where = s[1], s[2]
+                    break
+        at = "" if row is None else f" (batch row {row})"
+        return TraceError(f"revad: guard failed ({kind}){at}: {what}; recorded at {where}. The "
+                          f"recorded program is not the one Python would run at these "
+                          f"arguments: call revad.value_and_grad (or trace again) here")
+
+
+cdef object _run_with(Trace tr, _Replay r, tuple args, bint grads, object row):
+    """A replay in r's buffers: value, or (value, gradients)."""
+    cdef int64_t fail
+    cdef double value
+    if tr.t.readonly:
+        tr.t.check_readonly()  # a referenced read-only constant made writable: it may differ
+    tr._load(r, args)
+    fail = _replay_forward(r)
+    if fail >= 0:
+        raise tr._failure(r, fail, row)
+    value = r.val[tr.out] if tr.out >= 0 else tr.out_value
+    if not grads:
+        return value
+    if tr.out >= 0:
+        _replay_reverse(r, tr.out)
+    result = tr._grads(r)
+    _replay_clear(r)
+    return value, result
+
+
+# -- pickling: the tape's columns, its constants and guards --------------------------------
+
+cdef object _span_of(object a):
+    """(bytes of a's memory from its lowest to its highest element, the offset of its first
+    element in them, shape, strides): a view rebuilt over a copy of them has a's layout, so the
+    offsets and strides the tape's entries hold for it stay right."""
+    lo = hi = 0
+    for n, st in zip(a.shape, a.strides):
+        if n == 0:
+            return b"", 0, a.shape, a.strides
+        if st < 0:
+            lo += (n - 1) * st
+        else:
+            hi += (n - 1) * st
+    base = np.asarray(a).__array_interface__["data"][0]
+    nbytes = hi - lo + a.itemsize
+    buf = bytes(<char[:nbytes]><char *><size_t>(base + lo))
+    return buf, -lo, a.shape, a.strides
+
+
+def _from_span(buf, offset, shape, strides):
+    if not buf:
+        return np.zeros(shape)
+    mem = bytearray(buf)
+    return np.ndarray(shape, np.float64, mem, offset, strides)
+
+
+cdef object _tape_state(Tape t):
+    cdef int64_t n = t.n, k
+    refs = []
+    for k in range(t.n_cptr):
+        o = t.refs[k]
+        if t.cptr[k] != NULL:
+            refs.append(("array", _span_of(o)))
+        elif hasattr(o, "rerun"):
+            refs.append(("call", o.for_replay()))
+        elif type(o) is tuple and len(o) == 3:
+            refs.append(("pair", o[2]))
+        else:
+            refs.append(("object", o))
+    return {"op": bytes(<char[:max(n, 1)]><char *>t.op)[:n],
+            "arg0": bytes(<char[:max(n * 4, 1)]><char *>t.arg0)[:n * 4],
+            "arg1": bytes(<char[:max(n * 4, 1)]><char *>t.arg1)[:n * 4],
+            "val": bytes(<char[:max(n * 8, 1)]><char *>t.val)[:n * 8],
+            "cst": bytes(<char[:max(t.n_cst * 8, 1)]><char *>t.cst)[:t.n_cst * 8]
+                   if t.n_cst else b"",
+            "blk": bytes(<char[:max(t.n_blk * 8, 1)]><char *>t.blk)[:t.n_blk * 8]
+                   if t.n_blk else b"",
+            "refs": refs, "sites": [s[:3] + (s[3],) for s in t.sites or []]}
+
+
+def _tape_from_state(dict s):
+    """A finished tape from _tape_state's dict (a trace unpickled)."""
+    cdef Tape t = Tape()
+    cdef int64_t n = len(s["op"]), k
+    t.reserve(n)
+    if n:
+        memcpy(t.op, <char *>s["op"], n)
+        memcpy(t.arg0, <char *>s["arg0"], n * 4)
+        memcpy(t.arg1, <char *>s["arg1"], n * 4)
+        memcpy(t.val, <char *>s["val"], n * 8)
+    t.n = n
+    cst = s["cst"]
+    t.reserve_const(len(cst) // 8)
+    if cst:
+        memcpy(t.cst, <char *>cst, len(cst))
+    t.n_cst = len(cst) // 8
+    blk = s["blk"]
+    if blk:
+        t.push_blk(len(blk) // 8)
+        memcpy(t.blk, <char *>blk, len(blk))
+    for kind, o in s["refs"]:
+        if kind == "array":
+            t.push_cptr(_from_span(*o))
+        elif kind == "call":
+            t.push_ref(o)
+        elif kind == "pair":
+            t.push_ref((None, None, o))
+        else:
+            t.push_ref(o)
+    _check_tape(t)
+    t.sites = list(s["sites"])
+    t.finished = True
+    return t
+
+
+cdef int _check_tape(Tape t) except -1:
+    """Every operand slot of an op row below its entry, every block index inside blk: a tape
+    from a pickle is read by C without bounds checks."""
+    cdef int64_t i, c
+    for i in range(t.n):
+        c = t.op[i]
+        if c >= RV_N_OPS:
+            raise ValueError(f"revad: a trace's tape is damaged (op code {c} at {i})")
+        if c == RV_LEAF or c == RV_CONST or c == RV_GROUP_SLOT:
+            continue
+        if c >= RV_DOTC:
+            if not 0 <= t.arg0[i] < t.n_blk:
+                raise ValueError(f"revad: a trace's tape is damaged (block index at {i})")
+        elif c == RV_GUARD or c < RV_ADD:
+            if not 0 <= t.arg0[i] < i:
+                raise ValueError(f"revad: a trace's tape is damaged (operand at {i})")
+        else:
+            j = (c - RV_ADD) % 3
+            if j != 2 and not 0 <= t.arg0[i] < i or j == 2 and not 0 <= t.arg0[i] < t.n_cst:
+                raise ValueError(f"revad: a trace's tape is damaged (operand at {i})")
+            if j != 1 and not 0 <= t.arg1[i] < i or j == 1 and not 0 <= t.arg1[i] < t.n_cst:
+                raise ValueError(f"revad: a trace's tape is damaged (operand at {i})")
+    return 0
+
+
+def _restore_trace(state, list plans, tuple nums, bint single, int64_t out, double out_value,
+                   info):
+    cdef Trace tr = Trace.__new__(Trace)
+    tr.t = _tape_from_state(state)
+    if out >= tr.t.n:
+        raise ValueError("revad: a trace's tape is damaged (its output)")
+    tr.plans, tr.nums, tr.single, tr.out, tr.out_value, tr.info = (
+        plans, nums, single, out, out_value, info)
+    return tr
+
+
+cdef dict _COMPARE_NAMES = {0: "<", 1: "<=", 2: ">", 3: ">=", 4: "==", 5: "!="}
+
+
+cdef inline int _set_number(_Replay r, int64_t slot, object x, _Plan p, Py_ssize_t k) except -1:
+    cdef double c
+    if PyFloat_Check(x):
+        c = PyFloat_AS_DOUBLE(x)
+    elif type(x) is int or isinstance(x, (np.floating, np.integer)):
+        c = PyFloat_AsDouble(x)
+    else:
+        raise TypeError(f"revad: argument {k}{p.name} was a number when the trace was recorded, "
+                        f"got {type(x).__name__}")
+    if slot >= 0:
+        r.val[slot] = c
+    return 0
+
+
+cdef int _load_arg(_Replay r, _Plan p, object x, Py_ssize_t k) except -1:
+    cdef Py_ssize_t i, n
+    cdef int64_t[:] sv
+    cdef cnp.ndarray a
+    if p.kind == _T_NUMBER:
+        return _set_number(r, p.slot, x, p, k)
+    if p.kind == _T_REALS:
+        if type(x) is not p.rtype or len(x) != p.size:
+            raise ValueError(f"revad: argument {k}{p.name} was a {p.rtype.__name__} of "
+                             f"{p.size} numbers when the trace was recorded, got "
+                             f"{_describe(x)}")
+        sv = p.slots
+        n = p.size
+        for i in range(n):
+            _set_number(r, sv[i], x[i], p, k)
+        return 0
+    if p.kind == _T_NDARRAY:
+        if type(x) is not np.ndarray or x.shape != p.shape or x.dtype != p.dtype:
+            raise ValueError(f"revad: argument {k}{p.name} was an array of shape {p.shape} "
+                             f"and dtype {p.dtype} when the trace was recorded, got "
+                             f"{_describe(x)}")
+        if p.slot >= 0 and p.size:
+            a = <cnp.ndarray>x
+            if not cnp.PyArray_IS_C_CONTIGUOUS(a) or a.dtype != _F64:
+                a = np.ascontiguousarray(x, dtype=np.float64)
+            memcpy(r.val + p.slot, cnp.PyArray_DATA(a), p.size * sizeof(double))
+        return 0
+    if p.kind == _T_STATIC:
+        if not _same_static(p.value, x):
+            raise TraceError(f"revad: guard failed (a static argument): argument {k}{p.name} "
+                             f"was {_short(p.value)} when the trace was recorded, got "
+                             f"{_short(x)}; a trace takes it as a constant")
+        return 0
+    # _T_TREE: a list, tuple or dict of the recorded length (and keys, p.value), in order
+    if type(x) is not p.rtype or len(x) != p.size or (p.value is not None
+                                                      and list(x) != p.value):
+        raise ValueError(f"revad: argument {k}{p.name} was a {p.rtype.__name__} of {p.size}"
+                         + (f" with keys {p.value}" if p.value is not None else "")
+                         + f" when the trace was recorded, got {_describe(x)}"
+                         + (f" with keys {list(x)}" if type(x) is dict else ""))
+    leaves = [x[key] for key in p.value] if p.value is not None else x
+    for i in range(len(p.leaves)):
+        _load_arg(r, <_Plan>p.leaves[i], leaves[i], k)
+    return 0
+
+
+cdef bint _same_static(object was, object now) except -1:
+    if type(was) is not type(now):
+        return False
+    if type(was) is np.ndarray:
+        return was.shape == now.shape and was.dtype == now.dtype and np.array_equal(was, now)
+    try:
+        return bool(was is now or was == now)
+    except Exception:
+        return False
+
+
+cdef str _short(object x):
+    s = repr(x)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+cdef str _describe(object x):
+    if isinstance(x, np.ndarray):
+        return f"an array of shape {x.shape} and dtype {x.dtype}"
+    if isinstance(x, (list, tuple)):
+        return f"a {type(x).__name__} of {len(x)}"
+    return f"a {type(x).__name__}"
+
+
+cdef object _grad_of(_Replay r, _Plan p, bint again):
+    cdef Py_ssize_t i, n
+    cdef int64_t[:] sv
+    if p.kind == _T_NUMBER:
+        return r.adj[p.slot] if p.slot >= 0 else 0.0
+    if p.kind == _T_REALS:
+        sv = p.slots
+        n = p.size
+        out = [None] * n
+        for i in range(n):
+            out[i] = r.adj[sv[i]] if sv[i] >= 0 else 0.0
+        return out if p.rtype is list else tuple(out)
+    if p.kind == _T_NDARRAY:
+        g = np.empty(p.shape)
+        if p.slot >= 0 and p.size:
+            memcpy(cnp.PyArray_DATA(<cnp.ndarray>g), r.adj + p.slot, p.size * sizeof(double))
+        elif p.size:
+            g[...] = 0.0
+        return g
+    if p.kind == _T_TREE:
+        grads = [_grad_of(r, <_Plan>q, False) for q in p.leaves]
+        if p.value is not None:
+            return dict(zip(p.value, grads))
+        return p.rtype(grads)
+    return None  # a static leaf of a structure: no gradient
+
+
+def _make_trace(Tape t not None, list plans, tuple nums, bint single, Var out, double out_value,
+                info):
+    """The Trace over recorded tape t (revad/_trace.py). out: the result (None: a constant)."""
+    cdef Trace tr = Trace.__new__(Trace)
+    tr.t, tr.plans, tr.nums, tr.single, tr.info = t, plans, nums, single, info
+    tr.out = -1 if out is None else _var_binding(out, t)
+    tr.out_value = out_value
+    if out is not None and tr.out < 0:
+        raise ValueError("revad: the function's result was recorded on another computation's "
+                         "tape: it combines the arguments with a Var computed outside the "
+                         "function. Pass that Var as an argument, or detach() it")
+    t.finished = True
+    return tr
+
+
+def _new_plan(int kind, int64_t slot=-1, slots=None, shape=None, dtype=None, value=None,
+              leaves=None, flatten=None, build=None, rtype=None, str name="", int64_t size=0):
+    cdef _Plan p = _Plan.__new__(_Plan)
+    p.kind, p.slot, p.slots, p.shape, p.dtype, p.value = kind, slot, slots, shape, dtype, value
+    p.leaves, p.flatten, p.build, p.rtype, p.name, p.size = leaves, flatten, build, rtype, name, size
+    return p
+
+
+def _describe_py(x):
+    return _describe(x)
+
+
+PLAN_NUMBER, PLAN_REALS, PLAN_NDARRAY, PLAN_STATIC, PLAN_TREE = (
+    _T_NUMBER, _T_REALS, _T_NDARRAY, _T_STATIC, _T_TREE)

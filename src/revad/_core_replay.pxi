@@ -1,0 +1,279 @@
+# Replay (revad.trace): a recorded tape re-evaluated at new inputs, forward (sweep.h,
+# rv_forward_replay) then reverse (rv_backward), into buffers of the replay's own (_Replay), so
+# that several threads may replay one recording at once; and the guards a recording makes.
+# Part of revad._core (included textually by _core.pyx: one module, several files).
+
+class TraceError(RuntimeError):
+    """A replayed trace would not run the program it recorded: a comparison on a traced value
+    came out the other way, a value that escaped into Python (``float(v)``, a mask, an index)
+    changed, or the arguments differ in structure, shape or type. The message says which guard,
+    the recorded value and the new one, and where in your code it was recorded.
+
+    >>> import revad
+    >>> tr = revad.trace(lambda x: x * x if x > 0 else -x, 1.0)
+    >>> try:
+    ...     tr.value_and_grad(-1.0)
+    ... except revad.TraceError as e:
+    ...     print(str(e).split(":")[0])
+    revad: guard failed (comparison)
+    """
+
+
+# Traces recording in this process (any thread): while 0, an escape (float(v), ...) costs one
+# comparison of this counter, and eager code nothing more.
+cdef int _n_tracing = 0
+
+
+cdef bint _tracing_active() noexcept:
+    return _n_tracing != 0
+
+
+def _tracing_begin(int delta):
+    """revad.trace's bracket around f's recording (+1, then -1)."""
+    global _n_tracing
+    _n_tracing += delta
+
+
+cdef Tape _tracing_tape():
+    """This thread's current tape if a trace records on it, else None."""
+    if _n_tracing == 0:
+        return None
+    cdef _ThreadState st = _state()
+    if st.tape != NULL and (<Tape>st.tape).sites is not None and not (<Tape>st.tape).finished:
+        return <Tape>st.tape
+    return None
+
+
+cdef str _user_site():
+    """"file:line" of the innermost frame outside revad and NumPy: where the user's code made
+    the guard. Frames only: cheap, and only while a trace records."""
+    f = sys._getframe(0)
+    while f is not None:
+        mod = f.f_globals.get("__name__", "")
+        if not (mod == "revad" or mod.startswith("revad.") or mod.startswith("numpy")
+                or mod.startswith("scipy") or mod == "functools"):
+            return f"{f.f_code.co_filename}:{f.f_lineno}"
+        f = f.f_back
+    return "<unknown>"
+
+
+cdef int _trace_site(Tape t, int64_t entry, str kind, object check=None) except -1:
+    """Note that the guard (or comparison) at `entry` was made here; a run of guards from one
+    escape shares its first entry's site. `check`: a Python function of the replay's values
+    (an ndarray over its value buffer) returning None when it holds, else (recorded, new)."""
+    t.sites.append((entry, kind, _user_site(), check))
+    return 0
+
+
+cdef int _guard_var(Var x, str kind) except -1:
+    """A traced Var's value escaped into Python: guard it (a replay checks it bit for bit)."""
+    cdef Tape t = x.tape
+    if t is None:  # a leaf: guarded where the trace bound it (an input), else a constant
+        t = _tracing_tape()
+        if t is None or x.bound != t.id:
+            return 0
+    elif t.sites is None or t.finished:
+        return 0
+    if _guards_quiet():
+        return 0
+    _trace_site(t, t.n, kind)
+    t.push(RV_GUARD, x.slot, -1, t.val[x.slot])
+    return 0
+
+
+cdef inline int _escape(Var x, str kind) except -1:
+    if _n_tracing != 0:
+        _guard_var(x, kind)
+    return 0
+
+
+def _quiet(int delta):
+    """revad's own reads of values that a replay recomputes in Python (a primitive's call, a
+    SciPy row) on this thread: no guards meanwhile (+1, then -1). Only while a trace records."""
+    cdef _ThreadState st
+    if _n_tracing != 0:
+        st = _state()
+        st.quiet += delta
+
+
+cdef bint _guards_quiet():
+    cdef _ThreadState st = _state()
+    return st.quiet != 0
+
+
+# ---------------------------------------------------------------------------------------------
+# One replay's buffers.
+
+@cython.final
+cdef class _Replay:
+    """The buffers one replay of a recorded tape runs in (see _core.pxd); reused call after
+    call by one thread at a time."""
+
+    def __dealloc__(self):
+        free(self.val)
+        free(self.adj)
+        free(<void *>self.cptr)
+
+
+cdef _Replay _replay_new(Tape t):
+    cdef _Replay r = _Replay.__new__(_Replay)
+    cdef int64_t n = max(t.n, 1), k, i, first
+    r.t, r.n = t, t.n
+    r.val = <double *>malloc(n * sizeof(double))
+    r.adj = <double *>calloc(n, sizeof(double))
+    r.cptr = <const double **>malloc(max(t.n_cptr, 1) * sizeof(double *))
+    if r.val == NULL or r.adj == NULL or r.cptr == NULL:
+        raise MemoryError("revad: no memory for a replay's buffers")
+    memcpy(r.val, t.val, t.n * sizeof(double))  # the leaves that are not inputs keep these
+    for k in range(t.n_cptr):
+        r.cptr[k] = t.cptr[k]
+    r.records, r.keep = {}, []
+    runs = []
+    i = 0
+    while i < t.n:
+        if t.op[i] == RV_LEAF:
+            first = i
+            while i < t.n and t.op[i] == RV_LEAF:
+                i += 1
+            runs.append((first, i - first))
+        else:
+            i += 1
+    r.leaf_runs = runs
+    r.checks = [s for s in t.sites or () if s[3] is not None]
+    return r
+
+
+cdef object _col(double *p, int64_t n):
+    return np.asarray(<double[:max(n, 1)]>p)[:n]
+
+
+cdef int _replay_python(_Replay r, int64_t i, object val) except -1:
+    """The values of the group at slot i that C cannot compute: a BLAS product (NumPy), a
+    Python function (its record's rerun), a SciPy row (its rerun, which gives the partials too:
+    our cptr points at them from now on)."""
+    cdef Tape t = r.t
+    cdef int code = t.op[i]
+    cdef const int64_t *p = t.blk + t.arg0[i]
+    cdef const rv_mm_blk *mm
+    cdef const rv_call_blk *call
+    cdef const rv_pair_blk *pair
+    cdef const rv_pair_operand *q
+    cdef int64_t k
+    if code == RV_MM:
+        mm = <const rv_mm_blk *>p
+        A = _mm_operand(t, val, &mm.a, mm.m, mm.n)
+        B = _mm_operand(t, val, &mm.b, mm.n, mm.q)
+        for c in (A, B):
+            if type(c) is not np.ndarray:
+                c.check()  # a large constant referenced: raises if it changed since recorded
+        val[mm.out:mm.out + mm.m * mm.q] = np.matmul(A, B).reshape(-1)
+    elif code == RV_CALL:
+        call = <const rv_call_blk *>p
+        record = t.refs[call.obj]
+        ins = [np.array(val[call.span[2 * k]:call.span[2 * k] + call.span[2 * k + 1]])
+               for k in range(call.n_in)]
+        flat, new = record.rerun(ins)
+        flat = np.ascontiguousarray(flat, dtype=np.float64).reshape(-1)
+        if flat.shape[0] != call.n:
+            raise TraceError(f"revad: guard failed (a primitive's result): {record.name} gave "
+                             f"{flat.shape[0]} numbers where the recording had {call.n}")
+        val[call.out:call.out + call.n] = flat
+        r.records[call.obj] = new
+    elif code == RV_PAIR:
+        pair = <const rv_pair_blk *>p
+        if pair.src < 0:
+            raise TraceError("revad: a SciPy function recorded without its row cannot be replayed")
+        y, ds = t.refs[pair.src][2](val)
+        val[pair.out:pair.out + pair.n] = np.asarray(y, dtype=np.float64).reshape(-1)
+        for k in range(pair.nargs):
+            q = rv_pair_operand_at(pair, k)
+            d = np.ascontiguousarray(ds[k], dtype=np.float64).reshape(-1)
+            if d.shape[0] != pair.n:
+                raise ValueError("revad: internal error: a SciPy row's partials changed shape")
+            r.keep.append(d)
+            r.cptr[q.d] = <const double *><size_t>d.__array_interface__["data"][0]
+    else:
+        raise ValueError(f"revad: internal error: a replay stopped at op {code}")
+    return 0
+
+
+cdef int64_t _replay_forward(_Replay r) except -2:
+    """The forward replay at the inputs the caller wrote into r.val; returns -1, or the entry of
+    the first guard or comparison that failed."""
+    cdef Tape t = r.t
+    cdef int64_t i = 0, fail = -1, top = t.n - 1
+    val = None
+    if r.keep:
+        r.keep = []
+    while True:
+        with nogil:
+            i = rv_forward_replay(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, r.cptr, r.val, i,
+                                  top, &fail)
+        if fail >= 0:
+            return fail
+        if i < 0:
+            break
+        if val is None:
+            val = _col(r.val, r.n)
+        _replay_python(r, i, val)
+        i += 1
+    for site in r.checks:
+        if val is None:
+            val = _col(r.val, r.n)
+        if site[3](val) is not None:
+            return site[0]
+    return -1
+
+
+cdef int _replay_reverse(_Replay r, int64_t top) except -1:
+    """The reverse sweep from slot top into r.adj (zero before: a clean sweep leaves it zero,
+    but for the leaves, which the caller reads and _replay_clear zeroes)."""
+    cdef Tape t = r.t
+    cdef double *buf = r.adj
+    cdef int64_t i = rv_group_end(t.op, top), seed, first
+    cdef const int64_t *p
+    cdef const rv_ew_blk *q
+    cdef const rv_kind *kind
+    seed = i
+    buf[top] = 1.0
+    while i >= 0:
+        with nogil:
+            i = rv_backward(t.op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
+                            _split_min, seed)
+        if i < 0:
+            break
+        p = t.blk + t.arg0[i]
+        kind = rv_kind_of(t.op[i])
+        first = kind.first(p, i)
+        q = NULL
+        if t.op[i] == RV_SUMS:
+            q = rv_sums_fused(t.op, t.arg0, t.blk, <const rv_sums_blk *>p, True)
+        if q != NULL:
+            _run_loops_on(<const int64_t *>q, RV_RUN_EW_SUM_BACKWARD, t, r.val, r.cptr, buf,
+                          True, p, not rv_reads_below(t.op, t.arg0, t.arg1, t.blk, seed, i,
+                                                      q.out, q.out + q.n))
+            memset(buf + first, 0, (i + 1 - first) * sizeof(double))
+            first = q.out
+        elif kind.run_backward == RV_RUN_BLAS:
+            _mm_backward_blas_on(t, r.val, r.cptr, buf, r.n, <const rv_mm_blk *>p, True)
+        elif kind.run_backward == RV_RUN_PYTHON:
+            _call_backward_of(t, r.records[(<const rv_call_blk *>p).obj], buf, r.n,
+                              <const rv_call_blk *>p, True)
+        else:
+            _run_loops_on(p, kind.run_backward, t, r.val, r.cptr, buf, True, NULL, 0)
+        i = first - 1
+    return 0
+
+
+cdef int _replay_clear(_Replay r) except -1:
+    """Zero what a clean sweep leaves in the adjoints: the leaves' (read by then)."""
+    for first, count in r.leaf_runs:
+        memset(r.adj + <int64_t>first, 0, <int64_t>count * sizeof(double))
+    return 0
+
+
+def _bind_leaves(list leaves not None):
+    """Bind leaf Vars to this thread's current tape (revad.trace's inputs), in order."""
+    cdef Tape t = _current_tape()
+    for v in leaves:
+        t.bind_leaf(<Var>v)
