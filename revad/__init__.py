@@ -21,6 +21,7 @@ from revad._functional import elementwise_grad, grad, jacobian, value_and_grad
 from revad._graph import draw, to_dot
 from revad._primitive import custom_vjp, defjvp, defvjp, make_vjp, primitive, vjp
 from revad._trace import Trace, TraceError, trace
+from revad._compile import CompileWarning, compile  # noqa: A004  (as torch.compile)
 from revad._second import (
     hessian,
     hessian_vector_product,
@@ -42,4 +43,4 @@ __all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "ele
            "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp",
            "jacobian", "hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product",
            "make_hvp", "make_jvp", "linear_combination_of_hessians", "trace", "Trace",
-           "TraceError", *sorted(_functions)]
+           "TraceError", "compile", "CompileWarning", *sorted(_functions)]
