@@ -14,14 +14,13 @@ gives every partial derivative.
 """
 from revad import _linalg  # noqa: F401  (numpy.linalg's functions for Arrays)
 from revad._array import Array, logsumexp
+from revad._compile import CompileWarning, compile  # noqa: A004  (the public name, as torch's)
 from revad._core import Function, Var, no_grad, release_memory, tape_info
 from revad._core import functions as _functions
 from revad._forward import jvp
 from revad._functional import elementwise_grad, grad, jacobian, value_and_grad
 from revad._graph import draw, to_dot
 from revad._primitive import custom_vjp, defjvp, defvjp, make_vjp, primitive, vjp
-from revad._trace import Trace, TraceError, trace
-from revad._compile import CompileWarning, compile  # noqa: A004  (as torch.compile)
 from revad._second import (
     hessian,
     hessian_vector_product,
@@ -32,6 +31,7 @@ from revad._second import (
     make_hvp,
     make_jvp,
 )
+from revad._trace import Trace, TraceError, trace
 from revad._version import __version__
 from revad.testing import check_grad
 

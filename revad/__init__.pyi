@@ -10,8 +10,10 @@ import numpy as np
 
 from revad import testing as testing
 from revad._array import Array as Array
+from revad._array import Trace as Trace
 from revad._array import logsumexp as logsumexp
 from revad._core import Function as Function
+from revad._core import TraceError as TraceError
 from revad._core import Var as Var
 from revad._core import no_grad as no_grad
 from revad._core import release_memory as release_memory
@@ -96,17 +98,6 @@ def linear_combination_of_hessians(
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[float, float]: ...
 
 # Record once, replay in C (revad/_trace.py, src/revad/_array_trace.pxi).
-class TraceError(RuntimeError): ...
-
-class Trace:
-    info: Any
-    hvp_hook: Any
-    @property
-    def stats(self) -> dict[str, Any]: ...
-    def value_and_grad(self, *args: Any) -> tuple[float, Any]: ...
-    def value(self, *args: Any) -> float: ...
-    def grad(self, *args: Any) -> Any: ...
-    def batch(self, *args: Any, threads: int = 2) -> tuple[np.ndarray, Any]: ...
 
 def trace(
     f: Callable[..., Any], *args: Any, argnums: _Argnums = 0, static_argnums: Sequence[int] = ()

@@ -27,8 +27,8 @@ from revad._core import TraceError, Var
 __all__ = ["trace", "Trace", "TraceError"]
 
 _NUMBER, _REALS, _NDARRAY, _STATIC, _TREE = (
-    _array.PLAN_NUMBER, _array.PLAN_REALS, _array.PLAN_NDARRAY, _array.PLAN_STATIC,
-    _array.PLAN_TREE)
+    _array._PLAN_NUMBER, _array._PLAN_REALS, _array._PLAN_NDARRAY, _array._PLAN_STATIC,
+    _array._PLAN_TREE)
 
 
 def _argnums(argnums):
@@ -96,7 +96,7 @@ class _Boxer:
         if kind is dict:
             keys = list(x)
             parts = [self.box(x[k], diff, f"{where}[{k!r}]") for k in keys]
-            boxed = {k: p[0] for k, p in zip(keys, parts)}
+            boxed = {k: p[0] for k, p in zip(keys, parts, strict=True)}
         else:
             keys = None
             parts = [self.box(e, diff, f"{where}[{i}]") for i, e in enumerate(x)]
@@ -142,7 +142,7 @@ def trace(f, *args, argnums=0, static_argnums=()):
     >>> tr.value_and_grad([2.0, -1.0, -0.5])
     Traceback (most recent call last):
     ...
-    revad.TraceError: revad: guard failed (comparison): 3.0 > 0.0 was True when recorded; now -0.5 > 0.0 is False; ...
+    revad.TraceError: revad: guard failed (comparison): 3.0 > 0.0 was True when recorded; ...
     """
     from revad._functional import _scalar_output
     nums = _argnums(argnums)
@@ -211,8 +211,8 @@ def _row(x, j, plan):
         return np.asarray(x[j], dtype=plan.dtype)
     if plan.kind == _TREE:
         if plan.value is not None:
-            return {k: _row(x[k], j, p) for k, p in zip(plan.value, plan.leaves)}
-        return plan.rtype(_row(e, j, p) for e, p in zip(x, plan.leaves))
+            return {k: _row(x[k], j, p) for k, p in zip(plan.value, plan.leaves, strict=True)}
+        return plan.rtype(_row(e, j, p) for e, p in zip(x, plan.leaves, strict=True))
     return x  # a static leaf: shared
 
 
@@ -221,7 +221,8 @@ def _rows_of(x, plan, where):
     if plan.kind == _STATIC:
         return None
     if plan.kind == _TREE:
-        sizes = {m for e, p in zip(x.values() if plan.value is not None else x, plan.leaves)
+        sizes = {m for e, p in zip(x.values() if plan.value is not None else x, plan.leaves,
+                                   strict=True)
                  if (m := _rows_of(e, p, where)) is not None}
         if len(sizes) > 1:
             raise ValueError(f"revad: batch: {where} has leaves of different batch sizes {sizes}")

@@ -168,6 +168,19 @@ def test_comparison_rows_are_guards():
             assert seen == {"equal", "refused"}
 
 
+def test_a_replay_leaves_its_adjoints_zero_for_the_next():
+    from benchmarks import arrays as ba
+
+    params, data = ba._mlp_data(np.random.default_rng(1), batch=8, sizes=(12, 6, 3))
+    f = lambda *a: ba.mlp(np, *a)  # noqa: E731
+    tr = revad.trace(f, *params, *data, argnums=(0, 1, 2, 3))
+    tr.value_and_grad(*params, *data)
+    assert tr._buffers_clean()
+    tr = revad.trace(lambda x: sum(v * v for v in x) + x[0] * 3.0, [1.0, 2.0, 3.0])
+    tr.value_and_grad([1.0, 2.0, 4.0])
+    assert tr._buffers_clean()
+
+
 def test_kinds_dot_dotc_mm_sums():
     A = rng.normal(size=(4, 3))
     fs = {
@@ -185,6 +198,7 @@ def test_kinds_dot_dotc_mm_sums():
         for _ in range(3):
             new = (rng.normal(size=5), rng.normal(size=5))
             same(tr.value_and_grad(*new), eager(f, new, (0, 1)), exact=False)
+        assert tr._buffers_clean(), name
 
 
 def test_large_matrix_product_through_blas():
@@ -202,7 +216,7 @@ def test_scipy_pair_rows():
     pytest.importorskip("scipy")
     import scipy.special as ss
 
-    import revad.scipy.special  # noqa: F401
+    import revad.scipy.special
 
     def f(x, a):
         return np.sum(ss.gammaln(x) * a) + np.sum(ss.erfc(x))
@@ -271,7 +285,7 @@ def test_array_workloads():
 def test_families():
     from benchmarks import families
 
-    for family, label, op, x in families._families(200):
+    for _family, label, op, x in families._families(200):
         def f(v, op=op):
             return np.sum(op(v))
 
@@ -326,7 +340,7 @@ def _branchy():
 
 @pytest.mark.parametrize("f", _branchy(), ids=lambda f: f.__name__)
 def test_branch_flip_suite(f):
-    import revad.numpy  # noqa: F401
+    import revad.numpy
 
     tr = revad.trace(f, [0.3, -0.4, 0.8])
     outcomes = []

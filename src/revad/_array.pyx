@@ -40,7 +40,7 @@ from revad._core cimport (
     Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
     _raise_finished, _spent, _var_at, _var_leaf, _hold, _unhold, _readonly_chain,
     _recording_tape, _enclosing_call, _run_group, _share, _var_slot, rv_binary, rv_claim,
-    RV_GUARD, RV_N_OPS, _tracing_active, _tracing_tape, _guards_quiet, _guard_var, _trace_site,
+    RV_GUARD, RV_N_OPS, _tracing_active, _tracing_tape, _guards_quiet, _trace_site,
     _Replay, _replay_new, _replay_forward, _replay_reverse, _replay_clear,
     rv_ew_arity,
     rv_ew_width, rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over,

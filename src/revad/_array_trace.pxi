@@ -248,6 +248,12 @@ cdef class Trace:
         return _restore, (_tape_state(self.t), self.plans, self.nums, self.single, self.out,
                           self.out_value, self.info)
 
+    def _buffers_clean(self):
+        """Testing hook: whether the kept buffers' adjoints are all zero, as the next replay
+        needs them (a clean sweep and _replay_clear leave them so)."""
+        cdef _Replay r = self.spare
+        return r is None or r.n == 0 or not np.asarray(<double[:r.n]>r.adj).any()
+
     def _plans(self):
         return list(self.plans)
 
@@ -301,14 +307,20 @@ cdef object _run_with(Trace tr, _Replay r, tuple args, bint grads, object row):
     if tr.t.readonly:
         tr.t.check_readonly()  # a referenced read-only constant made writable: it may differ
     tr._load(r, args)
-    fail = _replay_forward(r)
-    if fail >= 0:
-        raise tr._failure(r, fail, row)
-    value = r.val[tr.out] if tr.out >= 0 else tr.out_value
-    if not grads:
-        return value
-    if tr.out >= 0:
-        _replay_reverse(r, tr.out)
+    # Held while the sweeps read it, as every sweep holds its tape (a recorded tape never grows;
+    # the hold keeps the Python calls' let-go-and-take-back (_user_call) balanced).
+    _hold(tr.t)
+    try:
+        fail = _replay_forward(r)
+        if fail >= 0:
+            raise tr._failure(r, fail, row)
+        value = r.val[tr.out] if tr.out >= 0 else tr.out_value
+        if not grads:
+            return value
+        if tr.out >= 0:
+            _replay_reverse(r, tr.out)
+    finally:
+        _unhold(tr.t)
     result = tr._grads(r)
     _replay_clear(r)
     return value, result
@@ -358,11 +370,11 @@ cdef object _tape_state(Tape t):
             "arg0": bytes(<char[:max(n * 4, 1)]><char *>t.arg0)[:n * 4],
             "arg1": bytes(<char[:max(n * 4, 1)]><char *>t.arg1)[:n * 4],
             "val": bytes(<char[:max(n * 8, 1)]><char *>t.val)[:n * 8],
-            "cst": bytes(<char[:max(t.n_cst * 8, 1)]><char *>t.cst)[:t.n_cst * 8]
-                   if t.n_cst else b"",
-            "blk": bytes(<char[:max(t.n_blk * 8, 1)]><char *>t.blk)[:t.n_blk * 8]
-                   if t.n_blk else b"",
-            "refs": refs, "sites": [s[:3] + (s[3],) for s in t.sites or []]}
+            "cst": (bytes(<char[:max(t.n_cst * 8, 1)]><char *>t.cst)[:t.n_cst * 8]
+                    if t.n_cst else b""),
+            "blk": (bytes(<char[:max(t.n_blk * 8, 1)]><char *>t.blk)[:t.n_blk * 8]
+                    if t.n_blk else b""),
+            "refs": refs, "sites": list(t.sites or [])}
 
 
 def _tape_from_state(dict s):
@@ -455,7 +467,7 @@ cdef inline int _set_number(_Replay r, int64_t slot, object x, _Plan p, Py_ssize
 
 cdef int _load_arg(_Replay r, _Plan p, object x, Py_ssize_t k) except -1:
     cdef Py_ssize_t i, n
-    cdef int64_t[:] sv
+    cdef const int64_t *sv
     cdef cnp.ndarray a
     if p.kind == _T_NUMBER:
         return _set_number(r, p.slot, x, p, k)
@@ -464,7 +476,7 @@ cdef int _load_arg(_Replay r, _Plan p, object x, Py_ssize_t k) except -1:
             raise ValueError(f"revad: argument {k}{p.name} was a {p.rtype.__name__} of "
                              f"{p.size} numbers when the trace was recorded, got "
                              f"{_describe(x)}")
-        sv = p.slots
+        sv = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>p.slots)  # (int64, C order)
         n = p.size
         for i in range(n):
             _set_number(r, sv[i], x[i], p, k)
@@ -525,11 +537,11 @@ cdef str _describe(object x):
 
 cdef object _grad_of(_Replay r, _Plan p, bint again):
     cdef Py_ssize_t i, n
-    cdef int64_t[:] sv
+    cdef const int64_t *sv
     if p.kind == _T_NUMBER:
         return r.adj[p.slot] if p.slot >= 0 else 0.0
     if p.kind == _T_REALS:
-        sv = p.slots
+        sv = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>p.slots)
         n = p.size
         out = [None] * n
         for i in range(n):
@@ -569,7 +581,8 @@ def _new_plan(int kind, int64_t slot=-1, slots=None, shape=None, dtype=None, val
               leaves=None, flatten=None, build=None, rtype=None, str name="", int64_t size=0):
     cdef _Plan p = _Plan.__new__(_Plan)
     p.kind, p.slot, p.slots, p.shape, p.dtype, p.value = kind, slot, slots, shape, dtype, value
-    p.leaves, p.flatten, p.build, p.rtype, p.name, p.size = leaves, flatten, build, rtype, name, size
+    p.leaves, p.flatten, p.build, p.rtype = leaves, flatten, build, rtype
+    p.name, p.size = name, size
     return p
 
 
@@ -577,5 +590,5 @@ def _describe_py(x):
     return _describe(x)
 
 
-PLAN_NUMBER, PLAN_REALS, PLAN_NDARRAY, PLAN_STATIC, PLAN_TREE = (
+_PLAN_NUMBER, _PLAN_REALS, _PLAN_NDARRAY, _PLAN_STATIC, _PLAN_TREE = (
     _T_NUMBER, _T_REALS, _T_NDARRAY, _T_STATIC, _T_TREE)

@@ -285,7 +285,8 @@ cdef class _Replay:
     cdef int64_t n
     cdef dict records            # a Python function's entry (h.obj) -> its record at our values
     cdef list keep               # arrays our cptr points into
-    cdef object leaf_runs        # (first, count) of each run of leaves: adjoints zeroed after
+    cdef int64_t *runs           # (first, count) of each run of leaves: adjoints zeroed after
+    cdef int64_t n_runs
     cdef list checks             # the tape's guard sites with a Python check (after the sweep)
     cdef bint busy               # a call is using these buffers
 

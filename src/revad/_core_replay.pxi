@@ -14,9 +14,10 @@ class TraceError(RuntimeError):
     >>> try:
     ...     tr.value_and_grad(-1.0)
     ... except revad.TraceError as e:
-    ...     print(str(e).split(":")[0])
-    revad: guard failed (comparison)
+    ...     print(str(e).startswith("revad: guard failed (comparison)"))
+    True
     """
+    __module__ = "revad"
 
 
 # Traces recording in this process (any thread): while 0, an escape (float(v), ...) costs one
@@ -110,6 +111,7 @@ cdef class _Replay:
     call by one thread at a time."""
 
     def __dealloc__(self):
+        free(self.runs)
         free(self.val)
         free(self.adj)
         free(<void *>self.cptr)
@@ -138,7 +140,12 @@ cdef _Replay _replay_new(Tape t):
             runs.append((first, i - first))
         else:
             i += 1
-    r.leaf_runs = runs
+    r.runs = <int64_t *>malloc(max(2 * len(runs), 1) * sizeof(int64_t))
+    if r.runs == NULL:
+        raise MemoryError("revad: no memory for a replay's buffers")
+    for k in range(len(runs)):
+        r.runs[2 * k], r.runs[2 * k + 1] = runs[k]
+    r.n_runs = len(runs)
     r.checks = [s for s in t.sites or () if s[3] is not None]
     return r
 
@@ -172,7 +179,7 @@ cdef int _replay_python(_Replay r, int64_t i, object val) except -1:
         record = t.refs[call.obj]
         ins = [np.array(val[call.span[2 * k]:call.span[2 * k] + call.span[2 * k + 1]])
                for k in range(call.n_in)]
-        flat, new = record.rerun(ins)
+        flat, new = _user_call(t, record.rerun, ins)
         flat = np.ascontiguousarray(flat, dtype=np.float64).reshape(-1)
         if flat.shape[0] != call.n:
             raise TraceError(f"revad: guard failed (a primitive's result): {record.name} gave "
@@ -183,7 +190,7 @@ cdef int _replay_python(_Replay r, int64_t i, object val) except -1:
         pair = <const rv_pair_blk *>p
         if pair.src < 0:
             raise TraceError("revad: a SciPy function recorded without its row cannot be replayed")
-        y, ds = t.refs[pair.src][2](val)
+        y, ds = _user_call(t, t.refs[pair.src][2], val)
         val[pair.out:pair.out + pair.n] = np.asarray(y, dtype=np.float64).reshape(-1)
         for k in range(pair.nargs):
             q = rv_pair_operand_at(pair, k)
@@ -197,6 +204,11 @@ cdef int _replay_python(_Replay r, int64_t i, object val) except -1:
     return 0
 
 
+# Tapes smaller than this replay with the GIL held: a sweep of them takes less than letting go
+# of it and taking it back.
+cdef int64_t _NOGIL_MIN = 256
+
+
 cdef int64_t _replay_forward(_Replay r) except -2:
     """The forward replay at the inputs the caller wrote into r.val; returns -1, or the entry of
     the first guard or comparison that failed."""
@@ -206,9 +218,13 @@ cdef int64_t _replay_forward(_Replay r) except -2:
     if r.keep:
         r.keep = []
     while True:
-        with nogil:
+        if t.n < _NOGIL_MIN:  # (letting go of the GIL costs more than a small sweep)
             i = rv_forward_replay(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, r.cptr, r.val, i,
                                   top, &fail)
+        else:
+            with nogil:
+                i = rv_forward_replay(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, r.cptr, r.val,
+                                      i, top, &fail)
         if fail >= 0:
             return fail
         if i < 0:
@@ -237,9 +253,13 @@ cdef int _replay_reverse(_Replay r, int64_t top) except -1:
     seed = i
     buf[top] = 1.0
     while i >= 0:
-        with nogil:
+        if t.n < _NOGIL_MIN:
             i = rv_backward(t.op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
                             _split_min, seed)
+        else:
+            with nogil:
+                i = rv_backward(t.op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
+                                _split_min, seed)
         if i < 0:
             break
         p = t.blk + t.arg0[i]
@@ -267,8 +287,9 @@ cdef int _replay_reverse(_Replay r, int64_t top) except -1:
 
 cdef int _replay_clear(_Replay r) except -1:
     """Zero what a clean sweep leaves in the adjoints: the leaves' (read by then)."""
-    for first, count in r.leaf_runs:
-        memset(r.adj + <int64_t>first, 0, <int64_t>count * sizeof(double))
+    cdef int64_t k
+    for k in range(r.n_runs):
+        memset(r.adj + r.runs[2 * k], 0, r.runs[2 * k + 1] * sizeof(double))
     return 0
 
 
