@@ -19,9 +19,17 @@ from revad._core import TraceError
 from revad._functional import _argnums
 from revad._trace import trace
 
+class _NoTrace(Exception):
+    """Nothing recorded yet (what the first call's _mru_vg raises)."""
+
+
+def _no_trace(*args):
+    raise _NoTrace
+
+
 # What a Trace raises where it cannot replay a call: a guard failed (TraceError), or the
 # arguments differ from the recorded ones in structure, shape, dtype or a static value.
-_MISS = (TraceError, TypeError, ValueError)
+_MISS = (TraceError, TypeError, ValueError, _NoTrace)
 _KIND = re.compile(r"revad: guard failed \(([^)]*)\)")
 
 # A function that has to record again on more than this share of its calls, after at least
@@ -94,8 +102,9 @@ class Compiled:
         self._by_sig = {}
         self._serial = 0
         self._mru = None  # the Trace that answered last: tried first, before any key is made
+        self._mru_vg = _no_trace  # its value_and_grad
         self._lock = threading.RLock()
-        self._calls = self._replays = self._records = self._evictions = 0
+        self._replays = self._records = self._evictions = 0
         self._failures = collections.Counter()
         self._rerecords = 0  # calls on a known signature that no cached Trace could replay
         self._last_failure = None
@@ -107,29 +116,25 @@ class Compiled:
         """``(f(*args), gradient)``, exactly as ``revad.value_and_grad(f, argnums)(*args)``."""
         # The common call replays the Trace that answered last, without making a key: the
         # Trace checks the arguments' structure, shapes, dtypes and static values itself and
-        # raises (TypeError, ValueError, TraceError) where they or its guards differ.
-        self._calls += 1
-        tr = self._mru
-        if tr is not None:
-            try:
-                out = tr.value_and_grad(*args)
-            except _MISS as exc:
-                return self._miss(args, "value_and_grad", tr, exc)
-            self._replays += 1
-            return out
-        return self._miss(args, "value_and_grad", None, None)
+        # raises (TypeError, ValueError, TraceError) where they or its guards differ. (Its
+        # bound method is kept: a call here costs one Python frame over the Trace's own.)
+        try:
+            out = self._mru_vg(*args)
+        except _MISS as exc:
+            return self._miss(args, "value_and_grad", exc)
+        self._replays += 1
+        return out
 
     def _call(self, what, args):
-        self._calls += 1
         tr = self._mru
         if tr is not None:
             try:
                 out = getattr(tr, what)(*args)
             except _MISS as exc:
-                return self._miss(args, what, tr, exc)
+                return self._miss(args, what, exc)
             self._replays += 1
             return out
-        return self._miss(args, what, None, None)
+        return self._miss(args, what, None)
 
     def value(self, *args):
         """``f(*args)`` as a float, by a forward replay only.
@@ -184,7 +189,7 @@ class Compiled:
         with self._lock:
             tkeys = list(self._by_sig.get(key, ()))
         if not tkeys:  # nothing recorded for this structure yet: the first row records
-            self._miss(row, "value", None, None)
+            self._miss(row, "value", None)
             with self._lock:
                 tkeys = list(self._by_sig.get(key, ()))
         tr = self._traces.get(tkeys[0]) if tkeys else None
@@ -195,7 +200,6 @@ class Compiled:
                 self._failed(exc)
             else:
                 with self._lock:
-                    self._calls += m
                     self._replays += m
                     self._touch(key, tkeys[0], tr)
                 return out
@@ -222,18 +226,19 @@ class Compiled:
         """The Hessian, ``revad.hessian(f, argnums)(*args)``. Not replayed yet: this calls
         revad.hessian, which records every call.
 
-        >>> import revad
-        >>> revad.compile(lambda x: x ** 3).hessian(2.0)
-        12.0
+        >>> import numpy as np, revad
+        >>> revad.compile(lambda x: np.sum(x ** 3)).hessian(np.array([1.0, 2.0]))
+        array([[ 6.,  0.],
+               [ 0., 12.]])
         """
         from revad._second import hessian
         return hessian(self._f, self._argnums)(*args)
 
     @property
     def stats(self):
-        """What the calls did: ``calls`` (a batch counts its rows), ``records`` (recordings
-        made), ``replays`` (calls answered by a recording), ``guard_failures`` ({guard kind:
-        count}: a recording refused a call), ``traces`` (held now), ``evictions`` (recordings
+        """What the calls did: ``calls`` (records + replays; a batch counts its rows),
+        ``records`` (recordings made), ``replays`` (calls answered by a recording),
+        ``guard_failures`` ({guard kind: count}: a recording refused a call), ``traces`` (held now), ``evictions`` (recordings
         dropped by the cache's bound).
 
         >>> import revad
@@ -244,7 +249,8 @@ class Compiled:
         (2, 2, {'comparison': 2})
         """
         with self._lock:
-            return {"calls": self._calls, "records": self._records, "replays": self._replays,
+            return {"calls": self._records + self._replays, "records": self._records,
+                    "replays": self._replays,
                     "guard_failures": dict(self._failures), "traces": len(self._traces),
                     "evictions": self._evictions}
 
@@ -283,9 +289,10 @@ class Compiled:
         diff = {k % n for k in self._nums}
         return tuple([_signature(a, k not in diff) for k, a in enumerate(args)])
 
-    def _miss(self, args, what, tried, exc):
+    def _miss(self, args, what, exc):
         """The call that the last Trace refused (exc), or the first: the other recordings of
         the arguments' structure, most recently used first, else a new recording."""
+        tried = self._mru
         if isinstance(exc, TraceError):
             self._failed(exc)
         key = self._key(args)
@@ -316,7 +323,7 @@ class Compiled:
             tkey = (key, self._serial)
             self._traces[tkey] = tr
             self._by_sig.setdefault(key, []).insert(0, tkey)
-            self._mru = tr
+            self._set_mru(tr)
             self._evict()
             if known:
                 self._rerecords += 1
@@ -331,7 +338,7 @@ class Compiled:
             if not sig_keys:
                 del self._by_sig[old[0]]
             if self._mru is tr:
-                self._mru = next(reversed(self._traces.values()), None)
+                self._set_mru(next(reversed(self._traces.values()), None))
             self._evictions += 1
 
     def _touch(self, key, tkey, tr):
@@ -342,7 +349,11 @@ class Compiled:
             if sig_keys[0] != tkey:
                 sig_keys.remove(tkey)
                 sig_keys.insert(0, tkey)
-            self._mru = tr
+            self._set_mru(tr)
+
+    def _set_mru(self, tr):
+        self._mru = tr
+        self._mru_vg = _no_trace if tr is None else tr.value_and_grad
 
     def _failed(self, exc):
         with self._lock:
@@ -350,7 +361,7 @@ class Compiled:
             self._last_failure = exc
 
     def _maybe_warn(self):
-        calls = self._calls
+        calls = self._records + self._replays
         if self._warned or calls < WARN_AFTER or self._rerecords <= WARN_SHARE * calls:
             return
         self._warned = True

@@ -109,6 +109,7 @@ CASES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore::revad.CompileWarning")  # (escapes record on most calls)
 @pytest.mark.parametrize("f, point", CASES, ids=[f.__name__ for f, _ in CASES])
 def test_every_call_equals_eager_as_branches_flip(f, point):
     rng = np.random.default_rng(7)
@@ -122,6 +123,7 @@ def test_every_call_equals_eager_as_branches_flip(f, point):
     assert stats["records"] >= 1
 
 
+@pytest.mark.filterwarnings("ignore::revad.CompileWarning")
 def test_a_data_dependent_index_is_guarded():
     table = [1.0, -2.0, 3.0, 0.5]
     cf = revad.compile(escape_index)
@@ -310,8 +312,8 @@ def test_batch_equals_a_loop_and_a_row_that_flips_records_apart():
 # --- pickle --------------------------------------------------------------------------------------
 
 def loss_for_pickle(w, X):
-    r = X @ w
-    return np.sum(np.where(r > 0, r, 0.1 * r) ** 2)
+    r = np.tanh(X @ w)
+    return np.sum(r * r) if w[0] > -10.0 else np.sum(r)
 
 
 def test_pickle_round_trip_in_a_fresh_process(tmp_path):
@@ -338,7 +340,7 @@ def test_pickle_round_trip_in_a_fresh_process(tmp_path):
     assert float(fields[0]) == want[0]
     np.testing.assert_array_equal([float(e) for e in fields[1:4]], want[1])
     # the recording came along: the fresh process replays it without recording
-    assert fields[4:] == ["1", "0", "1"] or fields[4:] == ["1", "0", "1"]
+    assert fields[4:] == ["1", "0", "1"]
 
 
 def test_pickling_a_lambda_says_why_it_cannot():
@@ -373,3 +375,11 @@ def test_bad_input():
         cf.batch(np.ones((3, 2)), np.ones((4, 2)))
     with pytest.raises(TypeError, match="leading batch axis"):
         cf.batch(1.0, np.ones((4, 2)))
+
+
+def test_the_examples_in_compiles_docstrings():
+    import doctest
+
+    import revad._compile
+    result = doctest.testmod(revad._compile, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 10
