@@ -14,7 +14,7 @@ gives every partial derivative.
 """
 from revad import _linalg  # noqa: F401  (numpy.linalg's functions for Arrays)
 from revad._array import Array, logsumexp
-from revad._compile import CompileWarning, compile  # noqa: A004  (the public name, as torch's)
+from revad._compile import CompileWarning, compile
 from revad._core import Function, Var, no_grad, release_memory, tape_info
 from revad._core import functions as _functions
 from revad._forward import jvp

@@ -122,7 +122,7 @@ class _Compiled:
     @cache_size.setter
     def cache_size(self, size: int) -> None: ...
 
-def compile(  # noqa: A001
+def compile(
     f: Callable[..., Any], argnums: _Argnums = 0, cache_size: int = 8
 ) -> _Compiled: ...
 

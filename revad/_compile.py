@@ -19,6 +19,7 @@ from revad._core import TraceError
 from revad._functional import _argnums
 from revad._trace import trace
 
+
 class _NoTrace(Exception):
     """Nothing recorded yet (what the first call's _mru_vg raises)."""
 
@@ -238,8 +239,8 @@ class Compiled:
     def stats(self):
         """What the calls did: ``calls`` (records + replays; a batch counts its rows),
         ``records`` (recordings made), ``replays`` (calls answered by a recording),
-        ``guard_failures`` ({guard kind: count}: a recording refused a call), ``traces`` (held now), ``evictions`` (recordings
-        dropped by the cache's bound).
+        ``guard_failures`` ({guard kind: count}: a recording refused a call), ``traces``
+        (held now), ``evictions`` (recordings dropped by the cache's bound).
 
         >>> import revad
         >>> cf = revad.compile(lambda x: x * x if x > 0 else -x)
@@ -465,7 +466,7 @@ def _guard_kind(exc):
     return found.group(1) if found else "other"
 
 
-def compile(f, argnums=0, cache_size=8):  # noqa: A001  (the public name, as torch.compile)
+def compile(f, argnums=0, cache_size=8):
     """A drop-in for ``revad.value_and_grad(f, argnums)`` that records ``f`` once and replays
     the recorded tape in C at later calls: same call, same results.
 

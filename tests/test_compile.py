@@ -355,7 +355,7 @@ def test_pickling_a_lambda_says_why_it_cannot():
         pickle.dumps(revad.compile(inner))
 
 
-# --- misuse ----------------------------------------------------------------------------------------
+# --- misuse ---------------------------------------------------------------------------------
 
 def test_bad_input():
     with pytest.raises(TypeError, match="callable"):
