@@ -138,7 +138,7 @@ def trace(f, *args, argnums=0, static_argnums=()):
     >>> tr = revad.trace(f, [1.0, 2.0, 3.0])
     >>> v, g = tr.value_and_grad([2.0, -1.0, 0.5])
     >>> round(v, 6), [round(d, 6) for d in g]
-    (0.182426, [-0.149146, 0.298292, 0.149146])
+    (0.182426, [-0.149146, 0.298293, 0.149146])
     >>> tr.value_and_grad([2.0, -1.0, -0.5])
     Traceback (most recent call last):
     ...

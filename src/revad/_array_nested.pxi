@@ -282,7 +282,7 @@ cdef class _RecordedSweep:
         if h.src < 0:
             raise TypeError("revad: derivatives of derivatives do not go through this special "
                             "function: its row gives no recorded partials")
-        source, operands = t.refs[h.src]
+        source, operands = t.refs[h.src][:2]  # (the third: a replay's rerun)
         shape = tuple([h.shape[d] for d in range(h.nd)])
         g = self.adjoints(_slots(out, shape, _c_strides(shape)))
         if g is None:
