@@ -186,9 +186,11 @@ def _array_cases(quick):
 
 
 def array_rows(revad, quick, repeat, record):
-    print("\n[replay] array workloads: compiled / eager value_and_grad (the data are arguments "
-          "too), paired")
-    print(f"  {'workload':<16} {'eager':>9} {'compiled':>9} {'compiled/eager':>14}  check")
+    print("\n[replay] array workloads: compiled / eager value_and_grad, paired; the data as "
+          "arguments (inputs of the\n  recording: a new minibatch is used on replay) and closed "
+          "over (constants of the recording, as benchmarks/arrays.py's eager runs)")
+    print(f"  {'workload':<16} {'eager':>9} {'compiled':>9} {'data as args':>12} "
+          f"{'data closed over':>16}  check")
     pause = 0.0 if quick else arrays_mod._SETTLE_S
     for name, fn, params, data in _array_cases(quick):
         progress.step(f"replay: {name}")
@@ -197,20 +199,27 @@ def array_rows(revad, quick, repeat, record):
         def objective(*a, fn=fn):
             return fn(np, *a)
 
+        def closed(*p, fn=fn, data=data):
+            return fn(np, *p, *data)
+
         eager = revad.value_and_grad(objective, argnums=nums)
         cf = revad.compile(objective, argnums=nums)
+        cf_closed = revad.compile(closed, argnums=nums)
         args = (*params, *data)
         ref = eager(*args)
-        ok = _close(cf(*args), ref, 1e-9) and _close(cf(*args), ref, 1e-9)
+        ok = all(_close(c(), ref, 1e-9) for c in (lambda: cf(*args), lambda: cf(*args),
+                                                   lambda: cf_closed(*params),
+                                                   lambda: cf_closed(*params)))
         t_eager = statistics.median(_wall(lambda: eager(*args)) for _ in range(repeat))
         t_comp = statistics.median(_wall(lambda: cf(*args)) for _ in range(repeat))
-        ratio = paired_ratio(lambda: eager(*args), lambda: cf(*args), repeat=repeat,
-                             settle_s=pause, batch_s=arrays_mod._BATCH_S if pause else 2e-3)
+        ratios = [paired_ratio(lambda: eager(*args), run, repeat=repeat, settle_s=pause,
+                               batch_s=arrays_mod._BATCH_S if pause else 2e-3)
+                  for run in (lambda: cf(*args), lambda: cf_closed(*params))]
         status = _status(ok)
-        print(f"  {name:<16} {t_eager * 1e3:6.3g} ms {t_comp * 1e3:6.3g} ms {ratio:13.3g}x  "
-              f"{status}", flush=True)
+        print(f"  {name:<16} {t_eager * 1e3:6.3g} ms {t_comp * 1e3:6.3g} ms {ratios[0]:11.3g}x "
+              f"{ratios[1]:15.3g}x  {status}", flush=True)
         record(workload="replay", case=name, impl="revad", eager_s=t_eager, compiled_s=t_comp,
-               compiled_to_eager=ratio, check=status)
+               compiled_to_eager=ratios[0], closed_over_to_eager=ratios[1], check=status)
     print("  (target: compiled <= eager on all four; the MLP at batch 32 at most 0.5)")
 
 
