@@ -126,3 +126,20 @@ class Trace:
     def value(self, *args: Any) -> float: ...
     def grad(self, *args: Any) -> Any: ...
     def batch(self, *args: Any, threads: int = 2) -> tuple[np.ndarray, Any]: ...
+
+# revad/_trace.py's recording helpers (module-level names it reads).
+def _make_trace(
+    t: Any, plans: list[Any], nums: tuple[int, ...], single: bool, out: Var | None,
+    out_value: float, info: Any
+) -> Trace: ...
+def _new_plan(
+    kind: int, slot: int = -1, slots: Any = None, shape: Any = None, dtype: Any = None,
+    value: Any = None, leaves: Any = None, flatten: Any = None, build: Any = None,
+    rtype: Any = None, name: str = "", size: int = 0
+) -> Any: ...
+
+_PLAN_NUMBER: int
+_PLAN_REALS: int
+_PLAN_NDARRAY: int
+_PLAN_STATIC: int
+_PLAN_TREE: int

@@ -114,6 +114,8 @@ class _Record:
         # For a sweep that records itself (revad._nested): the arguments' values, and
         # vjp_on(ans, values) -> the VJP, given the result and the arguments as recorded nodes.
         self.values, self.vjp_on = values, vjp_on
+        # (fn, kwargs, vjp_of, jvp_of, argnums): what rerun() calls again (revad.trace)
+        self.again = None
 
     def rerun(self, inputs):
         """The call again at new values of its inputs (flat, one per differentiated argument),
