@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from . import arrays as arrays_mod
-from . import modes, plots, progress, scalar_args, second, summary
+from . import compiled, modes, plots, progress, scalar_args, second, summary
 from . import peers as peers_mod
 from .timing import measure, paired_ratio
 from .workloads import WORKLOADS, products
@@ -349,7 +349,8 @@ class Runner:
 def parse_args(argv=None):
     """The command line, with --only resolved to a set of workload names."""
     names = ([w.name for w in WORKLOADS] + [w.name for w in arrays_mod.ARRAY_WORKLOADS]
-             + list(modes.SECTIONS) + list(scalar_args.SECTIONS) + list(second.SECTIONS))
+             + list(modes.SECTIONS) + list(scalar_args.SECTIONS) + list(second.SECTIONS)
+             + list(compiled.SECTIONS))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes: a smoke test (half a minute with the peers; CI runs it)")
@@ -441,6 +442,7 @@ def run(args):
     modes.run(revad, args, runner.record)
     scalar_args.run(revad, args, runner.record)
     second.run(revad, args, runner.record)
+    compiled.run(revad, args, runner.record)
 
     elapsed = time.perf_counter() - start
     print(f"\ntotal wall time: {elapsed:.1f} s")

@@ -26,7 +26,7 @@ def peer_groups(records):
     groups = {}
     for r in records:
         w = r.get("workload")
-        if w in ("modes", "accuracy") or "note" in r:
+        if w in ("modes", "accuracy", "replay") or "note" in r:
             continue
         n = r.get("n")  # array workloads have a fixed size in their name
         if r["impl"] == "revad" and n is not None:

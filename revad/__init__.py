@@ -14,6 +14,7 @@ gives every partial derivative.
 """
 from revad import _linalg  # noqa: F401  (numpy.linalg's functions for Arrays)
 from revad._array import Array, logsumexp
+from revad._compile import CompileWarning, compile
 from revad._core import Function, Var, no_grad, release_memory, tape_info
 from revad._core import functions as _functions
 from revad._forward import jvp
@@ -44,4 +45,5 @@ __all__ = ["Var", "Array", "Function", "no_grad", "grad", "value_and_grad", "ele
            "draw", "primitive", "defvjp", "defjvp", "custom_vjp", "make_vjp", "vjp",
            "jacobian", "hvp", "hessian", "jacfwd", "jacrev", "hessian_vector_product",
            "make_hvp", "make_jvp", "linear_combination_of_hessians", "hessian_sparsity",
-           "jacobian_sparsity", "trace", "Trace", "TraceError", *sorted(_functions)]
+           "jacobian_sparsity", "trace", "Trace", "TraceError", "compile", "CompileWarning",
+           *sorted(_functions)]

@@ -535,3 +535,27 @@ def test_paired_times_each_side_over_the_same_rounds():
     timing.paired(base, other, repeat=3, batch_s=1e-9, first=(1e-4, 1e-4), warm_each=True)
     assert calls == {"base": 9, "other": 9}  # one untimed call before each batch
     assert timing.paired_ratio(base, other, repeat=3) > 1
+
+
+def test_compiled_section_checks_every_row_and_runs_without_its_peers(capsys, monkeypatch):
+    """--only replay (benchmarks/compiled.py): every row's gradient is checked, and a missing
+    peer (CasADi, JAX) is a note in its cell, not a failure."""
+    from benchmarks import compiled
+
+    monkeypatch.setattr(compiled, "_casadi_eval", lambda n: None)
+    monkeypatch.setattr(compiled, "_jax_neuron", lambda: None)
+    rows, record = collect()
+    compiled.run(revad, argparse.Namespace(only={"replay"}, quick=True, repeat=1), record)
+    out = capsys.readouterr().out
+    assert "[replay]" in out and "MISMATCH" not in out and "not installed" in out
+    assert [r["case"] for r in rows] == ["rosenbrock", "neuron", "rosenbrock_vec", "logreg",
+                                         "mlp", "mlp, batch 32", "gmm", "batch"]
+    assert all(r["check"] == "ok" for r in rows)
+    first = rows[0]
+    assert first["casadi_eval_to_plain"] is None and first["compiled_to_plain"] > 0
+    assert first["forward_ns_per_entry"] > 0 and first["bytes_per_entry"] > 16
+    assert rows[1]["jax_jit_s"] is None and rows[1]["compiled_s"] > 0
+    assert plots.peer_groups(rows) == {}
+    rows.clear()
+    compiled.run(revad, argparse.Namespace(only={"modes"}, quick=True, repeat=1), record)
+    assert rows == []
