@@ -315,13 +315,7 @@ static void rv_ew_pattern(const rv_cols *t, const int64_t *p, int64_t i, rv_pat 
     RV_EW_FOR_LINES(e, 0, e->n, line, yo, oa, ob, k0, k1, {
         for (int64_t j = k0; j < k1; ++j) {
             if (!rv_pat_begin(P, yo + j)) continue;
-            const int64_t a = oa + j * sa, b = ob + j * sb;
-            if (k & RV_DEP_A) rv_pat_dep(P, a);
-            if (k & RV_DEP_B) rv_pat_dep(P, b);
-            rv_pat_end(P);
-            if (k & RV_AA) rv_pat_cross(P, a, a);
-            if (k & RV_AB) rv_pat_cross(P, a, b);
-            if (k & RV_BB) rv_pat_cross(P, b, b);
+            rv_pat_operands(P, k, oa + j * sa, ob + j * sb);
         }
     });
 }

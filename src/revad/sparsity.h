@@ -426,6 +426,17 @@ static inline void rv_pat_cross(rv_pat *P, int64_t s, int64_t r) {
     if (P->npairs > 2 * P->kept + (1 << 20)) rv_pat_compact(P);
 }
 
+/* An output begun (rv_pat_begin) from operand slots a and b (-1: a constant) of curvature k:
+ * its set, then its pairs. */
+static inline void rv_pat_operands(rv_pat *P, int k, int64_t a, int64_t b) {
+    if (k & RV_DEP_A) rv_pat_dep(P, a);
+    if (k & RV_DEP_B) rv_pat_dep(P, b);
+    rv_pat_end(P);
+    if (k & RV_AA) rv_pat_cross(P, a, a);
+    if (k & RV_AB) rv_pat_cross(P, a, b);
+    if (k & RV_BB) rv_pat_cross(P, b, b);
+}
+
 /* An op row at slot i (not a kind): its operands by its curvature. */
 static inline void rv_pat_row(rv_pat *P, int c, int32_t a0, int32_t a1, int64_t i) {
     const int k = rv_curve(c);
@@ -436,12 +447,7 @@ static inline void rv_pat_row(rv_pat *P, int c, int32_t a0, int32_t a1, int64_t 
         if (j == 1) b = -1;
         if (j == 2) a = -1;
     }
-    if (k & RV_DEP_A) rv_pat_dep(P, a);
-    if (k & RV_DEP_B) rv_pat_dep(P, b);
-    rv_pat_end(P);
-    if (k & RV_AA) rv_pat_cross(P, a, a);
-    if (k & RV_AB) rv_pat_cross(P, a, b);
-    if (k & RV_BB) rv_pat_cross(P, b, b);
+    rv_pat_operands(P, k, a, b);
 }
 
 /* The Hessian's pattern as symmetric CSR (n_in rows, each sorted): indptr[n_in + 1] and

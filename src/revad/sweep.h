@@ -207,17 +207,21 @@ static inline int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0,
  * tangent, adjoint's tangent) passes nothing on, as in rv_backward: 0 * inf is never taken.
  * Returns -1 when done, or the slot of a group it stopped at (a BLAS matrix product, which the
  * caller takes, then resumes just below it). */
+/* One operand k's share: adjoint partial p, second partial s (along that operand alone). */
+#define RV_SO_ONE(k, p, s) { \
+        const double pk = (p); \
+        double hk = RV_TNG(gt, pk); \
+        if (g != 0.0) { \
+            const double sk = (s); \
+            adj[k] += g * pk; \
+            hk += g * RV_TNG(tng[k], sk); \
+        } \
+        adt[k] += hk; \
+    }
 #define RV_SO_U(N, name, f, da, lazy, example, note, daa) \
     case RV_##N: { \
         const int32_t i0 = arg0[i]; const double a = val[i0]; (void)a; \
-        const double pa = (da); \
-        double ha = RV_TNG(gt, pa); \
-        if (g != 0.0) { \
-            const double saa = (daa); \
-            adj[i0] += g * pa; \
-            ha += g * RV_TNG(tng[i0], saa); \
-        } \
-        adt[i0] += ha; \
+        RV_SO_ONE(i0, (da), (daa)) \
     } break;
 #define RV_SO_B(N, name, f, da, db, lazy, example, note, daa, dab, dbb) \
     case RV_##N: { \
@@ -234,25 +238,11 @@ static inline int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0,
     } break; \
     case RV_##N##_VC: { \
         const int32_t i0 = arg0[i]; const double a = val[i0], b = cst[arg1[i]]; (void)a; (void)b; \
-        const double pa = (da); \
-        double ha = RV_TNG(gt, pa); \
-        if (g != 0.0) { \
-            const double saa = (daa); \
-            adj[i0] += g * pa; \
-            ha += g * RV_TNG(tng[i0], saa); \
-        } \
-        adt[i0] += ha; \
+        RV_SO_ONE(i0, (da), (daa)) \
     } break; \
     case RV_##N##_CV: { \
         const int32_t i1 = arg1[i]; const double a = cst[arg0[i]], b = val[i1]; (void)a; (void)b; \
-        const double pb = (db); \
-        double hb = RV_TNG(gt, pb); \
-        if (g != 0.0) { \
-            const double sbb = (dbb); \
-            adj[i1] += g * pb; \
-            hb += g * RV_TNG(tng[i1], sbb); \
-        } \
-        adt[i1] += hb; \
+        RV_SO_ONE(i1, (db), (dbb)) \
     } break;
 
 /* The second-order step of the block entry or group at slot i (kind_table.h), out of line as
