@@ -35,6 +35,14 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
     return 0;
 }
 
+/* From a leaf at slot i, a downward sweep's next stop: past a run of leaves (an Array leaf's
+ * block), skipped eight op codes (zero bytes) at a time; the sweep's --i takes the rest. */
+static inline int64_t rv_leaf_run_down(const uint8_t *op, int64_t i) {
+    uint64_t w;
+    while (i >= 8 && (memcpy(&w, op + i - 8, 8), w == 0)) i -= 8;
+    return i;
+}
+
 /* The last slot of the group that slot i belongs to (i itself if it is an ordinary entry): a
  * sweep seeded at a group's output must start where the group is carried. */
 static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
@@ -106,10 +114,8 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
             i = below;
             continue;
         }
-        if (c == RV_LEAF) { /* leaves pass nothing down: skip a run of them (an Array leaf's
-                             * block) eight op codes (zero bytes) at a time */
-            uint64_t w;
-            while (i >= 8 && (memcpy(&w, op + i - 8, 8), w == 0)) i -= 8;
+        if (c == RV_LEAF) { /* leaves pass nothing down */
+            i = rv_leaf_run_down(op, i);
             continue;
         }
         const double g = adj[i];
@@ -271,9 +277,8 @@ static inline int64_t rv_second_order(const uint8_t *op, const int32_t *arg0,
             i = below;
             continue;
         }
-        if (c == RV_LEAF) {  /* as in rv_backward: a run of leaves, eight at a time */
-            uint64_t w;
-            while (i >= 8 && (memcpy(&w, op + i - 8, 8), w == 0)) i -= 8;
+        if (c == RV_LEAF) {  /* as in rv_backward */
+            i = rv_leaf_run_down(op, i);
             continue;
         }
         const double g = adj[i], gt = adt[i];
