@@ -15,22 +15,15 @@ import warnings
 
 import numpy as np
 
+from revad._array import _Replays
 from revad._core import TraceError
 from revad._functional import _argnums
 from revad._trace import trace
 
 
-class _NoTrace(Exception):
-    """Nothing recorded yet (what the first call's _mru_vg raises)."""
-
-
-def _no_trace(*args):
-    raise _NoTrace
-
-
 # What a Trace raises where it cannot replay a call: a guard failed (TraceError), or the
 # arguments differ from the recorded ones in structure, shape, dtype or a static value.
-_MISS = (TraceError, TypeError, ValueError, _NoTrace)
+_MISS = (TraceError, TypeError, ValueError)
 _KIND = re.compile(r"revad: guard failed \(([^)]*)\)")
 
 # A function that has to record again on more than this share of its calls, after at least
@@ -82,7 +75,7 @@ def _signature(x, static):
     return kind  # an int or a bool that is differentiated: its value is an input
 
 
-class Compiled:
+class Compiled(_Replays):
     """The object ``revad.compile(f)`` returns; see ``revad.compile``."""
 
     def __init__(self, f, argnums=0, cache_size=8):
@@ -102,29 +95,15 @@ class Compiled:
         self._traces = collections.OrderedDict()
         self._by_sig = {}
         self._serial = 0
-        self._mru = None  # the Trace that answered last: tried first, before any key is made
-        self._mru_vg = _no_trace  # its value_and_grad
+        self._mru = None  # the Trace that answered last: __call__ (_Replays) tries it first
         self._lock = threading.RLock()
-        self._replays = self._records = self._evictions = 0
+        self._records = self._evictions = 0
         self._failures = collections.Counter()
         self._rerecords = 0  # calls on a known signature that no cached Trace could replay
         self._last_failure = None
         self._warned = False
 
     # --- calls --------------------------------------------------------------------------------
-
-    def __call__(self, *args):
-        """``(f(*args), gradient)``, exactly as ``revad.value_and_grad(f, argnums)(*args)``."""
-        # The common call replays the Trace that answered last, without making a key: the
-        # Trace checks the arguments' structure, shapes, dtypes and static values itself and
-        # raises (TypeError, ValueError, TraceError) where they or its guards differ. (Its
-        # bound method is kept: a call here costs one Python frame over the Trace's own.)
-        try:
-            out = self._mru_vg(*args)
-        except _MISS as exc:
-            return self._miss(args, "value_and_grad", exc)
-        self._replays += 1
-        return out
 
     def _call(self, what, args):
         tr = self._mru
@@ -354,7 +333,6 @@ class Compiled:
 
     def _set_mru(self, tr):
         self._mru = tr
-        self._mru_vg = _no_trace if tr is None else tr.value_and_grad
 
     def _failed(self, exc):
         with self._lock:

@@ -300,6 +300,27 @@ cdef class Trace:
                           f"arguments: call revad.value_and_grad (or trace again) here")
 
 
+cdef class _Replays:
+    """revad.compile's call path (the Python class Compiled derives from it): the Trace that
+    answered last replays the call from C, before Compiled makes any key; where it cannot
+    (TraceError, or the arguments' structure, a shape, a static value differ: TypeError,
+    ValueError), Compiled._miss takes over. `_replays` counts the calls a Trace answered."""
+    cdef public Trace _mru
+    cdef public Py_ssize_t _replays
+
+    def __call__(self, *args):
+        """``(f(*args), gradient)``, exactly as ``revad.value_and_grad(f, argnums)(*args)``."""
+        cdef Trace tr = self._mru
+        if tr is None:
+            return self._miss(args, "value_and_grad", None)
+        try:
+            out = tr._run(args, True)
+        except (TraceError, TypeError, ValueError) as exc:
+            return self._miss(args, "value_and_grad", exc)
+        self._replays += 1
+        return out
+
+
 cdef object _run_with(Trace tr, _Replay r, tuple args, bint grads, object row):
     """A replay in r's buffers: value, or (value, gradients)."""
     cdef int64_t fail
