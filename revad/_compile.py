@@ -20,7 +20,6 @@ from revad._core import TraceError
 from revad._functional import _argnums
 from revad._trace import trace
 
-
 # What a Trace raises where it cannot replay a call: a guard failed (TraceError), or the
 # arguments differ from the recorded ones in structure, shape, dtype or a static value.
 _MISS = (TraceError, TypeError, ValueError)
