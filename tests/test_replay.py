@@ -381,6 +381,26 @@ def test_escape_of_an_array_value_and_a_mask_is_guarded():
         tr.value_and_grad(np.array([1.0, 2.0, 4.0]))
 
 
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+def test_logsumexp_shift_is_recorded_not_guarded(axis):
+    # Its stabilising shift (the maximum) is recorded while a trace records, so a replay at new
+    # points, overflowing ones included, shifts by the new maximum: bit for bit eager's result.
+    def f(x, keep):
+        return np.sum(revad.logsumexp(2.0 * x - 1.0, axis=axis, keepdims=keep) ** 2)
+
+    for keep in (False, True):
+        x = rng.normal(size=(3, 4))
+        tr = revad.trace(f, x, keep)
+        assert tr.stats["guards"] == 0
+        for scale in (1.0, 3.0, 40.0):
+            x2 = scale * rng.normal(size=(3, 4))
+            x2[1, 2] = x2[1, 0]  # a tie: the shift's derivative is 0, so nothing splits
+            same(tr.value_and_grad(x2, keep), eager(f, [x2, keep]))
+        inf = x.copy()
+        inf[0, :] = -np.inf  # an all -inf line: no shift, as eager's
+        same(tr.value_and_grad(inf, keep), eager(f, [inf, keep]))
+
+
 def test_new_shapes_and_dtypes_are_refused_clearly():
     tr = revad.trace(lambda x: np.sum(x * x), np.ones(3))
     with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(4,\)"):

@@ -88,9 +88,12 @@ cdef object _mean(object x, object axis, bint keepdims):
     return _binop(RV_DIV, _sum(x, axis, keepdims), float(count))
 
 
-cdef object _tree_reduce(object x, int code, object axis, bint keepdims, str name):
+cdef object _tree_reduce(object x, int code, object axis, bint keepdims, str name,
+                         bint split_ties=True):
     """prod/max/min over axes by a balanced tree of elementwise entries: O(input) entries,
-    O(log n) Python steps, and (unlike picking the argmax) replayable at new inputs."""
+    O(log n) Python steps, and (unlike picking the argmax) replayable at new inputs.
+    split_ties=False: a max/min whose gradient is never used (logsumexp's shift) leaves a tie
+    as the tree splits it, and a trace then guards no ties."""
     if type(x) is not Array:
         x = _to_array(x)
     cdef Array self = <Array>x
@@ -120,7 +123,7 @@ cdef object _tree_reduce(object x, int code, object axis, bint keepdims, str nam
             r = _append_line(a.tape, paired, r[2 * h, ...]) if L % 2 else paired
             L = r.shape[0]
         r = r[0, ...]
-    if code != RV_MUL:
+    if code != RV_MUL and split_ties:
         r = _split_ties(a, r, axes)
     if keepdims:
         r = _reshape(r, tuple(1 if d in axes else a.shape[d] for d in range(len(a.shape))))
@@ -210,6 +213,13 @@ cdef object _logsumexp(object x, object axis, bint keepdims):
     if type(x) is not Array:
         x = _to_array(x)
     axes = _norm_axes(axis, len((<Array>x).shape))
+    if (<Array>x).size and _tracing_tape() is not None:
+        # While a trace records, the shift is recorded too (a max, then _shift: isfinite ? m :
+        # 0, derivative 0), so a replay shifts by the new maximum, as eager would; the same
+        # values and partials as the constant below, without a guard on every element of x.
+        m = _unop(RV_SHIFT, _tree_reduce(x, RV_MAXIMUM, axes, True, "max", False))
+        r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
+        return r if keepdims else _squeeze(r, axes)
     if (<Array>x).size:
         m = _on_values(<Array>x, np.max, (axes, None, True))
     else:

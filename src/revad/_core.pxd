@@ -74,6 +74,7 @@ cdef extern from "revad.h" nogil:
         RV_EQ
         RV_NE
         RV_COPY
+        RV_SHIFT
         RV_CONST
         RV_GUARD
         RV_DOTC

@@ -268,6 +268,8 @@ static inline double rv_d2logaddexp2(double a, double b) {
     U(CONJUGATE, "conjugate", a,               1.0,                              lazy,  "0.5 -> 0.500000 1.000000",   "", \
                                                0.0) \
     U(COPY,     "_copy",    a,                 1.0,                              eager, "",                           "internal: the gather of an array element", \
+                                               0.0) \
+    U(SHIFT,    "_shift",   isfinite(a) ? a : 0.0, 0.0,                          eager, "",                           "internal: logsumexp's stabilising shift while a trace records (a constant to the derivative)", \
                                                0.0)
 
 #define REVAD_BINARY_OPS(B) \
