@@ -43,6 +43,16 @@ static inline int64_t rv_leaf_run_down(const uint8_t *op, int64_t i) {
     return i;
 }
 
+/* From a leaf or a group's placeholder at slot i, an upward sweep's last slot of the run of
+ * them (an Array leaf's block, a group) that it may skip, eight op codes at a time; the
+ * sweep's ++i takes the rest. */
+static inline int64_t rv_run_up(const uint8_t *op, int64_t i, int64_t top) {
+    uint64_t w;
+    const uint64_t run = 0x0101010101010101ull * op[i];
+    while (i + 8 < top && (memcpy(&w, op + i + 1, 8), w == run)) i += 8;
+    return i;
+}
+
 /* The last slot of the group that slot i belongs to (i itself if it is an ordinary entry): a
  * sweep seeded at a group's output must start where the group is carried. */
 static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
@@ -176,12 +186,9 @@ static inline int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0,
         (void)y;
         switch (op[i]) {
             case RV_LEAF: /* seeded by the caller */
-            case RV_GROUP_SLOT: { /* set by the group's last slot, before anything reads it */
-                /* a run of either (an Array leaf's block, a group), eight op codes at a time */
-                uint64_t w;
-                const uint64_t run = 0x0101010101010101ull * op[i];
-                while (i + 8 < top && (memcpy(&w, op + i + 1, 8), w == run)) i += 8;
-            } break;
+            case RV_GROUP_SLOT: /* set by the group's last slot, before anything reads it */
+                i = rv_run_up(op, i, top);
+                break;
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
             default:
@@ -330,7 +337,8 @@ static inline int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0,
     *fail = -1;
     for (int64_t i = from; i <= top; ++i) {
         switch (op[i]) {
-            case RV_LEAF: case RV_CONST: case RV_GROUP_SLOT: break;
+            case RV_LEAF: case RV_GROUP_SLOT: i = rv_run_up(op, i, top); break;
+            case RV_CONST: break;
             REVAD_UNARY_OPS(RV_REP_U)
             REVAD_BINARY_OPS(RV_REP_B)
             REVAD_COMPARE_OPS(RV_REP_C)
