@@ -230,8 +230,11 @@ cdef class Trace:
         """Replay at m points: each differentiated argument has a leading axis of m (the
         others are shared by every row). Returns the values, shape (m,), and the gradients
         with a leading axis m, in the structure ``value_and_grad`` gives. The rows are shared
-        by ``threads`` threads, each with buffers of its own, the sweeps without the GIL; a row
-        whose guards fail raises ``TraceError`` naming it.
+        by up to ``threads`` threads, each with buffers of its own, the sweeps without the GIL
+        (where the recording runs in C alone -- no ``revad.primitive``, SciPy function or large
+        matrix product -- each row wholly without it, on revad's helper threads: no more than
+        REVAD_NUM_THREADS allows); a row whose guards fail raises ``TraceError`` naming the
+        first such row. Each row gives the bits ``value_and_grad`` gives there.
 
         >>> import revad, numpy as np
         >>> tr = revad.trace(lambda x: np.sum(x * x), np.zeros(2))
