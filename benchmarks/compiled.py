@@ -28,7 +28,8 @@ from .scalar_args import _PlainSigmoid, neuron, paired, per_call
 from .timing import paired_ratio
 from .workloads import _rosenbrock_grad, _rosenbrock_start, rosenbrock
 
-SECTIONS = ("replay",)
+# "replay-batch": the batch row alone (its threads ratio, a quicker run than the whole section)
+SECTIONS = ("replay", "replay-batch")
 N, QUICK_N = 10_000, 100
 BATCH_POINTS, QUICK_BATCH_POINTS = 1000, 50
 BATCH_INPUTS = 100
@@ -264,12 +265,15 @@ def _batch(cf, xs, threads):
 
 def run(revad, args, record):
     """Run the section if --only selects it (or runs everything)."""
-    if args.only and "replay" not in args.only:
+    if args.only and not args.only & set(SECTIONS):
         return
     if not hasattr(revad, "compile"):
         print("\n[replay] skipped: this revad has no compile")
         return
     repeat = args.repeat or (3 if args.quick else 7)
+    if args.only and "replay" not in args.only:  # --only replay-batch
+        batch_rows(revad, args.quick, repeat, record)
+        return
     rosenbrock_rows(revad, QUICK_N if args.quick else N, repeat, record)
     neuron_rows(revad, repeat, record)
     array_rows(revad, args.quick, min(repeat, 5), record)

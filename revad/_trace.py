@@ -245,6 +245,109 @@ def _stack(items):
     return np.asarray(items, dtype=np.float64)
 
 
+# Which route each batch took (tests read it): "c", the rows in C without the GIL; "python",
+# a row at a time through value_and_grad's call path (a tape that needs Python, arguments the
+# C route does not take).
+_batch_routes = {"c": 0, "python": 0}
+
+
+def _columns(x, plan, m, cols, xs):
+    """Batched argument x's inputs as (m, k) float64 arrays onto cols, and their slots onto
+    xs, as _row's rows would write them; False where the C route does not take it (a static
+    leaf in it, or x not as its plan: the row by row route says what is wrong)."""
+    kind = plan.kind
+    try:
+        if kind == _NUMBER or kind == _REALS:  # (_row: float(x[j]), a row of float64)
+            a = np.asarray(x, dtype=np.float64)
+            a = a.reshape(m, 1) if kind == _NUMBER and a.shape == (m,) else a
+            slots = np.array([plan.slot]) if kind == _NUMBER else plan.slots
+        elif kind == _NDARRAY:  # (_row: x[j] as the recorded dtype; a call: as float64)
+            a = np.asarray(x, dtype=plan.dtype)
+            if a.shape != (m, *plan.shape):
+                return False
+            a = a.reshape(m, plan.size)
+            slots = (np.arange(plan.slot, plan.slot + plan.size) if plan.slot >= 0
+                     else np.full(plan.size, -1))
+        elif kind == _TREE and plan.size:
+            if plan.value is not None:
+                if type(x) is not dict or not all(k in x for k in plan.value):
+                    return False
+                parts = [x[k] for k in plan.value]
+            elif isinstance(x, (list, tuple)) and len(x) == plan.size:
+                parts = x
+            else:
+                return False
+            return all(_columns(e, p, m, cols, xs) for e, p in zip(parts, plan.leaves,
+                                                                    strict=True))
+        else:
+            return False
+    except (TypeError, ValueError):
+        return False
+    if a.shape != (m, len(slots)):
+        return False
+    keep = slots >= 0  # (an input the function never read has no slot)
+    cols.append(a if keep.all() else a[:, keep])
+    xs.append(slots[keep])
+    return True
+
+
+def _shaper(plan, gs):
+    """The gradient of an argument of this plan read from slots appended to gs: a function of
+    the (m, ng) gradients giving what _stack makes of the rows' value_and_grad gradients; None
+    where the C route does not shape it."""
+    c = sum(len(s) for s in gs)
+    kind = plan.kind
+    if kind == _NUMBER:
+        gs.append(np.array([plan.slot]))
+        return lambda G: G[:, c].copy()
+    if kind == _REALS:
+        gs.append(plan.slots)
+        return lambda G: G[:, c:c + plan.size].copy()
+    if kind == _NDARRAY:
+        gs.append(np.arange(plan.slot, plan.slot + plan.size) if plan.slot >= 0
+                  else np.full(plan.size, -1))
+        return lambda G: np.ascontiguousarray(G[:, c:c + plan.size]).reshape((len(G),
+                                                                               *plan.shape))
+    if kind != _TREE or not plan.size:
+        return None
+    # _stack goes into a list or tuple per position when its first element is a structure or
+    # any is an array; else it makes one array of the rows (not shaped here).
+    if plan.value is None and not (plan.leaves[0].kind in (_REALS, _TREE)
+                                   or any(p.kind == _NDARRAY for p in plan.leaves)):
+        return None
+    parts = [_shaper(p, gs) for p in plan.leaves]
+    if any(p is None for p in parts):
+        return None
+    if plan.value is not None:
+        return lambda G: {k: p(G) for k, p in zip(plan.value, parts, strict=True)}
+    return lambda G: plan.rtype(p(G) for p in parts)
+
+
+def _batch_in_c(tr, args, plans, nums, m, threads):
+    """The C route of _batch, or None where it does not run."""
+    cols, xs, gs = [], [], []
+    batched = set(nums)
+    if not all(_columns(args[k], plans[k], m, cols, xs) for k in sorted(batched)):
+        return None
+    shapers = [_shaper(plans[k], gs) for k in nums]
+    if any(s is None for s in shapers):
+        return None
+    row0 = tuple(_row(a, 0, plans[k]) if k in batched else a for k, a in enumerate(args))
+    out = tr._batch_in_c(row0, m, cols, np.concatenate(xs), np.concatenate(gs),
+                         max(1, int(threads)))
+    if out is None:
+        return None
+    values, G, fail = out
+    _batch_routes["c"] += 1
+    if fail >= 0:  # the row's TraceError, as the row by row route makes it
+        row = tuple(_row(a, fail, plans[k]) if k in batched else a for k, a in enumerate(args))
+        tr._replay_with(tr._new_buffers(), row, fail)
+        raise RuntimeError(f"revad: internal error: batch row {fail} failed in C, not in a call")
+    if tr.info["single"]:
+        return values, shapers[0](G)
+    return values, tuple(s(G) for s in shapers)
+
+
 def _batch(tr, args, threads):
     import itertools
     import threading
@@ -260,6 +363,9 @@ def _batch(tr, args, threads):
         raise ValueError(f"revad: batch: the differentiated arguments need one leading batch "
                          f"axis of one size, got {sorted(sizes)}")
     m = sizes.pop()
+    if m and (out := _batch_in_c(tr, args, plans, nums, m, threads)) is not None:
+        return out
+    _batch_routes["python"] += 1
     batched = set(nums)
     results = [None] * m
     rows = itertools.count()  # next() is atomic under the GIL: each row is claimed once

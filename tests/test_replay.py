@@ -467,6 +467,154 @@ def test_batch_names_the_row_that_fails():
         tr.batch(X)
 
 
+def rosen_grad(x):
+    """The analytic gradient of rosen: the independent reference."""
+    g = np.zeros_like(x)
+    d = x[1:] - x[:-1] ** 2
+    g[:-1] += -400.0 * x[:-1] * d - 2.0 * (1.0 - x[:-1])
+    g[1:] += 200.0 * d
+    return g
+
+
+def routes(fn):
+    """fn()'s result, and which routes its batches took ({"c": n, "python": n})."""
+    from revad import _trace
+    before = dict(_trace._batch_routes)
+    out = fn()
+    return out, {k: _trace._batch_routes[k] - before[k] for k in before}
+
+
+def loop(tr, args, nums, m):
+    """value_and_grad at each row of a batch, stacked as batch() stacks them."""
+    from revad._trace import _row, _stack
+    plans, rows = tr._plans(), []
+    for j in range(m):
+        row = list(args)
+        for k in set(nums):
+            row[k] = _row(args[k], j, plans[k])
+        rows.append(tr.value_and_grad(*row))
+    values = np.array([r[0] for r in rows])
+    if isinstance(tr.info["argnums"], (tuple, list)):
+        return values, tuple(_stack([r[1][i] for r in rows]) for i in range(len(nums)))
+    return values, _stack([r[1] for r in rows])
+
+
+def same_batch(got, want):
+    """Two batches' (values, gradients): equal bit for bit, structure and dtypes included."""
+    assert np.array_equal(got[0], want[0]) and got[0].dtype == np.float64
+    g1, g2 = got[1], want[1]
+    assert type(g1) is type(g2)
+    if isinstance(g2, dict):
+        assert list(g1) == list(g2)
+        g1, g2 = list(g1.values()), list(g2.values())
+    if isinstance(g2, (list, tuple)):
+        for a, b in zip(g1, g2, strict=True):
+            same_batch((got[0], a), (want[0], b))
+        return
+    assert g1.shape == g2.shape and g1.dtype == g2.dtype == np.float64
+    assert np.array_equal(g1, g2)
+
+
+def test_batch_rows_in_c_equal_a_loop_bit_for_bit():
+    # The C route (the rows without the GIL) for numbers, lists, arrays and structures of them,
+    # shared float arguments and arguments never read: each row what value_and_grad gives.
+    X = rng.uniform(-1.5, 1.5, size=(40, 30))
+    tr = revad.trace(rosen, np.zeros(30))
+    (values, grads), taken = routes(lambda: tr.batch(X))
+    assert taken == {"c": 1, "python": 0}
+    same_batch((values, grads), loop(tr, (X,), (0,), 40))
+    for j in (0, 17, 39):  # and the independent reference
+        np.testing.assert_allclose(grads[j], rosen_grad(X[j]), rtol=1e-12)
+        assert values[j] == pytest.approx(sum(100 * (X[j, 1:] - X[j, :-1] ** 2) ** 2
+                                              + (1 - X[j, :-1]) ** 2), rel=1e-12)
+
+    def g(p, data, scale, unused):
+        return scale * (rosen(p["x"]) + p["s"] * np.sum(revad.sin(p["t"][0]))
+                        + np.sum(data * p["t"][1]))
+
+    p0 = {"x": [0.0] * 5, "s": 1.0, "t": (np.zeros(2), np.zeros((2, 2), dtype=np.float32))}
+    data = rng.normal(size=(2, 2))
+    tr = revad.trace(g, p0, data, 0.5, np.zeros(3), argnums=(0, 3))
+    m = 7
+    P = {"x": rng.normal(size=(m, 5)), "s": rng.normal(size=m),
+         "t": (rng.normal(size=(m, 2)), rng.normal(size=(m, 2, 2)))}
+    U = rng.normal(size=(m, 3))
+    got, taken = routes(lambda: tr.batch(P, data, 0.75, U))
+    assert taken == {"c": 1, "python": 0}
+    want = loop(tr, (P, data, 0.75, U), (0, 3), m)
+    same_batch(got, want)
+    assert np.array_equal(got[1][1], np.zeros((m, 3)))  # never read: no gradient
+    # the float32 leaf was rounded to float32 first, as a call rounds it
+    row = {"x": list(P["x"][2]), "s": P["s"][2],
+           "t": (P["t"][0][2], P["t"][1][2].astype(np.float32))}
+    v, gr = eager(g, (row, data, 0.75, U[2]), (0, 3))
+    assert got[0][2] == v and np.array_equal(got[1][0]["t"][1][2], gr[0]["t"][1])
+
+    tr = revad.trace(lambda x: 3.0, 1.0)  # a constant: each row's value, a zero gradient
+    got, taken = routes(lambda: tr.batch(np.arange(4.0)))
+    assert taken["c"] == 1 and got[0].tolist() == [3.0] * 4 and got[1].tolist() == [0.0] * 4
+
+
+def test_batch_threads_give_serial_results_bit_for_bit():
+    from revad import _core
+    X = rng.uniform(-2.0, 2.0, size=(300, 60))  # past the work under which one thread runs
+    tr = revad.trace(rosen, np.zeros(60))
+    old = _core._set_helpers(3)
+    try:
+        (serial, taken) = routes(lambda: tr.batch(X, threads=1))
+        assert taken == {"c": 1, "python": 0}
+        for threads in (2, 4):
+            for _ in range(3):
+                same_batch(tr.batch(X, threads=threads), serial)
+    finally:
+        _core._set_helpers(old)
+    same_batch(serial, loop(tr, (X,), (0,), 300))
+    assert tr._buffers_clean()
+
+
+def test_batch_in_c_names_the_first_row_that_fails_whatever_the_threads():
+    def f(x):
+        return rosen(x) if x[0] > 0 else -rosen(x)
+
+    tr = revad.trace(f, np.ones(60))
+    X = rng.uniform(0.5, 1.5, size=(300, 60))
+    X[[41, 150, 299], 0] = -1.0
+    for threads in (1, 2):
+        with pytest.raises(TraceError, match=r"\(batch row 41\).* 1.0 > 0.0 was True"):
+            routes(lambda: tr.batch(X, threads=threads))
+    X[41, 0] = 1.0
+    out, taken = routes(lambda: tr.batch(X[:100], threads=2))
+    assert taken == {"c": 1, "python": 0}
+    same_batch(out, loop(tr, (X[:100],), (0,), 100))
+    # revad.compile's batch: a failing row makes it go row by row, each row a call
+    cf = revad.compile(f)
+    values, grads = cf.batch(X[140:160])
+    for j in range(20):
+        v, g = eager(f, (X[140 + j],))
+        assert values[j] == v and np.array_equal(grads[j], g)
+
+
+def test_batch_goes_row_by_row_where_a_row_needs_python():
+    # A primitive's function and a max's ties run in Python: the rows go through the call path.
+    def f(x):
+        return np.sum(softsign(x)) + rosen(x)
+
+    tr = revad.trace(f, np.zeros(4))
+    X = rng.normal(size=(6, 4))
+    got, taken = routes(lambda: tr.batch(X))
+    assert taken == {"c": 0, "python": 1}
+    same_batch(got, loop(tr, (X,), (0,), 6))
+
+    tr = revad.trace(lambda x: np.max(x * x), np.array([1.0, 2.0, 3.0]))
+    got, taken = routes(lambda: tr.batch(rng.normal(size=(5, 3))))
+    assert taken == {"c": 0, "python": 1}
+
+    # arguments not as recorded go row by row too, and meet the call's errors
+    tr = revad.trace(lambda x: np.sum(x * x), np.zeros(3))
+    with pytest.raises(ValueError, match="shape"):
+        routes(lambda: tr.batch(np.ones((4, 2))))
+
+
 def test_threads_replaying_one_trace_give_serial_results():
     tr = revad.trace(rosen, np.zeros(200))
     X = rng.normal(size=(16, 200))

@@ -230,8 +230,11 @@ cdef class Trace:
         """Replay at m points: each differentiated argument has a leading axis of m (the
         others are shared by every row). Returns the values, shape (m,), and the gradients
         with a leading axis m, in the structure ``value_and_grad`` gives. The rows are shared
-        by ``threads`` threads, each with buffers of its own, the sweeps without the GIL; a row
-        whose guards fail raises ``TraceError`` naming it.
+        by up to ``threads`` threads, each with buffers of its own, the sweeps without the GIL
+        (where the recording runs in C alone -- no ``revad.primitive``, SciPy function or large
+        matrix product -- each row wholly without it, on revad's helper threads: no more than
+        REVAD_NUM_THREADS allows); a row whose guards fail raises ``TraceError`` naming the
+        first such row. Each row gives the bits ``value_and_grad`` gives there.
 
         >>> import revad, numpy as np
         >>> tr = revad.trace(lambda x: np.sum(x * x), np.zeros(2))
@@ -260,6 +263,41 @@ cdef class Trace:
     def _new_buffers(self):
         """Buffers of one's own, for a thread of batch()."""
         return _replay_new(self.t)
+
+    def _batch_in_c(self, tuple row0, int64_t m, list cols, xs, gs, int64_t threads):
+        """batch()'s m rows in C, shared by up to `threads` threads without the GIL (revad/
+        _trace.py, _batch): row j's inputs, row j of the (m, k) arrays `cols` side by side, go
+        to the slots xs (int64), its gradient is read from the slots gs (int64; -1: zero).
+        row0: the arguments of row 0,
+        checked as a call's and loaded: the shared ones stay for every row. Returns (values,
+        gradients (m, ng), the lowest row whose guards failed or -1), or None where the tape
+        needs Python (a primitive's function, a SciPy row, a BLAS product, a check of ties)."""
+        cdef Tape t = self.t
+        cdef _Replay r
+        cdef cnp.ndarray x, sx, sg, v, g
+        if not _replay_in_c(t):
+            return None
+        if t.readonly:
+            t.check_readonly()  # a referenced read-only constant made writable: it may differ
+        # Arrays of this call's own, so that no other thread can move what the rows read.
+        x = (np.concatenate(cols, axis=1, dtype=np.float64) if cols
+             else np.empty((m, 0)))  # (a new C-order array, always)
+        sx = np.array(xs, dtype=np.int64, order="C", copy=True)
+        sg = np.array(gs, dtype=np.int64, order="C", copy=True)
+        if (x.ndim != 2 or x.shape[0] != m or sx.ndim != 1 or sg.ndim != 1
+                or x.shape[1] != sx.shape[0] or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
+            raise ValueError("revad: internal error: a batch's rows do not match their slots")
+        v = np.empty(m)
+        g = np.empty((m, sg.shape[0]))
+        r = self._take()
+        self._load(r, row0)
+        fail = _replay_rows(r, m, <const double *>cnp.PyArray_DATA(x),
+                            <const int64_t *>cnp.PyArray_DATA(sx), sx.shape[0],
+                            <double *>cnp.PyArray_DATA(v), <double *>cnp.PyArray_DATA(g),
+                            <const int64_t *>cnp.PyArray_DATA(sg), sg.shape[0], self.out,
+                            self.out_value, threads)
+        self.spare = r  # (its adjoints zero: every row's sweep was clean, a failed row had none)
+        return v, g, fail
 
     def _replay_with(self, _Replay r not None, tuple args, object row):
         """value_and_grad(*args) in r's buffers (one thread of batch(), row `row`)."""

@@ -119,6 +119,8 @@ cdef extern from "revad.h" nogil:
     int rv_ew_lazy(int64_t op)
     int rv_sums_over(const rv_sums_blk *ps, const rv_ew_blk *q)
     int64_t rv_claim(int64_t *next)
+    void rv_lower_to(int64_t *p, int64_t v)
+    int64_t rv_peek(int64_t *p)
     # The kind table (kind_table.h): what runs a group's loops, where threads may cut them, and
     # each kind's name and shown op for graphs.
     enum rv_run:
@@ -161,6 +163,19 @@ cdef extern from "revad.h" nogil:
                               const double *rec, const double *cst, const int64_t *blk,
                               const double *const *cptr, double *val, int64_t start,
                               int64_t top, int64_t *fail)
+    ctypedef struct rv_cols:
+        const uint8_t *op
+        const int32_t *arg0
+        const int32_t *arg1
+        const double *val
+        const double *cst
+        const int64_t *blk
+        const double *const *cptr
+    int rv_replay_in_c(const uint8_t *op, const int32_t *arg0, const int64_t *blk, int64_t n)
+    int64_t rv_replay_row(const rv_cols *t, double *val, double *adj, int64_t out,
+                          const double *x, const int64_t *xs, int64_t nx, double *g,
+                          const int64_t *gs, int64_t ng, const int64_t *runs, int64_t n_runs,
+                          int64_t top)
     int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                const double *val, const double *cst, const int64_t *blk,
                                const double *const *cptr, double *tng, int64_t start,
@@ -283,7 +298,7 @@ cdef int _raise_finished() except -1
 cdef int _spent() except -1
 cdef int _run_group(const int64_t *p, int run, Tape t, double *adj, bint clean,
                     const int64_t *ps=*, int zero=*) except -1
-cdef list _share(object fn)
+cdef list _share(object fn, int64_t most=*)
 cdef int _join(list locks) except -1
 cdef bint _readonly_chain(object a)
 cdef void _hold(Tape t) noexcept
@@ -315,3 +330,7 @@ cdef _Replay _replay_new(Tape t)
 cdef int64_t _replay_forward(_Replay r) except -2
 cdef int _replay_reverse(_Replay r, int64_t top) except -1
 cdef int _replay_clear(_Replay r) except -1
+cdef bint _replay_in_c(Tape t) except -1
+cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *xs, int64_t nx,
+                          double *v, double *g, const int64_t *gs, int64_t ng, int64_t out,
+                          double out_value, int64_t threads) except -2

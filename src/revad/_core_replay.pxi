@@ -298,3 +298,129 @@ def _bind_leaves(list leaves not None):
     cdef Tape t = _current_tape()
     for v in leaves:
         t.bind_leaf(<Var>v)
+
+
+# ---------------------------------------------------------------------------------------------
+# A batch's rows (Trace.batch) in C, shared by threads without the GIL.
+
+# Rows of a batch under this many tape entries in all run on the calling thread alone: handing
+# work to a helper costs tens of microseconds.
+cdef int64_t _ROWS_SHARE_MIN = 1 << 15
+
+
+cdef bint _replay_in_c(Tape t) except -1:
+    """Whether a replay of t runs in C alone (sweep.h, rv_replay_in_c) and checks nothing in
+    Python (a max/min's ties: a guard site with a check)."""
+    if not rv_replay_in_c(t.op, t.arg0, t.blk, t.n):
+        return False
+    return not any(s[3] is not None for s in t.sites or ())
+
+
+@cython.final
+cdef class _Rows:
+    """A batch's rows, claimed one at a time by threads that each replay them in buffers of
+    their own (a seat: r, or a copy of it), without the GIL. What the rows read and write is
+    the batch call's own: the inputs x and the outputs v, g are arrays it made and keeps until
+    every thread is done (_replay_rows), the tape is held (_hold), the buffers are kept here."""
+    cdef Tape t
+    cdef list bufs                 # the seats' _Replay buffers (kept alive)
+    cdef double **vals
+    cdef double **adjs
+    cdef const double **cptr       # the first seat's (one tape: every seat's are the same)
+    cdef const int64_t *runs       # and its runs of leaves
+    cdef int64_t n_runs
+    cdef const double *x
+    cdef const int64_t *xs
+    cdef const int64_t *gs
+    cdef double *v
+    cdef double *g
+    cdef int64_t m, nx, ng, out, top, seats, seat, next
+    cdef int64_t fail              # the lowest row whose guards failed (m: none)
+    cdef double out_value
+
+    def __dealloc__(self):
+        free(self.vals)
+        free(self.adjs)
+
+    cdef void rows(self) noexcept nogil:
+        cdef int64_t s = rv_claim(&self.seat), j, e
+        cdef rv_cols c
+        if s >= self.seats:
+            return
+        c.op, c.arg0, c.arg1, c.val, c.cst, c.blk, c.cptr = (
+            self.t.op, self.t.arg0, self.t.arg1, self.t.val, self.t.cst, self.t.blk, self.cptr)
+        while True:
+            # Rows are claimed in order: once one has failed, every row claimed after it is a
+            # later one, and every earlier one is finished by its thread; the lowest failing
+            # row is the one a serial loop would name.
+            j = rv_claim(&self.next)
+            if j >= self.m or j > rv_peek(&self.fail):
+                return
+            e = rv_replay_row(&c, self.vals[s], self.adjs[s], self.out, self.x + j * self.nx,
+                              self.xs, self.nx, self.g + j * self.ng, self.gs, self.ng, self.runs,
+                              self.n_runs, self.top)
+            if e >= 0:
+                rv_lower_to(&self.fail, j)
+                return
+            self.v[j] = self.vals[s][self.out] if self.out >= 0 else self.out_value
+
+    def run(self):
+        with nogil:
+            self.rows()
+
+
+cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *xs, int64_t nx,
+                          double *v, double *g, const int64_t *gs, int64_t ng, int64_t out,
+                          double out_value, int64_t threads) except -2:
+    """Trace.batch's m rows for a tape that replays in C alone (_replay_in_c): row j's nx
+    inputs x[j * nx:] written into slots xs, its value into v[j], its gradient read from slots
+    gs (-1: zero) into g[j * ng:]. The caller owns x, v and g and keeps them for the call. r:
+    buffers whose values hold the arguments every row shares and whose adjoints are zero; up to
+    `threads` threads share the rows, each in a copy of r. Returns the lowest row whose guards
+    failed, or -1; every row before it is done."""
+    cdef Tape t = r.t
+    cdef int64_t k, n
+    cdef _Replay c
+    cdef _Rows rows = _Rows.__new__(_Rows)
+    # The slots reach C unchecked: inputs go to leaves; gradients come from any slot, or none.
+    for k in range(nx):
+        if not (0 <= xs[k] < t.n and t.op[xs[k]] == RV_LEAF):
+            raise ValueError("revad: internal error: a batch's input is not a leaf of its tape")
+    for k in range(ng):
+        if not -1 <= gs[k] < t.n:
+            raise ValueError("revad: internal error: a batch's gradient slot is off its tape")
+    if out >= t.n or r.n != t.n:
+        raise ValueError("revad: internal error: a batch's output is off its tape")
+    n = 1 if m * max(t.n, 1) < _ROWS_SHARE_MIN else max(1, min(threads, m))
+    rows.bufs = [r]
+    for k in range(1, n):
+        c = _Replay.__new__(_Replay)
+        c.t, c.n, c.records, c.keep, c.checks = t, r.n, {}, [], []
+        c.val = <double *>malloc(max(r.n, 1) * sizeof(double))
+        c.adj = <double *>calloc(max(r.n, 1), sizeof(double))
+        if c.val == NULL or c.adj == NULL:
+            raise MemoryError("revad: no memory for a replay's buffers")
+        memcpy(c.val, r.val, r.n * sizeof(double))
+        rows.bufs.append(c)
+    rows.vals = <double **>malloc(n * sizeof(double *))
+    rows.adjs = <double **>malloc(n * sizeof(double *))
+    if rows.vals == NULL or rows.adjs == NULL:
+        raise MemoryError("revad: no memory for a batch")
+    for k in range(n):
+        c = <_Replay>rows.bufs[k]
+        rows.vals[k], rows.adjs[k] = c.val, c.adj
+    rows.t, rows.x, rows.xs, rows.gs, rows.v, rows.g = t, x, xs, gs, v, g
+    rows.cptr, rows.runs, rows.n_runs = r.cptr, r.runs, r.n_runs
+    rows.m, rows.nx, rows.ng, rows.out, rows.top = m, nx, ng, out, t.n - 1
+    rows.seats, rows.seat, rows.next, rows.fail, rows.out_value = n, 0, 0, m, out_value
+    _hold(t)
+    try:
+        locks = _share(rows.run, n - 1) if n > 1 else []
+        try:
+            with nogil:
+                rows.rows()
+        finally:
+            _join(locks)
+    finally:
+        _unhold(t)
+    return rows.fail if rows.fail < m else -1

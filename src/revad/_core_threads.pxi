@@ -86,10 +86,11 @@ def _work(jobs):
             done.release()
 
 
-cdef list _share(object fn):
-    """Run fn() on each helper thread too, starting them if need be (fn claims its share of the
-    work itself); returns a lock per helper, released once its fn() has returned. No helpers
-    (one thread allowed, or none can be started): an empty list."""
+cdef list _share(object fn, int64_t most=-1):
+    """Run fn() on each helper thread too (on `most` of them at most, unless most < 0),
+    starting them if need be (fn claims its share of the work itself); returns a lock per
+    helper, released once its fn() has returned. No helpers (one thread allowed, or none can be
+    started): an empty list."""
     global _jobs, _worker_pid, _n_helpers
     with _start_lock:
         if _worker_pid != os.getpid():
@@ -103,7 +104,8 @@ cdef list _share(object fn):
                 break
             _n_helpers += 1
     locks = []
-    for k in range(min(_n_helpers, _helpers_max)):
+    for k in range(min(_n_helpers, _helpers_max) if most < 0 else
+                   min(_n_helpers, _helpers_max, most)):
         done = threading.Lock()
         done.acquire()
         _jobs.put((fn, done))

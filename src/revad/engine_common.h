@@ -50,6 +50,27 @@ static inline int64_t rv_claim(int64_t *next) {
 static inline int64_t rv_claim(int64_t *next) { return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED); }
 #endif
 
+/* A lowest value that threads lower (a batch's first failing row): rv_lower_to lowers *p to v
+ * if v is lower, rv_peek reads it. */
+#if defined(_MSC_VER)
+static inline void rv_lower_to(int64_t *p, int64_t v) {
+    int64_t old = *(volatile int64_t *)p;
+    while (v < old) {
+        const int64_t seen = _InterlockedCompareExchange64((volatile __int64 *)p, v, old);
+        if (seen == old) break;
+        old = seen;
+    }
+}
+static inline int64_t rv_peek(int64_t *p) { return *(volatile int64_t *)p; }
+#else
+static inline void rv_lower_to(int64_t *p, int64_t v) {
+    int64_t old = __atomic_load_n(p, __ATOMIC_RELAXED);
+    while (v < old
+           && !__atomic_compare_exchange_n(p, &old, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
+}
+static inline int64_t rv_peek(int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+#endif
+
 /* The lowest and highest slots that a view (off, nd extents, strides) reaches; 0 if empty. */
 static inline int rv_view_span(int64_t off, int64_t nd, const int64_t *shape, const int64_t *st,
                                int64_t *lo, int64_t *hi) {

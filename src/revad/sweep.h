@@ -43,6 +43,16 @@ static inline int64_t rv_leaf_run_down(const uint8_t *op, int64_t i) {
     return i;
 }
 
+/* From a leaf or a group's placeholder at slot i, an upward sweep's last slot of the run of
+ * them (an Array leaf's block, a group) that it may skip, eight op codes at a time; the
+ * sweep's ++i takes the rest. */
+static inline int64_t rv_run_up(const uint8_t *op, int64_t i, int64_t top) {
+    uint64_t w;
+    const uint64_t run = 0x0101010101010101ull * op[i];
+    while (i + 8 < top && (memcpy(&w, op + i + 1, 8), w == run)) i += 8;
+    return i;
+}
+
 /* The last slot of the group that slot i belongs to (i itself if it is an ordinary entry): a
  * sweep seeded at a group's output must start where the group is carried. */
 static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
@@ -176,12 +186,9 @@ static inline int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0,
         (void)y;
         switch (op[i]) {
             case RV_LEAF: /* seeded by the caller */
-            case RV_GROUP_SLOT: { /* set by the group's last slot, before anything reads it */
-                /* a run of either (an Array leaf's block, a group), eight op codes at a time */
-                uint64_t w;
-                const uint64_t run = 0x0101010101010101ull * op[i];
-                while (i + 8 < top && (memcpy(&w, op + i + 1, 8), w == run)) i += 8;
-            } break;
+            case RV_GROUP_SLOT: /* set by the group's last slot, before anything reads it */
+                i = rv_run_up(op, i, top);
+                break;
             REVAD_UNARY_OPS(RV_TAN_U)
             REVAD_BINARY_OPS(RV_TAN_B)
             default:
@@ -330,7 +337,8 @@ static inline int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0,
     *fail = -1;
     for (int64_t i = from; i <= top; ++i) {
         switch (op[i]) {
-            case RV_LEAF: case RV_CONST: case RV_GROUP_SLOT: break;
+            case RV_LEAF: case RV_GROUP_SLOT: i = rv_run_up(op, i, top); break;
+            case RV_CONST: break;
             REVAD_UNARY_OPS(RV_REP_U)
             REVAD_BINARY_OPS(RV_REP_B)
             REVAD_COMPARE_OPS(RV_REP_C)
@@ -343,6 +351,53 @@ static inline int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0,
                 break;
         }
     }
+    return -1;
+}
+
+/* Whether a replay of the tape's n entries runs in C alone: no entry's forward stops for the
+ * caller (a Python function's, a SciPy row's: rv_python_forward; a product BLAS takes), and so
+ * no backward does either once groups are not cut for threads. Then a batch's rows replay
+ * without the GIL (rv_replay_row). */
+static inline int rv_replay_in_c(const uint8_t *op, const int32_t *arg0, const int64_t *blk,
+                                 int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const int c = op[i];
+        if (c < RV_DOTC || c == RV_GROUP_SLOT) continue;
+        const rv_kind *k = rv_kind_of(c);
+        if (k->forward == rv_python_forward) return 0;
+        if (k->run_backward == RV_RUN_BLAS && ((const rv_mm_blk *)(blk + arg0[i]))->blas)
+            return 0;
+    }
+    return 1;
+}
+
+/* One row of a batch (revad.trace's batch; _core_replay.pxi, _Rows), for a tape that replays
+ * in C alone (rv_replay_in_c), in a replay's buffers val and adj (adj zero but for nothing):
+ * the row's nx inputs x written into their slots xs, the forward replay, the reverse sweep
+ * seeded at slot `out` (none if out < 0: f returned a constant), the adjoints of the ng slots
+ * gs read into g (0.0 for a slot -1: an input the function never read), and the leaves'
+ * adjoints zeroed (`runs`: (first, count) of each run of leaves), leaving adj zero for the next
+ * row. The same steps as Trace.value_and_grad's (_run_with), so each row has its bits; groups
+ * are not cut for threads (the rows are). Returns -1, or the entry of the guard or comparison
+ * that failed (nothing written to g). t->val: the tape's recorded values. */
+static inline int64_t rv_replay_row(const rv_cols *t, double *val, double *adj, int64_t out,
+                                    const double *x, const int64_t *xs, int64_t nx, double *g,
+                                    const int64_t *gs, int64_t ng, const int64_t *runs,
+                                    int64_t n_runs, int64_t top) {
+    int64_t fail;
+    for (int64_t k = 0; k < nx; ++k) val[xs[k]] = x[k];
+    rv_forward_replay(t->op, t->arg0, t->arg1, t->val, t->cst, t->blk, t->cptr, val, 0, top,
+                      &fail);
+    if (fail >= 0) return fail;
+    if (out >= 0) {
+        const int64_t seed = rv_group_end(t->op, out);
+        adj[out] = 1.0;
+        rv_backward(t->op, t->arg0, t->arg1, val, t->cst, t->blk, t->cptr, adj, seed, 1,
+                    INT64_MAX, seed);
+    }
+    for (int64_t k = 0; k < ng; ++k) g[k] = gs[k] >= 0 ? adj[gs[k]] : 0.0;
+    for (int64_t k = 0; k < n_runs; ++k)
+        memset(adj + runs[2 * k], 0, (size_t)runs[2 * k + 1] * sizeof(double));
     return -1;
 }
 
