@@ -43,6 +43,16 @@ static inline int64_t rv_leaf_run_down(const uint8_t *op, int64_t i) {
     return i;
 }
 
+/* From slot i of a run of entries of one code (leaves: an Array leaf's block; a group's
+ * placeholders), an upward sweep's next stop: eight op codes at a time while they are all
+ * `code`, never past `top`; the sweep's ++i takes the rest. */
+static inline int64_t rv_run_up(const uint8_t *op, int64_t i, int64_t top, uint8_t code) {
+    const uint64_t all = 0x0101010101010101ULL * code;
+    uint64_t w;
+    while (i + 8 <= top && (memcpy(&w, op + i + 1, 8), w == all)) i += 8;
+    return i;
+}
+
 /* The last slot of the group that slot i belongs to (i itself if it is an ordinary entry): a
  * sweep seeded at a group's output must start where the group is carried. */
 static inline int64_t rv_group_end(const uint8_t *op, int64_t i) {
@@ -330,7 +340,8 @@ static inline int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0,
     *fail = -1;
     for (int64_t i = from; i <= top; ++i) {
         switch (op[i]) {
-            case RV_LEAF: case RV_CONST: case RV_GROUP_SLOT: break;
+            case RV_LEAF: case RV_GROUP_SLOT: i = rv_run_up(op, i, top, op[i]); break;
+            case RV_CONST: break;
             REVAD_UNARY_OPS(RV_REP_U)
             REVAD_BINARY_OPS(RV_REP_B)
             REVAD_COMPARE_OPS(RV_REP_C)
