@@ -177,3 +177,24 @@ def test_batch_and_pickle_keep_the_activity():
         assert values[j] == pytest.approx(v, rel=1e-13)
         np.testing.assert_allclose(grads[j], g, rtol=1e-12)
     assert tr2.stats["inactive_entries"] == tr.stats["inactive_entries"] > 0
+
+
+def test_a_large_constant_closed_over_is_checked_as_its_product_reads_it():
+    # X >= 1 MiB is referenced, not copied (revad._array._Watched): a replay's forward product
+    # multiplies and checks it in one pass (matmul_checked, rmatmul_checked), and refuses once
+    # it changed in place.
+    X = rng.normal(size=(400, 400))
+
+    def f(w):
+        return np.sum(np.tanh(X @ w)) + np.sum((w[None, :] @ X) ** 2) / 400
+
+    tr = revad.trace(f, rng.normal(size=400) / 20)
+    for _ in range(2):
+        w = rng.normal(size=400) / 20
+        v, g = tr.value_and_grad(w)
+        ev, eg = eager(f, (w,), 0)
+        assert v == pytest.approx(ev, rel=1e-12)
+        np.testing.assert_allclose(g, eg, rtol=1e-11, atol=1e-12)
+    X[3, 5] += 1.0
+    with pytest.raises(RuntimeError, match="modified after it was recorded"):
+        tr.value_and_grad(w)

@@ -237,10 +237,18 @@ cdef int _replay_python(_Replay r, int64_t i, object val) except -1:
         mm = <const rv_mm_blk *>p
         A = _mm_operand(t, val, &mm.a, mm.m, mm.n)
         B = _mm_operand(t, val, &mm.b, mm.n, mm.q)
-        for c in (A, B):
-            if type(c) is not np.ndarray:
-                c.check()  # a large constant referenced: raises if it changed since recorded
-        val[mm.out:mm.out + mm.m * mm.q] = np.matmul(A, B).reshape(-1)
+        out = val[mm.out:mm.out + mm.m * mm.q].reshape(mm.m, mm.q)
+        # A large constant referenced (revad._array._Watched): its product checks it block by
+        # block as it reads it (raises if it changed since recorded), one pass over it.
+        if type(A) is not np.ndarray and type(B) is np.ndarray:
+            A.matmul_checked(B, out)
+        elif type(B) is not np.ndarray and type(A) is np.ndarray:
+            B.rmatmul_checked(A, out)
+        else:
+            for c in (A, B):
+                if type(c) is not np.ndarray:
+                    c.check()
+            np.matmul(A, B, out=out)
     elif code == RV_CALL:
         call = <const rv_call_blk *>p
         record = t.refs[call.obj]
