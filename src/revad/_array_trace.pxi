@@ -159,7 +159,8 @@ cdef class Trace:
         tape = (t.n * (1 + 4 + 4 + 8) + t.n_cst * 8 + t.n_blk * 8 + t.n_cptr * 8
                 + sum(a.nbytes for a in t.refs if isinstance(a, np.ndarray)))
         inactive = self.active.inactive if self.active is not None else 0
-        return {"entries": t.n, "inactive_entries": inactive, "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
+        return {"entries": t.n, "inactive_entries": inactive,
+                "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
                 "comparisons": sum(1 for k in range(t.n) if RV_LT <= t.op[k] <= RV_NE + 2),
                 "tape_bytes": tape, "tape_bytes_per_entry": tape / n,
                 "replay_bytes_per_entry": 16.0,
