@@ -177,6 +177,16 @@ class _Watched(np.ndarray):
         recorded."""
         return _watched_product(self, G, False, True, out, True)
 
+    def matmul_checked(self, Z, out=None):
+        """self @ Z (into out, C order, if given), raising if self changed since it was
+        recorded: a replay's forward product (_core_replay.pxi), one pass over self."""
+        return _watched_product(self, Z, True, False, out, True)
+
+    def rmatmul_checked(self, Z, out=None):
+        """Z @ self (into out, C order, if given), raising if self changed since it was
+        recorded."""
+        return _watched_product(self, Z, False, False, out, True)
+
     def check(self):
         """Raise if self changed since it was recorded (for readers of the tape other than BLAS)."""
         _watched_product(self, None, True, False, None, True)

@@ -7,7 +7,7 @@
 
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 
-from revad._core import TraceError
+from revad._core import TraceError, _ReplayValues, _activity, _push_own_values
 
 cdef extern from "Python.h":
     double PyFloat_AsDouble(object o) except? -1.0
@@ -137,13 +137,16 @@ cdef class Trace:
     cdef int64_t out         # the output's slot; -1: f returned a constant (out_value)
     cdef double out_value
     cdef _Replay spare       # buffers for the next call (None while one is running)
+    cdef _Active active      # what the replays' reverse sweeps skip (activity.h)
     cdef public object info  # revad/_trace.py's: the function's name, the argnums' spelling
     cdef public object hvp_hook  # second order on a trace: for the HVP sweep, not run here
 
     @property
     def stats(self):
-        """What the recording holds: entries, the bytes of the tape per entry, and the bytes a
-        replay's own buffers add per entry (values and adjoints).
+        """What the recording holds: entries, those a replay's reverse sweep skips because they
+        depend on no differentiated argument (``inactive_entries``: the data and what is
+        computed from it alone), the bytes of the tape per entry, and the bytes a replay's own
+        buffers add per entry (values and adjoints).
 
         >>> import revad
         >>> tr = revad.trace(lambda x: x * x + 1.0, 2.0)
@@ -155,7 +158,9 @@ cdef class Trace:
         n = max(t.n, 1)
         tape = (t.n * (1 + 4 + 4 + 8) + t.n_cst * 8 + t.n_blk * 8 + t.n_cptr * 8
                 + sum(a.nbytes for a in t.refs if isinstance(a, np.ndarray)))
-        return {"entries": t.n, "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
+        inactive = self.active.inactive if self.active is not None else 0
+        return {"entries": t.n, "inactive_entries": inactive,
+                "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
                 "comparisons": sum(1 for k in range(t.n) if RV_LT <= t.op[k] <= RV_NE + 2),
                 "tape_bytes": tape, "tape_bytes_per_entry": tape / n,
                 "replay_bytes_per_entry": 16.0,
@@ -168,7 +173,7 @@ cdef class Trace:
         if r is not None:
             self.spare = None
             return r
-        return _replay_new(self.t)
+        return _replay_new(self.t, self.active)
 
     cdef int _load(self, _Replay r, tuple args) except -1:
         """Check the arguments against the recording's and write their values into r."""
@@ -262,7 +267,7 @@ cdef class Trace:
 
     def _new_buffers(self):
         """Buffers of one's own, for a thread of batch()."""
-        return _replay_new(self.t)
+        return _replay_new(self.t, self.active)
 
     def _batch_in_c(self, tuple row0, int64_t m, list cols, xs, gs, int64_t threads):
         """batch()'s m rows in C, shared by up to `threads` threads without the GIL (revad/
@@ -417,7 +422,9 @@ cdef object _tape_state(Tape t):
     refs = []
     for k in range(t.n_cptr):
         o = t.refs[k]
-        if t.cptr[k] != NULL:
+        if type(o) is _ReplayValues:
+            refs.append(("values", None))
+        elif t.cptr[k] != NULL:
             refs.append(("array", _span_of(o)))
         elif hasattr(o, "rerun"):
             refs.append(("call", o.for_replay()))
@@ -463,6 +470,8 @@ def _tape_from_state(dict s):
             t.push_ref(o)
         elif kind == "pair":
             t.push_ref((None, None, o))
+        elif kind == "values":  # (activity.h: an operand reading the values as a constant)
+            _push_own_values(t)
         else:
             t.push_ref(o)
     _check_tape(t)
@@ -504,7 +513,25 @@ def _restore_trace(state, list plans, tuple nums, bint single, int64_t out, doub
         raise ValueError("revad: a trace's tape is damaged (its output)")
     tr.plans, tr.nums, tr.single, tr.out, tr.out_value, tr.info = (
         plans, nums, single, out, out_value, info)
+    tr.active = _activity(tr.t, _active_slots(plans, nums), out)
     return tr
+
+
+cdef object _active_slots(list plans, tuple nums):
+    """The slots of the differentiated arguments' leaves (those on the tape), as int64."""
+    parts = [np.zeros(0, dtype=np.int64)]
+    todo = [plans[k] for k in sorted(set(nums))]
+    while todo:
+        p = <_Plan>todo.pop()
+        if p.kind == _T_NUMBER and p.slot >= 0:
+            parts.append(np.array([p.slot], dtype=np.int64))
+        elif p.kind == _T_REALS:
+            parts.append(p.slots[p.slots >= 0])
+        elif p.kind == _T_NDARRAY and p.slot >= 0:
+            parts.append(np.arange(p.slot, p.slot + p.size, dtype=np.int64))
+        elif p.kind == _T_TREE:
+            todo.extend(p.leaves)
+    return np.concatenate(parts)
 
 
 cdef dict _COMPARE_NAMES = {0: "<", 1: "<=", 2: ">", 3: ">=", 4: "==", 5: "!="}
@@ -633,6 +660,7 @@ def _make_trace(Tape t not None, list plans, tuple nums, bint single, Var out, d
                          "tape: it combines the arguments with a Var computed outside the "
                          "function. Pass that Var as an argument, or detach() it")
     t.finished = True
+    tr.active = _activity(t, _active_slots(plans, nums), tr.out)
     return tr
 
 

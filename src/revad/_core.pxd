@@ -159,6 +159,8 @@ cdef extern from "revad.h" nogil:
     int rv_all_zero(const double *x, int64_t n)
     int rv_any_zero(const double *x, int64_t n)
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign)
+    void rv_activity(const uint8_t *op, const int32_t *arg0, const int32_t *arg1, int64_t *blk,
+                     int64_t n, uint8_t *act, int32_t *cnt, int64_t vsrc)
     int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                               const double *rec, const double *cst, const int64_t *blk,
                               const double *const *cptr, double *val, int64_t start,
@@ -172,10 +174,10 @@ cdef extern from "revad.h" nogil:
         const int64_t *blk
         const double *const *cptr
     int rv_replay_in_c(const uint8_t *op, const int32_t *arg0, const int64_t *blk, int64_t n)
-    int64_t rv_replay_row(const rv_cols *t, double *val, double *adj, int64_t out,
-                          const double *x, const int64_t *xs, int64_t nx, double *g,
-                          const int64_t *gs, int64_t ng, const int64_t *runs, int64_t n_runs,
-                          int64_t top)
+    int64_t rv_replay_row(const rv_cols *t, const uint8_t *rop, double *val, double *adj,
+                          int64_t out, const double *x, const int64_t *xs, int64_t nx,
+                          double *g, const int64_t *gs, int64_t ng, const int64_t *runs,
+                          int64_t n_runs, int64_t top)
     int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                const double *val, const double *cst, const int64_t *blk,
                                const double *const *cptr, double *tng, int64_t start,
@@ -320,13 +322,21 @@ cdef class _Replay:
     cdef int64_t n_runs
     cdef list checks             # the tape's guard sites with a Python check (after the sweep)
     cdef bint busy               # a call is using these buffers
+    cdef const uint8_t *rop      # the op column its reverse sweep reads (activity.h), or NULL
+    cdef object rop_keep         # (its owner)
+
+# A trace's activity (activity.h): what its replays' reverse sweeps skip and zero.
+cdef class _Active:
+    cdef object rop              # uint8: the op column, every inactive entry a leaf
+    cdef object runs             # int64 (first, count) pairs: adjoints zeroed after a sweep
+    cdef readonly int64_t inactive  # the entries no gradient depends on (their count)
 
 cdef bint _tracing_active() noexcept
 cdef Tape _tracing_tape()
 cdef bint _guards_quiet()
 cdef int _guard_var(Var x, str kind) except -1
 cdef int _trace_site(Tape t, int64_t entry, str kind, object check=*) except -1
-cdef _Replay _replay_new(Tape t)
+cdef _Replay _replay_new(Tape t, _Active act=*)
 cdef int64_t _replay_forward(_Replay r) except -2
 cdef int _replay_reverse(_Replay r, int64_t top) except -1
 cdef int _replay_clear(_Replay r) except -1

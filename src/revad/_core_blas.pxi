@@ -1,11 +1,26 @@
 # Matrix-product groups' backward through NumPy's BLAS.
 # Part of revad._core (included textually by _core.pyx: one module, several files).
 
+class _ReplayValues:
+    """The refs entry of a trace's own values (activity.h, vsrc): an operand that reads it is
+    a constant to the sweeps (data a trace takes as an input), read from the values the sweep
+    runs on, t.val or a replay's (its cptr entry points there)."""
+
+    def __repr__(self):
+        return "<a replay's values>"
+
+
+cdef object _OWN_VALUES = _ReplayValues()
+
+
 cdef object _mm_operand(Tape t, object col, const rv_mm_operand *o, int64_t rows, int64_t cols):
     """A group's operand (kinds.h, MM) as an ndarray: the constant kept for it, or a view of the
-    column `col` (val or adj) over its slots, which are rows or columns of one contiguous block."""
+    column `col` (val or adj) over its slots, which are rows or columns of one contiguous block
+    (an operand reading the values as a constant, _OWN_VALUES: a view of `col`, the values)."""
     if o.src >= 0:
-        return t.refs[o.src]
+        k = t.refs[o.src]
+        if k is not _OWN_VALUES:
+            return k
     cdef int64_t a0 = o.off
     block = col[a0:a0 + rows * cols]
     if o.cs == 1:

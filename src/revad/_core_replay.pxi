@@ -117,9 +117,63 @@ cdef class _Replay:
         free(<void *>self.cptr)
 
 
-cdef _Replay _replay_new(Tape t):
+@cython.final
+cdef class _Active:
+    """A trace's activity (activity.h, made by _activity): the op column its replays' reverse
+    sweeps read, and the runs of adjoints they zero after (see _core.pxd)."""
+
+
+def _push_own_values(Tape t not None):
+    """Push t's _OWN_VALUES entry (a sweep on the tape itself reads its recorded values)."""
+    cdef int64_t k = t.push_ref(_OWN_VALUES)
+    t.cptr[k] = t.val
+    return k
+
+
+def _activity(Tape t not None, object active, int64_t out):
+    """The activity of finished tape t whose differentiated leaves are the slots `active`
+    (int64), its output at `out` (-1: none): rewrites the inactive operands of its active
+    groups to read the values as constants (activity.h; _OWN_VALUES's cptr entry, pushed once)
+    and returns the _Active its replays take."""
+    cdef int64_t n = t.n, vsrc = -1, k
+    if not t.finished:
+        raise ValueError("revad: internal error: activity of a tape still recording")
+    for k in range(t.n_cptr):
+        if t.refs[k] is _OWN_VALUES:
+            vsrc = k
+            break
+    if vsrc < 0:
+        vsrc = _push_own_values(t)
+    op = np.asarray(<uint8_t[:max(n, 1)]>t.op)[:n] if n else np.zeros(0, np.uint8)
+    act = np.zeros(max(n, 1), dtype=np.uint8)
+    slots = np.asarray(active, dtype=np.int64).reshape(-1)
+    if slots.size:
+        if slots.min() < 0 or slots.max() >= n or (op[slots] != RV_LEAF).any():
+            raise ValueError("revad: internal error: an active slot that is not a leaf")
+        act[slots] = 1
+    cnt = np.empty(n + 1, dtype=np.int32)
+    cdef uint8_t[::1] av = act
+    cdef int32_t[::1] cv = cnt
+    if n:
+        rv_activity(t.op, t.arg0, t.arg1, t.blk, n, &av[0], &cv[0], vsrc)
+    act = act[:n]
+    if 0 <= out < n and act[out] != 1:
+        act[out] = 2  # an output that depends on no input: its seed is zeroed after
+    cdef _Active a = _Active.__new__(_Active)
+    a.rop = np.where(act == 1, op, RV_LEAF).astype(np.uint8)
+    a.inactive = n - int(np.count_nonzero(act == 1))
+    clear = np.concatenate(([0], ((act == 2) | ((act == 1) & (op == RV_LEAF))).view(np.int8),
+                            [0]))
+    edges = np.flatnonzero(np.diff(clear))
+    a.runs = np.ascontiguousarray(np.stack([edges[0::2], edges[1::2] - edges[0::2]], axis=1),
+                                  dtype=np.int64)
+    return a
+
+
+cdef _Replay _replay_new(Tape t, _Active act=None):
     cdef _Replay r = _Replay.__new__(_Replay)
     cdef int64_t n = max(t.n, 1), k, i, first
+    cdef const int64_t[:, ::1] rv
     r.t, r.n = t, t.n
     r.val = <double *>malloc(n * sizeof(double))
     r.adj = <double *>calloc(n, sizeof(double))
@@ -128,8 +182,21 @@ cdef _Replay _replay_new(Tape t):
         raise MemoryError("revad: no memory for a replay's buffers")
     memcpy(r.val, t.val, t.n * sizeof(double))  # the leaves that are not inputs keep these
     for k in range(t.n_cptr):
-        r.cptr[k] = t.cptr[k]
+        r.cptr[k] = t.cptr[k] if t.refs[k] is not _OWN_VALUES else r.val
     r.records, r.keep = {}, []
+    r.rop = NULL
+    if act is not None:  # the reverse sweep skips the inactive entries, zeroes the runs after
+        r.rop_keep = act.rop
+        r.rop = <const uint8_t *><size_t>act.rop.__array_interface__["data"][0]
+        rv = act.runs
+        r.runs = <int64_t *>malloc(max(2 * rv.shape[0], 1) * sizeof(int64_t))
+        if r.runs == NULL:
+            raise MemoryError("revad: no memory for a replay's buffers")
+        for k in range(rv.shape[0]):
+            r.runs[2 * k], r.runs[2 * k + 1] = rv[k, 0], rv[k, 1]
+        r.n_runs = rv.shape[0]
+        r.checks = [s for s in t.sites or () if s[3] is not None]
+        return r
     runs = []
     i = 0
     while i < t.n:
@@ -170,10 +237,18 @@ cdef int _replay_python(_Replay r, int64_t i, object val) except -1:
         mm = <const rv_mm_blk *>p
         A = _mm_operand(t, val, &mm.a, mm.m, mm.n)
         B = _mm_operand(t, val, &mm.b, mm.n, mm.q)
-        for c in (A, B):
-            if type(c) is not np.ndarray:
-                c.check()  # a large constant referenced: raises if it changed since recorded
-        val[mm.out:mm.out + mm.m * mm.q] = np.matmul(A, B).reshape(-1)
+        out = val[mm.out:mm.out + mm.m * mm.q].reshape(mm.m, mm.q)
+        # A large constant referenced (revad._array._Watched): its product checks it block by
+        # block as it reads it (raises if it changed since recorded), one pass over it.
+        if type(A) is not np.ndarray and type(B) is np.ndarray:
+            A.matmul_checked(B, out)
+        elif type(B) is not np.ndarray and type(A) is np.ndarray:
+            B.rmatmul_checked(A, out)
+        else:
+            for c in (A, B):
+                if type(c) is not np.ndarray:
+                    c.check()
+            np.matmul(A, B, out=out)
     elif code == RV_CALL:
         call = <const rv_call_blk *>p
         record = t.refs[call.obj]
@@ -246,7 +321,8 @@ cdef int _replay_reverse(_Replay r, int64_t top) except -1:
     but for the leaves, which the caller reads and _replay_clear zeroes)."""
     cdef Tape t = r.t
     cdef double *buf = r.adj
-    cdef int64_t i = rv_group_end(t.op, top), seed, first
+    cdef const uint8_t *op = r.rop if r.rop != NULL else t.op  # (activity.h)
+    cdef int64_t i = rv_group_end(op, top), seed, first
     cdef const int64_t *p
     cdef const rv_ew_blk *q
     cdef const rv_kind *kind
@@ -254,23 +330,23 @@ cdef int _replay_reverse(_Replay r, int64_t top) except -1:
     buf[top] = 1.0
     while i >= 0:
         if t.n < _NOGIL_MIN:
-            i = rv_backward(t.op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
+            i = rv_backward(op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
                             _split_min, seed)
         else:
             with nogil:
-                i = rv_backward(t.op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
+                i = rv_backward(op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
                                 _split_min, seed)
         if i < 0:
             break
         p = t.blk + t.arg0[i]
-        kind = rv_kind_of(t.op[i])
+        kind = rv_kind_of(op[i])
         first = kind.first(p, i)
         q = NULL
-        if t.op[i] == RV_SUMS:
-            q = rv_sums_fused(t.op, t.arg0, t.blk, <const rv_sums_blk *>p, True)
+        if op[i] == RV_SUMS:
+            q = rv_sums_fused(op, t.arg0, t.blk, <const rv_sums_blk *>p, True)
         if q != NULL:
             _run_loops_on(<const int64_t *>q, RV_RUN_EW_SUM_BACKWARD, t, r.val, r.cptr, buf,
-                          True, p, not rv_reads_below(t.op, t.arg0, t.arg1, t.blk, seed, i,
+                          True, p, not rv_reads_below(op, t.arg0, t.arg1, t.blk, seed, i,
                                                       q.out, q.out + q.n))
             memset(buf + first, 0, (i + 1 - first) * sizeof(double))
             first = q.out
@@ -326,8 +402,9 @@ cdef class _Rows:
     cdef list bufs                 # the seats' _Replay buffers (kept alive)
     cdef double **vals
     cdef double **adjs
-    cdef const double **cptr       # the first seat's (one tape: every seat's are the same)
-    cdef const int64_t *runs       # and its runs of leaves
+    cdef const double ***cptrs     # each seat's constants (_OWN_VALUES: its own values)
+    cdef const uint8_t *rop        # the op column of the reverse sweeps (activity.h)
+    cdef const int64_t *runs       # the first seat's adjoints to zero after a row (all seats')
     cdef int64_t n_runs
     cdef const double *x
     cdef const int64_t *xs
@@ -341,6 +418,7 @@ cdef class _Rows:
     def __dealloc__(self):
         free(self.vals)
         free(self.adjs)
+        free(self.cptrs)
 
     cdef void rows(self) noexcept nogil:
         cdef int64_t s = rv_claim(&self.seat), j, e
@@ -348,7 +426,8 @@ cdef class _Rows:
         if s >= self.seats:
             return
         c.op, c.arg0, c.arg1, c.val, c.cst, c.blk, c.cptr = (
-            self.t.op, self.t.arg0, self.t.arg1, self.t.val, self.t.cst, self.t.blk, self.cptr)
+            self.t.op, self.t.arg0, self.t.arg1, self.t.val, self.t.cst, self.t.blk,
+            self.cptrs[s])
         while True:
             # Rows are claimed in order: once one has failed, every row claimed after it is a
             # later one, and every earlier one is finished by its thread; the lowest failing
@@ -356,9 +435,9 @@ cdef class _Rows:
             j = rv_claim(&self.next)
             if j >= self.m or j > rv_peek(&self.fail):
                 return
-            e = rv_replay_row(&c, self.vals[s], self.adjs[s], self.out, self.x + j * self.nx,
-                              self.xs, self.nx, self.g + j * self.ng, self.gs, self.ng, self.runs,
-                              self.n_runs, self.top)
+            e = rv_replay_row(&c, self.rop, self.vals[s], self.adjs[s], self.out,
+                              self.x + j * self.nx, self.xs, self.nx, self.g + j * self.ng,
+                              self.gs, self.ng, self.runs, self.n_runs, self.top)
             if e >= 0:
                 rv_lower_to(&self.fail, j)
                 return
@@ -379,7 +458,7 @@ cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *
     `threads` threads share the rows, each in a copy of r. Returns the lowest row whose guards
     failed, or -1; every row before it is done."""
     cdef Tape t = r.t
-    cdef int64_t k, n
+    cdef int64_t k, n, i
     cdef _Replay c
     cdef _Rows rows = _Rows.__new__(_Rows)
     # The slots reach C unchecked: inputs go to leaves; gradients come from any slot, or none.
@@ -398,19 +477,24 @@ cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *
         c.t, c.n, c.records, c.keep, c.checks = t, r.n, {}, [], []
         c.val = <double *>malloc(max(r.n, 1) * sizeof(double))
         c.adj = <double *>calloc(max(r.n, 1), sizeof(double))
-        if c.val == NULL or c.adj == NULL:
+        c.cptr = <const double **>malloc(max(t.n_cptr, 1) * sizeof(double *))
+        if c.val == NULL or c.adj == NULL or c.cptr == NULL:
             raise MemoryError("revad: no memory for a replay's buffers")
         memcpy(c.val, r.val, r.n * sizeof(double))
+        for i in range(t.n_cptr):  # (a tape that replays in C has no SciPy row's partials)
+            c.cptr[i] = c.val if t.refs[i] is _OWN_VALUES else r.cptr[i]
         rows.bufs.append(c)
     rows.vals = <double **>malloc(n * sizeof(double *))
     rows.adjs = <double **>malloc(n * sizeof(double *))
-    if rows.vals == NULL or rows.adjs == NULL:
+    rows.cptrs = <const double ***>malloc(n * sizeof(double **))
+    if rows.vals == NULL or rows.adjs == NULL or rows.cptrs == NULL:
         raise MemoryError("revad: no memory for a batch")
     for k in range(n):
         c = <_Replay>rows.bufs[k]
-        rows.vals[k], rows.adjs[k] = c.val, c.adj
+        rows.vals[k], rows.adjs[k], rows.cptrs[k] = c.val, c.adj, c.cptr
     rows.t, rows.x, rows.xs, rows.gs, rows.v, rows.g = t, x, xs, gs, v, g
-    rows.cptr, rows.runs, rows.n_runs = r.cptr, r.runs, r.n_runs
+    rows.rop = r.rop if r.rop != NULL else t.op
+    rows.runs, rows.n_runs = r.runs, r.n_runs
     rows.m, rows.nx, rows.ng, rows.out, rows.top = m, nx, ng, out, t.n - 1
     rows.seats, rows.seat, rows.next, rows.fail, rows.out_value = n, 0, 0, m, out_value
     _hold(t)

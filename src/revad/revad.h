@@ -12,6 +12,7 @@
 #include "parallel.h"
 #include "kind_table.h"
 #include "sweep.h"
+#include "activity.h"
 #include "colouring.h"
 
 #endif

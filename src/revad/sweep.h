@@ -379,20 +379,23 @@ static inline int rv_replay_in_c(const uint8_t *op, const int32_t *arg0, const i
  * adjoints zeroed (`runs`: (first, count) of each run of leaves), leaving adj zero for the next
  * row. The same steps as Trace.value_and_grad's (_run_with), so each row has its bits; groups
  * are not cut for threads (the rows are). Returns -1, or the entry of the guard or comparison
- * that failed (nothing written to g). t->val: the tape's recorded values. */
-static inline int64_t rv_replay_row(const rv_cols *t, double *val, double *adj, int64_t out,
-                                    const double *x, const int64_t *xs, int64_t nx, double *g,
-                                    const int64_t *gs, int64_t ng, const int64_t *runs,
-                                    int64_t n_runs, int64_t top) {
+ * that failed (nothing written to g). t->val: the tape's recorded values; rop: the op column
+ * the reverse sweep reads (the trace's activity, activity.h: inactive entries read as leaves;
+ * `runs` then lists the slots it leaves nonzero), t->cptr: this row's buffers' constants (the
+ * _OWN_VALUES entry points at val). */
+static inline int64_t rv_replay_row(const rv_cols *t, const uint8_t *rop, double *val,
+                                    double *adj, int64_t out, const double *x, const int64_t *xs,
+                                    int64_t nx, double *g, const int64_t *gs, int64_t ng,
+                                    const int64_t *runs, int64_t n_runs, int64_t top) {
     int64_t fail;
     for (int64_t k = 0; k < nx; ++k) val[xs[k]] = x[k];
     rv_forward_replay(t->op, t->arg0, t->arg1, t->val, t->cst, t->blk, t->cptr, val, 0, top,
                       &fail);
     if (fail >= 0) return fail;
     if (out >= 0) {
-        const int64_t seed = rv_group_end(t->op, out);
+        const int64_t seed = rv_group_end(rop, out);
         adj[out] = 1.0;
-        rv_backward(t->op, t->arg0, t->arg1, val, t->cst, t->blk, t->cptr, adj, seed, 1,
+        rv_backward(rop, t->arg0, t->arg1, val, t->cst, t->blk, t->cptr, adj, seed, 1,
                     INT64_MAX, seed);
     }
     for (int64_t k = 0; k < ng; ++k) g[k] = gs[k] >= 0 ? adj[gs[k]] : 0.0;
