@@ -315,3 +315,8 @@ cdef _Replay _replay_new(Tape t)
 cdef int64_t _replay_forward(_Replay r) except -2
 cdef int _replay_reverse(_Replay r, int64_t top) except -1
 cdef int _replay_clear(_Replay r) except -1
+
+# Second order (_core_second.pxi), for a Trace's replay as for the eager tape.
+cdef str _second_order_blocker_at(Tape t, int64_t out)
+cdef tuple _second_products(Tape t, const double *val, const double **cptr, int64_t out,
+                            object slots, object V)
