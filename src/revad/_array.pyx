@@ -42,6 +42,7 @@ from revad._core cimport (
     _recording_tape, _enclosing_call, _run_group, _share, _var_slot, rv_binary, rv_claim,
     RV_GUARD, RV_N_OPS, _tracing_active, _tracing_tape, _guards_quiet, _trace_site,
     _Replay, _replay_new, _replay_forward, _replay_reverse, _replay_clear,
+    _second_order_blocker_at, _second_products,
     rv_ew_arity,
     rv_ew_width, rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over,
     RV_SRC_SLOTS, RV_SRC_POOL, rv_dotc_blk, rv_dot_blk, rv_mm_operand, rv_mm_blk, rv_ew_blk,
