@@ -33,8 +33,8 @@ cdef extern from "fingerprint.h" nogil:
                           double *y, int axpy, uint64_t seed)
 
 from revad._core cimport (
-    RV_ADD, RV_CONST, RV_COPY, RV_SHIFT, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
-    RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_SQRT, RV_REMAINDER,
+    RV_ADD, RV_CONST, RV_COPY, RV_SHIFT, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW,
+    RV_SQUARE, RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_SQRT, RV_REMAINDER,
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_GROUP_SLOT, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
