@@ -128,6 +128,12 @@ class Trace:
     def hessian(self, *args: Any) -> np.ndarray: ...
     def batch(self, *args: Any, threads: int = 2) -> tuple[np.ndarray, Any]: ...
 
+# revad.compile's call path (Compiled derives from it).
+class _Replays:
+    _mru: Trace | None
+    _replays: int
+    def __call__(self, *args: Any) -> Any: ...
+
 # revad/_trace.py's recording helpers (module-level names it reads).
 def _make_trace(
     t: Any, plans: list[Any], nums: tuple[int, ...], single: bool, out: Var | None,
