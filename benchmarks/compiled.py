@@ -5,6 +5,8 @@
   of the same graph (built once, untimed) over it, all paired in rounds of this thread's CPU
   time; and the nanoseconds per tape entry of the forward replay alone (``.value``) and of the
   reverse sweep (value_and_grad's time less the forward's).
+* Hessian-vector products on the same Rosenbrock and the NumPy one (n = 10^5): ``cf.hvp`` over
+  eager ``revad.hvp`` and over ``cf``'s replayed gradient, paired.
 * The seed's neuron, ``sigmoid(w . x + b)`` with ``argnums=(0, 1)``: microseconds per compiled
   call, per eager call, and per call of JAX's ``jit(value_and_grad)`` (its dispatch), each the
   median of batches.
@@ -122,6 +124,28 @@ def rosenbrock_rows(revad, n, repeat, record):
            compiled_to_plain=compiled, eager_to_plain=eager_ratio,
            casadi_eval_to_plain=casadi_ratio, forward_ns_per_entry=fwd_ns,
            reverse_ns_per_entry=rev_ns, bytes_per_entry=bytes_per_entry, check=status)
+
+
+def hvp_rows(revad, n, n_np, repeat, record):
+    """Replayed Hessian-vector products (cf.hvp) over eager revad.hvp and over the replayed
+    gradient, on the scalar-loop Rosenbrock (n) and the NumPy one (n_np), paired."""
+    print("\n[replay] Hessian-vector products: cf.hvp over eager revad.hvp and over cf's "
+          "gradient, paired, thread CPU time")
+    for case, f, x in (("rosenbrock_hvp", lambda xs: rosenbrock(xs, revad),
+                        np.array(_rosenbrock_start(n))),
+                       ("rosenbrock_np_hvp", lambda xs: arrays_mod.rosenbrock(np, xs),
+                        np.array(_rosenbrock_start(n_np)))):
+        progress.step(f"replay: {case} n={x.size:,}")
+        v = np.random.default_rng(0).normal(size=x.size)
+        cf, eager = revad.compile(f), revad.hvp(f)
+        ok = bool(np.allclose(cf.hvp(x, v), eager(x, v), rtol=1e-10, atol=1e-8))
+        over_eager = paired(lambda: eager(x, v), lambda: cf.hvp(x, v), repeat)
+        over_grad = paired(lambda: cf(x), lambda: cf.hvp(x, v), repeat)
+        status = _status(ok)
+        print(f"  {case:>18} n={x.size:<8,} over eager {over_eager:6.3g}x  over the replayed "
+              f"gradient {over_grad:6.3g}x  {status}", flush=True)
+        record(workload="replay", case=case, impl="revad", n=x.size, hvp_to_eager=over_eager,
+               hvp_to_grad=over_grad, check=status)
 
 
 # --- the neuron -------------------------------------------------------------------------------
@@ -275,6 +299,7 @@ def run(revad, args, record):
         batch_rows(revad, args.quick, repeat, record)
         return
     rosenbrock_rows(revad, QUICK_N if args.quick else N, repeat, record)
+    hvp_rows(revad, QUICK_N if args.quick else N, 1000 if args.quick else 100_000, repeat, record)
     neuron_rows(revad, repeat, record)
     array_rows(revad, args.quick, min(repeat, 5), record)
     batch_rows(revad, args.quick, repeat, record)

@@ -104,16 +104,17 @@ class Compiled(_Replays):
 
     # --- calls --------------------------------------------------------------------------------
 
-    def _call(self, what, args):
+    def _call(self, what, args, extra=()):
+        """Trace method `what` at f's args (and `extra`, hvp's v, after them)."""
         tr = self._mru
         if tr is not None:
             try:
-                out = getattr(tr, what)(*args)
+                out = getattr(tr, what)(*args, *extra)
             except _MISS as exc:
-                return self._miss(args, what, exc)
+                return self._miss(args, what, exc, extra)
             self._replays += 1
             return out
-        return self._miss(args, what, None)
+        return self._miss(args, what, None, extra)
 
     def value(self, *args):
         """``f(*args)`` as a float, by a forward replay only.
@@ -191,27 +192,40 @@ class Compiled(_Replays):
         return values, tuple(_stack([g[i] for g in grads]) for i in range(len(self._nums)))
 
     def hvp(self, *args):
-        """The Hessian-vector product, ``revad.hvp(f, argnums)(*args, v)``. Not replayed yet:
-        this calls revad.hvp, which records every call.
+        """The Hessian-vector product, ``revad.hvp(f, argnums)(*args, v)`` (one argnum; v, last,
+        shaped like that argument), replayed (``Trace.hvp``) from the recording of f's
+        arguments that value_and_grad would replay, recorded the same way where none fits.
+        Where that recording holds a ``revad.primitive`` or SciPy function, which have no
+        second-order rule in C, this calls ``revad.hvp``, which records every call.
 
         >>> import revad
         >>> revad.compile(lambda x: x ** 3).hvp(2.0, 1.0)
         12.0
         """
-        from revad._second import hvp
-        return hvp(self._f, self._argnums)(*args)
+        from revad._second import _single, hvp
+        _single(self._argnums, "hvp")  # (revad.hvp's TypeError for a tuple)
+        if not args:
+            raise TypeError("revad: hvp(f)(*args, v) needs the arguments and v")
+        try:
+            return self._call("hvp", args[:-1], args[-1:])
+        except NotImplementedError:  # (Trace.hvp's: no second-order rule in C)
+            return hvp(self._f, self._argnums)(*args)
 
     def hessian(self, *args):
-        """The Hessian, ``revad.hessian(f, argnums)(*args)``. Not replayed yet: this calls
-        revad.hessian, which records every call.
+        """The Hessian, ``revad.hessian(f, argnums)(*args)`` (one argnum), replayed
+        (``Trace.hessian``) as ``hvp`` is, with ``hvp``'s fall-back to ``revad.hessian``.
 
         >>> import numpy as np, revad
         >>> revad.compile(lambda x: np.sum(x ** 3)).hessian(np.array([1.0, 2.0]))
         array([[ 6.,  0.],
                [ 0., 12.]])
         """
-        from revad._second import hessian
-        return hessian(self._f, self._argnums)(*args)
+        from revad._second import _single, hessian
+        _single(self._argnums, "hessian")
+        try:
+            return self._call("hessian", args)
+        except NotImplementedError:
+            return hessian(self._f, self._argnums)(*args)
 
     @property
     def stats(self):
@@ -268,9 +282,10 @@ class Compiled(_Replays):
         diff = {k % n for k in self._nums}
         return tuple([_signature(a, k not in diff) for k, a in enumerate(args)])
 
-    def _miss(self, args, what, exc):
+    def _miss(self, args, what, exc, extra=()):
         """The call that the last Trace refused (exc), or the first: the other recordings of
-        the arguments' structure, most recently used first, else a new recording."""
+        the arguments' structure, most recently used first, else a new recording. `extra`:
+        what the Trace's method takes after f's arguments (hvp's v)."""
         tried = self._mru
         if isinstance(exc, TraceError):
             self._failed(exc)
@@ -283,7 +298,7 @@ class Compiled(_Replays):
             if tr is None:  # evicted by another thread meanwhile
                 continue
             try:
-                out = getattr(tr, what)(*args)
+                out = getattr(tr, what)(*args, *extra)
             except TraceError as e:
                 self._failed(e)
                 continue
@@ -291,11 +306,12 @@ class Compiled(_Replays):
                 self._replays += 1
                 self._touch(key, tkey, tr)
             return out
-        return self._record(key, args, what, known)
+        return self._record(key, args, what, known, extra)
 
-    def _record(self, key, args, what, known):
+    def _record(self, key, args, what, known, extra=()):
         tr = trace(self._f, *args, argnums=self._argnums)
-        out = getattr(tr, what)(*args)
+        # (Kept before it is called: a Trace.hvp that cannot replay its recording, a
+        # NotImplementedError, leaves it for the calls that can.)
         with self._lock:
             self._records += 1
             self._serial += 1
@@ -307,7 +323,7 @@ class Compiled(_Replays):
             if known:
                 self._rerecords += 1
             self._maybe_warn()
-        return out
+        return getattr(tr, what)(*args, *extra)
 
     def _evict(self):
         while len(self._traces) > self._cache_size:
@@ -458,8 +474,9 @@ def compile(f, argnums=0, cache_size=8):
     ``.stats`` counts records, replays and guard failures by kind; a function that records
     again on most calls gets one ``revad.CompileWarning``.
 
-    ``.value(*args)``, ``.grad(*args)`` and ``.batch(*args)`` replay too; ``.hvp(*args, v)`` and
-    ``.hessian(*args)`` call ``revad.hvp`` / ``revad.hessian`` eagerly (not replayed yet).
+    ``.value(*args)``, ``.grad(*args)``, ``.batch(*args)``, ``.hvp(*args, v)`` and
+    ``.hessian(*args)`` replay too (the last two call ``revad.hvp`` / ``revad.hessian`` instead
+    where the recording holds a ``revad.primitive`` or SciPy function: no second-order rule).
     What no guard can see: a global or closure variable that ``f`` reads and that changes
     between calls (the recording keeps the value it had), as with JAX's jit.
     A compiled function pickles as its function, by reference (module and name; a lambda

@@ -13,8 +13,12 @@ checks each, bit for bit, and a replay that would not run the recorded program r
 ``TraceError`` naming the guard, its recorded and new value and the line that made it.
 
 What no guard sees: a global or closure variable changed between calls (as under JAX's jit),
-``repr``/``str`` of a traced value, and Python state the function mutates. Second order on a
-trace (``hvp``) is not replayed: ``Trace.hvp_hook`` is left for the second-order sweep.
+``repr``/``str`` of a traced value, and Python state the function mutates.
+
+Second order (``Trace.hvp``, ``Trace.hessian``) replays forward, then runs ``revad.hvp``'s sweeps
+in C over the replayed values (``_core_second.pxi``'s ``_second_products``); a recording holding
+a ``revad.primitive`` or SciPy function, which have no second-order rule in C, raises
+``NotImplementedError`` there (``revad.compile`` then calls ``revad.hvp``).
 """
 import operator
 

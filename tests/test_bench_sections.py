@@ -548,13 +548,15 @@ def test_compiled_section_checks_every_row_and_runs_without_its_peers(capsys, mo
     compiled.run(revad, argparse.Namespace(only={"replay"}, quick=True, repeat=1), record)
     out = capsys.readouterr().out
     assert "[replay]" in out and "MISMATCH" not in out and "not installed" in out
-    assert [r["case"] for r in rows] == ["rosenbrock", "neuron", "rosenbrock_vec", "logreg",
-                                         "mlp", "mlp, batch 32", "gmm", "batch"]
+    assert [r["case"] for r in rows] == ["rosenbrock", "rosenbrock_hvp", "rosenbrock_np_hvp",
+                                         "neuron", "rosenbrock_vec", "logreg", "mlp",
+                                         "mlp, batch 32", "gmm", "batch"]
     assert all(r["check"] == "ok" for r in rows)
     first = rows[0]
     assert first["casadi_eval_to_plain"] is None and first["compiled_to_plain"] > 0
     assert first["forward_ns_per_entry"] > 0 and first["bytes_per_entry"] > 16
-    assert rows[1]["jax_jit_s"] is None and rows[1]["compiled_s"] > 0
+    assert rows[1]["hvp_to_eager"] > 0 and rows[2]["hvp_to_grad"] > 0
+    assert rows[3]["jax_jit_s"] is None and rows[3]["compiled_s"] > 0
     assert plots.peer_groups(rows) == {}
     rows.clear()
     compiled.run(revad, argparse.Namespace(only={"modes"}, quick=True, repeat=1), record)

@@ -209,6 +209,40 @@ def test_value_grad_and_second_order():
     np.testing.assert_allclose(cf.hessian(x), revad.hessian(f)(x), rtol=1e-14)
 
 
+# hvp and hessian take a number or an array (revad.hvp's arguments), not a list
+SECOND_CASES = [(f, p) for f, p in CASES if not isinstance(p(np.random.default_rng(0)), list)]
+
+
+@pytest.mark.filterwarnings("ignore::revad.CompileWarning")
+@pytest.mark.parametrize("f, point", SECOND_CASES, ids=[f.__name__ for f, _ in SECOND_CASES])
+def test_hvp_and_hessian_replay_and_equal_eager_as_branches_flip(f, point):
+    rng = np.random.default_rng(8)
+    cf = revad.compile(f)
+    points = [point(rng) for _ in range(12)]
+    for x in points + points[:4]:
+        v = rng.normal(size=np.shape(x)) if np.ndim(x) else float(rng.normal())
+        got, want = cf.hvp(x, v), revad.hvp(f)(x, v)
+        assert type(got) is type(want)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(cf.hessian(x), revad.hessian(f)(x), rtol=1e-12, atol=1e-12)
+    stats = cf.stats
+    assert stats["records"] + stats["replays"] == stats["calls"] == 32
+    assert stats["replays"] >= 16  # (hessian at least replays what hvp just recorded)
+
+
+def test_hvp_shares_the_recordings_of_value_and_grad():
+    cf = revad.compile(lambda x, a: np.sum(np.sin(x) * a) * x[0])
+    x, a = np.array([0.1, 0.2]), np.array([1.0, 2.0])
+    cf(x, a)
+    x2, a2, v = np.array([0.7, -0.4]), np.array([3.0, -1.0]), np.array([1.0, 2.0])
+    want = revad.hvp(lambda x, a: np.sum(np.sin(x) * a) * x[0])(x2, a2, v)
+    np.testing.assert_allclose(cf.hvp(x2, a2, v), want, rtol=1e-14)
+    cf.hessian(x2, a2)
+    assert (cf.stats["records"], cf.stats["replays"]) == (1, 2)
+    cf.hvp(np.zeros(3), a2[:1].repeat(3), np.ones(3))  # a new shape: recorded for it
+    assert (cf.stats["records"], cf.stats["replays"]) == (2, 2)
+
+
 # --- the cache ---------------------------------------------------------------------------------
 
 def test_stats_count_records_replays_and_guard_failures():

@@ -342,6 +342,9 @@ def test_c_route_results_value_gradient_and_shapes():
     assert isinstance(h0, np.ndarray) and h0.shape == () and h0 == 6.0
     assert revad._second._hessian_products(lambda t: t, (2.0,), 0, [[1.0]])[1] == 1.0
     np.testing.assert_array_equal(revad.hessian(lambda t: t[0] * 2.0)(np.ones(3)), np.zeros((3, 3)))
+    # f returns an element of its argument: the leaves bound above it are not read (rows 0)
+    np.testing.assert_array_equal(revad.hvp(lambda t: t[1])(np.ones(3), np.ones(3)), np.zeros(3))
+    np.testing.assert_array_equal(revad.hessian(lambda t: t[0])(np.ones(3)), np.zeros((3, 3)))
     # other arguments are constants; argnums picks the variable
     b = np.array([1.0, 2.0])
     h = revad.hvp(lambda a, b: rnp.sum(a ** 2 * b), argnums=1)(np.ones(2), b, np.ones(2))

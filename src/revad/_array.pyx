@@ -33,8 +33,8 @@ cdef extern from "fingerprint.h" nogil:
                           double *y, int axpy, uint64_t seed)
 
 from revad._core cimport (
-    RV_ADD, RV_CONST, RV_COPY, RV_SHIFT, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW, RV_SQUARE,
-    RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_SQRT, RV_REMAINDER,
+    RV_ADD, RV_CONST, RV_COPY, RV_SHIFT, RV_DIV, RV_DOT, RV_DOTC, RV_LEAF, RV_MUL, RV_POW,
+    RV_SQUARE, RV_SUB, RV_MAXIMUM, RV_MINIMUM, RV_NEG, RV_ABS, RV_EXP, RV_SQRT, RV_REMAINDER,
     RV_BLK_DOT, RV_BLK_DOTC, RV_MM, RV_GROUP_SLOT, RV_BLK_MM, RV_EW, RV_EW_MAXD,
     RV_LT, RV_LE, RV_GT, RV_GE, RV_EQ, RV_NE,
     Tape, Var, _as_double, _begin_private, _current_tape, _end_private, _is_recording,
@@ -42,7 +42,7 @@ from revad._core cimport (
     _recording_tape, _enclosing_call, _run_group, _share, _var_slot, rv_binary, rv_claim,
     RV_GUARD, RV_N_OPS, _tracing_active, _tracing_tape, _guards_quiet, _trace_site,
     _Replay, _Active, _replay_new, _replay_forward, _replay_reverse, _replay_clear,
-    _replay_in_c, _replay_rows,
+    _replay_in_c, _replay_rows, _second_order_blocker_at, _second_products,
     rv_ew_arity,
     rv_ew_width, rv_sums_width, rv_unary, RV_SUMS, rv_ew_lazy, rv_sums_over,
     RV_SRC_SLOTS, RV_SRC_POOL, rv_dotc_blk, rv_dot_blk, rv_mm_operand, rv_mm_blk, rv_ew_blk,

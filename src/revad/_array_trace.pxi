@@ -139,7 +139,7 @@ cdef class Trace:
     cdef _Replay spare       # buffers for the next call (None while one is running)
     cdef _Active active      # what the replays' reverse sweeps skip (activity.h)
     cdef public object info  # revad/_trace.py's: the function's name, the argnums' spelling
-    cdef public object hvp_hook  # second order on a trace: for the HVP sweep, not run here
+    cdef str blocker         # hvp's: a kind with no second-order rule, "" none, None unknown
 
     @property
     def stats(self):
@@ -230,6 +230,38 @@ cdef class Trace:
         8.0
         """
         return self._run(args, True)[1]
+
+    def hvp(self, *args):
+        """The Hessian-vector product, as ``revad.hvp(f, argnums)(*args, v)``: ``args`` the
+        function's arguments and ``v`` last, shaped like the differentiated argument (one
+        argnum, a number or an array, as ``revad.hvp`` takes). A forward replay at the new
+        arguments (guards checked as ``value_and_grad``'s), then ``revad.hvp``'s sweeps in C
+        (one tangent sweep, one second-order sweep) over the replayed values. A recording that
+        holds a ``revad.primitive`` or SciPy function (no second-order rule in C) raises
+        ``NotImplementedError``: ``revad.hvp`` (or ``revad.compile(f).hvp``) records instead.
+
+        >>> import revad, numpy as np
+        >>> tr = revad.trace(lambda x: x[0] ** 2 * x[1] + x[1] ** 3, np.ones(2))
+        >>> tr.hvp(np.array([1.0, 2.0]), np.array([1.0, 0.0]))    # H = [[2x1, 2x0], [2x0, 6x1]]
+        array([4., 2.])
+        """
+        if not args:
+            raise TypeError("revad: Trace.hvp(*args, v) needs the arguments and v")
+        return _second_of(self, args[:-1], args[-1], "hvp")
+
+    def hessian(self, *args):
+        """The Hessian, as ``revad.hessian(f, argnums)(*args)``: shaped ``x.shape + x.shape``
+        for the differentiated argument x (one argnum, a number or an array). One forward replay,
+        then one tangent and one second-order sweep per element of x over the replayed values;
+        ``NotImplementedError`` as ``hvp``'s.
+
+        >>> import revad, numpy as np
+        >>> tr = revad.trace(lambda x: x[0] ** 2 * x[1] + x[1] ** 3, np.ones(2))
+        >>> tr.hessian(np.array([1.0, 2.0]))
+        array([[ 4.,  2.],
+               [ 2., 12.]])
+        """
+        return _second_of(self, args, None, "hessian")
 
     def batch(self, *args, threads=2):
         """Replay at m points: each differentiated argument has a leading axis of m (the
@@ -362,6 +394,68 @@ cdef class _Replays:
             return self._miss(args, "value_and_grad", exc)
         self._replays += 1
         return out
+
+
+cdef object _second_of(Trace tr, tuple args, object v, str what):
+    """Trace.hvp (v given) or Trace.hessian (v None): checked as revad.hvp and revad.hessian
+    check theirs, replayed forward in the Trace's buffers, then _second_products over them."""
+    from revad._second import _like, _single
+    if not tr.single or len(tr.nums) != 1:
+        _single(tr.info["argnums"], what)  # raises revad.hvp's TypeError
+    if len(args) != len(tr.plans):
+        raise TypeError(f"revad: this trace was recorded with {len(tr.plans)} positional "
+                        f"argument(s), got {len(args)}" + (" and v" if v is not None else ""))
+    cdef int64_t k = tr.nums[0]
+    x = args[k]
+    if v is None:
+        _like(np.zeros(np.shape(x)), x, what)  # (a TypeError for a list, tuple or dict)
+        V = np.eye(np.size(x))
+    else:
+        V = np.reshape(_like(v, x, what), (-1, 1))
+    if tr.blocker is None:  # (looked up once: the tape never changes)
+        tr.blocker = "" if tr.out < 0 else (_second_order_blocker_at(tr.t, tr.out) or "")
+    if tr.blocker:
+        raise NotImplementedError(
+            f"revad: this trace holds a {tr.blocker!r} entry (a revad.primitive or SciPy "
+            f"function), which has no second-order rule in C, so Trace.{what} cannot replay it; "
+            f"call revad.{what} (or revad.compile(f).{what}, which falls back to it)")
+    cdef _Replay r = tr._take()
+    _, HV = _second_with(tr, r, args, k, V)
+    r.records = {}
+    tr.spare = r  # (not on an error, as Trace._run)
+    shape = np.shape(x)
+    if v is None:
+        return np.ascontiguousarray(HV.T).reshape(shape + shape)  # H is symmetric
+    return HV[:, 0].reshape(shape) if isinstance(x, np.ndarray) else float(HV[0, 0])
+
+
+cdef tuple _second_with(Trace tr, _Replay r, tuple args, int64_t k, object V):
+    """(gradient, H V) in argument k (flattened, C order) at args: the forward replay in r's
+    buffers, then one tangent and one second-order sweep per column of V over r's values."""
+    cdef Tape t = tr.t
+    cdef _Plan p = <_Plan>tr.plans[k]
+    cdef int64_t fail
+    if t.readonly:
+        t.check_readonly()
+    tr._load(r, args)
+    _hold(t)  # (as _run_with)
+    try:
+        fail = _replay_forward(r)
+        if fail >= 0:
+            raise tr._failure(r, fail, None)
+        if tr.out < 0:  # f returned a constant
+            return np.zeros(V.shape[0]), np.zeros(V.shape)
+        # The leaves of x (-1: never read). Large referenced constants were checked by the
+        # forward replay (each one a BLAS product's operand, _replay_python).
+        if p.kind == _T_NUMBER:
+            slots = np.array([p.slot], dtype=np.int64)
+        elif p.slot >= 0:
+            slots = np.arange(p.slot, p.slot + V.shape[0], dtype=np.int64)
+        else:
+            slots = np.full(V.shape[0], -1, dtype=np.int64)
+        return _second_products(t, r.val, r.cptr, tr.out, slots, V)
+    finally:
+        _unhold(t)
 
 
 cdef object _run_with(Trace tr, _Replay r, tuple args, bint grads, object row):

@@ -344,3 +344,8 @@ cdef bint _replay_in_c(Tape t) except -1
 cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *xs, int64_t nx,
                           double *v, double *g, const int64_t *gs, int64_t ng, int64_t out,
                           double out_value, int64_t threads) except -2
+
+# Second order (_core_second.pxi), for a Trace's replay as for the eager tape.
+cdef str _second_order_blocker_at(Tape t, int64_t out)
+cdef tuple _second_products(Tape t, const double *val, const double **cptr, int64_t out,
+                            object slots, object V)
