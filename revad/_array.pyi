@@ -3,6 +3,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, final
 
 import numpy as np
+from typing_extensions import disjoint_base
 
 from revad._core import Var
 
@@ -129,6 +130,7 @@ class Trace:
     def batch(self, *args: Any, threads: int = 2) -> tuple[np.ndarray, Any]: ...
 
 # revad.compile's call path (Compiled derives from it).
+@disjoint_base
 class _Replays:
     _mru: Trace | None
     _replays: int
