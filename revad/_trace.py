@@ -210,7 +210,7 @@ def _row(x, j, plan):
     if plan.kind == _NUMBER:
         return float(x[j])
     if plan.kind == _REALS:
-        return plan.rtype(np.asarray(x[j], dtype=np.float64).tolist())
+        return plan.rtype(_reals(x)[j].tolist())
     if plan.kind == _NDARRAY:
         return np.asarray(x[j], dtype=plan.dtype)
     if plan.kind == _TREE:
@@ -218,6 +218,15 @@ def _row(x, j, plan):
             return {k: _row(x[k], j, p) for k, p in zip(plan.value, plan.leaves, strict=True)}
         return plan.rtype(_row(e, j, p) for e, p in zip(x, plan.leaves, strict=True))
     return x  # a static leaf: shared
+
+
+def _reals(x):
+    """A batched list (or tuple) of numbers as an (m, k) float64 array: given as one (an
+    ndarray, its rows the points), or as a list or tuple of the k numbers' (m,) batches, as
+    compile's batch and the other leaves of a structure take it."""
+    if isinstance(x, (list, tuple)):
+        return np.stack([np.asarray(e, dtype=np.float64) for e in x], axis=-1)
+    return np.asarray(x, dtype=np.float64)
 
 
 def _rows_of(x, plan, where):
@@ -231,7 +240,7 @@ def _rows_of(x, plan, where):
         if len(sizes) > 1:
             raise ValueError(f"revad: batch: {where} has leaves of different batch sizes {sizes}")
         return sizes.pop() if sizes else None
-    a = np.asarray(x)
+    a = _reals(x) if plan.kind == _REALS else np.asarray(x)
     if a.ndim == 0:
         raise ValueError(f"revad: batch: {where} needs a leading batch axis")
     return a.shape[0]
@@ -241,8 +250,9 @@ def _stack(items):
     first = items[0]
     if type(first) is dict:
         return {k: _stack([it[k] for it in items]) for k in first}
-    if type(first) in (list, tuple) and first and type(first[0]) in (dict, list, tuple) or (
-            type(first) in (list, tuple) and any(isinstance(e, np.ndarray) for e in first)):
+    # A list or tuple of numbers is one leaf (an (m, k) array, as batch takes it); any other,
+    # [number, list] say, keeps its structure with each position stacked.
+    if type(first) in (list, tuple) and not all(_is_number(e) for e in first):
         return type(first)(_stack([it[i] for it in items]) for i in range(len(first)))
     if first is None:
         return None
@@ -262,7 +272,7 @@ def _columns(x, plan, m, cols, xs):
     kind = plan.kind
     try:
         if kind == _NUMBER or kind == _REALS:  # (_row: float(x[j]), a row of float64)
-            a = np.asarray(x, dtype=np.float64)
+            a = _reals(x) if kind == _REALS else np.asarray(x, dtype=np.float64)
             a = a.reshape(m, 1) if kind == _NUMBER and a.shape == (m,) else a
             slots = np.array([plan.slot]) if kind == _NUMBER else plan.slots
         elif kind == _NDARRAY:  # (_row: x[j] as the recorded dtype; a call: as float64)

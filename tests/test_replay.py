@@ -459,6 +459,26 @@ def test_batch_equals_a_loop():
         np.testing.assert_allclose(grads[j], g, rtol=1e-12)
 
 
+def test_batch_of_a_list_of_numbers_either_layout_and_nested():
+    # A list of k numbers batched: an (m, k) array, or a list of the k numbers' (m,) batches
+    # (as compile's batch and the leaves of a structure take it). m == k here, so reading one
+    # layout as the other would give other points, silently.
+    def f(p):
+        return p[0] * p[1][0] + p[1][1] ** 2 + p[0] * p[1][1]
+
+    a, b, c = np.array([1.0, 2.0]), np.array([2.0, 5.0]), np.array([3.0, 7.0])
+    rows = [[a[j], [b[j], c[j]]] for j in range(2)]
+    tr = revad.trace(f, rows[0])
+    loop = [tr.value_and_grad(r) for r in rows]
+    want_v = np.array([v for v, _ in loop])
+    for arg in ([a, [b, c]], [a, np.stack([b, c], axis=1)], (a, (b, c))):
+        for run in (tr.batch, revad.compile(f).batch):
+            values, (g0, g1) = run(list(arg) if isinstance(arg, tuple) else arg)
+            assert np.array_equal(values, want_v)
+            assert np.array_equal(g0, [g[0] for _, g in loop])
+            assert np.array_equal(g1, [g[1] for _, g in loop])  # (m, k): a list leaf's rows
+
+
 def test_batch_names_the_row_that_fails():
     tr = revad.trace(lambda x: x[0] * 2.0 if x[0] > 0 else x[1], np.ones(2))
     X = np.ones((5, 2))
