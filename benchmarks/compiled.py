@@ -30,8 +30,9 @@ from .scalar_args import _PlainSigmoid, neuron, paired, per_call
 from .timing import paired_ratio
 from .workloads import _rosenbrock_grad, _rosenbrock_start, rosenbrock
 
-# "replay-batch": the batch row alone (its threads ratio, a quicker run than the whole section)
-SECTIONS = ("replay", "replay-batch")
+# "replay-batch", "replay-arrays": the batch row, the array rows alone (quicker runs than the
+# whole section)
+SECTIONS = ("replay", "replay-batch", "replay-arrays")
 N, QUICK_N = 10_000, 100
 BATCH_POINTS, QUICK_BATCH_POINTS = 1000, 50
 BATCH_INPUTS = 100
@@ -295,8 +296,11 @@ def run(revad, args, record):
         print("\n[replay] skipped: this revad has no compile")
         return
     repeat = args.repeat or (3 if args.quick else 7)
-    if args.only and "replay" not in args.only:  # --only replay-batch
-        batch_rows(revad, args.quick, repeat, record)
+    if args.only and "replay" not in args.only:  # --only replay-batch and/or replay-arrays
+        if "replay-arrays" in args.only:
+            array_rows(revad, args.quick, min(repeat, 5), record)
+        if "replay-batch" in args.only:
+            batch_rows(revad, args.quick, repeat, record)
         return
     rosenbrock_rows(revad, QUICK_N if args.quick else N, repeat, record)
     hvp_rows(revad, QUICK_N if args.quick else N, 1000 if args.quick else 100_000, repeat, record)
