@@ -482,7 +482,10 @@ cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *
             raise MemoryError("revad: no memory for a replay's buffers")
         memcpy(c.val, r.val, r.n * sizeof(double))
         for i in range(t.n_cptr):  # (a tape that replays in C has no SciPy row's partials)
-            c.cptr[i] = c.val if t.refs[i] is _OWN_VALUES else r.cptr[i]
+            if t.refs[i] is _OWN_VALUES:
+                c.cptr[i] = c.val
+            else:
+                c.cptr[i] = r.cptr[i]
         rows.bufs.append(c)
     rows.vals = <double **>malloc(n * sizeof(double *))
     rows.adjs = <double **>malloc(n * sizeof(double *))
