@@ -11,6 +11,8 @@ import pytest
 import revad
 from revad import TraceError
 
+from test_replay import softsign  # (a primitive: no second-order rule in C)
+
 rng = np.random.default_rng(1818)
 
 
@@ -247,14 +249,6 @@ def test_a_pickled_trace_replays_second_order():
 
 
 # -- what cannot be replayed, and misuse --------------------------------------------------------
-
-@revad.primitive
-def softsign(x):
-    return x / (1.0 + np.abs(x))
-
-
-revad.defvjp(softsign, lambda ans, x: lambda g: g / (1.0 + np.abs(x)) ** 2)
-
 
 def test_a_primitive_has_no_second_order_rule_trace_says_so_compile_falls_back():
     def f(x):
