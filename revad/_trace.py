@@ -324,10 +324,9 @@ def _shaper(plan, gs):
                                                                                *plan.shape))
     if kind != _TREE or not plan.size:
         return None
-    # _stack goes into a list or tuple per position when its first element is a structure or
-    # any is an array; else it makes one array of the rows (not shaped here).
-    if plan.value is None and not (plan.leaves[0].kind in (_REALS, _TREE)
-                                   or any(p.kind == _NDARRAY for p in plan.leaves)):
+    # _stack goes into a list or tuple per position unless every element is a number; then
+    # it makes one array of the rows (not shaped here).
+    if plan.value is None and all(p.kind == _NUMBER for p in plan.leaves):
         return None
     parts = [_shaper(p, gs) for p in plan.leaves]
     if any(p is None for p in parts):
