@@ -137,8 +137,10 @@ cdef Array _emit_mm(Tape t, object x, object y, Array a, Array b):
             _watched_product(kx, yv, True, False, out, False)
         elif type(ky) is _Watched:
             _watched_product(ky, xv, False, False, out, False)
-        else:
+        elif h.blas:
             np.matmul(xv, yv, out=out)
+        else:  # (a replay's loop: its bits)
+            rv_mm_values(t.blk + bi, t.val, t.cptr)
     finally:
         _unhold(t)
     return _fresh(t, i0, (m, q))

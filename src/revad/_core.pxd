@@ -144,6 +144,7 @@ cdef extern from "revad.h" nogil:
         int (*shows)(const int64_t *p, int code)
         void *second  # (only tested against NULL here: no second-order rule)
     const rv_kind *rv_kind_of(int c)
+    void rv_mm_values(const int64_t *p, double *val, const double *const *cptr)
     void rv_run_part(int run, const int64_t *p, double *val, const double *cst,
                      const double *const *cptr, double *adj, int clean, int64_t e0, int64_t e1,
                      int64_t d, const int64_t *ps, int zero)

@@ -212,18 +212,23 @@ static inline int64_t rv_mm_kind_second(const rv_sweep2 *s, const int64_t *p, in
     rv_mm_second(h, s->t.val, s->t.cptr, s->tng, s->adj, s->adt);
     return h->out;
 }
-/* A product BLAS takes (h->blas) stops for the caller, which multiplies through NumPy. */
-static inline int rv_mm_kind_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+/* The values of a product BLAS does not take, recording (_emit_mm) and replaying alike: the
+ * same loop, so that a replay gives the recording's bits. */
+static inline void rv_mm_values(const int64_t *p, double *val, const double *const *cptr) {
     const rv_mm_blk *h = (const rv_mm_blk *)p;
-    (void)i;
-    if (h->blas) return 1;
     for (int64_t r = 0; r < h->m; ++r)
         for (int64_t j = 0; j < h->q; ++j) {
             double s = 0.0;
             for (int64_t k = 0; k < h->n; ++k)
-                s += rv_mm_at(&h->a, r, k, val, t->cptr) * rv_mm_at(&h->b, k, j, val, t->cptr);
+                s += rv_mm_at(&h->a, r, k, val, cptr) * rv_mm_at(&h->b, k, j, val, cptr);
             val[h->out + r * h->q + j] = s;
         }
+}
+/* A product BLAS takes (h->blas) stops for the caller, which multiplies through NumPy. */
+static inline int rv_mm_kind_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+    (void)i;
+    if (((const rv_mm_blk *)p)->blas) return 1;
+    rv_mm_values(p, val, t->cptr);
     return 0;
 }
 static inline int rv_mm_operand_reads(const rv_mm_operand *o, int64_t rows, int64_t cols,
