@@ -7,7 +7,8 @@
 
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 
-from revad._core import TraceError, _ReplayValues, _activity, _push_own_values
+from revad._core import (TraceError, _InputValues, _ReplayValues, _activity, _in_place,
+                         _push_own_values)
 
 cdef extern from "Python.h":
     double PyFloat_AsDouble(object o) except? -1.0
@@ -103,15 +104,16 @@ cdef class _Plan:
     """One argument of a trace: how its new value is checked and written, and its gradient
     read. kind: _T_*; slot: NUMBER's slot, NDARRAY's first (-1: never on the tape); slots:
     REALS' (an int64 array); shape, dtype: NDARRAY's; value: STATIC's recorded value; for TREE,
-    `leaves` (plans) and `flatten`/`build` (revad/_trace.py)."""
+    `leaves` (plans) and `flatten`/`build` (revad/_trace.py); cidx: an NDARRAY read in place,
+    its cptr entry (_in_place), else -1."""
     cdef public int kind
     cdef public int64_t slot
     cdef public object slots, shape, dtype, value, leaves, flatten, build, rtype, name
-    cdef public int64_t size
+    cdef public int64_t size, cidx
 
     def __reduce__(self):
         return _new_plan, (self.kind, self.slot, self.slots, self.shape, self.dtype, self.value,
-                           self.leaves, None, None, self.rtype, self.name, self.size)
+                           self.leaves, None, None, self.rtype, self.name, self.size, self.cidx)
 
 
 @cython.final
@@ -145,8 +147,10 @@ cdef class Trace:
     def stats(self):
         """What the recording holds: entries, those a replay's reverse sweep skips because they
         depend on no differentiated argument (``inactive_entries``: the data and what is
-        computed from it alone), the bytes of the tape per entry, and the bytes a replay's own
-        buffers add per entry (values and adjoints).
+        computed from it alone), the array arguments a replay reads where the caller keeps them
+        instead of copying them into its values (``arguments_in_place``: data that only
+        elementwise operations and matrix products read), the bytes of the tape per entry, and
+        the bytes a replay's own buffers add per entry (values and adjoints).
 
         >>> import revad
         >>> tr = revad.trace(lambda x: x * x + 1.0, 2.0)
@@ -160,6 +164,7 @@ cdef class Trace:
                 + sum(a.nbytes for a in t.refs if isinstance(a, np.ndarray)))
         inactive = self.active.inactive if self.active is not None else 0
         return {"entries": t.n, "inactive_entries": inactive,
+                "arguments_in_place": sum(1 for o in t.refs if type(o) is _InputValues),
                 "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
                 "comparisons": sum(1 for k in range(t.n) if RV_LT <= t.op[k] <= RV_NE + 2),
                 "tape_bytes": tape, "tape_bytes_per_entry": tape / n,
@@ -182,6 +187,8 @@ cdef class Trace:
         if n != len(self.plans):
             raise TypeError(f"revad: this trace was recorded with {len(self.plans)} "
                             f"positional argument(s), got {n}")
+        if r.inputs:
+            r.inputs = []
         for k in range(n):
             p = <_Plan>self.plans[k]
             _load_arg(r, p, args[k], k)
@@ -191,6 +198,8 @@ cdef class Trace:
         cdef _Replay r = self._take()
         result = _run_with(self, r, args, grads, None)
         r.records = {}
+        if r.inputs:
+            r.inputs = []
         self.spare = r  # (not on an error: a failed sweep may leave adjoints in its buffers)
         return result
 
@@ -518,6 +527,8 @@ cdef object _tape_state(Tape t):
         o = t.refs[k]
         if type(o) is _ReplayValues:
             refs.append(("values", None))
+        elif type(o) is _InputValues:
+            refs.append(("input", (o.first, o.size)))
         elif t.cptr[k] != NULL:
             refs.append(("array", _span_of(o)))
         elif hasattr(o, "rerun"):
@@ -566,6 +577,12 @@ def _tape_from_state(dict s):
             t.push_ref((None, None, o))
         elif kind == "values":  # (activity.h: an operand reading the values as a constant)
             _push_own_values(t)
+        elif kind == "input":  # (activity.h: a data argument read in place)
+            first, size = o
+            if not (0 <= first and 0 < size and first + size <= n):
+                raise ValueError("revad: a trace's tape is damaged (an argument read in place)")
+            k = t.push_ref(_InputValues(first, size))
+            t.cptr[k] = t.val + <int64_t>first
         else:
             t.push_ref(o)
     _check_tape(t)
@@ -670,7 +687,12 @@ cdef int _load_arg(_Replay r, _Plan p, object x, Py_ssize_t k) except -1:
             a = <cnp.ndarray>x
             if not cnp.PyArray_IS_C_CONTIGUOUS(a) or a.dtype != _F64:
                 a = np.ascontiguousarray(x, dtype=np.float64)
-            memcpy(r.val + p.slot, cnp.PyArray_DATA(a), p.size * sizeof(double))
+                if p.cidx >= 0:
+                    r.inputs.append(a)  # (the caller's x lives through the call; this copy not)
+            if p.cidx >= 0:  # read in place (_in_place): its readers point at it
+                r.cptr[p.cidx] = <const double *>cnp.PyArray_DATA(a)
+            else:
+                memcpy(r.val + p.slot, cnp.PyArray_DATA(a), p.size * sizeof(double))
         return 0
     if p.kind == _T_STATIC:
         if not _same_static(p.value, x):
@@ -754,16 +776,55 @@ def _make_trace(Tape t not None, list plans, tuple nums, bint single, Var out, d
                          "tape: it combines the arguments with a Var computed outside the "
                          "function. Pass that Var as an argument, or detach() it")
     t.finished = True
+    _read_in_place(t, plans, nums, tr.out)
     tr.active = _activity(t, _active_slots(plans, nums), tr.out)
     return tr
 
 
+cdef int _read_in_place(Tape t, list plans, tuple nums, int64_t out) except -1:
+    """Let the array arguments that nothing differentiates be read where the caller keeps them,
+    not copied into each replay's values (_in_place): those not differentiated, not read by the
+    output or a Python check, not on the slots of another argument (one array passed twice)."""
+    cands, todo = [], list(plans)
+    while todo:
+        p = <_Plan>todo.pop()
+        if p.kind == _T_NDARRAY and p.slot >= 0 and p.size:
+            cands.append(p)
+        elif p.kind == _T_TREE:
+            todo.extend(p.leaves)
+    if not cands:
+        return 0
+    busy = [_active_slots(plans, nums)]
+    if out >= 0:
+        busy.append(np.array([out], dtype=np.int64))
+    for site in t.sites or ():
+        if site[3] is None:
+            continue
+        if type(site[3]) is not _TiesCheck:
+            return 0  # (a check this pass does not know may read any slot)
+        busy += [np.asarray(site[3].ma).reshape(-1), np.asarray(site[3].mr).reshape(-1)]
+    busy = np.concatenate(busy)
+    firsts = {}
+    for p in cands:
+        firsts[p.slot] = firsts.get(p.slot, 0) + 1
+    keep = []
+    for p in cands:
+        if firsts[p.slot] == 1 and not ((busy >= p.slot) & (busy < p.slot + p.size)).any():
+            keep.append(p)
+    keep.sort(key=lambda q: (<_Plan>q).slot)
+    for p, c in zip(keep, _in_place(t, [(<_Plan>q).slot for q in keep],
+                                    [(<_Plan>q).size for q in keep])):
+        p.cidx = c
+    return 0
+
+
 def _new_plan(int kind, int64_t slot=-1, slots=None, shape=None, dtype=None, value=None,
-              leaves=None, flatten=None, build=None, rtype=None, str name="", int64_t size=0):
+              leaves=None, flatten=None, build=None, rtype=None, str name="", int64_t size=0,
+              int64_t cidx=-1):
     cdef _Plan p = _Plan.__new__(_Plan)
     p.kind, p.slot, p.slots, p.shape, p.dtype, p.value = kind, slot, slots, shape, dtype, value
     p.leaves, p.flatten, p.build, p.rtype = leaves, flatten, build, rtype
-    p.name, p.size = name, size
+    p.name, p.size, p.cidx = name, size, cidx
     return p
 
 

@@ -162,6 +162,9 @@ cdef extern from "revad.h" nogil:
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign)
     void rv_activity(const uint8_t *op, const int32_t *arg0, const int32_t *arg1, int64_t *blk,
                      int64_t n, uint8_t *act, int32_t *cnt, int64_t vsrc)
+    void rv_inputs_in_place(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                            int64_t *blk, int64_t n, const int64_t *lo, const int64_t *size,
+                            int64_t *src, int64_t m, int rewrite)
     int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                               const double *rec, const double *cst, const int64_t *blk,
                               const double *const *cptr, double *val, int64_t start,
@@ -319,6 +322,7 @@ cdef class _Replay:
     cdef int64_t n
     cdef dict records            # a Python function's entry (h.obj) -> its record at our values
     cdef list keep               # arrays our cptr points into
+    cdef list inputs             # a call's data arguments read in place, converted (_load_arg)
     cdef int64_t *runs           # (first, count) of each run of leaves: adjoints zeroed after
     cdef int64_t n_runs
     cdef list checks             # the tape's guard sites with a Python check (after the sweep)

@@ -13,13 +13,31 @@ class _ReplayValues:
 cdef object _OWN_VALUES = _ReplayValues()
 
 
-cdef object _mm_operand(Tape t, object col, const rv_mm_operand *o, int64_t rows, int64_t cols):
+class _InputValues:
+    """The refs entry of a trace's data argument read in place (activity.h, rv_inputs_in_place):
+    its operands read it as a constant at their offset within it. The tape's cptr entry points
+    at the recorded values (its slots from `first`), a replay's at the caller's array."""
+
+    def __init__(self, first, size):
+        self.first, self.size = first, size
+
+    def __repr__(self):
+        return f"<a trace's argument read in place, {self.size} values>"
+
+
+cdef object _mm_operand(Tape t, object col, const double **cptr, const rv_mm_operand *o,
+                        int64_t rows, int64_t cols):
     """A group's operand (kinds.h, MM) as an ndarray: the constant kept for it, or a view of the
     column `col` (val or adj) over its slots, which are rows or columns of one contiguous block
-    (an operand reading the values as a constant, _OWN_VALUES: a view of `col`, the values)."""
+    (an operand reading the values as a constant, _OWN_VALUES: a view of `col`, the values; a
+    data argument read in place, _InputValues: a view of the array cptr points at)."""
+    cdef int64_t size
     if o.src >= 0:
         k = t.refs[o.src]
-        if k is not _OWN_VALUES:
+        if type(k) is _InputValues:
+            size = k.size
+            col = np.asarray(<double[:size]><double *>cptr[o.src])
+        elif k is not _OWN_VALUES:
             return k
     cdef int64_t a0 = o.off
     block = col[a0:a0 + rows * cols]
@@ -60,8 +78,8 @@ cdef int _mm_backward_blas_on(Tape t, double *valp, const double **cptr, double 
     adj = np.asarray(<double[:n]>buf)
     val = np.asarray(<double[:n]>valp)  # (the tape's values, or a replay's)
     G = adj[out:out + m * q].reshape(m, q)
-    A = _mm_operand(t, val, &h.a, m, k)
-    B = _mm_operand(t, val, &h.b, k, q)
+    A = _mm_operand(t, val, cptr, &h.a, m, k)
+    B = _mm_operand(t, val, cptr, &h.b, k, q)
     # A zero adjoint passes nothing down, here as in every other entry; BLAS would multiply it
     # by an inf or nan of the other operand into nan. Only then the group's own loops run.
     if rv_any_zero(buf + out, m * q) and ((h.a.src < 0 and not np.isfinite(B).all())
@@ -72,10 +90,12 @@ cdef int _mm_backward_blas_on(Tape t, double *valp, const double **cptr, double 
         rv_mm_backward(h, valp, cptr, buf, clean)
         return 0
     if h.a.src < 0:
-        _add_product(_mm_operand(t, adj, &h.a, m, k), G, B.T, None if type(B) is np.ndarray
+        _add_product(_mm_operand(t, adj, cptr, &h.a, m, k), G, B.T,
+                     None if type(B) is np.ndarray
                      else lambda out: B.rmatmul_t_checked(G, out), buf + h.a.off)
     if h.b.src < 0:
-        _add_product(_mm_operand(t, adj, &h.b, k, q), A.T, G, None if type(A) is np.ndarray
+        _add_product(_mm_operand(t, adj, cptr, &h.b, k, q), A.T, G,
+                     None if type(A) is np.ndarray
                      else lambda out: A.t_matmul_checked(G, out), buf + h.b.off)
     if clean:
         G[...] = 0.0

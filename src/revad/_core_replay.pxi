@@ -170,6 +170,36 @@ def _activity(Tape t not None, object active, int64_t out):
     return a
 
 
+def _in_place(Tape t not None, object firsts, object sizes):
+    """Read data arguments of finished tape t in place (activity.h, rv_inputs_in_place):
+    argument k on the slots [firsts[k], firsts[k] + sizes[k]), leaves (sorted, disjoint; the
+    caller leaves out any that the output or a Python check reads). Each one that only operands
+    able to read a constant read gets an _InputValues entry, and those operands read it; returns
+    each argument's cptr entry (-1: a replay copies it into its values, as before)."""
+    lo = np.ascontiguousarray(firsts, dtype=np.int64).reshape(-1)
+    size = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1)
+    cdef int64_t m = lo.shape[0], k, i
+    src = np.zeros(m, dtype=np.int64)  # (0: a candidate)
+    if m == 0:
+        return src
+    op = np.asarray(<uint8_t[:max(t.n, 1)]>t.op)[:t.n]
+    if (not t.finished or size.shape[0] != m or (size <= 0).any() or lo.min() < 0
+            or (lo + size).max() > t.n or (m > 1 and ((lo + size)[:m - 1] > lo[1:]).any())
+            or any((op[lo[k]:lo[k] + size[k]] != RV_LEAF).any() for k in range(m))):
+        raise ValueError("revad: internal error: arguments read in place are not leaves of a "
+                         "finished tape, in order")
+    cdef const int64_t[::1] lv = lo, sv = size
+    cdef int64_t[::1] cv = src
+    rv_inputs_in_place(t.op, t.arg0, t.arg1, t.blk, t.n, &lv[0], &sv[0], &cv[0], m, 0)
+    for k in range(m):
+        if cv[k] >= 0:
+            i = t.push_ref(_InputValues(lv[k], sv[k]))
+            t.cptr[i] = t.val + lv[k]  # (a sweep on the tape itself reads the recorded values)
+            cv[k] = i
+    rv_inputs_in_place(t.op, t.arg0, t.arg1, t.blk, t.n, &lv[0], &sv[0], &cv[0], m, 1)
+    return src
+
+
 cdef _Replay _replay_new(Tape t, _Active act=None):
     cdef _Replay r = _Replay.__new__(_Replay)
     cdef int64_t n = max(t.n, 1), k, i, first
@@ -183,7 +213,7 @@ cdef _Replay _replay_new(Tape t, _Active act=None):
     memcpy(r.val, t.val, t.n * sizeof(double))  # the leaves that are not inputs keep these
     for k in range(t.n_cptr):
         r.cptr[k] = t.cptr[k] if t.refs[k] is not _OWN_VALUES else r.val
-    r.records, r.keep = {}, []
+    r.records, r.keep, r.inputs = {}, [], []
     r.rop = NULL
     if act is not None:  # the reverse sweep skips the inactive entries, zeroes the runs after
         r.rop_keep = act.rop
@@ -235,8 +265,8 @@ cdef int _replay_python(_Replay r, int64_t i, object val) except -1:
     cdef int64_t k
     if code == RV_MM:
         mm = <const rv_mm_blk *>p
-        A = _mm_operand(t, val, &mm.a, mm.m, mm.n)
-        B = _mm_operand(t, val, &mm.b, mm.n, mm.q)
+        A = _mm_operand(t, val, r.cptr, &mm.a, mm.m, mm.n)
+        B = _mm_operand(t, val, r.cptr, &mm.b, mm.n, mm.q)
         out = val[mm.out:mm.out + mm.m * mm.q].reshape(mm.m, mm.q)
         # A large constant referenced (revad._array._Watched): its product checks it block by
         # block as it reads it (raises if it changed since recorded), one pass over it.
@@ -474,7 +504,7 @@ cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *
     rows.bufs = [r]
     for k in range(1, n):
         c = _Replay.__new__(_Replay)
-        c.t, c.n, c.records, c.keep, c.checks = t, r.n, {}, [], []
+        c.t, c.n, c.records, c.keep, c.checks, c.inputs = t, r.n, {}, [], [], []
         c.val = <double *>malloc(max(r.n, 1) * sizeof(double))
         c.adj = <double *>calloc(max(r.n, 1), sizeof(double))
         c.cptr = <const double **>malloc(max(t.n_cptr, 1) * sizeof(double *))

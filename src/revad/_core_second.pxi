@@ -210,26 +210,26 @@ cdef int _mm_second_blas(Tape t, const double *vals, const double **cptr, double
     G = av[out:out + m * q].reshape(m, q)
     GT = hv[out:out + m * q].reshape(m, q)
     # (referenced constants were checked before the sweep: plain views of them here)
-    A = np.asarray(_mm_operand(t, val, &h.a, m, k))
-    B = np.asarray(_mm_operand(t, val, &h.b, k, q))
-    TA = _mm_operand(t, tv, &h.a, m, k) if h.a.src < 0 else None
-    TB = _mm_operand(t, tv, &h.b, k, q) if h.b.src < 0 else None
+    A = np.asarray(_mm_operand(t, val, cptr, &h.a, m, k))
+    B = np.asarray(_mm_operand(t, val, cptr, &h.b, k, q))
+    TA = _mm_operand(t, tv, cptr, &h.a, m, k) if h.a.src < 0 else None
+    TB = _mm_operand(t, tv, cptr, &h.b, k, q) if h.b.src < 0 else None
     # A zero passes nothing on (as in every sweep); BLAS would multiply it by an inf or nan of
     # the other factor into nan: then the loops run instead.
     if not all(np.isfinite(c).all() for c in (A, B, TA, TB) if c is not None):
         rv_mm_second(h, vals, cptr, tng, adj, adt)
         return 0
     if h.a.src < 0:  # (each a view of the buffers: += writes them)
-        dA = _mm_operand(t, av, &h.a, m, k)
+        dA = _mm_operand(t, av, cptr, &h.a, m, k)
         dA += G @ B.T
-        tA = _mm_operand(t, hv, &h.a, m, k)
+        tA = _mm_operand(t, hv, cptr, &h.a, m, k)
         tA += GT @ B.T
         if TB is not None:
             tA += G @ TB.T
     if h.b.src < 0:
-        dB = _mm_operand(t, av, &h.b, k, q)
+        dB = _mm_operand(t, av, cptr, &h.b, k, q)
         dB += A.T @ G
-        tB = _mm_operand(t, hv, &h.b, k, q)
+        tB = _mm_operand(t, hv, cptr, &h.b, k, q)
         tB += A.T @ GT
         if TA is not None:
             tB += TA.T @ G

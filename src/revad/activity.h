@@ -160,4 +160,98 @@ static inline void rv_activity(const uint8_t *op, const int32_t *arg0, const int
     }
 }
 
+/* Data read in place (revad.trace). A replay writes each argument into its value buffer, the
+ * data too, so that the entries reading it find it there: a copy of a design matrix per call.
+ * Where only operands of elementwise groups and matrix products read an argument that nothing
+ * differentiates (operands that can read a constant array instead), those operands are
+ * rewritten to read cptr[src[k]] at their offset within the argument, and each replay points
+ * that entry at the caller's array: no copy.
+ *
+ * The candidates: m arguments, argument k on the slots [lo[k], lo[k] + size[k]), sorted by lo
+ * and disjoint, src[k] its cptr entry. rewrite 0: set src[k] = -1 where anything else reads a
+ * slot of argument k (an op row, a guard, a comparison, any other kind) or an operand reads
+ * past its edge; rewrite 1: rewrite the operands of the arguments left (the caller runs both,
+ * in that order, and activity after them: the rewritten operands are constants to it). */
+typedef struct {
+    const int64_t *lo, *size;
+    int64_t *src;
+    int64_t m;
+} rv_inputs;
+
+/* An operand (or slot run) spanning [a, b]: the argument it lies within, or -1 (and every
+ * argument it meets but does not lie within loses its place: it reads past the edge). */
+static inline int64_t rv_input_within(const rv_inputs *I, int64_t a, int64_t b) {
+    int64_t l = 0, h = I->m;  /* the first argument whose lo > b */
+    while (l < h) {
+        const int64_t mid = (l + h) / 2;
+        if (I->lo[mid] <= b) l = mid + 1; else h = mid;
+    }
+    int64_t k = l - 1, in = -1;
+    for (; k >= 0 && I->lo[k] + I->size[k] > a; --k) {
+        if (a >= I->lo[k] && b < I->lo[k] + I->size[k]) in = k;
+        else I->src[k] = -1;
+    }
+    return in;
+}
+
+static inline void rv_input_read(const rv_inputs *I, int64_t a, int64_t b) {
+    const int64_t k = rv_input_within(I, a, b);
+    if (k >= 0) I->src[k] = -1;
+}
+
+static inline void rv_inputs_in_place(const uint8_t *op, const int32_t *arg0,
+                                      const int32_t *arg1, int64_t *blk, int64_t n,
+                                      const int64_t *lo, const int64_t *size, int64_t *src,
+                                      int64_t m, int rewrite) {
+    const rv_inputs I = {lo, size, src, m};
+    int64_t a, b;
+    if (m == 0) return;
+    for (int64_t i = 0; i < n; ++i) {
+        const int c = op[i];
+        if (c == RV_LEAF || c == RV_CONST || c == RV_GROUP_SLOT) continue;
+        if (c < RV_DOTC) {  /* an op row, a guard, a comparison: the slots it reads */
+            if (rewrite) continue;
+            if (c == RV_GUARD || c < RV_ADD) {
+                rv_input_read(&I, arg0[i], arg0[i]);
+            } else {
+                const int j = (c - RV_ADD) % 3;
+                if (j != 2) rv_input_read(&I, arg0[i], arg0[i]);
+                if (j != 1) rv_input_read(&I, arg1[i], arg1[i]);
+            }
+            continue;
+        }
+        int64_t *p = blk + arg0[i];
+        if (c == RV_MM) {
+            rv_mm_blk *h = (rv_mm_blk *)p;
+            rv_mm_operand *o[2] = {&h->a, &h->b};
+            const int64_t rows[2] = {h->m, h->n}, cols[2] = {h->n, h->q};
+            for (int j = 0; j < 2; ++j) {
+                const int64_t shape[2] = {rows[j], cols[j]}, st[2] = {o[j]->rs, o[j]->cs};
+                if (o[j]->src >= 0 || !rv_view_span(o[j]->off, 2, shape, st, &a, &b)) continue;
+                const int64_t k = rv_input_within(&I, a, b);
+                if (rewrite && k >= 0 && src[k] >= 0) {
+                    o[j]->src = src[k];
+                    o[j]->off -= lo[k];
+                }
+            }
+        } else if (c == RV_EW) {
+            rv_ew_blk *h = (rv_ew_blk *)p;
+            for (int j = 0; j < rv_ew_arity(h->op); ++j) {
+                rv_ew_operand *q = rv_ew_operand_at(h, j);
+                if (q->src != RV_SRC_SLOTS || !rv_view_span(q->off, h->nd, h->shape, q->stride,
+                                                            &a, &b)) continue;
+                const int64_t k = rv_input_within(&I, a, b);
+                if (rewrite && k >= 0 && src[k] >= 0) {
+                    q->src = src[k];
+                    q->off -= lo[k];
+                }
+            }
+        } else if (!rewrite) {  /* any other kind reads the slots themselves */
+            const rv_kind *kind = rv_kind_of(c);
+            for (int64_t k = 0; k < m; ++k)
+                if (src[k] >= 0 && kind->reads(p, lo[k], lo[k] + size[k])) src[k] = -1;
+        }
+    }
+}
+
 #endif
