@@ -125,7 +125,9 @@ cdef class Trace:
     points at once on threads. A replay runs no Python (but for ``revad.primitive`` functions,
     SciPy's special functions and large matrix products); where the recorded program would not
     be the one Python runs at the new arguments -- a comparison, a value that escaped into
-    Python -- it raises ``revad.TraceError`` instead.
+    Python -- it raises ``revad.TraceError`` instead. An array argument that is not
+    differentiated (data) is read where it lies during the call, not copied
+    (``stats["arguments_in_place"]``): do not write it from another thread meanwhile.
 
     >>> import revad
     >>> tr = revad.trace(lambda x: x[0] * x[1] + revad.exp(x[0]), [0.0, 2.0])
