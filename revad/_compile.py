@@ -97,6 +97,8 @@ class Compiled(_Replays):
         self._mru = None  # the Trace that answered last: __call__ (_Replays) tries it first
         self._lock = threading.RLock()
         self._records = self._evictions = 0
+        self._eager = 0  # hvp/hessian calls handed to revad.hvp/hessian (no rule in C)
+        self._unanswered = 0  # recordings made by such a call (it counts as eager)
         self._failures = collections.Counter()
         self._rerecords = 0  # calls on a known signature that no cached Trace could replay
         self._last_failure = None
@@ -202,13 +204,17 @@ class Compiled(_Replays):
         >>> revad.compile(lambda x: x ** 3).hvp(2.0, 1.0)
         12.0
         """
-        from revad._second import _single, hvp
+        from revad._second import _like, _single, hvp
         _single(self._argnums, "hvp")  # (revad.hvp's TypeError for a tuple)
         if not args:
             raise TypeError("revad: hvp(f)(*args, v) needs the arguments and v")
+        xs = args[:-1]
+        self._check_argnums(len(xs))
+        _like(args[-1], xs[self._nums[0] % len(xs)], "hvp")  # (before any recording is made)
         try:
-            return self._call("hvp", args[:-1], args[-1:])
+            return self._call("hvp", xs, args[-1:])
         except NotImplementedError:  # (Trace.hvp's: no second-order rule in C)
+            self._count_eager()
             return hvp(self._f, self._argnums)(*args)
 
     def hessian(self, *args):
@@ -225,12 +231,20 @@ class Compiled(_Replays):
         try:
             return self._call("hessian", args)
         except NotImplementedError:
+            self._count_eager()
             return hessian(self._f, self._argnums)(*args)
+
+    def _count_eager(self):
+        with self._lock:
+            self._eager += 1
 
     @property
     def stats(self):
-        """What the calls did: ``calls`` (records + replays; a batch counts its rows),
-        ``records`` (recordings made), ``replays`` (calls answered by a recording),
+        """What the calls did: ``calls`` (each answered once: by a new recording, a replay or
+        revad's eager route; a batch counts its rows),
+        ``records`` (recordings made), ``replays`` (calls answered by a recording), ``eager``
+        (``hvp``/``hessian`` calls answered by ``revad.hvp``/``revad.hessian`` because the
+        recording holds a function with no second-order rule in C),
         ``guard_failures`` ({guard kind: count}: a recording refused a call), ``traces``
         (held now), ``evictions`` (recordings dropped by the cache's bound).
 
@@ -242,8 +256,8 @@ class Compiled(_Replays):
         (2, 2, {'comparison': 2})
         """
         with self._lock:
-            return {"calls": self._records + self._replays, "records": self._records,
-                    "replays": self._replays,
+            return {"calls": self._records - self._unanswered + self._replays + self._eager,
+                    "records": self._records, "replays": self._replays, "eager": self._eager,
                     "guard_failures": dict(self._failures), "traces": len(self._traces),
                     "evictions": self._evictions}
 
@@ -323,7 +337,12 @@ class Compiled(_Replays):
             if known:
                 self._rerecords += 1
             self._maybe_warn()
-        return getattr(tr, what)(*args, *extra)
+        try:
+            return getattr(tr, what)(*args, *extra)
+        except NotImplementedError:  # (hvp's caller answers it: the call counts as eager)
+            with self._lock:
+                self._unanswered += 1
+            raise
 
     def _evict(self):
         while len(self._traces) > self._cache_size:

@@ -265,7 +265,9 @@ def test_a_primitive_has_no_second_order_rule_trace_says_so_compile_falls_back()
         x, v = rng.normal(size=5), rng.normal(size=5)
         close(cf.hvp(x, v), revad.hvp(f)(x, v))
         close(cf.hessian(x), revad.hessian(f)(x))
-    assert cf.stats["records"] == 1  # (recorded once, for value_and_grad's replays)
+    s = cf.stats
+    assert s["records"] == 1  # (recorded once, for value_and_grad's replays)
+    assert (s["eager"], s["calls"]) == (6, 6)  # every hvp and hessian handed to revad's
     close(cf(x)[1], revad.grad(f)(x))
 
 
@@ -301,3 +303,6 @@ def test_misuse_gets_clear_errors():
         cf.hvp()
     with pytest.raises(ValueError, match=r"v has shape \(3,\)"):
         cf.hvp(np.zeros(4), np.zeros(3))
+    with pytest.raises(TypeError, match="out of range for 0 positional"):
+        cf.hvp(np.zeros(4))
+    assert cf.stats["records"] == 0  # a bad v is refused before anything is recorded
