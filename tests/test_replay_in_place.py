@@ -189,9 +189,9 @@ def test_pickle_batch_hvp_and_compile_read_the_new_data():
     assert tr.stats["arguments_in_place"] == 2
     w2, X2, y2 = make_logreg()
     same(tr.value_and_grad(w2, X2, y2), eager(logreg, (w2, X2, y2)), True)
-    W = rng.normal(size=(5, w.shape[0]))
+    W = rng.normal(size=(300, w.shape[0]))  # (enough rows for two threads: _ROWS_SHARE_MIN)
     values, grads = tr.batch(W, X2, y2, threads=2)
-    for j in range(5):
+    for j in range(0, 300, 7):
         same((values[j], grads[j]), eager(logreg, (W[j], X2, y2)), True)
     v = rng.normal(size=w.shape[0])
     ref = revad.hvp(logreg)(w2, X2, y2, v)
