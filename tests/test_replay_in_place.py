@@ -226,3 +226,24 @@ def test_threads_replaying_with_their_own_data():
     assert wrong == []
     for k in range(4):
         same(out[k], serial[k], True)
+
+
+def test_long_runs_of_leaves_and_placeholders_are_stepped_over():
+    # A forward replay jumps over each run of leaves and group placeholders (rv_replay_skip, its
+    # marks written when the trace is made and again when unpickled), a reverse sweep over each
+    # long run of leaves in its op column (the _Active's gaps): data read in place, data copied
+    # (read by a sum), inactive groups, between active entries on both sides.
+    def f(W, X, Z, s):
+        a = np.tanh(X @ W)                   # X (70, 80): 5600 leaves read in place
+        b = np.sum(Z) * np.sum(Z * Z)        # Z: 6000 leaves, copied, inactive
+        return np.sum(a * a) * s + b * s + np.sum(W[:3, :3]) * s ** 2
+
+    def make():
+        return (rng.normal(size=(80, 8)) / 9, rng.normal(size=(70, 80)),
+                rng.normal(size=6000), float(rng.normal()))
+
+    tr = check(f, make, in_place=1, argnums=(0, 3), exact=False)
+    tr2 = pickle.loads(pickle.dumps(tr))
+    args = make()
+    same(tr2.value_and_grad(*args), eager(f, args, (0, 3)), False)
+    assert tr2._buffers_clean()

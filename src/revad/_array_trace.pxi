@@ -8,7 +8,7 @@
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 
 from revad._core import (TraceError, _InputValues, _ReplayValues, _activity, _in_place,
-                         _push_own_values)
+                         _mark_runs, _push_own_values)
 
 cdef extern from "Python.h":
     double PyFloat_AsDouble(object o) except? -1.0
@@ -626,6 +626,7 @@ def _restore_trace(state, list plans, tuple nums, bint single, int64_t out, doub
         raise ValueError("revad: a trace's tape is damaged (its output)")
     tr.plans, tr.nums, tr.single, tr.out, tr.out_value, tr.info = (
         plans, nums, single, out, out_value, info)
+    _mark_runs(tr.t)  # (not the pickle's marks: a damaged one could skip entries)
     tr.active = _activity(tr.t, _active_slots(plans, nums), out)
     return tr
 
@@ -779,6 +780,7 @@ def _make_trace(Tape t not None, list plans, tuple nums, bint single, Var out, d
                          "function. Pass that Var as an argument, or detach() it")
     t.finished = True
     _read_in_place(t, plans, nums, tr.out)
+    _mark_runs(t)
     tr.active = _activity(t, _active_slots(plans, nums), tr.out)
     return tr
 

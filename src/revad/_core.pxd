@@ -156,7 +156,7 @@ cdef extern from "revad.h" nogil:
     int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                         const double *val, const double *cst, const int64_t *blk,
                         const double *const *cptr, double *adj, int64_t top, int clean,
-                        int64_t split, int64_t seed)
+                        int64_t split, int64_t seed, int64_t floor)
     int rv_all_zero(const double *x, int64_t n)
     int rv_any_zero(const double *x, int64_t n)
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign)
@@ -325,15 +325,19 @@ cdef class _Replay:
     cdef list inputs             # a call's data arguments read in place, converted (_load_arg)
     cdef int64_t *runs           # (first, count) of each run of leaves: adjoints zeroed after
     cdef int64_t n_runs
+    cdef const int64_t *gaps     # (last, first) of each long run its reverse sweep skips
+    cdef int64_t n_gaps
     cdef list checks             # the tape's guard sites with a Python check (after the sweep)
     cdef bint busy               # a call is using these buffers
     cdef const uint8_t *rop      # the op column its reverse sweep reads (activity.h), or NULL
-    cdef object rop_keep         # (its owner)
+    cdef object rop_keep         # (the _Active that owns rop and gaps)
 
 # A trace's activity (activity.h): what its replays' reverse sweeps skip and zero.
 cdef class _Active:
     cdef object rop              # uint8: the op column, every inactive entry a leaf
     cdef object runs             # int64 (first, count) pairs: adjoints zeroed after a sweep
+    cdef object gaps             # int64 (last, first) pairs, descending: long runs of leaves in
+                                 # rop, which the reverse sweep steps over in one jump
     cdef readonly int64_t inactive  # the entries no gradient depends on (their count)
 
 cdef bint _tracing_active() noexcept

@@ -161,6 +161,7 @@ def _activity(Tape t not None, object active, int64_t out):
         act[out] = 2  # an output that depends on no input: its seed is zeroed after
     cdef _Active a = _Active.__new__(_Active)
     a.rop = np.where(act == 1, op, RV_LEAF).astype(np.uint8)
+    a.gaps = _long_runs(a.rop == RV_LEAF)[::-1, ::-1].copy()  # (last, first), top first
     a.inactive = n - int(np.count_nonzero(act == 1))
     clear = np.concatenate(([0], ((act == 2) | ((act == 1) & (op == RV_LEAF))).view(np.int8),
                             [0]))
@@ -200,6 +201,36 @@ def _in_place(Tape t not None, object firsts, object sizes):
     return src
 
 
+# A run of leaves in a replay's reverse op column at least this long is stepped over in one
+# jump (_replay_reverse), not scanned: a data argument's block, a skipped subexpression.
+cdef int64_t _GAP_MIN = 4096
+
+
+cdef object _long_runs(object mask, int64_t least=_GAP_MIN):
+    """(first, last) of each run of True in bool array `mask` at least `least` long, int64."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], mask, [False])).view(np.int8)))
+    first, end = edges[0::2], edges[1::2]
+    keep = end - first >= least
+    return np.stack([first[keep], end[keep] - 1], axis=1).astype(np.int64)
+
+
+def _mark_runs(Tape t not None):
+    """Write, at each leaf and group placeholder of finished tape t, the distance to the last
+    slot of its run of them into arg0 (unused there): a forward replay steps over a run in one
+    jump (sweep.h, rv_replay_skip). Every replayed tape is marked (revad.trace, unpickling)."""
+    cdef int64_t n = t.n
+    if not t.finished:
+        raise ValueError("revad: internal error: marking a tape still recording")
+    if n == 0:
+        return
+    op = np.asarray(<uint8_t[:n]>t.op)
+    arg0 = np.asarray(<int32_t[:n]>t.arg0)
+    run = (op == RV_LEAF) | (op == RV_GROUP_SLOT)
+    rest = np.append(np.flatnonzero(~run), n)  # the entries that end runs, then the end
+    at = np.flatnonzero(run)
+    arg0[at] = (rest[np.searchsorted(rest, at)] - 1 - at).astype(np.int32)
+
+
 cdef _Replay _replay_new(Tape t, _Active act=None):
     cdef _Replay r = _Replay.__new__(_Replay)
     cdef int64_t n = max(t.n, 1), k, i, first
@@ -214,10 +245,13 @@ cdef _Replay _replay_new(Tape t, _Active act=None):
     for k in range(t.n_cptr):
         r.cptr[k] = t.cptr[k] if t.refs[k] is not _OWN_VALUES else r.val
     r.records, r.keep, r.inputs = {}, [], []
-    r.rop = NULL
+    r.rop, r.gaps, r.n_gaps = NULL, NULL, 0
     if act is not None:  # the reverse sweep skips the inactive entries, zeroes the runs after
-        r.rop_keep = act.rop
+        r.rop_keep = act
         r.rop = <const uint8_t *><size_t>act.rop.__array_interface__["data"][0]
+        r.n_gaps = act.gaps.shape[0]
+        if r.n_gaps:
+            r.gaps = <const int64_t *><size_t>act.gaps.__array_interface__["data"][0]
         rv = act.runs
         r.runs = <int64_t *>malloc(max(2 * rv.shape[0], 1) * sizeof(int64_t))
         if r.runs == NULL:
@@ -352,22 +386,34 @@ cdef int _replay_reverse(_Replay r, int64_t top) except -1:
     cdef Tape t = r.t
     cdef double *buf = r.adj
     cdef const uint8_t *op = r.rop if r.rop != NULL else t.op  # (activity.h)
-    cdef int64_t i = rv_group_end(op, top), seed, first
+    cdef int64_t i = rv_group_end(op, top), seed, first, g = 0, floor
     cdef const int64_t *p
     cdef const rv_ew_blk *q
     cdef const rv_kind *kind
     seed = i
     buf[top] = 1.0
     while i >= 0:
+        # The next long run of leaves below i (r.gaps, top first): swept down to just above
+        # it, then on from just below it.
+        while g < r.n_gaps and r.gaps[2 * g + 1] > i:
+            g += 1
+        if g < r.n_gaps and r.gaps[2 * g] >= i:
+            i = r.gaps[2 * g + 1] - 1
+            g += 1
+            continue
+        floor = r.gaps[2 * g] + 1 if g < r.n_gaps else 0
         if t.n < _NOGIL_MIN:
             i = rv_backward(op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
-                            _split_min, seed)
+                            _split_min, seed, floor)
         else:
             with nogil:
                 i = rv_backward(op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr, buf, i, True,
-                                _split_min, seed)
+                                _split_min, seed, floor)
         if i < 0:
-            break
+            if floor == 0:
+                break
+            i = floor - 1  # (the gap's last slot: stepped over next time round)
+            continue
         p = t.blk + t.arg0[i]
         kind = rv_kind_of(op[i])
         first = kind.first(p, i)

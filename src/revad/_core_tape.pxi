@@ -307,7 +307,7 @@ cdef class Tape:
         while i >= 0:
             with nogil:
                 i = rv_backward(self.op, self.arg0, self.arg1, self.val, self.cst, self.blk,
-                                self.cptr, buf, i, clean, _split_min, seed)
+                                self.cptr, buf, i, clean, _split_min, seed, 0)
             if i < 0:
                 break
             # Stopped at a group (kind_table.h: its kind's backward returned -1).

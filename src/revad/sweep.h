@@ -36,10 +36,11 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
 }
 
 /* From a leaf at slot i, a downward sweep's next stop: past a run of leaves (an Array leaf's
- * block), skipped eight op codes (zero bytes) at a time; the sweep's --i takes the rest. */
-static inline int64_t rv_leaf_run_down(const uint8_t *op, int64_t i) {
+ * block), skipped eight op codes (zero bytes) at a time, not below `floor`; the sweep's --i
+ * takes the rest. */
+static inline int64_t rv_leaf_run_down(const uint8_t *op, int64_t i, int64_t floor) {
     uint64_t w;
-    while (i >= 8 && (memcpy(&w, op + i - 8, 8), w == 0)) i -= 8;
+    while (i - 8 >= floor && (memcpy(&w, op + i - 8, 8), w == 0)) i -= 8;
     return i;
 }
 
@@ -109,8 +110,8 @@ static RV_NOINLINE int64_t rv_kind_backward(const uint8_t *op, const int32_t *ar
 static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                   const double *val, const double *cst, const int64_t *blk,
                                   const double *const *cptr, double *adj, int64_t top, int clean,
-                                  int64_t split, int64_t seed) {
-    for (int64_t i = top; i >= 0; --i) {
+                                  int64_t split, int64_t seed, int64_t floor) {
+    for (int64_t i = top; i >= floor; --i) {
         const int c = op[i];
         /* Block entries and groups (their codes come last): their kind's backward, groups
          * before the zero test (the group's other outputs may be nonzero). Done, the sweep
@@ -125,7 +126,7 @@ static inline int64_t rv_backward(const uint8_t *op, const int32_t *arg0, const 
             continue;
         }
         if (c == RV_LEAF) { /* leaves pass nothing down */
-            i = rv_leaf_run_down(op, i);
+            i = rv_leaf_run_down(op, i, floor);
             continue;
         }
         const double g = adj[i];
@@ -285,7 +286,7 @@ static inline int64_t rv_second_order(const uint8_t *op, const int32_t *arg0,
             continue;
         }
         if (c == RV_LEAF) {  /* as in rv_backward */
-            i = rv_leaf_run_down(op, i);
+            i = rv_leaf_run_down(op, i, 0);
             continue;
         }
         const double g = adj[i], gt = adt[i];
@@ -300,6 +301,14 @@ static inline int64_t rv_second_order(const uint8_t *op, const int32_t *arg0,
         }
     }
     return -1;
+}
+
+/* A replay's step over a run of leaves and group placeholders: one jump, whatever its length.
+ * A trace's tape has each such slot's distance to its run's last slot in arg0 (_mark_runs,
+ * _core_replay.pxi), a column those entries do not use otherwise. */
+static inline int64_t rv_replay_skip(const int32_t *arg0, int64_t i, int64_t top) {
+    const int64_t j = i + (arg0[i] > 0 ? arg0[i] : 0);
+    return j < top ? j : top;
 }
 
 /* The forward replay (revad.trace): the recorded tape re-evaluated at new inputs into `val`, a
@@ -337,7 +346,7 @@ static inline int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0,
     *fail = -1;
     for (int64_t i = from; i <= top; ++i) {
         switch (op[i]) {
-            case RV_LEAF: case RV_GROUP_SLOT: i = rv_run_up(op, i, top); break;
+            case RV_LEAF: case RV_GROUP_SLOT: i = rv_replay_skip(arg0, i, top); break;
             case RV_CONST: break;
             REVAD_UNARY_OPS(RV_REP_U)
             REVAD_BINARY_OPS(RV_REP_B)
@@ -396,7 +405,7 @@ static inline int64_t rv_replay_row(const rv_cols *t, const uint8_t *rop, double
         const int64_t seed = rv_group_end(rop, out);
         adj[out] = 1.0;
         rv_backward(rop, t->arg0, t->arg1, val, t->cst, t->blk, t->cptr, adj, seed, 1,
-                    INT64_MAX, seed);
+                    INT64_MAX, seed, 0);
     }
     for (int64_t k = 0; k < ng; ++k) g[k] = gs[k] >= 0 ? adj[gs[k]] : 0.0;
     for (int64_t k = 0; k < n_runs; ++k)
