@@ -336,8 +336,7 @@ cdef class _Replay:
 cdef class _Active:
     cdef object rop              # uint8: the op column, every inactive entry a leaf
     cdef object runs             # int64 (first, count) pairs: adjoints zeroed after a sweep
-    cdef object gaps             # int64 (last, first) pairs, descending: long runs of leaves in
-                                 # rop, which the reverse sweep steps over in one jump
+    cdef object gaps             # int64 (last, first), descending: long runs of rop's leaves
     cdef readonly int64_t inactive  # the entries no gradient depends on (their count)
 
 cdef bint _tracing_active() noexcept
