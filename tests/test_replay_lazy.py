@@ -223,3 +223,32 @@ def test_pickle_keeps_the_unwritten_groups(split):
     for bad in ([max(state["absent"]) + 1], [len(state["blk"]) // 8], [-1]):
         with pytest.raises(ValueError, match="damaged"):
             restore(dict(state, absent=bad), *rest)
+
+
+def test_groups_shared_by_threads_give_one_threads_bits():
+    # The same trace replayed with its large groups cut for threads (forward and reverse) and
+    # on one thread: the same bits (each output computed by one expression; each sum's line by
+    # one thread, in its pairwise order).
+    def f(a, b):
+        p = revad.tanh(a * b)                   # an elementwise group, written
+        return (np.sum(p * p) + np.sum(np.sum(a - b, axis=1) ** 2)  # sums over unwritten ones
+                + np.sum(np.sum(p, axis=0)))    # a sum of 300 lines of 40
+
+    tr = revad.trace(f, np.zeros((40, 300)), np.zeros((40, 300)), argnums=(0, 1))
+    assert tr.stats["unwritten_groups"] == 3  # p * p, a - b, and the square of its sums
+    a, b = rng.normal(size=(40, 300)), rng.normal(size=(40, 300))
+    one = tr.value_and_grad(a, b)
+    old_helpers = _core._set_helpers(3)
+    try:
+        for n in (1, 64, 1000):
+            old = _core._set_split_min(n)
+            try:
+                same(tr.value_and_grad(a, b), one)
+                same(tr.value(a, b), one[0])
+            finally:
+                _core._set_split_min(old)
+    finally:
+        _core._set_helpers(old_helpers)
+    p = np.tanh(a * b)
+    ga = 2 * p * (1 - p * p) * b + 2 * np.sum(a - b, axis=1)[:, None] + (1 - p * p) * b
+    np.testing.assert_allclose(one[1][0], ga, rtol=1e-10, atol=1e-12)

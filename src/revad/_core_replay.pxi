@@ -339,27 +339,40 @@ cdef int64_t _NOGIL_MIN = 256
 
 cdef int64_t _replay_forward(_Replay r) except -2:
     """The forward replay at the inputs the caller wrote into r.val; returns -1, or the entry of
-    the first guard or comparison that failed."""
+    the first guard or comparison that failed. A group of _split_min outputs or more that its
+    kind may cut (an elementwise group, a sum group's lines) is shared with the helper threads,
+    as recording shared it: each output computed as one thread computes it."""
     cdef Tape t = r.t
-    cdef int64_t i = 0, fail = -1, top = t.n - 1
+    cdef int64_t i = 0, fail = -1, top = t.n - 1, split = _split_min
+    cdef rv_replay s
+    cdef const int64_t *ps
+    cdef int run, code
     val = None
     if r.keep:
         r.keep = []
     while True:
         if t.n < _NOGIL_MIN:  # (letting go of the GIL costs more than a small sweep)
             i = rv_forward_replay(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, r.cptr, r.val, i,
-                                  top, &fail, r.lazy, r.n_lazy, _NO_SPLIT)
+                                  top, &fail, r.lazy, r.n_lazy, split)
         else:
             with nogil:
                 i = rv_forward_replay(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, r.cptr, r.val,
-                                      i, top, &fail, r.lazy, r.n_lazy, _NO_SPLIT)
+                                      i, top, &fail, r.lazy, r.n_lazy, split)
         if fail >= 0:
             return fail
         if i < 0:
             break
-        if val is None:
-            val = _col(r.val, r.n)
-        _replay_python(r, i, val)
+        code = t.op[i]
+        if code == RV_EW or code == RV_SUMS:  # stopped for threads (rv_forward_replay)
+            s.t.op, s.t.arg0, s.t.arg1, s.t.val, s.t.cst, s.t.blk, s.t.cptr = (
+                t.op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr)
+            s.lazy, s.n_lazy, s.split = r.lazy, r.n_lazy, split
+            run = rv_replay_run(&s, i, r.val, &ps)
+            _run_loops_on(t.blk + t.arg0[i], run, t, r.val, r.cptr, NULL, False, ps, 0)
+        else:
+            if val is None:
+                val = _col(r.val, r.n)
+            _replay_python(r, i, val)
         i += 1
     for site in r.checks:
         if val is None:
