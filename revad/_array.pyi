@@ -144,7 +144,7 @@ def _make_trace(
 def _new_plan(
     kind: int, slot: int = -1, slots: Any = None, shape: Any = None, dtype: Any = None,
     value: Any = None, leaves: Any = None, flatten: Any = None, build: Any = None,
-    rtype: Any = None, name: str = "", size: int = 0
+    rtype: Any = None, name: str = "", size: int = 0, cidx: int = -1
 ) -> Any: ...
 
 _PLAN_NUMBER: int

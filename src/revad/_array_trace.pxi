@@ -151,8 +151,10 @@ cdef class Trace:
         depend on no differentiated argument (``inactive_entries``: the data and what is
         computed from it alone), the array arguments a replay reads where the caller keeps them
         instead of copying them into its values (``arguments_in_place``: data that only
-        elementwise operations and matrix products read), the bytes of the tape per entry, and
-        the bytes a replay's own buffers add per entry (values and adjoints).
+        elementwise operations and matrix products read), the array groups whose values a
+        replay never writes because only a sum reads them, which computes from their operands
+        (``unwritten_groups``, as eager evaluation leaves them), the bytes of the tape per
+        entry, and the bytes a replay's own buffers add per entry (values and adjoints).
 
         >>> import revad
         >>> tr = revad.trace(lambda x: x * x + 1.0, 2.0)
@@ -165,8 +167,10 @@ cdef class Trace:
         tape = (t.n * (1 + 4 + 4 + 8) + t.n_cst * 8 + t.n_blk * 8 + t.n_cptr * 8
                 + sum(a.nbytes for a in t.refs if isinstance(a, np.ndarray)))
         inactive = self.active.inactive if self.active is not None else 0
+        lazy = len(self.active.lazy) if self.active is not None else 0
         return {"entries": t.n, "inactive_entries": inactive,
                 "arguments_in_place": sum(1 for o in t.refs if type(o) is _InputValues),
+                "unwritten_groups": lazy,
                 "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
                 "comparisons": sum(1 for k in range(t.n) if RV_LT <= t.op[k] <= RV_NE + 2),
                 "tape_bytes": tape, "tape_bytes_per_entry": tape / n,
@@ -547,7 +551,7 @@ cdef object _tape_state(Tape t):
                     if t.n_cst else b""),
             "blk": (bytes(<char[:max(t.n_blk * 8, 1)]><char *>t.blk)[:t.n_blk * 8]
                     if t.n_blk else b""),
-            "refs": refs, "sites": list(t.sites or [])}
+            "refs": refs, "sites": list(t.sites or []), "absent": sorted(t.absent)}
 
 
 def _tape_from_state(dict s):
@@ -588,6 +592,9 @@ def _tape_from_state(dict s):
         else:
             t.push_ref(o)
     _check_tape(t)
+    # The groups left unwritten (a replay leaves them so too; checked by _activity), none in a
+    # pickle made before they were kept: a replay then writes every group.
+    t.absent = {int(bi) for bi in s.get("absent", ())}
     t.sites = list(s["sites"])
     t.finished = True
     return t

@@ -168,7 +168,8 @@ cdef extern from "revad.h" nogil:
     int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                               const double *rec, const double *cst, const int64_t *blk,
                               const double *const *cptr, double *val, int64_t start,
-                              int64_t top, int64_t *fail)
+                              int64_t top, int64_t *fail, const int64_t *lazy, int64_t n_lazy,
+                              int64_t split)
     ctypedef struct rv_cols:
         const uint8_t *op
         const int32_t *arg0
@@ -177,11 +178,17 @@ cdef extern from "revad.h" nogil:
         const double *cst
         const int64_t *blk
         const double *const *cptr
+    ctypedef struct rv_replay:
+        rv_cols t
+        const int64_t *lazy
+        int64_t n_lazy
+        int64_t split
+    int rv_replay_run(const rv_replay *s, int64_t i, double *val, const int64_t **ps)
     int rv_replay_in_c(const uint8_t *op, const int32_t *arg0, const int64_t *blk, int64_t n)
     int64_t rv_replay_row(const rv_cols *t, const uint8_t *rop, double *val, double *adj,
                           int64_t out, const double *x, const int64_t *xs, int64_t nx,
                           double *g, const int64_t *gs, int64_t ng, const int64_t *runs,
-                          int64_t n_runs, int64_t top)
+                          int64_t n_runs, const int64_t *lazy, int64_t n_lazy, int64_t top)
     int64_t rv_forward_tangent(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                                const double *val, const double *cst, const int64_t *blk,
                                const double *const *cptr, double *tng, int64_t start,
@@ -330,14 +337,21 @@ cdef class _Replay:
     cdef list checks             # the tape's guard sites with a Python check (after the sweep)
     cdef bint busy               # a call is using these buffers
     cdef const uint8_t *rop      # the op column its reverse sweep reads (activity.h), or NULL
-    cdef object rop_keep         # (the _Active that owns rop and gaps)
+    cdef object rop_keep         # (the _Active that owns rop, gaps and lazy)
+    cdef const int64_t *lazy     # the groups its forward replay leaves unwritten (_Active.lazy)
+    cdef int64_t n_lazy
 
-# A trace's activity (activity.h): what its replays' reverse sweeps skip and zero.
+# A trace's activity (activity.h): what its replays' reverse sweeps skip and zero; and the
+# groups their forward sweeps leave unwritten.
 cdef class _Active:
     cdef object rop              # uint8: the op column, every inactive entry a leaf
     cdef object runs             # int64 (first, count) pairs: adjoints zeroed after a sweep
     cdef object gaps             # int64 (last, first), descending: long runs of rop's leaves
     cdef readonly int64_t inactive  # the entries no gradient depends on (their count)
+    # int64, ascending: the last slots of the elementwise groups that eager recording left
+    # unwritten (Tape.absent), which the replays' forward sweeps leave unwritten too
+    # (kind_table.h, rv_replay)
+    cdef object lazy
 
 cdef bint _tracing_active() noexcept
 cdef Tape _tracing_tape()

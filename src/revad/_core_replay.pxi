@@ -168,7 +168,28 @@ def _activity(Tape t not None, object active, int64_t out):
     edges = np.flatnonzero(np.diff(clear))
     a.runs = np.ascontiguousarray(np.stack([edges[0::2], edges[1::2] - edges[0::2]], axis=1),
                                   dtype=np.int64)
+    a.lazy = _lazy_groups(t)
     return a
+
+
+cdef object _lazy_groups(Tape t):
+    """The last slots, ascending (int64), of the groups t's recording left unwritten (Tape.absent:
+    lazy elementwise groups that only sums over them read), which a replay leaves unwritten too
+    (kind_table.h, rv_replay). Each is checked to be an elementwise group's (a pickled tape's
+    reach C unchecked)."""
+    cdef int64_t bi, last
+    cdef const rv_ew_blk *h
+    lasts = []
+    for bi in t.absent:
+        if not 0 <= bi <= t.n_blk - 4:
+            raise ValueError("revad: a trace's tape is damaged (a lazy group)")
+        h = <const rv_ew_blk *>(t.blk + bi)
+        last = h.out + h.n - 1
+        if not (0 <= h.out <= last < t.n and t.op[last] == RV_EW and t.arg0[last] == bi
+                and rv_ew_lazy(h.op)):
+            raise ValueError("revad: a trace's tape is damaged (a lazy group)")
+        lasts.append(last)
+    return np.array(sorted(lasts), dtype=np.int64)
 
 
 def _in_place(Tape t not None, object firsts, object sizes):
@@ -252,6 +273,8 @@ cdef _Replay _replay_new(Tape t, _Active act=None):
         r.n_gaps = act.gaps.shape[0]
         if r.n_gaps:
             r.gaps = <const int64_t *><size_t>act.gaps.__array_interface__["data"][0]
+        r.lazy = <const int64_t *><size_t>act.lazy.__array_interface__["data"][0]
+        r.n_lazy = act.lazy.shape[0]
         rv = act.runs
         r.runs = <int64_t *>malloc(max(2 * rv.shape[0], 1) * sizeof(int64_t))
         if r.runs == NULL:
@@ -350,27 +373,40 @@ cdef int64_t _NOGIL_MIN = 256
 
 cdef int64_t _replay_forward(_Replay r) except -2:
     """The forward replay at the inputs the caller wrote into r.val; returns -1, or the entry of
-    the first guard or comparison that failed."""
+    the first guard or comparison that failed. A group of _split_min outputs or more that its
+    kind may cut (an elementwise group, a sum group's lines) is shared with the helper threads,
+    as recording shared it: each output computed as one thread computes it."""
     cdef Tape t = r.t
-    cdef int64_t i = 0, fail = -1, top = t.n - 1
+    cdef int64_t i = 0, fail = -1, top = t.n - 1, split = _split_min
+    cdef rv_replay s
+    cdef const int64_t *ps
+    cdef int run, code
     val = None
     if r.keep:
         r.keep = []
     while True:
         if t.n < _NOGIL_MIN:  # (letting go of the GIL costs more than a small sweep)
             i = rv_forward_replay(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, r.cptr, r.val, i,
-                                  top, &fail)
+                                  top, &fail, r.lazy, r.n_lazy, split)
         else:
             with nogil:
                 i = rv_forward_replay(t.op, t.arg0, t.arg1, t.val, t.cst, t.blk, r.cptr, r.val,
-                                      i, top, &fail)
+                                      i, top, &fail, r.lazy, r.n_lazy, split)
         if fail >= 0:
             return fail
         if i < 0:
             break
-        if val is None:
-            val = _col(r.val, r.n)
-        _replay_python(r, i, val)
+        code = t.op[i]
+        if code == RV_EW or code == RV_SUMS:  # stopped for threads (rv_forward_replay)
+            s.t.op, s.t.arg0, s.t.arg1, s.t.val, s.t.cst, s.t.blk, s.t.cptr = (
+                t.op, t.arg0, t.arg1, r.val, t.cst, t.blk, r.cptr)
+            s.lazy, s.n_lazy, s.split = r.lazy, r.n_lazy, split
+            run = rv_replay_run(&s, i, r.val, &ps)
+            _run_loops_on(t.blk + t.arg0[i], run, t, r.val, r.cptr, NULL, False, ps, 0)
+        else:
+            if val is None:
+                val = _col(r.val, r.n)
+            _replay_python(r, i, val)
         i += 1
     for site in r.checks:
         if val is None:
@@ -482,6 +518,8 @@ cdef class _Rows:
     cdef const uint8_t *rop        # the op column of the reverse sweeps (activity.h)
     cdef const int64_t *runs       # the first seat's adjoints to zero after a row (all seats')
     cdef int64_t n_runs
+    cdef const int64_t *lazy       # the groups the forward replays leave unwritten (r's)
+    cdef int64_t n_lazy
     cdef const double *x
     cdef const int64_t *xs
     cdef const int64_t *gs
@@ -513,7 +551,8 @@ cdef class _Rows:
                 return
             e = rv_replay_row(&c, self.rop, self.vals[s], self.adjs[s], self.out,
                               self.x + j * self.nx, self.xs, self.nx, self.g + j * self.ng,
-                              self.gs, self.ng, self.runs, self.n_runs, self.top)
+                              self.gs, self.ng, self.runs, self.n_runs, self.lazy,
+                              self.n_lazy, self.top)
             if e >= 0:
                 rv_lower_to(&self.fail, j)
                 return
@@ -573,7 +612,7 @@ cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *
         rows.vals[k], rows.adjs[k], rows.cptrs[k] = c.val, c.adj, c.cptr
     rows.t, rows.x, rows.xs, rows.gs, rows.v, rows.g = t, x, xs, gs, v, g
     rows.rop = r.rop if r.rop != NULL else t.op
-    rows.runs, rows.n_runs = r.runs, r.n_runs
+    rows.runs, rows.n_runs, rows.lazy, rows.n_lazy = r.runs, r.n_runs, r.lazy, r.n_lazy
     rows.m, rows.nx, rows.ng, rows.out, rows.top = m, nx, ng, out, t.n - 1
     rows.seats, rows.seat, rows.next, rows.fail, rows.out_value = n, 0, 0, m, out_value
     _hold(t)

@@ -39,6 +39,37 @@ typedef struct {
     double *adj, *adt;
 } rv_sweep2;
 
+/* A forward replay in progress (sweep.h, rv_forward_replay); t.val is the replay's values.
+ * lazy: the last slots, ascending (n_lazy of them), of the elementwise groups whose values it
+ * leaves unwritten, as eager recording left them: lazy rows (rv_ew_lazy) that nothing read but
+ * a sum over them (rv_sums_over), which computes from their operands (rv_sums_forward_lazy).
+ * Eager recording writes a lazy group's values before anything else can read them (_array.pyx,
+ * _slot0), so a group still unwritten when the recording ends has no other reader: not an op
+ * row, a guard, a check of ties, nor an operand that the activity pass makes read the values
+ * (activity.h: it rewrites operands on the slots, which were read, so written). split: a group
+ * of that many outputs or more stops the replay, for the caller to share out to threads. */
+typedef struct {
+    rv_cols t;
+    const int64_t *lazy;
+    int64_t n_lazy, split;
+} rv_replay;
+
+/* The first of s->lazy at or above slot i (n_lazy if none). */
+static inline int64_t rv_replay_lazy_from(const rv_replay *s, int64_t i) {
+    int64_t lo = 0, hi = s->n_lazy;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (s->lazy[mid] < i) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* Whether the replay leaves the group carried at slot i unwritten. */
+static inline int rv_replay_skips(const rv_replay *s, int64_t i) {
+    const int64_t k = rv_replay_lazy_from(s, i);
+    return k < s->n_lazy && s->lazy[k] == i;
+}
+
 /* What a group's loops run as, on this thread or shared by threads (_core_threads.pxi). */
 enum rv_run {
     RV_RUN_NONE,               /* no loops of its own to share (block entries) */
@@ -78,10 +109,10 @@ typedef struct {
      * rv_second_order). Returns as backward does (-1: a BLAS product, for the caller); NULL: no
      * rule (a Python function, a SciPy function), and revad.hvp takes the recorded route. */
     int64_t (*second)(const rv_sweep2 *s, const int64_t *p, int64_t i);
-    /* Replay (sweep.h, rv_forward_replay): write the entry's values into val (t->val is val)
+    /* Replay (sweep.h, rv_forward_replay): write the entry's values into val (s->t.val is val)
      * from its operands there. Returns 0, or 1: stop here for the caller (a BLAS product, a
-     * Python function, a SciPy row: _core_replay.pxi). */
-    int (*forward)(const rv_cols *t, const int64_t *p, int64_t i, double *val);
+     * Python function, a SciPy row, a group for threads: _core_replay.pxi). */
+    int (*forward)(const rv_replay *s, const int64_t *p, int64_t i, double *val);
     /* Whether it may read a slot in [a, b) (add to its adjoint in a reverse sweep). */
     int (*reads)(const int64_t *p, int64_t a, int64_t b);
     /* Its backward's loops as run on threads (enum rv_run), and where they may be cut. */
@@ -121,13 +152,13 @@ static inline int64_t rv_dotc_kind_second(const rv_sweep2 *s, const int64_t *p, 
     if (gt != 0.0) rv_dotc_backward((const rv_dotc_blk *)p, gt, s->t.cptr, s->adt);
     return i;
 }
-static inline int rv_dotc_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
+static inline int rv_dotc_kind_forward(const rv_replay *s, const int64_t *p, int64_t i,
                                        double *val) {
     const rv_dotc_blk *h = (const rv_dotc_blk *)p;
-    const double *x = val + h->start, *c = t->cptr[h->c] + h->coff;
-    double s = 0.0;
-    for (int64_t k = 0; k < h->count; ++k) s += x[k * h->stride] * c[k * h->cstride];
-    val[i] = s;
+    const double *x = val + h->start, *c = s->t.cptr[h->c] + h->coff;
+    double y = 0.0;
+    for (int64_t k = 0; k < h->count; ++k) y += x[k * h->stride] * c[k * h->cstride];
+    val[i] = y;
     return 0;
 }
 static inline int rv_dotc_reads(const int64_t *p, int64_t a, int64_t b) {
@@ -162,14 +193,14 @@ static inline int64_t rv_dot_kind_second(const rv_sweep2 *s, const int64_t *p, i
         rv_dot_second((const rv_dot_blk *)p, g, gt, s->t.val, s->tng, s->adj, s->adt);
     return i;
 }
-static inline int rv_dot_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
+static inline int rv_dot_kind_forward(const rv_replay *s, const int64_t *p, int64_t i,
                                       double *val) {
     const rv_dot_blk *h = (const rv_dot_blk *)p;
     const double *x0 = val + h->start0, *x1 = val + h->start1;
-    double s = 0.0;
-    (void)t;
-    for (int64_t k = 0; k < h->count; ++k) s += x0[k * h->stride0] * x1[k * h->stride1];
-    val[i] = s;
+    double y = 0.0;
+    (void)s;
+    for (int64_t k = 0; k < h->count; ++k) y += x0[k * h->stride0] * x1[k * h->stride1];
+    val[i] = y;
     return 0;
 }
 static inline int rv_dot_reads(const int64_t *p, int64_t a, int64_t b) {
@@ -225,10 +256,11 @@ static inline void rv_mm_values(const int64_t *p, double *val, const double *con
         }
 }
 /* A product BLAS takes (h->blas) stops for the caller, which multiplies through NumPy. */
-static inline int rv_mm_kind_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+static inline int rv_mm_kind_forward(const rv_replay *s, const int64_t *p, int64_t i,
+                                     double *val) {
     (void)i;
     if (((const rv_mm_blk *)p)->blas) return 1;
-    rv_mm_values(p, val, t->cptr);
+    rv_mm_values(p, val, s->t.cptr);
     return 0;
 }
 static inline int rv_mm_operand_reads(const rv_mm_operand *o, int64_t rows, int64_t cols,
@@ -280,10 +312,12 @@ static inline int64_t rv_ew_kind_second(const rv_sweep2 *s, const int64_t *p, in
     rv_ew_second(h, s->t.val, s->t.cst, s->t.cptr, s->tng, s->adj, s->adt);
     return h->out;
 }
-static inline int rv_ew_kind_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
+static inline int rv_ew_kind_forward(const rv_replay *s, const int64_t *p, int64_t i,
+                                     double *val) {
     const rv_ew_blk *h = (const rv_ew_blk *)p;
-    (void)i;
-    rv_ew_forward_part(h, val, t->cst, t->cptr, 0, h->n);
+    if (rv_replay_skips(s, i)) return 0;  /* (rv_replay) */
+    if (h->n >= s->split) return 1;       /* for threads */
+    rv_ew_forward_part(h, val, s->t.cst, s->t.cptr, 0, h->n);
     return 0;
 }
 static inline int rv_ew_reads(const int64_t *p, int64_t a, int64_t b) {
@@ -352,14 +386,6 @@ static inline int64_t rv_sums_kind_second(const rv_sweep2 *s, const int64_t *p, 
     rv_sums_second((const rv_sums_blk *)p, s->adj, s->adt);
     return ((const rv_sums_blk *)p)->out;
 }
-/* A sum over a lazy elementwise group reads that group's values: a replay writes every group's. */
-static inline int rv_sums_kind_forward(const rv_cols *t, const int64_t *p, int64_t i,
-                                       double *val) {
-    const rv_sums_blk *h = (const rv_sums_blk *)p;
-    (void)t; (void)i;
-    rv_sums_forward_part(h, val, 0, h->n);
-    return 0;
-}
 static inline int rv_sums_reads(const int64_t *p, int64_t a, int64_t b) {
     const rv_sums_blk *h = (const rv_sums_blk *)p;
     int64_t lo, hi;
@@ -368,6 +394,37 @@ static inline int rv_sums_reads(const int64_t *p, int64_t a, int64_t b) {
     const int64_t r = h->stride * (h->count - 1);
     if (r < 0) lo += r; else hi += r;
     return rv_meets(lo, hi, a, b);
+}
+/* The group the replay s left unwritten (rv_replay) that the sum h sums over (rv_sums_over),
+ * or NULL: the sum's values then come from that group's operands, as when it was recorded. A
+ * lazy group the sum reads otherwise (none is recorded so: rv_replay) is written first. */
+static inline const rv_ew_blk *rv_replay_lazy_source(const rv_replay *s, const rv_sums_blk *h,
+                                                     double *val) {
+    int64_t lo, hi;
+    const rv_ew_blk *over = NULL;
+    if (s->n_lazy == 0 || h->count <= 0
+        || !rv_view_span(h->first, h->nd, h->shape, rv_sums_ostride(h), &lo, &hi))
+        return NULL;
+    const int64_t r = h->stride * (h->count - 1);
+    if (r < 0) lo += r; else hi += r;
+    for (int64_t k = rv_replay_lazy_from(s, lo); k < s->n_lazy; ++k) {
+        const rv_ew_blk *q = (const rv_ew_blk *)(s->t.blk + s->t.arg0[s->lazy[k]]);
+        if (q->out > hi) break;
+        if (!over && rv_sums_over(h, q)) over = q;
+        else if (rv_sums_reads((const int64_t *)h, q->out, q->out + q->n))
+            rv_ew_forward_part(q, val, s->t.cst, s->t.cptr, 0, q->n);
+    }
+    return over;
+}
+static inline int rv_sums_kind_forward(const rv_replay *s, const int64_t *p, int64_t i,
+                                       double *val) {
+    const rv_sums_blk *h = (const rv_sums_blk *)p;
+    (void)i;
+    if (h->n >= s->split) return 1;  /* for threads */
+    const rv_ew_blk *q = rv_replay_lazy_source(s, h, val);
+    if (q) rv_sums_forward_lazy(h, q, val, s->t.cst, s->t.cptr, 0, h->n);
+    else rv_sums_forward_part(h, val, 0, h->n);
+    return 0;
 }
 static inline int64_t rv_sums_cut(const int64_t *p) {
     return rv_sums_splittable((const rv_sums_blk *)p) ? RV_CUT_ANY : RV_CUT_NONE;
@@ -394,8 +451,9 @@ static inline int64_t rv_call_kind_backward(const rv_sweep *s, const int64_t *p,
     return h->out;
 }
 /* CALL and PAIR values come from Python (the user's function, SciPy): the caller's. */
-static inline int rv_python_forward(const rv_cols *t, const int64_t *p, int64_t i, double *val) {
-    (void)t; (void)p; (void)i; (void)val;
+static inline int rv_python_forward(const rv_replay *s, const int64_t *p, int64_t i,
+                                    double *val) {
+    (void)s; (void)p; (void)i; (void)val;
     return 1;
 }
 static inline int rv_call_reads(const int64_t *p, int64_t a, int64_t b) {

@@ -322,8 +322,12 @@ static inline int64_t rv_replay_skip(const int32_t *arg0, int64_t i, int64_t top
  * checked against what the recording saw: a comparison that now comes out the other way, or a
  * guarded value that changed, means Python would have taken another path; *fail is set to its
  * slot and the replay stops. Returns -1 when done (or failed), or the slot of a group it
- * stopped at for the caller, which runs it (a BLAS product, a Python function, a SciPy row)
- * and resumes just above it. */
+ * stopped at for the caller, which runs it (a BLAS product, a Python function, a SciPy row;
+ * an elementwise or sum group of `split` outputs or more, for threads: rv_replay_run) and
+ * resumes just above it.
+ *
+ * The elementwise groups at the ascending slots lazy[0, n_lazy) are left unwritten, as eager
+ * recording left them (kind_table.h, rv_replay): a sum over one computes from its operands. */
 #define RV_REP_U(N, name, f, da, ...) \
     case RV_##N: { const double a = val[arg0[i]]; (void)a; val[i] = (f); } break;
 #define RV_REP_B(N, name, f, da, db, ...) \
@@ -341,8 +345,9 @@ static inline int64_t rv_replay_skip(const int32_t *arg0, int64_t i, int64_t top
 static inline int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0,
                                         const int32_t *arg1, const double *rec, const double *cst,
                                         const int64_t *blk, const double *const *cptr,
-                                        double *val, int64_t from, int64_t top, int64_t *fail) {
-    const rv_cols t = {op, arg0, arg1, val, cst, blk, cptr};
+                                        double *val, int64_t from, int64_t top, int64_t *fail,
+                                        const int64_t *lazy, int64_t n_lazy, int64_t split) {
+    const rv_replay s = {{op, arg0, arg1, val, cst, blk, cptr}, lazy, n_lazy, split};
     *fail = -1;
     for (int64_t i = from; i <= top; ++i) {
         switch (op[i]) {
@@ -355,12 +360,23 @@ static inline int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0,
                 if (memcmp(val + arg0[i], rec + i, sizeof(double)) != 0) { *fail = i; return -1; }
                 break;
             default:
-                if (op[i] >= RV_DOTC && rv_kind_of(op[i])->forward(&t, blk + arg0[i], i, val))
+                if (op[i] >= RV_DOTC && rv_kind_of(op[i])->forward(&s, blk + arg0[i], i, val))
                     return i;
                 break;
         }
     }
     return -1;
+}
+
+/* The loops of the group at slot i that rv_forward_replay (run as s) stopped at for threads
+ * (enum rv_run), and in *ps the lazy group a sum's values come from (rv_replay_lazy_source),
+ * or NULL. */
+static inline int rv_replay_run(const rv_replay *s, int64_t i, double *val, const int64_t **ps) {
+    const int64_t *p = s->t.blk + s->t.arg0[i];
+    *ps = NULL;
+    if (s->t.op[i] == RV_EW) return RV_RUN_EW_FORWARD;
+    *ps = (const int64_t *)rv_replay_lazy_source(s, (const rv_sums_blk *)p, val);
+    return *ps ? RV_RUN_SUMS_LAZY_FORWARD : RV_RUN_SUMS_FORWARD;
 }
 
 /* Whether a replay of the tape's n entries runs in C alone: no entry's forward stops for the
@@ -391,15 +407,17 @@ static inline int rv_replay_in_c(const uint8_t *op, const int32_t *arg0, const i
  * that failed (nothing written to g). t->val: the tape's recorded values; rop: the op column
  * the reverse sweep reads (the trace's activity, activity.h: inactive entries read as leaves;
  * `runs` then lists the slots it leaves nonzero), t->cptr: this row's buffers' constants (the
- * _OWN_VALUES entry points at val). */
+ * _OWN_VALUES entry points at val); lazy: the groups the forward replay leaves unwritten
+ * (rv_forward_replay). */
 static inline int64_t rv_replay_row(const rv_cols *t, const uint8_t *rop, double *val,
                                     double *adj, int64_t out, const double *x, const int64_t *xs,
                                     int64_t nx, double *g, const int64_t *gs, int64_t ng,
-                                    const int64_t *runs, int64_t n_runs, int64_t top) {
+                                    const int64_t *runs, int64_t n_runs, const int64_t *lazy,
+                                    int64_t n_lazy, int64_t top) {
     int64_t fail;
     for (int64_t k = 0; k < nx; ++k) val[xs[k]] = x[k];
     rv_forward_replay(t->op, t->arg0, t->arg1, t->val, t->cst, t->blk, t->cptr, val, 0, top,
-                      &fail);
+                      &fail, lazy, n_lazy, INT64_MAX);
     if (fail >= 0) return fail;
     if (out >= 0) {
         const int64_t seed = rv_group_end(rop, out);
