@@ -1,8 +1,11 @@
 """Shared test helpers: central finite differences on plain floats, and the settings and the
 count of the property (Hypothesis) tests."""
+import gc
 import math
 import os
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Every property test's max_examples is multiplied by REVAD_PROPERTY_SCALE (default 1): a slower
@@ -122,3 +125,15 @@ def sin_chain(n, x0=0.7):
     for _ in range(n):
         y, dy = math.sin(y) * 0.5 + x0 * 1e-3, math.cos(y) * 0.5 * dy + 1e-3
     return f, x0, y, dy
+
+
+@pytest.fixture
+def nan_slots():
+    """The next tape takes this call's buffers, every value slot nan: a test that reads a value
+    no sweep wrote sees nan (tests/test_lazy.py, tests/test_replay_lazy.py)."""
+    import revad
+
+    revad.release_memory()
+    revad.value_and_grad(lambda x: np.sum(np.exp(x)))(np.full(300_000, np.nan))
+    gc.collect()
+    yield

@@ -4,7 +4,6 @@ them on the fly (rv_sums_forward_lazy) without writing them. Every test starts o
 slots hold nan from the call before (its buffers are reused), so a value read before it is
 written shows; the references are NumPy, the same code with the values written first (bit for
 bit), Array.backward() and finite differences."""
-import gc
 import re
 
 import numpy as np
@@ -17,13 +16,9 @@ from revad import _array, _core
 RNG = np.random.default_rng(5)
 
 
-@pytest.fixture(autouse=True)
-def _nan_slots():
-    """The next tape takes this call's buffers, every value slot nan."""
-    revad.release_memory()
-    revad.value_and_grad(lambda x: np.sum(np.exp(x)))(np.full(300_000, np.nan))
-    gc.collect()
-    yield
+# Every test's tape starts in buffers whose value slots are all nan (conftest.py, nan_slots):
+# a value that was never written shows.
+pytestmark = pytest.mark.usefixtures("nan_slots")
 
 
 def test_the_lazy_rows_partials_name_operands_only():

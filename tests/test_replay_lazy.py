@@ -8,7 +8,6 @@ Every test starts on tapes whose value slots hold nan from the call before (thei
 reused, as in test_lazy.py), so a replay that read a value it had not written would show. The
 references: eager value_and_grad at the same new point (it records afresh), bit for bit, and an
 analytic gradient."""
-import gc
 import pickle
 
 import numpy as np
@@ -20,13 +19,9 @@ from revad import TraceError, _core
 rng = np.random.default_rng(4242)
 
 
-@pytest.fixture(autouse=True)
-def _nan_slots():
-    """The next tape takes this call's buffers, every value slot nan."""
-    revad.release_memory()
-    revad.value_and_grad(lambda x: np.sum(np.exp(x)))(np.full(300_000, np.nan))
-    gc.collect()
-    yield
+# Every test's tape starts in buffers whose value slots are all nan (conftest.py, nan_slots):
+# a value that was never written shows.
+pytestmark = pytest.mark.usefixtures("nan_slots")
 
 
 @pytest.fixture(params=["one thread", "threads"])
