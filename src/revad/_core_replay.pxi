@@ -163,11 +163,9 @@ def _activity(Tape t not None, object active, int64_t out):
     a.rop = np.where(act == 1, op, RV_LEAF).astype(np.uint8)
     a.gaps = _long_runs(a.rop == RV_LEAF)[::-1, ::-1].copy()  # (last, first), top first
     a.inactive = n - int(np.count_nonzero(act == 1))
-    clear = np.concatenate(([0], ((act == 2) | ((act == 1) & (op == RV_LEAF))).view(np.int8),
-                            [0]))
-    edges = np.flatnonzero(np.diff(clear))
-    a.runs = np.ascontiguousarray(np.stack([edges[0::2], edges[1::2] - edges[0::2]], axis=1),
-                                  dtype=np.int64)
+    clear = _long_runs((act == 2) | ((act == 1) & (op == RV_LEAF)), 1)
+    a.runs = np.ascontiguousarray(np.stack([clear[:, 0], clear[:, 1] - clear[:, 0] + 1],
+                                           axis=1), dtype=np.int64)
     a.lazy = _lazy_groups(t)
     return a
 
