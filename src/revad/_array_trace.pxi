@@ -166,11 +166,9 @@ cdef class Trace:
         n = max(t.n, 1)
         tape = (t.n * (1 + 4 + 4 + 8) + t.n_cst * 8 + t.n_blk * 8 + t.n_cptr * 8
                 + sum(a.nbytes for a in t.refs if isinstance(a, np.ndarray)))
-        inactive = self.active.inactive if self.active is not None else 0
-        lazy = len(self.active.lazy) if self.active is not None else 0
-        return {"entries": t.n, "inactive_entries": inactive,
+        return {"entries": t.n, "inactive_entries": self.active.inactive,
                 "arguments_in_place": sum(1 for o in t.refs if type(o) is _InputValues),
-                "unwritten_groups": lazy,
+                "unwritten_groups": len(self.active.lazy),
                 "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
                 "comparisons": sum(1 for k in range(t.n) if RV_LT <= t.op[k] <= RV_NE + 2),
                 "tape_bytes": tape, "tape_bytes_per_entry": tape / n,
@@ -213,8 +211,8 @@ cdef class Trace:
         cdef Py_ssize_t m = len(self.nums), i
         out = [None] * m
         for i in range(m):
-            out[i] = _grad_of(r, <_Plan>self.plans[self.nums[i]], i > 0 and
-                              self.nums[i] in self.nums[:i])
+            out[i] = _grad_of(r, <_Plan>self.plans[self.nums[i]],
+                              self.nums[i] not in self.nums[i + 1:])
         return out[0] if self.single else tuple(out)
 
     def value_and_grad(self, *args):
@@ -747,27 +745,40 @@ cdef str _describe(object x):
     return f"a {type(x).__name__}"
 
 
-cdef object _grad_of(_Replay r, _Plan p, bint again):
+cdef object _grad_of(_Replay r, _Plan p, bint take):
+    """Argument p's gradient, read from r's adjoints after a sweep; take: and zeroed as read,
+    which leaves them clean for the next sweep (its last read: an argnum may repeat)."""
     cdef Py_ssize_t i, n
     cdef const int64_t *sv
+    cdef double c
     if p.kind == _T_NUMBER:
-        return r.adj[p.slot] if p.slot >= 0 else 0.0
+        if p.slot < 0:
+            return 0.0
+        c = r.adj[p.slot]
+        if take:
+            r.adj[p.slot] = 0.0
+        return c
     if p.kind == _T_REALS:
         sv = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>p.slots)
         n = p.size
         out = [None] * n
         for i in range(n):
             out[i] = r.adj[sv[i]] if sv[i] >= 0 else 0.0
+        if take:
+            for i in range(n):
+                if sv[i] >= 0:
+                    r.adj[sv[i]] = 0.0
         return out if p.rtype is list else tuple(out)
     if p.kind == _T_NDARRAY:
         g = np.empty(p.shape)
         if p.slot >= 0 and p.size:
-            memcpy(cnp.PyArray_DATA(<cnp.ndarray>g), r.adj + p.slot, p.size * sizeof(double))
+            rv_take_adjoints(<double *>cnp.PyArray_DATA(<cnp.ndarray>g), r.adj + p.slot, p.size,
+                             take, True)
         elif p.size:
             g[...] = 0.0
         return g
     if p.kind == _T_TREE:
-        grads = [_grad_of(r, <_Plan>q, False) for q in p.leaves]
+        grads = [_grad_of(r, <_Plan>q, take) for q in p.leaves]
         if p.value is not None:
             return dict(zip(p.value, grads))
         return p.rtype(grads)

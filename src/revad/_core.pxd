@@ -165,6 +165,8 @@ cdef extern from "revad.h" nogil:
     void rv_inputs_in_place(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                             int64_t *blk, int64_t n, const int64_t *lo, const int64_t *size,
                             int64_t *src, int64_t m, int rewrite)
+    int rv_mm_fresh(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                    const int64_t *blk, int64_t seed, int64_t i)
     int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                               const double *rec, const double *cst, const int64_t *blk,
                               const double *const *cptr, double *val, int64_t start,
@@ -320,6 +322,23 @@ cdef tuple _begin_private()
 cdef int _end_private(tuple saved) except -1
 
 
+# A trace's activity (activity.h): what its replays' reverse sweeps skip and zero; and the
+# groups their forward sweeps leave unwritten.
+cdef class _Active:
+    cdef object rop              # uint8: the op column, every inactive entry a leaf
+    # int64 (first, count) pairs: the adjoints a sweep leaves nonzero but for the differentiated
+    # leaves' (which the gradient's read takes, zeroing them: _grad_of, rv_replay_row)
+    cdef object runs
+    # the matrix products whose operands' adjoints are still all zero when the sweep reaches
+    # them: slot -> bits (1: A's, 2: B's; activity.h, rv_mm_fresh), written, not added to
+    cdef dict fresh
+    cdef object gaps             # int64 (last, first), descending: long runs of rop's leaves
+    cdef readonly int64_t inactive  # the entries no gradient depends on (their count)
+    # int64, ascending: the last slots of the elementwise groups that eager recording left
+    # unwritten (Tape.absent), which the replays' forward sweeps leave unwritten too
+    # (kind_table.h, rv_replay)
+    cdef object lazy
+
 # Replay (revad.trace, _core_replay.pxi): one set of buffers replaying a recorded tape.
 cdef class _Replay:
     cdef Tape t
@@ -330,35 +349,23 @@ cdef class _Replay:
     cdef dict records            # a Python function's entry (h.obj) -> its record at our values
     cdef list keep               # arrays our cptr points into
     cdef list inputs             # a call's data arguments read in place, converted (_load_arg)
-    cdef int64_t *runs           # (first, count) of each run of leaves: adjoints zeroed after
+    cdef int64_t *runs           # (first, count): adjoints zeroed after a sweep (_Active.runs)
     cdef int64_t n_runs
     cdef const int64_t *gaps     # (last, first) of each long run its reverse sweep skips
     cdef int64_t n_gaps
     cdef list checks             # the tape's guard sites with a Python check (after the sweep)
     cdef bint busy               # a call is using these buffers
-    cdef const uint8_t *rop      # the op column its reverse sweep reads (activity.h), or NULL
-    cdef object rop_keep         # (the _Active that owns rop, gaps and lazy)
+    cdef const uint8_t *rop      # the op column its reverse sweep reads (activity.h)
+    cdef _Active act             # the trace's activity (owns rop, gaps and lazy)
     cdef const int64_t *lazy     # the groups its forward replay leaves unwritten (_Active.lazy)
     cdef int64_t n_lazy
-
-# A trace's activity (activity.h): what its replays' reverse sweeps skip and zero; and the
-# groups their forward sweeps leave unwritten.
-cdef class _Active:
-    cdef object rop              # uint8: the op column, every inactive entry a leaf
-    cdef object runs             # int64 (first, count) pairs: adjoints zeroed after a sweep
-    cdef object gaps             # int64 (last, first), descending: long runs of rop's leaves
-    cdef readonly int64_t inactive  # the entries no gradient depends on (their count)
-    # int64, ascending: the last slots of the elementwise groups that eager recording left
-    # unwritten (Tape.absent), which the replays' forward sweeps leave unwritten too
-    # (kind_table.h, rv_replay)
-    cdef object lazy
 
 cdef bint _tracing_active() noexcept
 cdef Tape _tracing_tape()
 cdef bint _guards_quiet()
 cdef int _guard_var(Var x, str kind) except -1
 cdef int _trace_site(Tape t, int64_t entry, str kind, object check=*) except -1
-cdef _Replay _replay_new(Tape t, _Active act=*)
+cdef _Replay _replay_new(Tape t, _Active act)
 cdef int64_t _replay_forward(_Replay r) except -2
 cdef int _replay_reverse(_Replay r, int64_t top) except -1
 cdef int _replay_clear(_Replay r) except -1

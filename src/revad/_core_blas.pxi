@@ -46,13 +46,15 @@ cdef object _mm_operand(Tape t, object col, const double **cptr, const rv_mm_ope
     return block.reshape(cols, rows).T
 
 
-cdef int _add_product(object d, object P, object Q, object checked, const double *dp) except -1:
+cdef int _add_product(object d, object P, object Q, object checked, const double *dp,
+                      bint fresh) except -1:
     """d += P @ Q (or checked(out), a referenced constant's product); written straight into d
     where d is still all zero, as an operand's adjoints are before its first product in a clean
-    sweep: no temporary to fault in (a fresh page faults and is zeroed), add and free. dp: d's
-    first element, d's memory when d is C-contiguous (tested in C: NumPy's d.any() casts each
-    element to bool first)."""
-    if d.flags.c_contiguous and rv_all_zero(dp, d.size):
+    sweep: no temporary to fault in (a fresh page faults and is zeroed), add and free. fresh: d
+    is known to be all zero (a replay's, _Active.fresh); else it is tested, in C (NumPy's
+    d.any() casts each element to bool first). dp: d's first element, d's memory when d is
+    C-contiguous."""
+    if d.flags.c_contiguous and (fresh or rv_all_zero(dp, d.size)):
         if checked is None:
             np.matmul(P, Q, out=d)
         else:
@@ -64,12 +66,13 @@ cdef int _add_product(object d, object P, object Q, object checked, const double
 
 cdef int _mm_backward_blas(Tape t, double *buf, int64_t n, const rv_mm_blk *h,
                            bint clean) except -1:
-    return _mm_backward_blas_on(t, t.val, t.cptr, buf, n, h, clean)
+    return _mm_backward_blas_on(t, t.val, t.cptr, buf, n, h, clean, 0)
 
 
 cdef int _mm_backward_blas_on(Tape t, double *valp, const double **cptr, double *buf, int64_t n,
-                              const rv_mm_blk *h, bint clean) except -1:
+                              const rv_mm_blk *h, bint clean, int fresh) except -1:
     """dA += G @ B^T, dB += A^T @ G for the group at p: one BLAS call each, through NumPy.
+    fresh: bit 1, A's adjoints are known to be all zero; bit 2, B's (a replay's, _Active.fresh).
 
     A large constant the tape references instead of copying (revad._array._Watched) computes
     its product itself, block by block, checking each block's fingerprint as it reads it: the
@@ -92,11 +95,11 @@ cdef int _mm_backward_blas_on(Tape t, double *valp, const double **cptr, double 
     if h.a.src < 0:
         _add_product(_mm_operand(t, adj, cptr, &h.a, m, k), G, B.T,
                      None if type(B) is np.ndarray
-                     else lambda out: B.rmatmul_t_checked(G, out), buf + h.a.off)
+                     else lambda out: B.rmatmul_t_checked(G, out), buf + h.a.off, fresh & 1)
     if h.b.src < 0:
         _add_product(_mm_operand(t, adj, cptr, &h.b, k, q), A.T, G,
                      None if type(A) is np.ndarray
-                     else lambda out: A.t_matmul_checked(G, out), buf + h.b.off)
+                     else lambda out: A.t_matmul_checked(G, out), buf + h.b.off, fresh & 2)
     if clean:
         G[...] = 0.0
     return 0

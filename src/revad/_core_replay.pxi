@@ -163,10 +163,19 @@ def _activity(Tape t not None, object active, int64_t out):
     a.rop = np.where(act == 1, op, RV_LEAF).astype(np.uint8)
     a.gaps = _long_runs(a.rop == RV_LEAF)[::-1, ::-1].copy()  # (last, first), top first
     a.inactive = n - int(np.count_nonzero(act == 1))
-    clear = _long_runs((act == 2) | ((act == 1) & (op == RV_LEAF)), 1)
+    clear = _long_runs(act == 2, 1)  # (the active leaves' adjoints: taken by the reads)
     a.runs = np.ascontiguousarray(np.stack([clear[:, 0], clear[:, 1] - clear[:, 0] + 1],
                                            axis=1), dtype=np.int64)
     a.lazy = _lazy_groups(t)
+    a.fresh = {}
+    cdef const uint8_t[::1] rop = a.rop if n else np.zeros(1, np.uint8)
+    cdef int64_t seed = rv_group_end(&rop[0], out) if 0 <= out < n and act[out] == 1 else -1
+    cdef int bits
+    if seed >= 0:
+        for k in np.flatnonzero(a.rop[:seed + 1] == RV_MM):
+            bits = rv_mm_fresh(&rop[0], t.arg0, t.arg1, t.blk, seed, k)
+            if bits:
+                a.fresh[int(k)] = bits
     return a
 
 
@@ -250,54 +259,33 @@ def _mark_runs(Tape t not None):
     arg0[at] = (rest[np.searchsorted(rest, at)] - 1 - at).astype(np.int32)
 
 
-cdef _Replay _replay_new(Tape t, _Active act=None):
+cdef _Replay _replay_new(Tape t, _Active act):
+    """Buffers for replays of t, whose activity (_activity) is act: its reverse sweeps skip the
+    inactive entries and zero act.runs after."""
     cdef _Replay r = _Replay.__new__(_Replay)
-    cdef int64_t n = max(t.n, 1), k, i, first
-    cdef const int64_t[:, ::1] rv
+    cdef int64_t n = max(t.n, 1), k
+    cdef const int64_t[:, ::1] rv = act.runs
     r.t, r.n = t, t.n
     r.val = <double *>malloc(n * sizeof(double))
     r.adj = <double *>calloc(n, sizeof(double))
     r.cptr = <const double **>malloc(max(t.n_cptr, 1) * sizeof(double *))
-    if r.val == NULL or r.adj == NULL or r.cptr == NULL:
+    r.runs = <int64_t *>malloc(max(2 * rv.shape[0], 1) * sizeof(int64_t))
+    if r.val == NULL or r.adj == NULL or r.cptr == NULL or r.runs == NULL:
         raise MemoryError("revad: no memory for a replay's buffers")
     memcpy(r.val, t.val, t.n * sizeof(double))  # the leaves that are not inputs keep these
     for k in range(t.n_cptr):
         r.cptr[k] = t.cptr[k] if t.refs[k] is not _OWN_VALUES else r.val
     r.records, r.keep, r.inputs = {}, [], []
-    r.rop, r.gaps, r.n_gaps = NULL, NULL, 0
-    if act is not None:  # the reverse sweep skips the inactive entries, zeroes the runs after
-        r.rop_keep = act
-        r.rop = <const uint8_t *><size_t>act.rop.__array_interface__["data"][0]
-        r.n_gaps = act.gaps.shape[0]
-        if r.n_gaps:
-            r.gaps = <const int64_t *><size_t>act.gaps.__array_interface__["data"][0]
-        r.lazy = <const int64_t *><size_t>act.lazy.__array_interface__["data"][0]
-        r.n_lazy = act.lazy.shape[0]
-        rv = act.runs
-        r.runs = <int64_t *>malloc(max(2 * rv.shape[0], 1) * sizeof(int64_t))
-        if r.runs == NULL:
-            raise MemoryError("revad: no memory for a replay's buffers")
-        for k in range(rv.shape[0]):
-            r.runs[2 * k], r.runs[2 * k + 1] = rv[k, 0], rv[k, 1]
-        r.n_runs = rv.shape[0]
-        r.checks = [s for s in t.sites or () if s[3] is not None]
-        return r
-    runs = []
-    i = 0
-    while i < t.n:
-        if t.op[i] == RV_LEAF:
-            first = i
-            while i < t.n and t.op[i] == RV_LEAF:
-                i += 1
-            runs.append((first, i - first))
-        else:
-            i += 1
-    r.runs = <int64_t *>malloc(max(2 * len(runs), 1) * sizeof(int64_t))
-    if r.runs == NULL:
-        raise MemoryError("revad: no memory for a replay's buffers")
-    for k in range(len(runs)):
-        r.runs[2 * k], r.runs[2 * k + 1] = runs[k]
-    r.n_runs = len(runs)
+    r.act = act
+    r.rop = <const uint8_t *><size_t>act.rop.__array_interface__["data"][0]
+    r.gaps, r.n_gaps = NULL, act.gaps.shape[0]
+    if r.n_gaps:
+        r.gaps = <const int64_t *><size_t>act.gaps.__array_interface__["data"][0]
+    r.lazy = <const int64_t *><size_t>act.lazy.__array_interface__["data"][0]
+    r.n_lazy = act.lazy.shape[0]
+    for k in range(rv.shape[0]):
+        r.runs[2 * k], r.runs[2 * k + 1] = rv[k, 0], rv[k, 1]
+    r.n_runs = rv.shape[0]
     r.checks = [s for s in t.sites or () if s[3] is not None]
     return r
 
@@ -416,10 +404,11 @@ cdef int64_t _replay_forward(_Replay r) except -2:
 
 cdef int _replay_reverse(_Replay r, int64_t top) except -1:
     """The reverse sweep from slot top into r.adj (zero before: a clean sweep leaves it zero,
-    but for the leaves, which the caller reads and _replay_clear zeroes)."""
+    but for the differentiated leaves, which the caller takes (_grad_of), and the slots
+    _replay_clear zeroes)."""
     cdef Tape t = r.t
     cdef double *buf = r.adj
-    cdef const uint8_t *op = r.rop if r.rop != NULL else t.op  # (activity.h)
+    cdef const uint8_t *op = r.rop  # (activity.h)
     cdef int64_t i = rv_group_end(op, top), seed, first, g = 0, floor
     cdef const int64_t *p
     cdef const rv_ew_blk *q
@@ -461,7 +450,8 @@ cdef int _replay_reverse(_Replay r, int64_t top) except -1:
             memset(buf + first, 0, (i + 1 - first) * sizeof(double))
             first = q.out
         elif kind.run_backward == RV_RUN_BLAS:
-            _mm_backward_blas_on(t, r.val, r.cptr, buf, r.n, <const rv_mm_blk *>p, True)
+            _mm_backward_blas_on(t, r.val, r.cptr, buf, r.n, <const rv_mm_blk *>p, True,
+                                 r.act.fresh.get(i, 0))
         elif kind.run_backward == RV_RUN_PYTHON:
             _call_backward_of(t, r.records[(<const rv_call_blk *>p).obj], buf, r.n,
                               <const rv_call_blk *>p, True)
@@ -472,7 +462,9 @@ cdef int _replay_reverse(_Replay r, int64_t top) except -1:
 
 
 cdef int _replay_clear(_Replay r) except -1:
-    """Zero what a clean sweep leaves in the adjoints: the leaves' (read by then)."""
+    """Zero what a clean sweep leaves in the adjoints but for the differentiated leaves' (taken
+    as the gradient is read): the inactive slots that active entries add into (activity.h,
+    RV_ACT_DIRTY), an output that depends on no input."""
     cdef int64_t k
     for k in range(r.n_runs):
         memset(r.adj + r.runs[2 * k], 0, r.runs[2 * k + 1] * sizeof(double))
@@ -609,7 +601,7 @@ cdef int64_t _replay_rows(_Replay r, int64_t m, const double *x, const int64_t *
         c = <_Replay>rows.bufs[k]
         rows.vals[k], rows.adjs[k], rows.cptrs[k] = c.val, c.adj, c.cptr
     rows.t, rows.x, rows.xs, rows.gs, rows.v, rows.g = t, x, xs, gs, v, g
-    rows.rop = r.rop if r.rop != NULL else t.op
+    rows.rop = r.rop
     rows.runs, rows.n_runs, rows.lazy, rows.n_lazy = r.runs, r.n_runs, r.lazy, r.n_lazy
     rows.m, rows.nx, rows.ng, rows.out, rows.top = m, nx, ng, out, t.n - 1
     rows.seats, rows.seat, rows.next, rows.fail, rows.out_value = n, 0, 0, m, out_value

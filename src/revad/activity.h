@@ -254,4 +254,29 @@ static inline void rv_inputs_in_place(const uint8_t *op, const int32_t *arg0,
     }
 }
 
+/* Which operands of the matrix product at slot i have adjoints still all zero when a clean
+ * reverse sweep from slot `seed` over the op column `op` (a trace's: inactive entries read as
+ * leaves) reaches it, so that its products write them instead of adding to them (_core_blas.pxi,
+ * _add_product): those on slots that no entry above it may add to (rv_reads_below, which counts
+ * one past its budget as a reader) and, for B, not on A's slots (the product adds A's first).
+ * A fused sum's elementwise group adds to its operands' adjoints at the sum's slot, above the
+ * group's own, but the sum comes right after the group (rv_sums_fused): no product between.
+ * Bits: 1, A's; 2, B's. */
+static inline int rv_mm_fresh(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                              const int64_t *blk, int64_t seed, int64_t i) {
+    const rv_mm_blk *h = (const rv_mm_blk *)(blk + arg0[i]);
+    const rv_mm_operand *o[2] = {&h->a, &h->b};
+    const int64_t rows[2] = {h->m, h->n}, cols[2] = {h->n, h->q};
+    int64_t lo[2], hi[2];
+    int on[2], bits = 0;
+    for (int j = 0; j < 2; ++j) {
+        const int64_t shape[2] = {rows[j], cols[j]}, st[2] = {o[j]->rs, o[j]->cs};
+        on[j] = o[j]->src < 0 && rv_view_span(o[j]->off, 2, shape, st, &lo[j], &hi[j]);
+        if (on[j] && !rv_reads_below(op, arg0, arg1, blk, seed, i, lo[j], hi[j] + 1))
+            bits |= 1 << j;
+    }
+    if (on[0] && on[1] && rv_meets(lo[0], hi[0], lo[1], hi[1] + 1)) bits &= 1;
+    return bits;
+}
+
 #endif

@@ -400,15 +400,14 @@ static inline int rv_replay_in_c(const uint8_t *op, const int32_t *arg0, const i
  * in C alone (rv_replay_in_c), in a replay's buffers val and adj (adj zero but for nothing):
  * the row's nx inputs x written into their slots xs, the forward replay, the reverse sweep
  * seeded at slot `out` (none if out < 0: f returned a constant), the adjoints of the ng slots
- * gs read into g (0.0 for a slot -1: an input the function never read), and the leaves'
- * adjoints zeroed (`runs`: (first, count) of each run of leaves), leaving adj zero for the next
- * row. The same steps as Trace.value_and_grad's (_run_with), so each row has its bits; groups
- * are not cut for threads (the rows are). Returns -1, or the entry of the guard or comparison
- * that failed (nothing written to g). t->val: the tape's recorded values; rop: the op column
- * the reverse sweep reads (the trace's activity, activity.h: inactive entries read as leaves;
- * `runs` then lists the slots it leaves nonzero), t->cptr: this row's buffers' constants (the
- * _OWN_VALUES entry points at val); lazy: the groups the forward replay leaves unwritten
- * (rv_forward_replay). */
+ * gs read into g (0.0 for a slot -1: an input the function never read) and zeroed, and the
+ * other slots the sweep leaves nonzero zeroed (`runs`: (first, count) pairs), leaving adj zero
+ * for the next row. The same steps as Trace.value_and_grad's (_run_with), so each row has its
+ * bits; groups are not cut for threads (the rows are). Returns -1, or the entry of the guard
+ * or comparison that failed (nothing written to g). t->val: the tape's recorded values; rop:
+ * the op column the reverse sweep reads (the trace's activity, activity.h: inactive entries
+ * read as leaves), t->cptr: this row's buffers' constants (the _OWN_VALUES entry points at
+ * val); lazy: the groups the forward replay leaves unwritten (rv_forward_replay). */
 static inline int64_t rv_replay_row(const rv_cols *t, const uint8_t *rop, double *val,
                                     double *adj, int64_t out, const double *x, const int64_t *xs,
                                     int64_t nx, double *g, const int64_t *gs, int64_t ng,
@@ -426,6 +425,8 @@ static inline int64_t rv_replay_row(const rv_cols *t, const uint8_t *rop, double
                     INT64_MAX, seed, 0);
     }
     for (int64_t k = 0; k < ng; ++k) g[k] = gs[k] >= 0 ? adj[gs[k]] : 0.0;
+    for (int64_t k = 0; k < ng; ++k)  /* (after all reads: an argnum may repeat) */
+        if (gs[k] >= 0) adj[gs[k]] = 0.0;
     for (int64_t k = 0; k < n_runs; ++k)
         memset(adj + runs[2 * k], 0, (size_t)runs[2 * k + 1] * sizeof(double));
     return -1;
