@@ -105,11 +105,13 @@ cdef class _Plan:
     read. kind: _T_*; slot: NUMBER's slot, NDARRAY's first (-1: never on the tape); slots:
     REALS' (an int64 array); shape, dtype: NDARRAY's; value: STATIC's recorded value; for TREE,
     `leaves` (plans) and `flatten`/`build` (revad/_trace.py); cidx: an NDARRAY read in place,
-    its cptr entry (_in_place), else -1."""
+    its cptr entry (_in_place), else -1; direct: a differentiated NDARRAY read in place, whose
+    one matrix product writes its gradient (_direct_args; worked out anew on unpickling)."""
     cdef public int kind
     cdef public int64_t slot
     cdef public object slots, shape, dtype, value, leaves, flatten, build, rtype, name
     cdef public int64_t size, cidx
+    cdef public bint direct
 
     def __reduce__(self):
         return _new_plan, (self.kind, self.slot, self.slots, self.shape, self.dtype, self.value,
@@ -151,7 +153,10 @@ cdef class Trace:
         depend on no differentiated argument (``inactive_entries``: the data and what is
         computed from it alone), the array arguments a replay reads where the caller keeps them
         instead of copying them into its values (``arguments_in_place``: data that only
-        elementwise operations and matrix products read), the array groups whose values a
+        elementwise operations and matrix products read), the differentiated array arguments
+        it reads there too, whose gradient their one matrix product writes as a new array
+        (``differentiated_in_place``: a weight matrix that only a product reads), the array
+        groups whose values a
         replay never writes because only a sum reads them, which computes from their operands
         (``unwritten_groups``, as eager evaluation leaves them), the bytes of the tape per
         entry, and the bytes a replay's own buffers add per entry (values and adjoints).
@@ -168,6 +173,7 @@ cdef class Trace:
                 + sum(a.nbytes for a in t.refs if isinstance(a, np.ndarray)))
         return {"entries": t.n, "inactive_entries": self.active.inactive,
                 "arguments_in_place": sum(1 for o in t.refs if type(o) is _InputValues),
+                "differentiated_in_place": _count_direct(self.plans),
                 "unwritten_groups": len(self.active.lazy),
                 "guards": sum(1 for k in range(t.n) if t.op[k] == RV_GUARD),
                 "comparisons": sum(1 for k in range(t.n) if RV_LT <= t.op[k] <= RV_NE + 2),
@@ -184,8 +190,9 @@ cdef class Trace:
             return r
         return _replay_new(self.t, self.active)
 
-    cdef int _load(self, _Replay r, tuple args) except -1:
-        """Check the arguments against the recording's and write their values into r."""
+    cdef int _load(self, _Replay r, tuple args, bint direct=True) except -1:
+        """Check the arguments against the recording's and write their values into r (direct:
+        the differentiated arguments read in place are read there, _Plan.direct)."""
         cdef Py_ssize_t k, n = len(args)
         cdef _Plan p
         if n != len(self.plans):
@@ -193,9 +200,11 @@ cdef class Trace:
                             f"positional argument(s), got {n}")
         if r.inputs:
             r.inputs = []
+        if r.vals_at:
+            r.vals_at.clear()
         for k in range(n):
             p = <_Plan>self.plans[k]
-            _load_arg(r, p, args[k], k)
+            _load_arg(r, p, args[k], k, direct)
         return 0
 
     cdef object _run(self, tuple args, bint grads):
@@ -204,6 +213,9 @@ cdef class Trace:
         r.records = {}
         if r.inputs:
             r.inputs = []
+        if r.vals_at:  # (the caller's arrays: not kept alive by the spare buffers)
+            r.vals_at.clear()
+            r.grads_at.clear()
         self.spare = r  # (not on an error: a failed sweep may leave adjoints in its buffers)
         return result
 
@@ -309,7 +321,6 @@ cdef class Trace:
 
     def _plans(self):
         return list(self.plans)
-
     def _new_buffers(self):
         """Buffers of one's own, for a thread of batch()."""
         return _replay_new(self.t, self.active)
@@ -340,7 +351,7 @@ cdef class Trace:
         v = np.empty(m)
         g = np.empty((m, sg.shape[0]))
         r = self._take()
-        self._load(r, row0)
+        self._load(r, row0, False)  # (the rows read every value in r.val, in C)
         fail = _replay_rows(r, m, <const double *>cnp.PyArray_DATA(x),
                             <const int64_t *>cnp.PyArray_DATA(sx), sx.shape[0],
                             <double *>cnp.PyArray_DATA(v), <double *>cnp.PyArray_DATA(g),
@@ -450,7 +461,7 @@ cdef tuple _second_with(Trace tr, _Replay r, tuple args, int64_t k, object V):
     cdef int64_t fail
     if t.readonly:
         t.check_readonly()
-    tr._load(r, args)
+    tr._load(r, args, False)  # (the second-order sweeps read every value in r.val, in C)
     _hold(t)  # (as _run_with)
     try:
         fail = _replay_forward(r)
@@ -633,6 +644,7 @@ def _restore_trace(state, list plans, tuple nums, bint single, int64_t out, doub
         plans, nums, single, out, out_value, info)
     _mark_runs(tr.t)  # (not the pickle's marks: a damaged one could skip entries)
     tr.active = _activity(tr.t, _active_slots(plans, nums), out)
+    _direct_args(tr)
     return tr
 
 
@@ -670,7 +682,7 @@ cdef inline int _set_number(_Replay r, int64_t slot, object x, _Plan p, Py_ssize
     return 0
 
 
-cdef int _load_arg(_Replay r, _Plan p, object x, Py_ssize_t k) except -1:
+cdef int _load_arg(_Replay r, _Plan p, object x, Py_ssize_t k, bint direct) except -1:
     cdef Py_ssize_t i, n
     cdef const int64_t *sv
     cdef cnp.ndarray a
@@ -699,6 +711,8 @@ cdef int _load_arg(_Replay r, _Plan p, object x, Py_ssize_t k) except -1:
                     r.inputs.append(a)  # (the caller's x lives through the call; this copy not)
             if p.cidx >= 0:  # read in place (_in_place): its readers point at it
                 r.cptr[p.cidx] = <const double *>cnp.PyArray_DATA(a)
+            elif p.direct and direct:  # its one product reads it there (_direct_args)
+                r.vals_at[p.slot] = a
             else:
                 memcpy(r.val + p.slot, cnp.PyArray_DATA(a), p.size * sizeof(double))
         return 0
@@ -717,7 +731,7 @@ cdef int _load_arg(_Replay r, _Plan p, object x, Py_ssize_t k) except -1:
                          + (f" with keys {list(x)}" if type(x) is dict else ""))
     leaves = [x[key] for key in p.value] if p.value is not None else x
     for i in range(len(p.leaves)):
-        _load_arg(r, <_Plan>p.leaves[i], leaves[i], k)
+        _load_arg(r, <_Plan>p.leaves[i], leaves[i], k, direct)
     return 0
 
 
@@ -770,6 +784,11 @@ cdef object _grad_of(_Replay r, _Plan p, bint take):
                     r.adj[sv[i]] = 0.0
         return out if p.rtype is list else tuple(out)
     if p.kind == _T_NDARRAY:
+        if p.direct and r.vals_at:  # (its product wrote it, or never ran: a zero gradient)
+            g = r.grads_at.pop(p.slot, None) if take else r.grads_at.get(p.slot)
+            if g is None:
+                return np.zeros(p.shape)
+            return g.reshape(p.shape) if take else g.reshape(p.shape).copy()
         g = np.empty(p.shape)
         if p.slot >= 0 and p.size:
             rv_take_adjoints(<double *>cnp.PyArray_DATA(<cnp.ndarray>g), r.adj + p.slot, p.size,
@@ -800,7 +819,78 @@ def _make_trace(Tape t not None, list plans, tuple nums, bint single, Var out, d
     _read_in_place(t, plans, nums, tr.out)
     _mark_runs(t)
     tr.active = _activity(t, _active_slots(plans, nums), tr.out)
+    _direct_args(tr)
     return tr
+
+
+cdef object _busy_slots(Tape t, int64_t out):
+    """The slots the output and the Python checks of t's guard sites read (int64), or None if a
+    check this module does not know may read any slot."""
+    busy = [np.zeros(0, dtype=np.int64)]
+    if out >= 0:
+        busy.append(np.array([out], dtype=np.int64))
+    for site in t.sites or ():
+        if site[3] is None:
+            continue
+        if type(site[3]) is not _TiesCheck:
+            return None
+        busy += [np.asarray(site[3].ma).reshape(-1), np.asarray(site[3].mr).reshape(-1)]
+    return np.concatenate(busy).astype(np.int64)
+
+
+cdef Py_ssize_t _count_direct(list plans):
+    cdef Py_ssize_t c = 0
+    todo = list(plans)
+    while todo:
+        p = <_Plan>todo.pop()
+        c += p.direct
+        if p.kind == _T_TREE:
+            todo.extend(p.leaves)
+    return c
+
+
+cdef int _direct_args(Trace tr) except -1:
+    """Mark the differentiated array arguments (_Plan.direct) that a replay reads where the
+    caller keeps them, and whose gradient is written as a new array, no copy in or out
+    (_Replay.vals_at, grads_at): those whose only reader (rv_sole_reader) is one matrix product
+    that BLAS runs, reading the whole argument in C order as an operand, the other operand not
+    differentiated (so that only the forward product reads its values); not read by the output
+    or a Python check, nor sharing its slots with another argument."""
+    cdef Tape t = tr.t
+    cdef _Plan p
+    cdef const rv_mm_blk *h
+    cdef const rv_mm_operand *o
+    cdef const rv_mm_operand *other
+    cdef int64_t i, rows, cols
+    cands, todo = [], [tr.plans[k] for k in sorted(set(tr.nums))]
+    while todo:
+        p = <_Plan>todo.pop()
+        if p.kind == _T_NDARRAY and p.slot >= 0 and p.size:
+            cands.append(p)
+        elif p.kind == _T_TREE:
+            todo.extend(p.leaves)
+    busy = _busy_slots(t, tr.out) if cands else None
+    if busy is None:
+        return 0
+    firsts = {}
+    for p in cands:
+        firsts[p.slot] = firsts.get(p.slot, 0) + 1
+    for p in cands:
+        if firsts[p.slot] > 1 or ((busy >= p.slot) & (busy < p.slot + p.size)).any():
+            continue
+        i = rv_sole_reader(t.op, t.arg0, t.arg1, t.blk, t.n, p.slot, p.slot + p.size)
+        if i < 0 or t.op[i] != RV_MM:
+            continue
+        h = <const rv_mm_blk *>(t.blk + t.arg0[i])
+        if h.a.src < 0 and h.a.off == p.slot:
+            o, other, rows, cols = &h.a, &h.b, h.m, h.n
+        elif h.b.src < 0 and h.b.off == p.slot:
+            o, other, rows, cols = &h.b, &h.a, h.n, h.q
+        else:
+            continue
+        p.direct = (h.blas != 0 and other.src >= 0 and o.cs == 1 and o.rs == cols
+                    and rows * cols == p.size)
+    return 0
 
 
 cdef int _read_in_place(Tape t, list plans, tuple nums, int64_t out) except -1:
@@ -816,16 +906,10 @@ cdef int _read_in_place(Tape t, list plans, tuple nums, int64_t out) except -1:
             todo.extend(p.leaves)
     if not cands:
         return 0
-    busy = [_active_slots(plans, nums)]
-    if out >= 0:
-        busy.append(np.array([out], dtype=np.int64))
-    for site in t.sites or ():
-        if site[3] is None:
-            continue
-        if type(site[3]) is not _TiesCheck:
-            return 0  # (a check this pass does not know may read any slot)
-        busy += [np.asarray(site[3].ma).reshape(-1), np.asarray(site[3].mr).reshape(-1)]
-    busy = np.concatenate(busy)
+    busy = _busy_slots(t, out)
+    if busy is None:
+        return 0  # (a check this pass does not know may read any slot)
+    busy = np.concatenate([_active_slots(plans, nums), busy])
     firsts = {}
     for p in cands:
         firsts[p.slot] = firsts.get(p.slot, 0) + 1

@@ -167,6 +167,8 @@ cdef extern from "revad.h" nogil:
                             int64_t *src, int64_t m, int rewrite)
     int rv_mm_fresh(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                     const int64_t *blk, int64_t seed, int64_t i)
+    int64_t rv_sole_reader(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                           const int64_t *blk, int64_t n, int64_t a, int64_t b)
     int64_t rv_forward_replay(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
                               const double *rec, const double *cst, const int64_t *blk,
                               const double *const *cptr, double *val, int64_t start,
@@ -349,6 +351,9 @@ cdef class _Replay:
     cdef dict records            # a Python function's entry (h.obj) -> its record at our values
     cdef list keep               # arrays our cptr points into
     cdef list inputs             # a call's data arguments read in place, converted (_load_arg)
+    # A call's differentiated arguments read in place (_Plan.direct): first slot -> the array
+    # (values, _load_arg), and -> the gradient their one product wrote (_mm_backward_blas_on)
+    cdef dict vals_at, grads_at
     cdef int64_t *runs           # (first, count): adjoints zeroed after a sweep (_Active.runs)
     cdef int64_t n_runs
     cdef const int64_t *gaps     # (last, first) of each long run its reverse sweep skips

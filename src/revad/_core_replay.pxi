@@ -275,7 +275,7 @@ cdef _Replay _replay_new(Tape t, _Active act):
     memcpy(r.val, t.val, t.n * sizeof(double))  # the leaves that are not inputs keep these
     for k in range(t.n_cptr):
         r.cptr[k] = t.cptr[k] if t.refs[k] is not _OWN_VALUES else r.val
-    r.records, r.keep, r.inputs = {}, [], []
+    r.records, r.keep, r.inputs, r.vals_at, r.grads_at = {}, [], [], {}, {}
     r.act = act
     r.rop = <const uint8_t *><size_t>act.rop.__array_interface__["data"][0]
     r.gaps, r.n_gaps = NULL, act.gaps.shape[0]
@@ -308,8 +308,8 @@ cdef int _replay_python(_Replay r, int64_t i, object val) except -1:
     cdef int64_t k
     if code == RV_MM:
         mm = <const rv_mm_blk *>p
-        A = _mm_operand(t, val, r.cptr, &mm.a, mm.m, mm.n)
-        B = _mm_operand(t, val, r.cptr, &mm.b, mm.n, mm.q)
+        A = _mm_operand(t, val, r.cptr, &mm.a, mm.m, mm.n, r.vals_at)
+        B = _mm_operand(t, val, r.cptr, &mm.b, mm.n, mm.q, r.vals_at)
         out = val[mm.out:mm.out + mm.m * mm.q].reshape(mm.m, mm.q)
         # A large constant referenced (revad._array._Watched): its product checks it block by
         # block as it reads it (raises if it changed since recorded), one pass over it.
@@ -451,7 +451,7 @@ cdef int _replay_reverse(_Replay r, int64_t top) except -1:
             first = q.out
         elif kind.run_backward == RV_RUN_BLAS:
             _mm_backward_blas_on(t, r.val, r.cptr, buf, r.n, <const rv_mm_blk *>p, True,
-                                 r.act.fresh.get(i, 0))
+                                 r.act.fresh.get(i, 0), r.vals_at, r.grads_at)
         elif kind.run_backward == RV_RUN_PYTHON:
             _call_backward_of(t, r.records[(<const rv_call_blk *>p).obj], buf, r.n,
                               <const rv_call_blk *>p, True)

@@ -279,4 +279,29 @@ static inline int rv_mm_fresh(const uint8_t *op, const int32_t *arg0, const int3
     return bits;
 }
 
+/* The entry of finished tape (op, ...) that reads a slot in [a, b), if exactly one does (an op
+ * row, a guard, a comparison, or an entry of any kind by its operands); -1: none; -2: more. */
+static inline int64_t rv_sole_reader(const uint8_t *op, const int32_t *arg0, const int32_t *arg1,
+                                     const int64_t *blk, int64_t n, int64_t a, int64_t b) {
+    int64_t found = -1;
+    for (int64_t i = 0; i < n; ++i) {
+        const int c = op[i];
+        int reads;
+        if (c == RV_LEAF || c == RV_CONST || c == RV_GROUP_SLOT) continue;
+        if (c >= RV_DOTC) {
+            reads = rv_kind_of(c)->reads(blk + arg0[i], a, b);
+        } else if (c == RV_GUARD || c < RV_ADD) {
+            reads = arg0[i] >= a && arg0[i] < b;
+        } else {
+            const int j = (c - RV_ADD) % 3;
+            reads = (j != 2 && arg0[i] >= a && arg0[i] < b) || (j != 1 && arg1[i] >= a && arg1[i] < b);
+        }
+        if (reads) {
+            if (found >= 0) return -2;
+            found = i;
+        }
+    }
+    return found;
+}
+
 #endif
