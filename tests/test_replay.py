@@ -350,6 +350,41 @@ def test_branch_flip_suite(f):
     assert "equal" in outcomes or f.__name__ in ("escapes", "value_escape")
 
 
+def test_a_max_replays_where_its_ties_are_as_recorded_and_refuses_elsewhere():
+    # rows 0 and 2 tie (their gradient split evenly), row 1 does not; the check runs in C
+    # (rv_ties_hold) on the replay's values
+    def f(x):
+        return np.sum(np.max(x * 1.0, axis=1) ** 2)
+
+    x0 = np.array([[1.0, 3.0, 3.0], [2.0, 0.5, 1.0], [4.0, 4.0, 4.0]])
+    tr = revad.trace(f, x0)
+    for x in (x0 * 2.0, x0 - 5.0):  # the same ties
+        assert equal_or_refused(tr, f, [x]) == "equal"
+    moved = x0.copy()
+    moved[0] = [3.0, 3.0, 1.0]
+    broken = x0.copy()
+    broken[2, 0] = 3.0  # row 2 ties two, not three
+    for x in (moved, broken):
+        with pytest.raises(TraceError, match="the recorded ties when recorded, other ties now"):
+            tr.value_and_grad(x)
+    # recorded with no ties at all: a new tie refuses; an infinite max ties with nothing
+    tr = revad.trace(f, np.array([[1.0, 2.0, 3.0], [6.0, 5.0, 4.0]]))
+    assert equal_or_refused(tr, f, [np.array([[0.0, 7.0, 3.0], [6.0, 5.0, -4.0]])]) == "equal"
+    with pytest.raises(TraceError, match="no ties when recorded, a tie now"):
+        tr.value_and_grad(np.array([[1.0, 3.0, 3.0], [6.0, 5.0, 4.0]]))
+    got = tr.value_and_grad(np.array([[1.0, np.inf, np.inf], [6.0, 5.0, 4.0]]))
+    assert got[0] == np.inf
+    # a pickle carries the check (its C form is rebuilt), and a damaged one is refused
+    back = pickle.loads(pickle.dumps(tr))
+    with pytest.raises(TraceError, match="a tie now"):
+        back.value_and_grad(np.array([[1.0, 3.0, 3.0], [6.0, 5.0, 4.0]]))
+    check = [s[3] for s in back._sites() if s[3] is not None][0]
+    check.ma = check.ma + 10 ** 6
+    check.__dict__.pop("_flat", None)
+    with pytest.raises(ValueError, match="damaged"):
+        back.value_and_grad(np.array([[1.0, 2.0, 3.0], [6.0, 5.0, 4.0]]))
+
+
 def test_refusal_says_which_guard_and_where():
     def f(x):
         if x > 1.0:

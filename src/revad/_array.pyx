@@ -50,7 +50,7 @@ from revad._core cimport (
     RV_RUN_SUMS_FORWARD, RV_RUN_SUMS_LAZY_FORWARD, RV_CALL, rv_call_blk, rv_call_width,
     RV_PAIR, rv_pair_blk, rv_pair_operand, rv_pair_width, rv_pair_operand_at,
     rv_n_op_table, rv_op_table, rv_kind_of, rv_group_end, rv_mm_values, rv_take_adjoints,
-    rv_sole_reader)
+    rv_sole_reader, rv_ties_hold)
 
 import operator
 

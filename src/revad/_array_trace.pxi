@@ -44,18 +44,56 @@ cdef int _guard_array(Array a, str kind) except -1:
 class _TiesCheck:
     """A replay's check of the ties of a max/min (_split_ties): the same elements tie, or, where
     none did, none do. ma, mr: the slots of the operand and of the result (shaped to keep the
-    reduced axes); ties: the recorded ties, or None."""
+    reduced axes); ties: the recorded ties, or None. Called with a replay's values (a float64
+    column), it runs in C (sweep.h, rv_ties_hold) and returns None, or what it found instead:
+    (recorded, now)."""
 
     def __init__(self, ma, mr, axes, ties):
         self.ma, self.mr, self.axes, self.ties = ma, mr, axes, ties
 
+    def __getstate__(self):
+        return {"ma": self.ma, "mr": self.mr, "axes": self.axes, "ties": self.ties}
+
     def __call__(self, val):
-        mv = val[self.mr]
-        now = (val[self.ma] == mv) & np.isfinite(mv)
-        if self.ties is None:
-            k = now.sum(axis=self.axes, keepdims=True)
-            return None if not (k > 1).any() else ("no ties", "a tie")
-        return None if np.array_equal(now, self.ties) else ("the recorded ties", "other ties")
+        flat = self.__dict__.get("_flat")
+        if flat is None or flat[0] != val.shape[0]:
+            flat = self._flat = _ties_flat(self.ma, self.mr, self.ties, val.shape[0])
+        if _ties_hold(val, flat):
+            return None
+        return ("no ties", "a tie") if self.ties is None else ("the recorded ties", "other ties")
+
+
+cdef tuple _ties_flat(object ma, object mr, object ties, int64_t n):
+    """_TiesCheck's slot maps flattened for rv_ties_hold, checked against n slots (a pickle's
+    reach C): (n, operand slots, result slots, result numbers, ties or None, counters)."""
+    ma = np.asarray(ma, dtype=np.int64)
+    mr = np.asarray(mr, dtype=np.int64)
+    try:
+        r = np.ascontiguousarray(np.broadcast_to(mr, ma.shape)).reshape(-1)
+        rk = np.ascontiguousarray(np.broadcast_to(np.arange(mr.size).reshape(mr.shape),
+                                                  ma.shape)).reshape(-1)
+    except ValueError:
+        raise ValueError("revad: a trace's tape is damaged (a max/min's ties)") from None
+    a = np.ascontiguousarray(ma).reshape(-1)
+    tie = None if ties is None else np.ascontiguousarray(ties, dtype=np.uint8).reshape(-1)
+    if ((a.size and (a.min() < 0 or a.max() >= n or r.min() < 0 or r.max() >= n))
+            or (tie is not None and tie.shape[0] != a.shape[0])):
+        raise ValueError("revad: a trace's tape is damaged (a max/min's ties)")
+    return n, a, r, rk, tie, np.empty(max(mr.size, 1), dtype=np.int32)
+
+
+cdef bint _ties_hold(object val, tuple flat) except -1:
+    cdef const double[::1] v = val
+    cdef const int64_t[::1] a = flat[1], r = flat[2], rk = flat[3]
+    cdef const uint8_t[::1] tie
+    cdef int32_t[::1] cnt = flat[5]
+    cdef const uint8_t *tp = NULL
+    if a.shape[0] == 0:
+        return True
+    if flat[4] is not None:
+        tie = flat[4]
+        tp = &tie[0]
+    return rv_ties_hold(&v[0], &a[0], &r[0], &rk[0], a.shape[0], tp, &cnt[0], cnt.shape[0])
 
 
 cdef int _ties_check(Array a, Array r, tuple kshape, tuple axes, object ties) except -1:
@@ -321,6 +359,11 @@ cdef class Trace:
 
     def _plans(self):
         return list(self.plans)
+
+    def _sites(self):
+        """Testing hook: the tape's guard sites (entry, kind, where, check or None)."""
+        return list(self.t.sites or ())
+
     def _new_buffers(self):
         """Buffers of one's own, for a thread of batch()."""
         return _replay_new(self.t, self.active)

@@ -158,6 +158,8 @@ cdef extern from "revad.h" nogil:
                         const double *const *cptr, double *adj, int64_t top, int clean,
                         int64_t split, int64_t seed, int64_t floor)
     int rv_all_zero(const double *x, int64_t n)
+    int rv_ties_hold(const double *val, const int64_t *a, const int64_t *r, const int64_t *rk,
+                     int64_t n, const uint8_t *tie, int32_t *cnt, int64_t nr)
     int rv_any_zero(const double *x, int64_t n)
     void rv_take_adjoints(double *grad, double *adj, int64_t n, int clean, int assign)
     void rv_activity(const uint8_t *op, const int32_t *arg0, const int32_t *arg1, int64_t *blk,

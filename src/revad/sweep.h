@@ -396,6 +396,23 @@ static inline int rv_replay_in_c(const uint8_t *op, const int32_t *arg0, const i
     return 1;
 }
 
+/* A max/min's ties, checked on a replay's values (_array_trace.pxi, _TiesCheck): operand
+ * element k (slot a[k]) ties with its result (slot r[k], result number rk[k] of nr) where it
+ * equals it and is finite. With the recorded ties (tie: a byte per element) they must be the
+ * same; without (NULL: there were none), no result may have two. cnt: nr counters of the
+ * caller's. Returns whether they hold. */
+static inline int rv_ties_hold(const double *val, const int64_t *a, const int64_t *r,
+                               const int64_t *rk, int64_t n, const uint8_t *tie, int32_t *cnt,
+                               int64_t nr) {
+    if (!tie) memset(cnt, 0, (size_t)nr * sizeof(int32_t));
+    for (int64_t k = 0; k < n; ++k) {
+        const double y = val[r[k]];
+        const int now = val[a[k]] == y && isfinite(y);
+        if (tie ? now != tie[k] : (now && ++cnt[rk[k]] > 1)) return 0;
+    }
+    return 1;
+}
+
 /* One row of a batch (revad.trace's batch; _core_replay.pxi, _Rows), for a tape that replays
  * in C alone (rv_replay_in_c), in a replay's buffers val and adj (adj zero but for nothing):
  * the row's nx inputs x written into their slots xs, the forward replay, the reverse sweep
