@@ -167,7 +167,9 @@ cdef class Trace:
     be the one Python runs at the new arguments -- a comparison, a value that escaped into
     Python -- it raises ``revad.TraceError`` instead. An array argument that is not
     differentiated (data) is read where it lies during the call, not copied
-    (``stats["arguments_in_place"]``): do not write it from another thread meanwhile.
+    (``stats["arguments_in_place"]``), and so is a differentiated one that only a matrix product
+    reads (``stats["differentiated_in_place"]``): do not write them from another thread
+    meanwhile.
 
     >>> import revad
     >>> tr = revad.trace(lambda x: x[0] * x[1] + revad.exp(x[0]), [0.0, 2.0])

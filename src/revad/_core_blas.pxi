@@ -118,7 +118,7 @@ cdef int _mm_backward_blas_on(Tape t, double *valp, const double **cptr, double 
         ops[0], ops[1] = &h.a, &h.b
         for j in range(2):  # (a differentiated argument read in place: its gradient from buf)
             if ops[j].src < 0 and vals_at and ops[j].off in vals_at:
-                d = np.empty(vals_at[ops[j].off].size)
+                d = np.empty(m * k if j == 0 else k * q)  # (the operand's slots: on the tape)
                 rv_take_adjoints(<double *><size_t>d.__array_interface__["data"][0],
                                  buf + ops[j].off, d.size, True, True)
                 grads_at[ops[j].off] = d
