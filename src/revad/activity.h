@@ -294,7 +294,8 @@ static inline int64_t rv_sole_reader(const uint8_t *op, const int32_t *arg0, con
             reads = arg0[i] >= a && arg0[i] < b;
         } else {
             const int j = (c - RV_ADD) % 3;
-            reads = (j != 2 && arg0[i] >= a && arg0[i] < b) || (j != 1 && arg1[i] >= a && arg1[i] < b);
+            reads = (j != 2 && arg0[i] >= a && arg0[i] < b)
+                || (j != 1 && arg1[i] >= a && arg1[i] < b);
         }
         if (reads) {
             if (found >= 0) return -2;
