@@ -436,6 +436,47 @@ def test_logsumexp_shift_is_recorded_not_guarded(axis):
         same(tr.value_and_grad(inf, keep), eager(f, [inf, keep]))
 
 
+def test_scipy_logsumexp_with_b_and_sign_replays_at_new_points():
+    # SciPy's b= and return_sign forms: the shift is recorded, b's zeros and the sum's signs are
+    # guarded (comparisons), not every element: a replay at new points equals eager, and a new
+    # sign refuses
+    import scipy.special as ss
+
+    import revad.scipy.special as sp
+
+    def f(x, b, axis):
+        r, sign = sp.logsumexp(x, axis=axis, b=b, return_sign=True)
+        return np.sum(r * sign) + np.sum(sp.logsumexp(x, axis=axis, b=b * b))
+
+    for axis in (None, 1, -1):
+        x = rng.normal(size=(3, 4))
+        b = rng.uniform(0.5, 2.0, size=(3, 4))
+        b[0, 1] = 0.0  # left out of the shift, as SciPy leaves it
+        if axis is not None:
+            b[2, :] *= -1.0  # a negative sum in row 2
+        tr = revad.trace(f, x, b, axis, argnums=(0, 1))
+        sums = 1 if axis is None else 3  # guards: 3 per signed sum, b's zeros in each call
+        assert tr.stats["guards"] == 3 * sums + 2 * b.size
+        for scale in (1.0, 30.0):
+            x2 = scale * rng.normal(size=(3, 4))
+            same(tr.value_and_grad(x2, b * 1.5, axis), eager(f, [x2, b * 1.5, axis], (0, 1)))
+        r, sign = sp.logsumexp(revad.Array(x2), axis=axis, b=b, return_sign=True)
+        want = ss.logsumexp(x2, axis=axis, b=b, return_sign=True)
+        np.testing.assert_allclose(r.value, want[0], rtol=1e-13)
+        np.testing.assert_array_equal(sign, want[1])
+        flipped = -b
+        flipped[0, 1] = 0.0
+        with pytest.raises(TraceError):
+            tr.value_and_grad(x, flipped, axis)
+    # b broadcasting a up, with a as data and b differentiated
+    g = lambda b, a: np.sum(sp.logsumexp(a, b=b, axis=0))  # noqa: E731
+    a, b = rng.normal(size=3), rng.uniform(1.0, 2.0, size=(2, 3))
+    tr = revad.trace(g, b, a)
+    assert tr.stats["guards"] == b.size  # (b's zeros: none)
+    b2, a2 = rng.uniform(1.0, 2.0, size=(2, 3)), 5.0 * rng.normal(size=3)
+    same(tr.value_and_grad(b2, a2), eager(g, [b2, a2]))
+
+
 def test_new_shapes_and_dtypes_are_refused_clearly():
     tr = revad.trace(lambda x: np.sum(x * x), np.ones(3))
     with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(4,\)"):

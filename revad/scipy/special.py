@@ -164,17 +164,24 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         return _ss.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign)
     if type(a) is _core.Var:
         a = _array.array(a)
-    va = np.asarray(_lift.values(a), np.float64)
-    axes = tuple(range(va.ndim)) if axis is None else axis
     if b is None and not return_sign:
         return _array.logsumexp(a, axis=axis, keepdims=keepdims)
-    vb = np.ones(()) if b is None else np.asarray(_lift.values(b), np.float64)
-    m = _max_const(np.where(np.broadcast_to(vb, np.broadcast_shapes(va.shape, vb.shape)) == 0,
-                            -np.inf, va), axes)
+    shape = np.shape(a) if b is None else np.broadcast_shapes(np.shape(a), np.shape(b))
+    axes = tuple(range(len(shape))) if axis is None else axis
+    # SciPy's shift leaves out the terms b zeroes. Comparisons, not values: under a trace, b's
+    # zeros and the sum's signs are guarded, not every element (the shift itself is recorded).
+    masked = a if np.shape(a) == shape else np.broadcast_to(a, shape)
+    if b is not None:
+        zero = np.asarray(b == 0)
+        if zero.any():
+            masked = np.where(np.broadcast_to(zero, shape), -np.inf, masked)
+    m = (_array._logsumexp_shift(masked, axes) if _lift.is_node(masked)
+         else _max_const(np.asarray(masked, np.float64), axes))
     e = np.exp(a - m)
     s = np.sum(e if b is None else e * b, axis=axes, keepdims=True)
     if return_sign:
-        sign = np.sign(np.asarray(s.value))
+        pos, neg, zero = (np.asarray(c, np.float64) for c in (s > 0, s < 0, s == 0))
+        sign = np.where(pos + neg + zero > 0, pos - neg, np.nan)  # (nan: SciPy's sign of nan)
         r = np.log(np.abs(s)) + m
     else:
         r = np.log(s) + m

@@ -213,20 +213,29 @@ cdef object _logsumexp(object x, object axis, bint keepdims):
     if type(x) is not Array:
         x = _to_array(x)
     axes = _norm_axes(axis, len((<Array>x).shape))
-    if (<Array>x).size and _tracing_tape() is not None:
-        # While a trace records, the shift is recorded too (a max, then _shift: isfinite ? m :
-        # 0, derivative 0), so a replay shifts by the new maximum, as eager would; the same
-        # values and partials as the constant below, without a guard on every element of x.
-        m = _unop(RV_SHIFT, _tree_reduce(x, RV_MAXIMUM, axes, True, "max", False))
-        r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
-        return r if keepdims else _squeeze(r, axes)
-    if (<Array>x).size:
-        m = _on_values(<Array>x, np.max, (axes, None, True))
+    m = _lse_shift(<Array>x, axes)
+    r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
+    return r if keepdims else _squeeze(r, axes)
+
+
+cdef object _lse_shift(Array x, tuple axes):
+    """The shift a logsumexp of x over axes subtracts first: x's maximum there (kept), 0 where
+    it is not finite, of derivative 0. While a trace records, the shift is recorded (a max,
+    then _shift: isfinite ? m : 0), so that a replay shifts by the new maximum, as eager would,
+    without a guard on every element of x; else it is a constant."""
+    if x.size and _tracing_tape() is not None:
+        return _unop(RV_SHIFT, _tree_reduce(x, RV_MAXIMUM, axes, True, "max", False))
+    if x.size:
+        m = _on_values(x, np.max, (axes, None, True))
     else:
-        m = np.zeros([1] * len((<Array>x).shape))
+        m = np.zeros([1] * len(x.shape))
     m = np.where(np.isfinite(m), m, 0.0)
     m.setflags(write=False)  # ours alone: the tape may reference it rather than copy it
-    r = _core.functions["log"](_sum(_unop(RV_EXP, _binop(RV_SUB, x, m)), axes, True)) + m
-    if not keepdims:
-        r = _squeeze(r, axes)
-    return r
+    return m
+
+
+def _logsumexp_shift(x, axis):
+    """_lse_shift for revad.scipy.special.logsumexp (its b= and return_sign forms): x an Array,
+    axis None, an int or a tuple."""
+    cdef Array a = <Array>_to_array(x)
+    return _lse_shift(a, _norm_axes(axis, len(a.shape)))
