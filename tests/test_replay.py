@@ -475,6 +475,9 @@ def test_scipy_logsumexp_with_b_and_sign_replays_at_new_points():
     assert tr.stats["guards"] == b.size  # (b's zeros: none)
     b2, a2 = rng.uniform(1.0, 2.0, size=(2, 3)), 5.0 * rng.normal(size=3)
     same(tr.value_and_grad(b2, a2), eager(g, [b2, a2]))
+    # over every axis of the broadcast shape, as SciPy's (not only a's)
+    np.testing.assert_allclose(sp.logsumexp(revad.Array(a2), b=b2).value,
+                               ss.logsumexp(a2, b=b2), rtol=1e-14)
 
 
 def test_new_shapes_and_dtypes_are_refused_clearly():
