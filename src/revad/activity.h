@@ -286,18 +286,9 @@ static inline int64_t rv_sole_reader(const uint8_t *op, const int32_t *arg0, con
     int64_t found = -1;
     for (int64_t i = 0; i < n; ++i) {
         const int c = op[i];
-        int reads;
         if (c == RV_LEAF || c == RV_CONST || c == RV_GROUP_SLOT) continue;
-        if (c >= RV_DOTC) {
-            reads = rv_kind_of(c)->reads(blk + arg0[i], a, b);
-        } else if (c == RV_GUARD || c < RV_ADD) {
-            reads = arg0[i] >= a && arg0[i] < b;
-        } else {
-            const int j = (c - RV_ADD) % 3;
-            reads = (j != 2 && arg0[i] >= a && arg0[i] < b)
-                || (j != 1 && arg1[i] >= a && arg1[i] < b);
-        }
-        if (reads) {
+        if (c >= RV_DOTC ? rv_kind_of(c)->reads(blk + arg0[i], a, b)
+                         : rv_row_reads(c, arg0[i], arg1[i], a, b)) {
             if (found >= 0) return -2;
             found = i;
         }

@@ -92,6 +92,15 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
                                  const int64_t *blk, int64_t top, int64_t stop, int64_t a,
                                  int64_t b);
 
+/* Whether an op row (code c below RV_DOTC, not a leaf or constant; operands a0, a1) reads a
+ * slot in [lo, hi): a unary row or a guard its a0; a binary row or comparison, VV, VC (a1 a
+ * constant) or CV, those of a0 and a1 that are slots. */
+static inline int rv_row_reads(int c, int64_t a0, int64_t a1, int64_t lo, int64_t hi) {
+    if (c == RV_GUARD || c < RV_ADD) return a0 >= lo && a0 < hi;
+    const int j = (c - RV_ADD) % 3;
+    return (j != 2 && a0 >= lo && a0 < hi) || (j != 1 && a1 >= lo && a1 < hi);
+}
+
 typedef struct {
     const char *name;  /* as graphs draw it */
     /* 1: the entry is a group, carried by the last of its output slots (RV_GROUP_SLOT before it) */

@@ -24,12 +24,8 @@ static inline int rv_reads_below(const uint8_t *op, const int32_t *arg0, const i
             const int64_t *p = blk + arg0[i];
             if (k->reads(p, a, b)) return 1;
             i = k->first(p, i);
-        } else if (c < RV_ADD) {  /* unary */
-            if (arg0[i] >= a && arg0[i] < b) return 1;
-        } else {  /* binary and comparisons: VV, VC (arg1 a constant), CV */
-            const int j = (c - RV_ADD) % 3;
-            if (j != 2 && arg0[i] >= a && arg0[i] < b) return 1;
-            if (j != 1 && arg1[i] >= a && arg1[i] < b) return 1;
+        } else if (rv_row_reads(c, arg0[i], arg1[i], a, b)) {
+            return 1;
         }
     }
     return 0;
