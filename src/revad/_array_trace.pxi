@@ -883,15 +883,24 @@ cdef object _busy_slots(Tape t, int64_t out):
     return np.concatenate(busy).astype(np.int64)
 
 
-cdef Py_ssize_t _count_direct(list plans):
-    cdef Py_ssize_t c = 0
-    todo = list(plans)
+cdef list _lone_arrays(list plans):
+    """The array plans among plans (their structures' leaves too) that are on the tape and not
+    empty, but for any whose slots another of them shares (one array passed twice)."""
+    arrays, todo = [], list(plans)
     while todo:
         p = <_Plan>todo.pop()
-        c += p.direct
-        if p.kind == _T_TREE:
+        if p.kind == _T_NDARRAY and p.slot >= 0 and p.size:
+            arrays.append(p)
+        elif p.kind == _T_TREE:
             todo.extend(p.leaves)
-    return c
+    firsts = {}
+    for p in arrays:
+        firsts[p.slot] = firsts.get(p.slot, 0) + 1
+    return [p for p in arrays if firsts[(<_Plan>p).slot] == 1]
+
+
+cdef Py_ssize_t _count_direct(list plans):
+    return sum((<_Plan>p).direct for p in _lone_arrays(plans))  # (a direct one is lone)
 
 
 cdef int _direct_args(Trace tr) except -1:
@@ -907,21 +916,12 @@ cdef int _direct_args(Trace tr) except -1:
     cdef const rv_mm_operand *o
     cdef const rv_mm_operand *other
     cdef int64_t i, rows, cols
-    cands, todo = [], [tr.plans[k] for k in sorted(set(tr.nums))]
-    while todo:
-        p = <_Plan>todo.pop()
-        if p.kind == _T_NDARRAY and p.slot >= 0 and p.size:
-            cands.append(p)
-        elif p.kind == _T_TREE:
-            todo.extend(p.leaves)
+    cands = _lone_arrays([tr.plans[k] for k in sorted(set(tr.nums))])
     busy = _busy_slots(t, tr.out) if cands else None
     if busy is None:
         return 0
-    firsts = {}
     for p in cands:
-        firsts[p.slot] = firsts.get(p.slot, 0) + 1
-    for p in cands:
-        if firsts[p.slot] > 1 or ((busy >= p.slot) & (busy < p.slot + p.size)).any():
+        if ((busy >= p.slot) & (busy < p.slot + p.size)).any():
             continue
         i = rv_sole_reader(t.op, t.arg0, t.arg1, t.blk, t.n, p.slot, p.slot + p.size)
         if i < 0 or t.op[i] != RV_MM:
@@ -942,25 +942,16 @@ cdef int _read_in_place(Tape t, list plans, tuple nums, int64_t out) except -1:
     """Let the array arguments that nothing differentiates be read where the caller keeps them,
     not copied into each replay's values (_in_place): those not differentiated, not read by the
     output or a Python check, not on the slots of another argument (one array passed twice)."""
-    cands, todo = [], list(plans)
-    while todo:
-        p = <_Plan>todo.pop()
-        if p.kind == _T_NDARRAY and p.slot >= 0 and p.size:
-            cands.append(p)
-        elif p.kind == _T_TREE:
-            todo.extend(p.leaves)
+    cands = _lone_arrays(plans)
     if not cands:
         return 0
     busy = _busy_slots(t, out)
     if busy is None:
         return 0  # (a check this pass does not know may read any slot)
     busy = np.concatenate([_active_slots(plans, nums), busy])
-    firsts = {}
-    for p in cands:
-        firsts[p.slot] = firsts.get(p.slot, 0) + 1
     keep = []
     for p in cands:
-        if firsts[p.slot] == 1 and not ((busy >= p.slot) & (busy < p.slot + p.size)).any():
+        if not ((busy >= p.slot) & (busy < p.slot + p.size)).any():
             keep.append(p)
     keep.sort(key=lambda q: (<_Plan>q).slot)
     for p, c in zip(keep, _in_place(t, [(<_Plan>q).slot for q in keep],
